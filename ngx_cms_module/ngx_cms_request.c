@@ -1,0 +1,295 @@
+
+/*
+ * ngx_cms: understanding one API request.
+ *
+ * The precontent handler classifies the path, reads the (small,
+ * urlencoded) body, parses it into an ordered list of parameters and then
+ * lets the request go on to proxy_pass.  The body the bridge receives is
+ * the buffer nginx read: nothing here changes it.
+ */
+
+
+#include "ngx_cms.h"
+
+
+static void ngx_cms_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_cms_parse_body(ngx_http_request_t *r,
+    ngx_cms_ctx_t *ctx);
+static ngx_cms_method_e ngx_cms_method(ngx_http_request_t *r);
+
+
+ngx_cms_ctx_t *
+ngx_cms_classify(ngx_http_request_t *r)
+{
+    u_char         *p, *last;
+    ngx_cms_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_cms_module);
+    if (ctx != NULL) {
+        return ctx;
+    }
+
+    ctx = ngx_pcalloc(r->main->pool, sizeof(ngx_cms_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ctx->phase_rc = NGX_DONE;
+    ctx->method = ngx_cms_method(r->main);
+
+    /*
+     * The raw path, as the client sent it: proxy_pass without a URI part
+     * forwards exactly these bytes, so this is what the bridge will act
+     * on.  Classifying nginx's normalized r->uri instead would let
+     * "/coSpaces/../calls" be judged as one thing and executed as another.
+     */
+
+    p = r->main->unparsed_uri.data;
+    last = p + r->main->unparsed_uri.len;
+
+    if (r->main->args.len) {
+        last = r->main->args.data - 1;
+    }
+
+    ctx->api_rc = ngx_cms_api_classify(p, last - p, ctx->method, &ctx->api);
+
+    ctx->operation = ctx->api.operation;
+    ctx->classified = 1;
+
+    ngx_http_set_ctx(r->main, ctx, ngx_http_cms_module);
+
+    return ctx;
+}
+
+
+ngx_int_t
+ngx_cms_precontent_handler(ngx_http_request_t *r)
+{
+    ngx_int_t            rc;
+    ngx_str_t            reason;
+    ngx_cms_ctx_t       *ctx;
+    ngx_cms_loc_conf_t  *lcf;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_cms_module);
+
+    if (!lcf->enable) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_cms_module);
+
+    if (ctx != NULL && ctx->body_requested) {
+        /* back here from ngx_cms_body_handler(), or still waiting */
+        return ctx->phase_rc;
+    }
+
+    ctx = ngx_cms_classify(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->api_rc == NGX_CMS_API_BAD_PATH) {
+        reason.data = (u_char *) ctx->api.bad_reason;
+        reason.len = ngx_strlen(ctx->api.bad_reason);
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "cms: rejected path \"%V\": %V",
+                      &r->unparsed_uri, &reason);
+
+        return ngx_cms_send_failure(r, NGX_HTTP_BAD_REQUEST,
+                                    "parameterError", "path",
+                                    "invalidPath", &reason);
+    }
+
+    if (ctx->api_rc == NGX_CMS_API_NOT_API) {
+        return NGX_DECLINED;
+    }
+
+    if (ctx->method != NGX_CMS_METHOD_POST
+        && ctx->method != NGX_CMS_METHOD_PUT
+        && r->headers_in.content_length_n <= 0
+        && r->headers_in.chunked == 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    /*
+     * Read the body the way the mirror module does: keep it in one memory
+     * buffer, let proxy_pass send the same buffer on.
+     */
+
+    r->request_body_in_single_buf = 1;
+    ctx->body_requested = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_cms_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    ngx_http_finalize_request(r, NGX_DONE);
+    return NGX_DONE;
+}
+
+
+static void
+ngx_cms_body_handler(ngx_http_request_t *r)
+{
+    ngx_int_t       rc;
+    ngx_cms_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_cms_module);
+
+    ctx->body_done = 1;
+
+    rc = ngx_cms_parse_body(r, ctx);
+
+    if (rc == NGX_DONE) {
+        /* answered and finalized already */
+        return;
+    }
+
+    ctx->phase_rc = rc;
+
+    r->preserve_body = 1;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+static ngx_int_t
+ngx_cms_parse_body(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
+{
+    int                    rc;
+    size_t                 len, n;
+    u_char                *body, *scratch;
+    ngx_str_t              reason;
+    ngx_buf_t             *b;
+    ngx_chain_t           *cl;
+    ngx_cms_loc_conf_t    *lcf;
+    ngx_cms_form_param_t  *params;
+    ngx_cms_form_error_t   err;
+
+    static ngx_str_t  too_big =
+        ngx_string("request body larger than client_body_buffer_size");
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_cms_module);
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (r->request_body->temp_file) {
+        /*
+         * CMS bodies are a few hundred bytes.  One that spilled to disk
+         * would need a blocking read to be understood, so it is refused
+         * rather than proxied unexamined.
+         */
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "cms: %V", &too_big);
+
+        return ngx_cms_send_failure(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                    "parameterError", "body", "tooLarge",
+                                    &too_big);
+    }
+
+    /* request_body_in_single_buf: at most one memory buffer */
+
+    len = 0;
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        len += ngx_buf_size(cl->buf);
+    }
+
+    if (len == 0) {
+        return NGX_DECLINED;
+    }
+
+    cl = r->request_body->bufs;
+    b = cl->buf;
+
+    if (cl->next == NULL) {
+        body = b->pos;
+
+    } else {
+        body = ngx_pnalloc(r->pool, len);
+        if (body == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        len = 0;
+        for ( /* void */ ; cl; cl = cl->next) {
+            b = cl->buf;
+            ngx_memcpy(body + len, b->pos, b->last - b->pos);
+            len += b->last - b->pos;
+        }
+    }
+
+    scratch = ngx_pnalloc(r->pool, NGX_CMS_FORM_SCRATCH_SIZE(len));
+    params = ngx_palloc(r->pool,
+                        lcf->max_params * sizeof(ngx_cms_form_param_t));
+
+    if (scratch == NULL || params == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_cms_form_parse(body, len, scratch, NGX_CMS_FORM_SCRATCH_SIZE(len),
+                            params, lcf->max_params, &n, &err);
+
+    if (rc != 0) {
+        reason.data = ngx_pnalloc(r->pool, 128);
+        if (reason.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        reason.len = ngx_snprintf(reason.data, 128,
+                                  "malformed urlencoded body: %s at byte %uz",
+                                  err.message, err.offset)
+                     - reason.data;
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "cms: %V", &reason);
+
+        return ngx_cms_send_failure(r, NGX_HTTP_BAD_REQUEST,
+                                    "parameterError", "body",
+                                    "malformedBody", &reason);
+    }
+
+    ctx->params = params;
+    ctx->nparams = n;
+
+    ctx->operation = ngx_cms_api_refine(&ctx->api,
+                         ngx_cms_form_get(params, n, "movedParticipant")
+                         != NULL);
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_cms_method_e
+ngx_cms_method(ngx_http_request_t *r)
+{
+    switch (r->method) {
+
+    case NGX_HTTP_GET:
+    case NGX_HTTP_HEAD:
+        return NGX_CMS_METHOD_GET;
+
+    case NGX_HTTP_POST:
+        return NGX_CMS_METHOD_POST;
+
+    case NGX_HTTP_PUT:
+        return NGX_CMS_METHOD_PUT;
+
+    case NGX_HTTP_DELETE:
+        return NGX_CMS_METHOD_DELETE;
+
+    default:
+        return NGX_CMS_METHOD_OTHER;
+    }
+}

@@ -1,0 +1,189 @@
+
+/*
+ * ngx_cms: an nginx module in front of a Cisco Meeting Server cluster's
+ * REST API.  This file holds the module definition, the directives and
+ * their configuration; the work is done in the other ngx_cms_*.c files.
+ */
+
+
+#include "ngx_cms.h"
+
+
+static void *ngx_cms_create_srv_conf(ngx_conf_t *cf);
+static void *ngx_cms_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_cms_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static ngx_int_t ngx_cms_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_cms_postconfiguration(ngx_conf_t *cf);
+
+
+static ngx_conf_enum_t  ngx_cms_credentials_modes[] = {
+    { ngx_string("pass"), NGX_CMS_CREDENTIALS_PASS },
+    { ngx_string("inject"), NGX_CMS_CREDENTIALS_INJECT },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_command_t  ngx_http_cms_commands[] = {
+
+    { ngx_string("cms_bridge"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_2MORE,
+      ngx_cms_bridge_directive,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("cms_api"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_cms_loc_conf_t, enable),
+      NULL },
+
+    { ngx_string("cms_credentials"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_cms_loc_conf_t, credentials),
+      &ngx_cms_credentials_modes },
+
+    { ngx_string("cms_max_params"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_cms_loc_conf_t, max_params),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_cms_module_ctx = {
+    ngx_cms_preconfiguration,              /* preconfiguration */
+    ngx_cms_postconfiguration,             /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    ngx_cms_create_srv_conf,               /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_cms_create_loc_conf,               /* create location configuration */
+    ngx_cms_merge_loc_conf                 /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_cms_module = {
+    NGX_MODULE_V1,
+    &ngx_http_cms_module_ctx,              /* module context */
+    ngx_http_cms_commands,                 /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+/*
+ * The server configuration slot is only used inside upstream{} blocks,
+ * where it holds the cluster; nginx creates one for every server{} too.
+ */
+
+static void *
+ngx_cms_create_srv_conf(ngx_conf_t *cf)
+{
+    ngx_cms_cluster_conf_t  *ccf;
+
+    ccf = ngx_pcalloc(cf->pool, sizeof(ngx_cms_cluster_conf_t));
+    if (ccf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     ccf->bridges = { 0 };
+     *     ccf->original_init_upstream = NULL;
+     *     ccf->original_init_peer = NULL;
+     */
+
+    return ccf;
+}
+
+
+static void *
+ngx_cms_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_cms_loc_conf_t  *lcf;
+
+    lcf = ngx_pcalloc(cf->pool, sizeof(ngx_cms_loc_conf_t));
+    if (lcf == NULL) {
+        return NULL;
+    }
+
+    lcf->enable = NGX_CONF_UNSET;
+    lcf->credentials = NGX_CONF_UNSET_UINT;
+    lcf->max_params = NGX_CONF_UNSET_UINT;
+
+    return lcf;
+}
+
+
+static char *
+ngx_cms_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_cms_loc_conf_t  *prev = parent;
+    ngx_cms_loc_conf_t  *conf = child;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_uint_value(conf->credentials, prev->credentials,
+                              NGX_CMS_CREDENTIALS_PASS);
+    ngx_conf_merge_uint_value(conf->max_params, prev->max_params,
+                              NGX_CMS_MAX_PARAMS_DEFAULT);
+
+    if (conf->max_params == 0 || conf->max_params > 4096) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cms_max_params\" must be between 1 and 4096, "
+                           "not %ui", conf->max_params);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_cms_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_cms_add_variables(cf);
+}
+
+
+static ngx_int_t
+ngx_cms_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    /*
+     * Precontent, not access: it runs after auth_basic and friends, so
+     * an unauthenticated client gets its 401 before we read any body,
+     * and everything we decide sees an authenticated $remote_user.
+     */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_cms_precontent_handler;
+
+    return NGX_OK;
+}
