@@ -12,7 +12,8 @@ SHELL      := /bin/bash
 BUILD      := $(CURDIR)/build
 NGX_SRC    := /usr/share/nginx/src
 MODULE     := $(BUILD)/ngx_http_cms_module.so
-SOURCES    := config $(wildcard ngx_cms_module/*.c ngx_cms_module/*.h)
+MODULE_CFG := config $(wildcard ngx_cms_module/*.module plugins/*/config.module)
+SOURCES    := $(MODULE_CFG) $(wildcard ngx_cms_module/*.[ch] plugins/*/*.[ch])
 PORT       ?= 8080
 
 # Debian packages the build, the tests and the demo need.
@@ -42,7 +43,7 @@ $(BUILD)/nginx-src/configure:
 	rm -rf $(BUILD)/nginx-src
 	cp -r $(NGX_SRC) $(BUILD)/nginx-src
 
-$(BUILD)/objs/Makefile: $(BUILD)/nginx-src/configure config
+$(BUILD)/objs/Makefile: $(BUILD)/nginx-src/configure $(MODULE_CFG)
 	cd $(BUILD)/nginx-src && . ./conf_flags && \
 	./configure \
 	    --with-cc-opt="$$(dpkg-buildflags --get CFLAGS) -fPIC -Werror" \

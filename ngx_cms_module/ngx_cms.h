@@ -14,6 +14,7 @@
 
 #include "ngx_cms_api.h"
 #include "ngx_cms_form.h"
+#include "ngx_cms_plugin.h"
 
 
 #define NGX_CMS_ROLE_PRIMARY       0
@@ -49,15 +50,45 @@ typedef struct {
 
 
 typedef struct {
+    ngx_array_t                  plugins;       /* of ngx_cms_plugin_t * */
+} ngx_cms_main_conf_t;
+
+
+typedef struct {
+    ngx_str_t                    user;
+    ngx_str_t                    role;
+} ngx_cms_user_role_t;
+
+
+typedef struct {
     ngx_flag_t                   enable;
     ngx_uint_t                   credentials;
     ngx_uint_t                   max_params;
+    size_t                       response_buffer;
+
+    ngx_array_t                 *plugins;       /* of ngx_cms_plugin_t *,
+                                                   by priority, highest
+                                                   first; NULL: none */
+    ngx_uint_t                   has_response_hooks;
+
+    ngx_array_t                 *user_roles;    /* of ngx_cms_user_role_t */
+    ngx_str_t                    default_role;
 } ngx_cms_loc_conf_t;
 
 
-/* per request state */
+typedef enum {
+    NGX_CMS_STATE_INIT = 0,
+    NGX_CMS_STATE_READING,      /* waiting for the request body */
+    NGX_CMS_STATE_HOOKS,        /* running (or suspended in) request hooks */
+    NGX_CMS_STATE_PROXY         /* decided: on to proxy_pass */
+} ngx_cms_state_e;
+
+
+/* per request state; plugins see only call */
 
 typedef struct {
+    ngx_cms_call_t               call;
+
     ngx_cms_api_req_t            api;
     ngx_cms_api_rc_e             api_rc;
     ngx_cms_method_e             method;
@@ -65,10 +96,25 @@ typedef struct {
     ngx_cms_form_param_t        *params;
     size_t                       nparams;
     ngx_cms_bridge_t            *bridge;        /* where it was sent last */
-    ngx_int_t                    phase_rc;      /* result after the body */
-    unsigned                     classified:1;
-    unsigned                     body_requested:1;
+
+    ngx_cms_state_e              state;
+    ngx_uint_t                   hook_next;     /* next request hook */
+    ngx_int_t                    resume_rc;
+
+    /* the denial to send, from ngx_cms_deny() */
+    ngx_uint_t                   deny_status;
+    const char                  *deny_element;
+
+    /* response buffering for response hooks */
+    ngx_buf_t                   *response;
+    xmlDocPtr                    doc;
+
+    unsigned                     call_ready:1;
     unsigned                     body_done:1;
+    unsigned                     suspended:1;
+    unsigned                     buffering:1;
+    unsigned                     response_hooks_done:1;
+    unsigned                     logged:1;
 } ngx_cms_ctx_t;
 
 
@@ -79,14 +125,41 @@ extern ngx_module_t  ngx_http_cms_module;
 ngx_int_t ngx_cms_precontent_handler(ngx_http_request_t *r);
 ngx_cms_ctx_t *ngx_cms_classify(ngx_http_request_t *r);
 
+/* ngx_cms_plugin.c */
+char *ngx_cms_plugins_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_cms_role_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_cms_plugins_merge(ngx_conf_t *cf, ngx_cms_loc_conf_t *prev,
+    ngx_cms_loc_conf_t *conf);
+ngx_cms_call_t *ngx_cms_call_prepare(ngx_http_request_t *r,
+    ngx_cms_ctx_t *ctx);
+ngx_int_t ngx_cms_run_request_hooks(ngx_http_request_t *r,
+    ngx_cms_ctx_t *ctx);
+void ngx_cms_run_response_hooks(ngx_http_request_t *r, ngx_cms_ctx_t *ctx);
+ngx_int_t ngx_cms_log_handler(ngx_http_request_t *r);
+
+/* ngx_cms_body.c */
+ngx_int_t ngx_cms_body_replace(ngx_http_request_t *r, ngx_cms_ctx_t *ctx);
+
+/* ngx_cms_filter.c */
+ngx_int_t ngx_cms_filter_init(ngx_conf_t *cf);
+
+/* ngx_cms_xml.c */
+xmlDocPtr ngx_cms_xml_parse(ngx_log_t *log, u_char *data, size_t len,
+    ngx_uint_t *malformed);
+ngx_int_t ngx_cms_xml_serialize(ngx_pool_t *pool, xmlDocPtr doc,
+    u_char *original, size_t len, ngx_str_t *out);
+void ngx_cms_xml_init(void);
+
 /* ngx_cms_upstream.c */
 char *ngx_cms_bridge_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 /* ngx_cms_failure.c */
 ngx_int_t ngx_cms_send_failure(ngx_http_request_t *r, ngx_uint_t status,
-    const char *element, const char *parameter, const char *error,
-    ngx_str_t *reason);
+    const char *element, const char *attr, const char *value,
+    const char *attr2, const char *value2, ngx_str_t *reason);
 
 /* ngx_cms_variables.c */
 ngx_int_t ngx_cms_add_variables(ngx_conf_t *cf);

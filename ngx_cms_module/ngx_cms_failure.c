@@ -19,15 +19,51 @@
 static ngx_str_t  ngx_cms_reason_header = ngx_string("X-Cms-Proxy-Reason");
 
 
+static size_t
+ngx_cms_attr_len(const char *attr, const char *value)
+{
+    if (attr == NULL || value == NULL) {
+        return 0;
+    }
+
+    return 1 + ngx_strlen(attr) + 2
+           + ngx_strlen(value)
+           + ngx_escape_html(NULL, (u_char *) value, ngx_strlen(value))
+           + 1;
+}
+
+
+static u_char *
+ngx_cms_attr_write(u_char *p, const char *attr, const char *value)
+{
+    size_t  len;
+
+    if (attr == NULL || value == NULL) {
+        return p;
+    }
+
+    len = ngx_strlen(value);
+
+    *p++ = ' ';
+    p = ngx_cpymem(p, attr, ngx_strlen(attr));
+    *p++ = '='; *p++ = '"';
+    p = (u_char *) ngx_escape_html(p, (u_char *) value, len);
+    *p++ = '"';
+
+    return p;
+}
+
+
 /*
- * Sends the answer and finalizes the request: the caller, a phase
- * handler, returns NGX_DONE.
+ * Sends <failureDetails><element attr="value" attr2="value2" />
+ * </failureDetails> with the status and finalizes the request: the
+ * caller, a phase handler, returns NGX_DONE.
  */
 
 ngx_int_t
 ngx_cms_send_failure(ngx_http_request_t *r, ngx_uint_t status,
-    const char *element, const char *parameter, const char *error,
-    ngx_str_t *reason)
+    const char *element, const char *attr, const char *value,
+    const char *attr2, const char *value2, ngx_str_t *reason)
 {
     size_t            len;
     u_char           *p;
@@ -44,15 +80,8 @@ ngx_cms_send_failure(ngx_http_request_t *r, ngx_uint_t status,
     }
 
     len = sizeof(NGX_CMS_FAILURE_HEAD) - 1 + ngx_strlen(element)
+          + ngx_cms_attr_len(attr, value) + ngx_cms_attr_len(attr2, value2)
           + sizeof(NGX_CMS_FAILURE_TAIL) - 1;
-
-    if (parameter) {
-        len += sizeof(" parameter=\"\"") - 1 + ngx_strlen(parameter);
-    }
-
-    if (error) {
-        len += sizeof(" error=\"\"") - 1 + ngx_strlen(error);
-    }
 
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
@@ -60,22 +89,14 @@ ngx_cms_send_failure(ngx_http_request_t *r, ngx_uint_t status,
         return NGX_DONE;
     }
 
-    /* element, parameter and error are our own static ASCII names */
-
     p = ngx_cpymem(b->last, NGX_CMS_FAILURE_HEAD,
                    sizeof(NGX_CMS_FAILURE_HEAD) - 1);
     p = ngx_cpymem(p, element, ngx_strlen(element));
-
-    if (parameter) {
-        p = ngx_sprintf(p, " parameter=\"%s\"", parameter);
-    }
-
-    if (error) {
-        p = ngx_sprintf(p, " error=\"%s\"", error);
-    }
-
+    p = ngx_cms_attr_write(p, attr, value);
+    p = ngx_cms_attr_write(p, attr2, value2);
     b->last = ngx_cpymem(p, NGX_CMS_FAILURE_TAIL,
                          sizeof(NGX_CMS_FAILURE_TAIL) - 1);
+
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 

@@ -34,7 +34,6 @@ ngx_cms_classify(ngx_http_request_t *r)
         return NULL;
     }
 
-    ctx->phase_rc = NGX_DONE;
     ctx->method = ngx_cms_method(r->main);
 
     /*
@@ -54,13 +53,18 @@ ngx_cms_classify(ngx_http_request_t *r)
     ctx->api_rc = ngx_cms_api_classify(p, last - p, ctx->method, &ctx->api);
 
     ctx->operation = ctx->api.operation;
-    ctx->classified = 1;
 
     ngx_http_set_ctx(r->main, ctx, ngx_http_cms_module);
 
     return ctx;
 }
 
+
+/*
+ * A small state machine, re-entered by ngx_http_core_run_phases(): after
+ * the body arrives (ngx_cms_body_handler) and after a suspended hook
+ * resumes (ngx_cms_resume).
+ */
 
 ngx_int_t
 ngx_cms_precontent_handler(ngx_http_request_t *r)
@@ -80,16 +84,34 @@ ngx_cms_precontent_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_cms_module);
-
-    if (ctx != NULL && ctx->body_requested) {
-        /* back here from ngx_cms_body_handler(), or still waiting */
-        return ctx->phase_rc;
-    }
-
     ctx = ngx_cms_classify(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    switch (ctx->state) {
+
+    case NGX_CMS_STATE_INIT:
+        break;
+
+    case NGX_CMS_STATE_READING:
+        if (!ctx->body_done) {
+            return NGX_AGAIN;
+        }
+
+        rc = ngx_cms_parse_body(r, ctx);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+
+        ctx->state = NGX_CMS_STATE_HOOKS;
+        goto hooks;
+
+    case NGX_CMS_STATE_HOOKS:
+        goto hooks;
+
+    case NGX_CMS_STATE_PROXY:
+        return NGX_DECLINED;
     }
 
     if (ctx->api_rc == NGX_CMS_API_BAD_PATH) {
@@ -100,12 +122,15 @@ ngx_cms_precontent_handler(ngx_http_request_t *r)
                       "cms: rejected path \"%V\": %V",
                       &r->unparsed_uri, &reason);
 
+        ctx->state = NGX_CMS_STATE_PROXY;
+
         return ngx_cms_send_failure(r, NGX_HTTP_BAD_REQUEST,
-                                    "parameterError", "path",
-                                    "invalidPath", &reason);
+                                    "parameterError", "parameter", "path",
+                                    "error", "invalidPath", &reason);
     }
 
     if (ctx->api_rc == NGX_CMS_API_NOT_API) {
+        ctx->state = NGX_CMS_STATE_PROXY;
         return NGX_DECLINED;
     }
 
@@ -114,7 +139,8 @@ ngx_cms_precontent_handler(ngx_http_request_t *r)
         && r->headers_in.content_length_n <= 0
         && r->headers_in.chunked == 0)
     {
-        return NGX_DECLINED;
+        ctx->state = NGX_CMS_STATE_HOOKS;
+        goto hooks;
     }
 
     /*
@@ -123,7 +149,7 @@ ngx_cms_precontent_handler(ngx_http_request_t *r)
      */
 
     r->request_body_in_single_buf = 1;
-    ctx->body_requested = 1;
+    ctx->state = NGX_CMS_STATE_READING;
 
     rc = ngx_http_read_client_request_body(r, ngx_cms_body_handler);
 
@@ -133,28 +159,35 @@ ngx_cms_precontent_handler(ngx_http_request_t *r)
 
     ngx_http_finalize_request(r, NGX_DONE);
     return NGX_DONE;
+
+hooks:
+
+    rc = ngx_cms_run_request_hooks(r, ctx);
+
+    if (rc == NGX_AGAIN) {
+        /* a hook waits for something (Redis, a bridge): keep reading
+         * only to notice the client going away */
+        r->read_event_handler = ngx_http_test_reading;
+        return NGX_AGAIN;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ctx->state = NGX_CMS_STATE_PROXY;
+        r->read_event_handler = ngx_http_block_reading;
+    }
+
+    return rc;
 }
 
 
 static void
 ngx_cms_body_handler(ngx_http_request_t *r)
 {
-    ngx_int_t       rc;
     ngx_cms_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_cms_module);
 
     ctx->body_done = 1;
-
-    rc = ngx_cms_parse_body(r, ctx);
-
-    if (rc == NGX_DONE) {
-        /* answered and finalized already */
-        return;
-    }
-
-    ctx->phase_rc = rc;
-
     r->preserve_body = 1;
 
     r->write_event_handler = ngx_http_core_run_phases;
@@ -195,8 +228,8 @@ ngx_cms_parse_body(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
                       "cms: %V", &too_big);
 
         return ngx_cms_send_failure(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                    "parameterError", "body", "tooLarge",
-                                    &too_big);
+                                    "parameterError", "parameter", "body",
+                                    "error", "tooLarge", &too_big);
     }
 
     /* request_body_in_single_buf: at most one memory buffer */
@@ -256,8 +289,8 @@ ngx_cms_parse_body(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
                       "cms: %V", &reason);
 
         return ngx_cms_send_failure(r, NGX_HTTP_BAD_REQUEST,
-                                    "parameterError", "body",
-                                    "malformedBody", &reason);
+                                    "parameterError", "parameter", "body",
+                                    "error", "malformedBody", &reason);
     }
 
     ctx->params = params;

@@ -9,6 +9,7 @@
 #include "ngx_cms.h"
 
 
+static void *ngx_cms_create_main_conf(ngx_conf_t *cf);
 static void *ngx_cms_create_srv_conf(ngx_conf_t *cf);
 static void *ngx_cms_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_cms_merge_loc_conf(ngx_conf_t *cf, void *parent,
@@ -54,6 +55,34 @@ static ngx_command_t  ngx_http_cms_commands[] = {
       offsetof(ngx_cms_loc_conf_t, max_params),
       NULL },
 
+    { ngx_string("cms_response_buffer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_cms_loc_conf_t, response_buffer),
+      NULL },
+
+    { ngx_string("cms_plugins"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_cms_plugins_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("cms_role"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_2MORE,
+      ngx_cms_role_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("cms_default_role"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_cms_loc_conf_t, default_role),
+      NULL },
+
       ngx_null_command
 };
 
@@ -62,7 +91,7 @@ static ngx_http_module_t  ngx_http_cms_module_ctx = {
     ngx_cms_preconfiguration,              /* preconfiguration */
     ngx_cms_postconfiguration,             /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
+    ngx_cms_create_main_conf,              /* create main configuration */
     NULL,                                  /* init main configuration */
 
     ngx_cms_create_srv_conf,               /* create server configuration */
@@ -87,6 +116,27 @@ ngx_module_t  ngx_http_cms_module = {
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+static void *
+ngx_cms_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_cms_main_conf_t  *mcf;
+
+    mcf = ngx_pcalloc(cf->pool, sizeof(ngx_cms_main_conf_t));
+    if (mcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&mcf->plugins, cf->pool, 4,
+                       sizeof(ngx_cms_plugin_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return mcf;
+}
 
 
 /*
@@ -129,6 +179,16 @@ ngx_cms_create_loc_conf(ngx_conf_t *cf)
     lcf->enable = NGX_CONF_UNSET;
     lcf->credentials = NGX_CONF_UNSET_UINT;
     lcf->max_params = NGX_CONF_UNSET_UINT;
+    lcf->response_buffer = NGX_CONF_UNSET_SIZE;
+    lcf->plugins = NGX_CONF_UNSET_PTR;
+    lcf->user_roles = NGX_CONF_UNSET_PTR;
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     lcf->default_role = { 0, NULL };
+     *     lcf->has_response_hooks = 0;
+     */
 
     return lcf;
 }
@@ -145,6 +205,12 @@ ngx_cms_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_CMS_CREDENTIALS_PASS);
     ngx_conf_merge_uint_value(conf->max_params, prev->max_params,
                               NGX_CMS_MAX_PARAMS_DEFAULT);
+    ngx_conf_merge_size_value(conf->response_buffer, prev->response_buffer,
+                              64 * 1024);
+
+    if (ngx_cms_plugins_merge(cf, prev, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->max_params == 0 || conf->max_params > 4096) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -160,6 +226,8 @@ ngx_cms_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 static ngx_int_t
 ngx_cms_preconfiguration(ngx_conf_t *cf)
 {
+    ngx_cms_xml_init();
+
     return ngx_cms_add_variables(cf);
 }
 
@@ -185,5 +253,12 @@ ngx_cms_postconfiguration(ngx_conf_t *cf)
 
     *h = ngx_cms_precontent_handler;
 
-    return NGX_OK;
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_cms_log_handler;
+
+    return ngx_cms_filter_init(cf);
 }

@@ -1,0 +1,283 @@
+
+/*
+ * ngx_cms: the bridge's answer on its way back, for response hooks.
+ *
+ * Without a hook that asked for the body, response hooks run in the
+ * header filter (status, Location) and the body streams through.  When
+ * one asked, an XML answer up to cms_response_buffer bytes is held (the
+ * image filter's shape: headers wait for the whole body), parsed once,
+ * shown to the hooks, and sent on unchanged or re-serialized with a new
+ * Content-Length.  Over the cap, or not XML, it passes through untouched
+ * and the hooks are told so.
+ */
+
+
+#include "ngx_cms.h"
+
+
+static ngx_int_t ngx_cms_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_cms_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+static ngx_int_t ngx_cms_pass_through(ngx_http_request_t *r,
+    ngx_cms_ctx_t *ctx, ngx_chain_t *rest);
+static ngx_int_t ngx_cms_send_buffered(ngx_http_request_t *r,
+    ngx_cms_ctx_t *ctx);
+static void ngx_cms_free_doc(void *data);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+ngx_int_t
+ngx_cms_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_cms_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_cms_body_filter;
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_cms_is_xml(ngx_http_request_t *r)
+{
+    ngx_str_t  *type;
+
+    type = &r->headers_out.content_type;
+
+    return (type->len >= 8
+            && (ngx_strncasecmp(type->data, (u_char *) "text/xml", 8) == 0
+                || (type->len >= 15
+                    && ngx_strncasecmp(type->data,
+                                       (u_char *) "application/xml", 15)
+                       == 0)));
+}
+
+
+static ngx_int_t
+ngx_cms_header_filter(ngx_http_request_t *r)
+{
+    ngx_cms_ctx_t       *ctx;
+    ngx_cms_loc_conf_t  *lcf;
+
+    if (r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_cms_module);
+
+    if (!lcf->has_response_hooks) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_cms_module);
+
+    /* our own answers (denials, bad input) are not the bridge's */
+
+    if (ctx == NULL || ctx->state != NGX_CMS_STATE_PROXY
+        || r->upstream == NULL)
+    {
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (ctx->call.response_body_wanted
+        && r->headers_out.status == NGX_HTTP_OK
+        && !r->header_only
+        && ngx_cms_is_xml(r))
+    {
+        if (r->headers_out.content_length_n > (off_t) lcf->response_buffer) {
+            ctx->call.response_too_big = 1;
+
+        } else {
+            ctx->buffering = 1;
+            r->allow_ranges = 0;
+
+            /* the headers go out with the body, when it is complete */
+            return NGX_OK;
+        }
+    }
+
+    ngx_cms_run_response_hooks(r, ctx);
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_cms_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    size_t               size, cap;
+    ngx_buf_t           *b;
+    ngx_uint_t           last;
+    ngx_chain_t         *cl;
+    ngx_cms_ctx_t       *ctx;
+    ngx_cms_loc_conf_t  *lcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_cms_module);
+
+    if (ctx == NULL || !ctx->buffering || in == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_cms_module);
+    cap = lcf->response_buffer;
+
+    if (ctx->response == NULL) {
+        size = (r->headers_out.content_length_n > 0)
+               ? (size_t) r->headers_out.content_length_n : cap;
+
+        ctx->response = ngx_create_temp_buf(r->pool, size ? size : 1);
+        if (ctx->response == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    b = ctx->response;
+    last = 0;
+
+    for (cl = in; cl; cl = cl->next) {
+
+        if (cl->buf->in_file && !ngx_buf_in_memory(cl->buf)) {
+            /* spilled to a temp file: reading it would block */
+            ctx->call.response_too_big = 1;
+            return ngx_cms_pass_through(r, ctx, cl);
+        }
+
+        size = cl->buf->last - cl->buf->pos;
+
+        if (size > (size_t) (b->end - b->last)) {
+            ctx->call.response_too_big = 1;
+            return ngx_cms_pass_through(r, ctx, cl);
+        }
+
+        b->last = ngx_cpymem(b->last, cl->buf->pos, size);
+        cl->buf->pos = cl->buf->last;
+
+        if (cl->buf->last_buf || cl->buf->last_in_chain) {
+            last = 1;
+        }
+    }
+
+    if (!last) {
+        return NGX_OK;
+    }
+
+    ctx->buffering = 0;
+
+    return ngx_cms_send_buffered(r, ctx);
+}
+
+
+/* too big or unreadable: what we hold, then the rest, as it came */
+
+static ngx_int_t
+ngx_cms_pass_through(ngx_http_request_t *r, ngx_cms_ctx_t *ctx,
+    ngx_chain_t *rest)
+{
+    ngx_int_t     rc;
+    ngx_chain_t  *held;
+
+    ctx->buffering = 0;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "cms: answer to %V over cms_response_buffer, "
+                  "passed through unexamined", &ctx->call.operation);
+
+    ngx_cms_run_response_hooks(r, ctx);
+
+    rc = ngx_http_next_header_filter(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    if (ngx_buf_size(ctx->response) == 0) {
+        return ngx_http_next_body_filter(r, rest);
+    }
+
+    held = ngx_alloc_chain_link(r->pool);
+    if (held == NULL) {
+        return NGX_ERROR;
+    }
+
+    held->buf = ctx->response;
+    held->next = rest;
+
+    return ngx_http_next_body_filter(r, held);
+}
+
+
+static ngx_int_t
+ngx_cms_send_buffered(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
+{
+    ngx_int_t            rc;
+    ngx_str_t            body;
+    ngx_buf_t           *b;
+    ngx_uint_t           malformed;
+    ngx_chain_t          out;
+    ngx_pool_cleanup_t  *cln;
+
+    b = ctx->response;
+
+    ctx->doc = ngx_cms_xml_parse(r->connection->log, b->pos,
+                                 b->last - b->pos, &malformed);
+
+    if (ctx->doc) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            xmlFreeDoc(ctx->doc);
+            ctx->doc = NULL;
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_cms_free_doc;
+        cln->data = ctx->doc;
+    }
+
+    ctx->call.response_malformed = malformed;
+
+    ngx_cms_run_response_hooks(r, ctx);
+
+    if (ctx->doc && ctx->call.response_changed) {
+        if (ngx_cms_xml_serialize(r->pool, ctx->doc, b->pos,
+                                  b->last - b->pos, &body)
+            == NGX_OK)
+        {
+            b->pos = body.data;
+            b->last = body.data + body.len;
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "cms: could not re-serialize the answer to %V, "
+                          "sent unchanged", &ctx->call.operation);
+        }
+    }
+
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    ngx_http_clear_content_length(r);
+    r->headers_out.content_length_n = b->last - b->pos;
+
+    rc = ngx_http_next_header_filter(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_next_body_filter(r, &out);
+}
+
+
+static void
+ngx_cms_free_doc(void *data)
+{
+    xmlFreeDoc(data);
+}

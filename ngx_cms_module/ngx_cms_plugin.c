@@ -1,0 +1,883 @@
+
+/*
+ * ngx_cms: the plugin registry and the hook runner.
+ *
+ * Plugins register into the http main configuration of the cycle being
+ * built (so a reload starts from a clean registry), "cms_plugins" picks
+ * them per location, and the hooks run in priority order on the way in
+ * and in reverse order on the way out and in the log phase.
+ */
+
+
+#include "ngx_cms.h"
+
+
+static int ngx_cms_plugin_cmp(const void *one, const void *two);
+static void ngx_cms_str_from_span(ngx_str_t *s, ngx_cms_span_t *span);
+static void ngx_cms_call_role(ngx_http_request_t *r, ngx_cms_call_t *call);
+static void ngx_cms_call_answer(ngx_http_request_t *r, ngx_cms_call_t *call);
+static ngx_int_t ngx_cms_hook_result(ngx_http_request_t *r,
+    ngx_cms_ctx_t *ctx, ngx_cms_plugin_t *p, ngx_int_t rc);
+
+
+/* registration */
+
+ngx_int_t
+ngx_cms_plugin_register(ngx_conf_t *cf, ngx_cms_plugin_t *plugin)
+{
+    ngx_uint_t            i;
+    ngx_cms_plugin_t    **p;
+    ngx_cms_main_conf_t  *mcf;
+
+    if (plugin->abi_version != NGX_CMS_PLUGIN_ABI_VERSION) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "cms plugin \"%V\" was built for plugin ABI %ui, "
+                           "this ngx_cms has %d", &plugin->name,
+                           plugin->abi_version, NGX_CMS_PLUGIN_ABI_VERSION);
+        return NGX_ERROR;
+    }
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_cms_module);
+
+    p = mcf->plugins.elts;
+    for (i = 0; i < mcf->plugins.nelts; i++) {
+        if (p[i]->name.len == plugin->name.len
+            && ngx_strncmp(p[i]->name.data, plugin->name.data,
+                           plugin->name.len) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "cms plugin \"%V\" registered twice",
+                               &plugin->name);
+            return NGX_ERROR;
+        }
+    }
+
+    if (mcf->plugins.nelts == NGX_CMS_MAX_PLUGINS) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "too many cms plugins, \"%V\" is one too many",
+                           &plugin->name);
+        return NGX_ERROR;
+    }
+
+    plugin->index = mcf->plugins.nelts;
+
+    p = ngx_array_push(&mcf->plugins);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *p = plugin;
+
+    return NGX_OK;
+}
+
+
+/* cms_plugins <name> ... | off; */
+
+char *
+ngx_cms_plugins_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_cms_loc_conf_t  *lcf = conf;
+
+    ngx_str_t            *value;
+    ngx_uint_t            i, j;
+    ngx_cms_plugin_t    **reg, **p;
+    ngx_cms_main_conf_t  *mcf;
+
+    if (lcf->plugins != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    lcf->plugins = ngx_array_create(cf->pool, cf->args->nelts,
+                                    sizeof(ngx_cms_plugin_t *));
+    if (lcf->plugins == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        return NGX_CONF_OK;
+    }
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_cms_module);
+    reg = mcf->plugins.elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        for (j = 0; j < mcf->plugins.nelts; j++) {
+            if (reg[j]->name.len == value[i].len
+                && ngx_strncmp(reg[j]->name.data, value[i].data,
+                               value[i].len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (j == mcf->plugins.nelts) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown cms plugin \"%V\" (is its module "
+                               "loaded after ngx_http_cms_module?)",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        p = ngx_array_push(lcf->plugins);
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *p = reg[j];
+    }
+
+    ngx_qsort(lcf->plugins->elts, lcf->plugins->nelts,
+              sizeof(ngx_cms_plugin_t *), ngx_cms_plugin_cmp);
+
+    for (i = 1; i < lcf->plugins->nelts; i++) {
+        p = lcf->plugins->elts;
+        if (p[i] == p[i - 1]) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "cms plugin \"%V\" listed twice", &p[i]->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static int
+ngx_cms_plugin_cmp(const void *one, const void *two)
+{
+    ngx_cms_plugin_t  *a = *(ngx_cms_plugin_t **) one;
+    ngx_cms_plugin_t  *b = *(ngx_cms_plugin_t **) two;
+
+    /* higher priority first; equal priorities in registration order */
+
+    if (a->priority != b->priority) {
+        return (a->priority > b->priority) ? -1 : 1;
+    }
+
+    return (a->index < b->index) ? -1 : (a->index > b->index);
+}
+
+
+ngx_int_t
+ngx_cms_plugins_merge(ngx_conf_t *cf, ngx_cms_loc_conf_t *prev,
+    ngx_cms_loc_conf_t *conf)
+{
+    ngx_uint_t          i;
+    ngx_cms_plugin_t  **p;
+
+    ngx_conf_merge_ptr_value(conf->plugins, prev->plugins, NULL);
+    ngx_conf_merge_ptr_value(conf->user_roles, prev->user_roles, NULL);
+    ngx_conf_merge_str_value(conf->default_role, prev->default_role, "");
+
+    conf->has_response_hooks = 0;
+
+    if (conf->plugins) {
+        p = conf->plugins->elts;
+        for (i = 0; i < conf->plugins->nelts; i++) {
+            if (p[i]->response) {
+                conf->has_response_hooks = 1;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* cms_role <role> <user> [<user> ...]; */
+
+char *
+ngx_cms_role_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_cms_loc_conf_t  *lcf = conf;
+
+    ngx_str_t            *value;
+    ngx_uint_t            i;
+    ngx_cms_user_role_t  *ur;
+
+    value = cf->args->elts;
+
+    if (lcf->user_roles == NGX_CONF_UNSET_PTR) {
+        lcf->user_roles = ngx_array_create(cf->pool, 4,
+                                           sizeof(ngx_cms_user_role_t));
+        if (lcf->user_roles == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        ur = ngx_array_push(lcf->user_roles);
+        if (ur == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ur->role = value[1];
+        ur->user = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_uint_t
+ngx_cms_plugin_enabled(ngx_http_request_t *r, ngx_cms_plugin_t *plugin)
+{
+    ngx_uint_t           i;
+    ngx_cms_plugin_t   **p;
+    ngx_cms_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_cms_module);
+
+    if (lcf->plugins == NULL) {
+        return 0;
+    }
+
+    p = lcf->plugins->elts;
+    for (i = 0; i < lcf->plugins->nelts; i++) {
+        if (p[i] == plugin) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* the call a hook sees, filled once per request */
+
+ngx_cms_call_t *
+ngx_cms_call_prepare(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
+{
+    size_t                 i;
+    ngx_cms_call_t        *call;
+    ngx_cms_param_t       *prm;
+    ngx_cms_form_param_t  *fp;
+
+    call = &ctx->call;
+
+    if (ctx->call_ready) {
+        return call;
+    }
+
+    call->request = r;
+    call->core = ctx;
+
+    call->method = r->method_name;
+    call->path.data = r->unparsed_uri.data;
+    call->path.len = r->args.len ? (size_t) (r->args.data - 1
+                                             - r->unparsed_uri.data)
+                                 : r->unparsed_uri.len;
+
+    call->operation.data = (u_char *) ctx->operation;
+    call->operation.len = ngx_strlen(ctx->operation);
+
+    if (ctx->api.collection) {
+        call->collection.data = (u_char *) ctx->api.collection;
+        call->collection.len = ngx_strlen(ctx->api.collection);
+
+    } else {
+        ngx_cms_str_from_span(&call->collection, &ctx->api.collection_raw);
+    }
+
+    if (ctx->api.sub_collection) {
+        call->sub_collection.data = (u_char *) ctx->api.sub_collection;
+        call->sub_collection.len = ngx_strlen(ctx->api.sub_collection);
+
+    } else {
+        ngx_cms_str_from_span(&call->sub_collection, &ctx->api.sub_raw);
+    }
+
+    ngx_cms_str_from_span(&call->object_id, &ctx->api.object_id);
+    ngx_cms_str_from_span(&call->sub_id, &ctx->api.sub_id);
+    ngx_cms_str_from_span(&call->call_id, &ctx->api.call_id);
+
+    call->known = ctx->api.known;
+    call->write = ctx->api.write;
+    call->call_scoped = ctx->api.call_scoped;
+
+    call->params = ngx_array_create(r->pool, ctx->nparams ? ctx->nparams : 1,
+                                    sizeof(ngx_cms_param_t));
+    if (call->params == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < ctx->nparams; i++) {
+        fp = &ctx->params[i];
+
+        prm = ngx_array_push(call->params);
+        if (prm == NULL) {
+            return NULL;
+        }
+
+        prm->name.data = fp->name;
+        prm->name.len = fp->name_len;
+        prm->value.data = fp->value;
+        prm->value.len = fp->value_len;
+    }
+
+    ngx_cms_call_role(r, call);
+
+    ctx->call_ready = 1;
+
+    return call;
+}
+
+
+static void
+ngx_cms_call_role(ngx_http_request_t *r, ngx_cms_call_t *call)
+{
+    ngx_uint_t            i;
+    ngx_cms_loc_conf_t   *lcf;
+    ngx_cms_user_role_t  *ur;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_cms_module);
+
+    if (r->headers_in.user.len == 0 && r->headers_in.authorization) {
+        (void) ngx_http_auth_basic_user(r);
+    }
+
+    call->user = r->headers_in.user;
+    call->role = lcf->default_role;
+
+    if (lcf->user_roles == NULL || call->user.len == 0) {
+        return;
+    }
+
+    ur = lcf->user_roles->elts;
+    for (i = 0; i < lcf->user_roles->nelts; i++) {
+        if (ur[i].user.len == call->user.len
+            && ngx_strncmp(ur[i].user.data, call->user.data, call->user.len)
+               == 0)
+        {
+            call->role = ur[i].role;
+            return;
+        }
+    }
+}
+
+
+static void
+ngx_cms_str_from_span(ngx_str_t *s, ngx_cms_span_t *span)
+{
+    s->data = (u_char *) span->data;
+    s->len = span->len;
+}
+
+
+/*
+ * Runs request hooks from ctx->hook_next.  Returns NGX_DECLINED when the
+ * request may go on, NGX_AGAIN when a hook suspended it, NGX_DONE when
+ * it was answered, or an HTTP status.
+ */
+
+ngx_int_t
+ngx_cms_run_request_hooks(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
+{
+    ngx_int_t            rc;
+    ngx_cms_call_t      *call;
+    ngx_cms_plugin_t   **p;
+    ngx_cms_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_cms_module);
+
+    if (lcf->plugins == NULL) {
+        return NGX_DECLINED;
+    }
+
+    call = ngx_cms_call_prepare(r, ctx);
+    if (call == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = lcf->plugins->elts;
+
+    if (ctx->suspended) {
+        /* back from ngx_cms_resume() */
+        ctx->suspended = 0;
+
+        rc = ngx_cms_hook_result(r, ctx, p[ctx->hook_next - 1],
+                                 ctx->resume_rc);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    while (ctx->hook_next < lcf->plugins->nelts) {
+
+        if (p[ctx->hook_next]->request == NULL) {
+            ctx->hook_next++;
+            continue;
+        }
+
+        rc = p[ctx->hook_next]->request(call);
+        ctx->hook_next++;
+
+        if (rc == NGX_CMS_SUSPEND) {
+            ctx->suspended = 1;
+            return NGX_AGAIN;
+        }
+
+        rc = ngx_cms_hook_result(r, ctx, p[ctx->hook_next - 1], rc);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    if (call->params_changed) {
+        if (ngx_cms_body_replace(r, ctx) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_cms_hook_result(ngx_http_request_t *r, ngx_cms_ctx_t *ctx,
+    ngx_cms_plugin_t *p, ngx_int_t rc)
+{
+    u_char          *rule;
+    ngx_cms_call_t  *call;
+
+    call = &ctx->call;
+
+    switch (rc) {
+
+    case NGX_OK:
+    case NGX_DECLINED:
+        return NGX_DECLINED;
+
+    case NGX_CMS_DENY:
+        if (call->plugin.len == 0) {
+            call->plugin = p->name;
+        }
+
+        if (call->verdict != NGX_CMS_VERDICT_DENY) {
+            /* a hook said deny without ngx_cms_deny(): still a denial */
+            call->verdict = NGX_CMS_VERDICT_DENY;
+            ctx->deny_status = NGX_HTTP_FORBIDDEN;
+            ctx->deny_element = "invalidOperation";
+        }
+
+        rule = ngx_pnalloc(r->pool, call->rule.len + 1);
+        if (rule == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        *ngx_cpymem(rule, call->rule.data, call->rule.len) = '\0';
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "cms: %V denied by plugin \"%V\" rule \"%V\": %V",
+                      &call->operation, &call->plugin, &call->rule,
+                      &call->reason);
+
+        return ngx_cms_send_failure(r, ctx->deny_status, ctx->deny_element,
+                                    call->rule.len ? "rule" : NULL,
+                                    (char *) rule, NULL, NULL,
+                                    &call->reason);
+
+    default:
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "cms plugin \"%V\" failed on %V (rc %i)",
+                      &p->name, &call->operation, rc);
+
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+
+void
+ngx_cms_resume(ngx_cms_call_t *call, ngx_int_t rc)
+{
+    ngx_cms_ctx_t       *ctx;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    ctx = call->core;
+    r = call->request;
+    c = r->connection;
+
+    if (!ctx->suspended) {
+        return;
+    }
+
+    ctx->resume_rc = rc;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* parameters */
+
+ngx_cms_param_t *
+ngx_cms_param_get(ngx_cms_call_t *call, const char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_cms_param_t  *prm;
+
+    if (call->params == NULL) {
+        return NULL;
+    }
+
+    len = ngx_strlen(name);
+    prm = call->params->elts;
+
+    for (i = 0; i < call->params->nelts; i++) {
+        if (prm[i].name.len == len
+            && ngx_strncmp(prm[i].name.data, name, len) == 0)
+        {
+            return &prm[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_int_t
+ngx_cms_param_set(ngx_cms_call_t *call, ngx_str_t *name, ngx_str_t *value)
+{
+    u_char           *v, *n;
+    ngx_uint_t        i;
+    ngx_pool_t       *pool;
+    ngx_cms_param_t  *prm;
+
+    pool = call->request->pool;
+
+    v = ngx_pnalloc(pool, value->len + 1);
+    if (v == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_cpymem(v, value->data, value->len) = '\0';
+
+    prm = call->params->elts;
+
+    for (i = 0; i < call->params->nelts; i++) {
+        if (prm[i].name.len == name->len
+            && ngx_strncmp(prm[i].name.data, name->data, name->len) == 0)
+        {
+            prm[i].value.data = v;
+            prm[i].value.len = value->len;
+            call->params_changed = 1;
+            return NGX_OK;
+        }
+    }
+
+    n = ngx_pnalloc(pool, name->len + 1);
+    if (n == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_cpymem(n, name->data, name->len) = '\0';
+
+    prm = ngx_array_push(call->params);
+    if (prm == NULL) {
+        return NGX_ERROR;
+    }
+
+    prm->name.data = n;
+    prm->name.len = name->len;
+    prm->value.data = v;
+    prm->value.len = value->len;
+
+    call->params_changed = 1;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_cms_param_remove(ngx_cms_call_t *call, ngx_str_t *name)
+{
+    ngx_uint_t        i;
+    ngx_cms_param_t  *prm;
+
+    prm = call->params->elts;
+
+    for (i = 0; i < call->params->nelts; i++) {
+        if (prm[i].name.len == name->len
+            && ngx_strncmp(prm[i].name.data, name->data, name->len) == 0)
+        {
+            ngx_memmove(&prm[i], &prm[i + 1],
+                        (call->params->nelts - i - 1)
+                        * sizeof(ngx_cms_param_t));
+            call->params->nelts--;
+            call->params_changed = 1;
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+ngx_uint_t
+ngx_cms_param_is_secret(ngx_str_t *name)
+{
+    return ngx_cms_form_is_secret(name->data, name->len) ? 1 : 0;
+}
+
+
+/* verdicts */
+
+void
+ngx_cms_deny(ngx_cms_call_t *call, ngx_uint_t status, const char *element,
+    ngx_str_t *rule, ngx_str_t *reason)
+{
+    u_char         *p;
+    size_t          i;
+    ngx_cms_ctx_t  *ctx;
+
+    ctx = call->core;
+
+    call->verdict = NGX_CMS_VERDICT_DENY;
+    ctx->deny_status = status;
+    ctx->deny_element = element ? element : "parameterError";
+
+    if (rule) {
+        call->rule = *rule;
+    }
+
+    if (reason == NULL || reason->len == 0) {
+        return;
+    }
+
+    /* the reason goes into a header: no control characters there */
+
+    p = ngx_pnalloc(call->request->pool, reason->len);
+    if (p == NULL) {
+        return;
+    }
+
+    for (i = 0; i < reason->len; i++) {
+        p[i] = (reason->data[i] < 0x20 || reason->data[i] == 0x7f)
+               ? '?' : reason->data[i];
+    }
+
+    call->reason.data = p;
+    call->reason.len = reason->len;
+}
+
+
+void
+ngx_cms_allow(ngx_cms_call_t *call, ngx_str_t *rule)
+{
+    if (call->verdict == NGX_CMS_VERDICT_DENY) {
+        return;
+    }
+
+    call->verdict = NGX_CMS_VERDICT_ALLOW;
+
+    if (rule) {
+        call->rule = *rule;
+    }
+}
+
+
+void
+ngx_cms_want_response_body(ngx_cms_call_t *call)
+{
+    call->response_body_wanted = 1;
+}
+
+
+xmlDocPtr
+ngx_cms_response_xml(ngx_cms_call_t *call)
+{
+    ngx_cms_ctx_t  *ctx = call->core;
+
+    return ctx->doc;
+}
+
+
+void
+ngx_cms_response_changed(ngx_cms_call_t *call)
+{
+    call->response_changed = 1;
+}
+
+
+/* the answer as the log and response hooks see it */
+
+static void
+ngx_cms_call_answer(ngx_http_request_t *r, ngx_cms_call_t *call)
+{
+    u_char                     *p;
+    ngx_uint_t                  i;
+    ngx_cms_ctx_t              *ctx;
+    ngx_http_upstream_state_t  *st;
+
+    ctx = call->core;
+
+    call->status = r->headers_out.status;
+
+    if (r->headers_out.location && call->location.len == 0) {
+        call->location = r->headers_out.location->value;
+
+        p = call->location.data + call->location.len;
+        while (p > call->location.data && p[-1] == ' ') {
+            p--;
+        }
+
+        call->location_id.len = 0;
+        while (p > call->location.data && p[-1] != '/') {
+            p--;
+            call->location_id.len++;
+        }
+
+        call->location_id.data = p;
+    }
+
+    if (ctx->bridge) {
+        call->bridge = ctx->bridge->name;
+    }
+
+    call->upstream_ms = 0;
+
+    if (r->upstream_states && r->upstream_states->nelts) {
+        st = r->upstream_states->elts;
+
+        for (i = 0; i < r->upstream_states->nelts; i++) {
+            if (st[i].response_time != (ngx_msec_t) -1) {
+                call->upstream_ms += st[i].response_time;
+            }
+        }
+
+        /* no status from the last bridge tried: it never answered */
+        call->upstream_failed =
+            (st[r->upstream_states->nelts - 1].status == 0);
+    }
+
+    if (r->connection->error || call->status == 499) {
+        call->client_aborted = 1;
+    }
+}
+
+
+void
+ngx_cms_run_response_hooks(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
+{
+    ngx_int_t            i;
+    ngx_cms_call_t      *call;
+    ngx_cms_plugin_t   **p;
+    ngx_cms_loc_conf_t  *lcf;
+
+    if (ctx->response_hooks_done) {
+        return;
+    }
+
+    ctx->response_hooks_done = 1;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_cms_module);
+
+    if (lcf->plugins == NULL) {
+        return;
+    }
+
+    call = ngx_cms_call_prepare(r, ctx);
+    if (call == NULL) {
+        return;
+    }
+
+    ngx_cms_call_answer(r, call);
+
+    p = lcf->plugins->elts;
+
+    for (i = lcf->plugins->nelts - 1; i >= 0; i--) {
+        if (p[i]->response == NULL) {
+            continue;
+        }
+
+        if (p[i]->response(call) == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "cms plugin \"%V\" failed on the response to %V",
+                          &p[i]->name, &call->operation);
+        }
+    }
+}
+
+
+/* log phase: every request of a location with plugins */
+
+ngx_int_t
+ngx_cms_log_handler(ngx_http_request_t *r)
+{
+    ngx_int_t            i;
+    ngx_cms_ctx_t       *ctx;
+    ngx_cms_call_t      *call;
+    ngx_cms_plugin_t   **p;
+    ngx_cms_loc_conf_t  *lcf;
+
+    if (r != r->main) {
+        return NGX_OK;
+    }
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_cms_module);
+
+    if (lcf->plugins == NULL || lcf->plugins->nelts == 0) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_cms_classify(r);
+    if (ctx == NULL || ctx->logged) {
+        return NGX_OK;
+    }
+
+    ctx->logged = 1;
+
+    call = ngx_cms_call_prepare(r, ctx);
+    if (call == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_cms_call_answer(r, call);
+
+    p = lcf->plugins->elts;
+
+    for (i = lcf->plugins->nelts - 1; i >= 0; i--) {
+        if (p[i]->log) {
+            p[i]->log(call);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* events */
+
+void
+ngx_cms_event_emit(ngx_cycle_t *cycle, ngx_cms_event_t *ev)
+{
+    ngx_uint_t            i;
+    ngx_cms_plugin_t    **p;
+    ngx_cms_main_conf_t  *mcf;
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_cms_module);
+    if (mcf == NULL) {
+        return;
+    }
+
+    if (ev->log == NULL) {
+        ev->log = cycle->log;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, ev->log, 0, "cms event %V %V: %V",
+                  &ev->type, &ev->subject, &ev->detail);
+
+    p = mcf->plugins.elts;
+    for (i = 0; i < mcf->plugins.nelts; i++) {
+        if (p[i]->event) {
+            p[i]->event(ev);
+        }
+    }
+}

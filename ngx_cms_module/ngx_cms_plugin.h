@@ -1,0 +1,192 @@
+
+/*
+ * ngx_cms plugin API.
+ *
+ * The only header a plugin includes besides nginx's own.  A plugin is a
+ * table of hooks with a name and a priority; it registers from its nginx
+ * module's preconfiguration, and operators enable it per location with
+ * "cms_plugins <name> ...;".  Built-in plugins (plugins/<name>/) and
+ * third-party ones (an ordinary nginx dynamic module loaded after
+ * ngx_http_cms_module.so) use exactly this header.
+ *
+ * Order: request hooks by priority, highest first; response and log hooks
+ * in the reverse order (the onion model).  Log hooks run for every
+ * request of a location where the plugin is enabled, including requests
+ * a hook denied, requests that failed upstream and requests the client
+ * aborted; they must cope with whatever is not known (status 0, no
+ * bridge, no parameters).
+ */
+
+
+#ifndef _NGX_CMS_PLUGIN_H_INCLUDED_
+#define _NGX_CMS_PLUGIN_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <libxml/tree.h>
+
+
+#define NGX_CMS_PLUGIN_ABI_VERSION  1
+#define NGX_CMS_MAX_PLUGINS         16
+
+
+/* request hook results besides NGX_OK, NGX_DECLINED and NGX_ERROR */
+
+#define NGX_CMS_DENY                -600   /* ngx_cms_deny() was called */
+#define NGX_CMS_SUSPEND             -601   /* ngx_cms_resume() will follow */
+
+
+typedef enum {
+    NGX_CMS_VERDICT_PASS = 0,       /* no hook objected */
+    NGX_CMS_VERDICT_ALLOW,          /* a rule allowed it explicitly */
+    NGX_CMS_VERDICT_DENY            /* a hook denied it */
+} ngx_cms_verdict_e;
+
+
+typedef struct {
+    ngx_str_t                   name;       /* decoded */
+    ngx_str_t                   value;      /* decoded */
+} ngx_cms_param_t;
+
+
+/*
+ * What a hook sees of one API call.  Strings are never NULL-data when
+ * len > 0 and are not NUL-terminated.  Fields marked "mutable" may be
+ * changed through the functions below, never directly.
+ */
+
+typedef struct ngx_cms_call_s  ngx_cms_call_t;
+
+struct ngx_cms_call_s {
+    ngx_http_request_t         *request;    /* the client request */
+
+    /* what: from the path and the body */
+    ngx_str_t                   method;     /* "GET", "PUT", ... */
+    ngx_str_t                   path;       /* raw, without the query */
+    ngx_str_t                   operation;  /* "coSpace.modify", ... */
+    ngx_str_t                   collection; /* canonical, e.g. "coSpaces" */
+    ngx_str_t                   object_id;
+    ngx_str_t                   sub_collection;
+    ngx_str_t                   sub_id;
+    ngx_str_t                   call_id;    /* calls/<id>/... */
+    unsigned                    known:1;    /* operation is not "unknown" */
+    unsigned                    write:1;    /* POST, PUT, DELETE */
+    unsigned                    call_scoped:1;
+
+    ngx_array_t                *params;     /* of ngx_cms_param_t, ordered,
+                                               mutable */
+    unsigned                    params_changed:1;
+
+    /* who */
+    ngx_str_t                   user;       /* $remote_user */
+    ngx_str_t                   role;       /* from cms_role_map */
+
+    /* where */
+    ngx_str_t                   bridge;     /* last bridge sent to */
+
+    /* the answer */
+    ngx_uint_t                  status;     /* 0 until known */
+    ngx_str_t                   location;   /* Location header, if any */
+    ngx_str_t                   location_id;/* its last path segment */
+    ngx_msec_t                  upstream_ms;/* time spent on bridges */
+    unsigned                    upstream_failed:1; /* no bridge answer */
+    unsigned                    client_aborted:1;
+    unsigned                    response_body_wanted:1;
+    unsigned                    response_too_big:1;
+    unsigned                    response_malformed:1;
+    unsigned                    response_changed:1;
+
+    /* the verdict so far */
+    ngx_cms_verdict_e           verdict;
+    ngx_str_t                   rule;       /* the rule that decided */
+    ngx_str_t                   reason;     /* human readable */
+    ngx_str_t                   plugin;     /* the plugin that decided */
+
+    /* the plugins' own per-request state, by plugin index */
+    void                       *plugin_ctx[NGX_CMS_MAX_PLUGINS];
+
+    /* the core's; plugins keep out */
+    void                       *core;
+};
+
+
+/* events outside any request: failover, slots, Redis */
+
+typedef struct {
+    ngx_str_t                   type;       /* "failover", "slot", ... */
+    ngx_str_t                   subject;    /* bridge, slot, ... */
+    ngx_str_t                   detail;     /* JSON object text */
+    ngx_log_t                  *log;
+} ngx_cms_event_t;
+
+
+typedef struct ngx_cms_plugin_s  ngx_cms_plugin_t;
+
+struct ngx_cms_plugin_s {
+    ngx_uint_t                  abi_version; /* NGX_CMS_PLUGIN_ABI_VERSION */
+    ngx_str_t                   name;
+    ngx_int_t                   priority;    /* higher runs first */
+
+    /* NGX_OK/NGX_DECLINED: go on; NGX_CMS_DENY; NGX_CMS_SUSPEND; NGX_ERROR */
+    ngx_int_t                 (*request)(ngx_cms_call_t *call);
+
+    /* NGX_OK/NGX_DECLINED, or NGX_ERROR (the answer passes unchanged) */
+    ngx_int_t                 (*response)(ngx_cms_call_t *call);
+
+    void                      (*log)(ngx_cms_call_t *call);
+    void                      (*event)(ngx_cms_event_t *ev);
+
+    ngx_uint_t                  index;       /* set by registration */
+    void                       *data;        /* the plugin's own */
+};
+
+
+/* registration: from the plugin module's preconfiguration */
+ngx_int_t ngx_cms_plugin_register(ngx_conf_t *cf, ngx_cms_plugin_t *plugin);
+
+/* is the plugin enabled in this request's location? */
+ngx_uint_t ngx_cms_plugin_enabled(ngx_http_request_t *r,
+    ngx_cms_plugin_t *plugin);
+
+/* parameters */
+ngx_cms_param_t *ngx_cms_param_get(ngx_cms_call_t *call, const char *name);
+ngx_int_t ngx_cms_param_set(ngx_cms_call_t *call, ngx_str_t *name,
+    ngx_str_t *value);
+ngx_int_t ngx_cms_param_remove(ngx_cms_call_t *call, ngx_str_t *name);
+ngx_uint_t ngx_cms_param_is_secret(ngx_str_t *name);
+
+/*
+ * Denial: 403 for roles, 400 for parameter policy, as CMS would answer.
+ * The body is <failureDetails><element rule="..." /></failureDetails>
+ * and the reason goes into the X-Cms-Proxy-Reason header.
+ * The hook then returns NGX_CMS_DENY.
+ */
+void ngx_cms_deny(ngx_cms_call_t *call, ngx_uint_t status,
+    const char *element, ngx_str_t *rule, ngx_str_t *reason);
+
+/* an explicit allow, recorded as the verdict */
+void ngx_cms_allow(ngx_cms_call_t *call, ngx_str_t *rule);
+
+/* from a request hook: ask for the response body to be parsed */
+void ngx_cms_want_response_body(ngx_cms_call_t *call);
+
+/*
+ * From a response hook: the parsed response, or NULL when there is none,
+ * it was over the cap (response_too_big) or not well formed
+ * (response_malformed).  After changing the tree, call
+ * ngx_cms_response_changed() so the body is re-serialized.
+ */
+xmlDocPtr ngx_cms_response_xml(ngx_cms_call_t *call);
+void ngx_cms_response_changed(ngx_cms_call_t *call);
+
+/* a suspended request hook is done: rc as a request hook would return */
+void ngx_cms_resume(ngx_cms_call_t *call, ngx_int_t rc);
+
+/* tell every registered plugin's event hook */
+void ngx_cms_event_emit(ngx_cycle_t *cycle, ngx_cms_event_t *ev);
+
+
+#endif /* _NGX_CMS_PLUGIN_H_INCLUDED_ */
