@@ -43,19 +43,24 @@ $(BUILD)/nginx-src/configure:
 	rm -rf $(BUILD)/nginx-src
 	cp -r $(NGX_SRC) $(BUILD)/nginx-src
 
+# Several builds may run at once (parallel test runs, several shells): the
+# configure and compile steps share one build tree, so they take a lock.
+LOCK       := flock $(BUILD)/.lock
+
 $(BUILD)/objs/Makefile: $(BUILD)/nginx-src/configure $(MODULE_CFG)
-	cd $(BUILD)/nginx-src && . ./conf_flags && \
+	$(LOCK) bash -c 'cd $(BUILD)/nginx-src && . ./conf_flags && \
 	./configure \
 	    --with-cc-opt="$$(dpkg-buildflags --get CFLAGS) -fPIC -Werror" \
 	    --with-ld-opt="$$(dpkg-buildflags --get LDFLAGS) -fPIC" \
 	    "$${NGX_CONF_FLAGS[@]}" \
 	    --add-dynamic-module=$(CURDIR) \
-	    --builddir=$(BUILD)/objs > $(BUILD)/configure.log 2>&1 \
+	    --builddir=$(BUILD)/objs > $(BUILD)/configure.log 2>&1' \
 	|| { tail -20 $(BUILD)/configure.log; exit 1; }
 
 $(MODULE): $(BUILD)/objs/Makefile $(SOURCES)
-	$(MAKE) -s -f $(BUILD)/objs/Makefile -C $(BUILD)/nginx-src modules
-	cp $(BUILD)/objs/ngx_http_cms_module.so $(MODULE)
+	$(LOCK) $(MAKE) -s -f $(BUILD)/objs/Makefile -C $(BUILD)/nginx-src modules
+	$(LOCK) cp $(BUILD)/objs/ngx_http_cms_module.so $(MODULE).tmp
+	mv $(MODULE).tmp $(MODULE)
 	@$(MAKE) -s smoke
 
 # debhelper's smoke test: the module loads and a minimal config passes -t.

@@ -115,6 +115,7 @@ typedef struct {
     unsigned                     buffering:1;
     unsigned                     response_hooks_done:1;
     unsigned                     logged:1;
+    unsigned                     error_page:1;
 } ngx_cms_ctx_t;
 
 

@@ -23,6 +23,41 @@ static ngx_int_t ngx_cms_pass_through(ngx_http_request_t *r,
 static ngx_int_t ngx_cms_send_buffered(ngx_http_request_t *r,
     ngx_cms_ctx_t *ctx);
 static void ngx_cms_free_doc(void *data);
+static ngx_int_t ngx_cms_error_header(ngx_http_request_t *r,
+    ngx_cms_ctx_t *ctx);
+static ngx_int_t ngx_cms_error_body(ngx_http_request_t *r,
+    ngx_cms_ctx_t *ctx, ngx_chain_t *in);
+
+
+/*
+ * nginx's own error pages (413 from client_max_body_size, 502/504 when no
+ * bridge answered, ...) become failureDetails in a cms_api location, so
+ * CMS-aware clients read them as failed API calls.
+ */
+
+typedef struct {
+    ngx_uint_t    status;
+    const char   *element;
+    const char   *error;
+    const char   *reason;
+} ngx_cms_error_map_t;
+
+
+static ngx_cms_error_map_t  ngx_cms_error_map[] = {
+    { 400, "parameterError", "badRequest", "malformed request" },
+    { 405, "invalidOperation", NULL, "method not allowed" },
+    { 408, "parameterError", "requestTimeout",
+      "request not received in time" },
+    { 413, "parameterError", "tooLarge",
+      "request body larger than client_max_body_size" },
+    { 414, "parameterError", "uriTooLong", "request URI too long" },
+    { 500, "internalError", NULL, "proxy error" },
+    { 502, "callBridgeUnavailable", NULL, "no answer from the call bridge" },
+    { 503, "callBridgeUnavailable", NULL, "call bridge unavailable" },
+    { 504, "callBridgeUnavailable", NULL,
+      "call bridge did not answer in time" },
+    { 0, NULL, NULL, NULL }
+};
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -69,6 +104,13 @@ ngx_cms_header_filter(ngx_http_request_t *r)
     }
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_cms_module);
+
+    if (r->err_status >= NGX_HTTP_BAD_REQUEST && lcf->enable) {
+        ctx = ngx_cms_classify(r);
+        if (ctx != NULL) {
+            return ngx_cms_error_header(r, ctx);
+        }
+    }
 
     if (!lcf->has_response_hooks) {
         return ngx_http_next_header_filter(r);
@@ -118,6 +160,10 @@ ngx_cms_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     ngx_cms_loc_conf_t  *lcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_cms_module);
+
+    if (ctx != NULL && ctx->error_page) {
+        return ngx_cms_error_body(r, ctx, in);
+    }
 
     if (ctx == NULL || !ctx->buffering || in == NULL) {
         return ngx_http_next_body_filter(r, in);
@@ -280,4 +326,103 @@ static void
 ngx_cms_free_doc(void *data)
 {
     xmlFreeDoc(data);
+}
+
+
+static ngx_int_t
+ngx_cms_error_header(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
+{
+    size_t                len;
+    u_char               *p;
+    ngx_buf_t            *b;
+    ngx_table_elt_t      *h;
+    ngx_cms_error_map_t  *m;
+
+    for (m = ngx_cms_error_map; m->status; m++) {
+        if (m->status == r->headers_out.status) {
+            break;
+        }
+    }
+
+    if (m->status == 0 || r->header_only) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    len = sizeof("<?xml version=\"1.0\"?>\n<failureDetails><") - 1
+          + ngx_strlen(m->element)
+          + (m->error ? sizeof(" error=\"\"") - 1 + ngx_strlen(m->error)
+                      : 0)
+          + sizeof(" /></failureDetails>") - 1;
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(b->pos, "<?xml version=\"1.0\"?>\n<failureDetails><%s",
+                    m->element);
+
+    if (m->error) {
+        p = ngx_sprintf(p, " error=\"%s\"", m->error);
+    }
+
+    b->last = ngx_cpymem(p, " /></failureDetails>",
+                         sizeof(" /></failureDetails>") - 1);
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    ctx->response = b;
+    ctx->error_page = 1;
+    ctx->call.upstream_failed = (r->headers_out.status >= 502);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-Cms-Proxy-Reason");
+    h->value.data = (u_char *) m->reason;
+    h->value.len = ngx_strlen(m->reason);
+
+    ngx_str_set(&r->headers_out.content_type, "text/xml");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+    r->headers_out.charset.len = 0;
+
+    ngx_http_clear_content_length(r);
+    r->headers_out.content_length_n = b->last - b->pos;
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_cms_error_body(ngx_http_request_t *r, ngx_cms_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    ngx_chain_t   out, *cl;
+    ngx_uint_t    last;
+
+    /* nginx's HTML page is dropped; ours goes once, as the whole body */
+
+    last = 0;
+
+    for (cl = in; cl; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+
+        if (cl->buf->last_buf) {
+            last = 1;
+        }
+    }
+
+    if (!last || ctx->response == NULL) {
+        return NGX_OK;
+    }
+
+    out.buf = ctx->response;
+    out.next = NULL;
+    ctx->response = NULL;
+
+    return ngx_http_next_body_filter(r, &out);
 }

@@ -155,7 +155,7 @@ sub normalize {
     my @out;
     for my $e (@$transcript) {
         my %c = %$e;
-        for my $k (keys %c) {
+        for my $k (sort keys %c) {
             next unless defined $c{$k};
             $c{$k} =~ s/($guid)/$seen{lc $1} \/\/= 'G' . ++$n/ge;
             $c{$k} =~ s{<(uptimeSeconds|cdrTime|durationSeconds|secret)>[^<]*<}{<$1>*<}g;
