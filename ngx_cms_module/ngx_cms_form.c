@@ -1,0 +1,479 @@
+/*
+ * ngx_cms: application/x-www-form-urlencoded request bodies.
+ *
+ * CMS takes every POST and PUT parameter in this format.  The parser is
+ * as lenient as the clients that talk to CMS need (TMS sends a leading
+ * '&' and unencoded spaces) and strict wherever leniency would let the
+ * proxy read a body differently from the bridge (bad escapes, NUL bytes).
+ */
+
+
+#include <string.h>
+
+#include "ngx_cms_form.h"
+
+
+static int ngx_cms_form_decode(const unsigned char *body, size_t from,
+    size_t to, unsigned char *dst, size_t *dlen, ngx_cms_form_error_t *err);
+static int ngx_cms_form_hex(unsigned char c);
+static void ngx_cms_form_error(ngx_cms_form_error_t *err, int code,
+    size_t offset, const char *message);
+static int ngx_cms_form_contains(const unsigned char *s, size_t len,
+    const char *word);
+static int ngx_cms_form_caseeq(const unsigned char *s, size_t len,
+    const char *word);
+
+
+/*
+ * Names that contain a secret-looking word but carry a flag, a mode or a
+ * number (APIARY): masking them would only hide useful audit detail,
+ * such as TMS ending a meeting with regenerateSecret=true.
+ */
+
+static const char  *ngx_cms_form_not_secret[] = {
+    "regenerateSecret",
+    "passcodeMode",
+    "passcodeTimeout",
+    "allowPasscodes",
+    "allowSecrets",
+    "canChangePasscode",
+    NULL
+};
+
+static const char  *ngx_cms_form_secret_words[] = {
+    "passcode",
+    "password",
+    "secret",
+    "token",
+    "key",
+    NULL
+};
+
+
+/*
+ * Components are split on '&' only (';' is data to CMS); empty ones are
+ * skipped.  In each, the first '=' ends the name; a component without
+ * one is a name alone (has_eq 0) whose value is the empty string at the
+ * end of its name.  '+' is a space, "%XX" a byte; other bytes, spaces
+ * included, are kept as they are.  Parameters keep their order, and
+ * duplicates are kept.
+ *
+ * On error, *nparams says how many parameters came before the error;
+ * they are not the meaning of the body and must not be used as such.
+ */
+
+int
+ngx_cms_form_parse(const unsigned char *body, size_t len,
+    unsigned char *scratch, size_t scratch_size,
+    ngx_cms_form_param_t *params, size_t max_params, size_t *nparams,
+    ngx_cms_form_error_t *err)
+{
+    int                    rc;
+    size_t                 n, pos, end, eq, need, dlen, avail;
+    unsigned char         *s;
+    const unsigned char   *p;
+    ngx_cms_form_param_t  *prm;
+
+    n = 0;
+    s = scratch;
+    avail = scratch_size;
+
+    *nparams = 0;
+
+    for (pos = 0; pos < len; pos = end + 1) {
+
+        p = memchr(body + pos, '&', len - pos);
+        end = p ? (size_t) (p - body) : len;
+
+        if (end == pos) {
+            continue;
+        }
+
+        p = memchr(body + pos, '=', end - pos);
+        eq = p ? (size_t) (p - body) : end;
+
+        if (eq == pos) {
+            ngx_cms_form_error(err, NGX_CMS_FORM_E_EMPTY_NAME, pos,
+                               "empty parameter name");
+            return NGX_CMS_FORM_E_EMPTY_NAME;
+        }
+
+        if (n == max_params) {
+            ngx_cms_form_error(err, NGX_CMS_FORM_E_TOO_MANY, pos,
+                               "too many parameters");
+            return NGX_CMS_FORM_E_TOO_MANY;
+        }
+
+        /* decoding never grows: the raw bytes bound the decoded ones */
+
+        need = (eq - pos) + 1;
+
+        if (eq < end) {
+            need += (end - eq - 1) + 1;
+        }
+
+        if (need > avail) {
+            ngx_cms_form_error(err, NGX_CMS_FORM_E_SCRATCH, pos,
+                               "scratch buffer too small");
+            return NGX_CMS_FORM_E_SCRATCH;
+        }
+
+        prm = &params[n];
+
+        prm->raw_name.data = body + pos;
+        prm->raw_name.len = eq - pos;
+
+        rc = ngx_cms_form_decode(body, pos, eq, s, &dlen, err);
+        if (rc != NGX_CMS_FORM_OK) {
+            return rc;
+        }
+
+        prm->name = s;
+        prm->name_len = dlen;
+        s[dlen] = '\0';
+        s += dlen + 1;
+        avail -= dlen + 1;
+
+        if (eq < end) {
+            prm->has_eq = 1;
+            prm->raw_value.data = body + eq + 1;
+            prm->raw_value.len = end - eq - 1;
+
+            rc = ngx_cms_form_decode(body, eq + 1, end, s, &dlen, err);
+            if (rc != NGX_CMS_FORM_OK) {
+                return rc;
+            }
+
+            prm->value = s;
+            prm->value_len = dlen;
+            s[dlen] = '\0';
+            s += dlen + 1;
+            avail -= dlen + 1;
+
+        } else {
+            prm->has_eq = 0;
+            prm->raw_value.data = body + end;
+            prm->raw_value.len = 0;
+            prm->value = prm->name + prm->name_len;
+            prm->value_len = 0;
+        }
+
+        *nparams = ++n;
+    }
+
+    ngx_cms_form_error(err, NGX_CMS_FORM_OK, 0, "ok");
+
+    return NGX_CMS_FORM_OK;
+}
+
+
+static int
+ngx_cms_form_decode(const unsigned char *body, size_t from, size_t to,
+    unsigned char *dst, size_t *dlen, ngx_cms_form_error_t *err)
+{
+    int            hi, lo;
+    size_t         i, n;
+    unsigned char  c;
+
+    n = 0;
+
+    for (i = from; i < to; i++) {
+        c = body[i];
+
+        if (c == '+') {
+            c = ' ';
+
+        } else if (c == '%') {
+            hi = (i + 2 < to) ? ngx_cms_form_hex(body[i + 1]) : -1;
+            lo = (hi >= 0) ? ngx_cms_form_hex(body[i + 2]) : -1;
+
+            if (lo < 0) {
+                ngx_cms_form_error(err, NGX_CMS_FORM_E_ESCAPE, i,
+                                   "bad percent-escape");
+                return NGX_CMS_FORM_E_ESCAPE;
+            }
+
+            c = (unsigned char) (hi << 4 | lo);
+
+            if (c == '\0') {
+                ngx_cms_form_error(err, NGX_CMS_FORM_E_NUL, i,
+                                   "NUL byte");
+                return NGX_CMS_FORM_E_NUL;
+            }
+
+            i += 2;
+
+        } else if (c == '\0') {
+            /* names and values are C strings: a NUL would cut them short */
+            ngx_cms_form_error(err, NGX_CMS_FORM_E_NUL, i, "NUL byte");
+            return NGX_CMS_FORM_E_NUL;
+        }
+
+        dst[n++] = c;
+    }
+
+    *dlen = n;
+
+    return NGX_CMS_FORM_OK;
+}
+
+
+static int
+ngx_cms_form_hex(unsigned char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return -1;
+}
+
+
+static void
+ngx_cms_form_error(ngx_cms_form_error_t *err, int code, size_t offset,
+    const char *message)
+{
+    if (err) {
+        err->code = code;
+        err->offset = offset;
+        err->message = message;
+    }
+}
+
+
+/*
+ * The first parameter with exactly this decoded name.  CMS documents its
+ * parameter names case-sensitively, so the match is exact.
+ */
+
+ngx_cms_form_param_t *
+ngx_cms_form_get(ngx_cms_form_param_t *params, size_t n, const char *name)
+{
+    return ngx_cms_form_get_n(params, n, (const unsigned char *) name,
+                              strlen(name));
+}
+
+
+ngx_cms_form_param_t *
+ngx_cms_form_get_n(ngx_cms_form_param_t *params, size_t n,
+    const unsigned char *name, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (params[i].name_len == len
+            && memcmp(params[i].name, name, len) == 0)
+        {
+            return &params[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Serialization for rewritten bodies: the decoded names and values are
+ * encoded afresh (not copied from the raw body), so whatever a hook put
+ * in them comes out well-formed.  A parameter gets its '=' when it had
+ * one or now has a value.  Names must not be empty.
+ */
+
+size_t
+ngx_cms_form_encoded_len(const ngx_cms_form_param_t *params, size_t n)
+{
+    size_t  i, len;
+
+    len = 0;
+
+    for (i = 0; i < n; i++) {
+
+        if (i) {
+            len++;
+        }
+
+        len += ngx_cms_form_escape(NULL, params[i].name, params[i].name_len);
+
+        if (params[i].has_eq || params[i].value_len) {
+            len += 1 + ngx_cms_form_escape(NULL, params[i].value,
+                                           params[i].value_len);
+        }
+    }
+
+    return len;
+}
+
+
+/* writes ngx_cms_form_encoded_len() bytes, returns the end; no NUL */
+
+unsigned char *
+ngx_cms_form_encode(const ngx_cms_form_param_t *params, size_t n,
+    unsigned char *dst)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+
+        if (i) {
+            *dst++ = '&';
+        }
+
+        dst += ngx_cms_form_escape(dst, params[i].name, params[i].name_len);
+
+        if (params[i].has_eq || params[i].value_len) {
+            *dst++ = '=';
+            dst += ngx_cms_form_escape(dst, params[i].value,
+                                       params[i].value_len);
+        }
+    }
+
+    return dst;
+}
+
+
+/*
+ * RFC 3986 unreserved bytes are kept, a space becomes '+', everything
+ * else "%XX" in upper case.  With dst NULL only the length is counted.
+ */
+
+size_t
+ngx_cms_form_escape(unsigned char *dst, const unsigned char *src, size_t len)
+{
+    size_t          i, n;
+    unsigned char   c;
+
+    static const char  hex[] = "0123456789ABCDEF";
+
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        c = src[i];
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+            || (c >= '0' && c <= '9')
+            || c == '-' || c == '.' || c == '_' || c == '~')
+        {
+            if (dst) {
+                dst[n] = c;
+            }
+
+            n++;
+
+        } else if (c == ' ') {
+            if (dst) {
+                dst[n] = '+';
+            }
+
+            n++;
+
+        } else {
+            if (dst) {
+                dst[n] = '%';
+                dst[n + 1] = hex[c >> 4];
+                dst[n + 2] = hex[c & 0x0f];
+            }
+
+            n += 3;
+        }
+    }
+
+    return n;
+}
+
+
+/*
+ * Whether the audit must mask the value of a parameter with this decoded
+ * name.  A substring match over the words, case-insensitive, so that new
+ * names ("guestPasscode", "authenticationPassword") are masked without a
+ * code change: a false positive only hides a value.
+ */
+
+int
+ngx_cms_form_is_secret(const unsigned char *name, size_t len)
+{
+    const char  **w;
+
+    for (w = ngx_cms_form_not_secret; *w; w++) {
+        if (ngx_cms_form_caseeq(name, len, *w)) {
+            return 0;
+        }
+    }
+
+    for (w = ngx_cms_form_secret_words; *w; w++) {
+        if (ngx_cms_form_contains(name, len, *w)) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* ASCII case-insensitive, word in lower case */
+
+static int
+ngx_cms_form_contains(const unsigned char *s, size_t len, const char *word)
+{
+    size_t         i, j, n;
+    unsigned char  c;
+
+    n = strlen(word);
+
+    for (i = 0; i + n <= len; i++) {
+
+        for (j = 0; j < n; j++) {
+            c = s[i + j];
+
+            if (c >= 'A' && c <= 'Z') {
+                c |= 0x20;
+            }
+
+            if (c != (unsigned char) word[j]) {
+                break;
+            }
+        }
+
+        if (j == n) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+ngx_cms_form_caseeq(const unsigned char *s, size_t len, const char *word)
+{
+    size_t         i;
+    unsigned char  a, b;
+
+    if (strlen(word) != len) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        a = s[i];
+        b = (unsigned char) word[i];
+
+        if (a >= 'A' && a <= 'Z') {
+            a |= 0x20;
+        }
+
+        if (b >= 'A' && b <= 'Z') {
+            b |= 0x20;
+        }
+
+        if (a != b) {
+            return 0;
+        }
+    }
+
+    return 1;
+}

@@ -1,0 +1,113 @@
+/*
+ * ngx_cms: application/x-www-form-urlencoded request bodies.
+ *
+ * Pure code: plain buffers in, no nginx types, no allocation (the caller
+ * provides the scratch memory and the parameter array), no mutable global
+ * state.
+ */
+
+
+#ifndef _NGX_CMS_FORM_H_INCLUDED_
+#define _NGX_CMS_FORM_H_INCLUDED_
+
+
+#include <stddef.h>
+
+#include "ngx_cms_api.h"
+
+
+#define NGX_CMS_FORM_OK            0
+#define NGX_CMS_FORM_E_ESCAPE     -1   /* '%' not followed by two hex digits */
+#define NGX_CMS_FORM_E_NUL        -2   /* a NUL byte, raw or as %00 */
+#define NGX_CMS_FORM_E_TOO_MANY   -3   /* more than max_params parameters */
+#define NGX_CMS_FORM_E_EMPTY_NAME -4   /* "=value": '=' with no name */
+#define NGX_CMS_FORM_E_SCRATCH    -5   /* scratch_size below the bound */
+
+
+/*
+ * Scratch memory that always suffices for a body of len bytes: every
+ * parameter needs its decoded name and value plus two NULs, never more
+ * than its raw bytes plus one, and components are separated by at least
+ * one '&'.
+ */
+
+#define NGX_CMS_FORM_SCRATCH_SIZE(len)  ((len) + 1)
+
+
+typedef struct {
+    ngx_cms_span_t   raw_name;     /* into the body, still encoded */
+    ngx_cms_span_t   raw_value;    /* empty when there is no '=' */
+    unsigned char   *name;         /* decoded, NUL-terminated, in scratch */
+    size_t           name_len;
+    unsigned char   *value;        /* decoded, NUL-terminated, in scratch */
+    size_t           value_len;
+    unsigned         has_eq:1;     /* "a=" vs "a" */
+} ngx_cms_form_param_t;
+
+
+typedef struct {
+    int              code;         /* NGX_CMS_FORM_OK or NGX_CMS_FORM_E_* */
+    size_t           offset;       /* of the offending byte in the body */
+    const char      *message;      /* static text */
+} ngx_cms_form_error_t;
+
+
+/*
+ * Parses body into params[0 .. *nparams), in order, duplicates kept.
+ * Components are split on '&' only; empty ones are skipped; the first
+ * '=' ends the name; '+' is a space, "%XX" a byte (either case); any
+ * other byte, a raw space included, is kept.  Returns NGX_CMS_FORM_OK or
+ * an NGX_CMS_FORM_E_* code, with err (if not NULL) set to the code, the
+ * offset of the offending byte ('%', NUL, '=' or the start of the
+ * component) and a static message.  On error the parameters before it
+ * are filled but must not be taken as the body's meaning.
+ *
+ * Decoded names and values live in scratch, which needs at most
+ * NGX_CMS_FORM_SCRATCH_SIZE(len) bytes; a parameter without '=' has as
+ * its value the empty string that ends its name.
+ */
+
+int ngx_cms_form_parse(const unsigned char *body, size_t len,
+    unsigned char *scratch, size_t scratch_size,
+    ngx_cms_form_param_t *params, size_t max_params, size_t *nparams,
+    ngx_cms_form_error_t *err);
+
+/*
+ * The first parameter with exactly this decoded name (case-sensitive, as
+ * CMS documents its names), or NULL.
+ */
+
+ngx_cms_form_param_t *ngx_cms_form_get(ngx_cms_form_param_t *params,
+    size_t n, const char *name);
+ngx_cms_form_param_t *ngx_cms_form_get_n(ngx_cms_form_param_t *params,
+    size_t n, const unsigned char *name, size_t len);
+
+/*
+ * Serializes the decoded names and values (whatever a hook set them to):
+ * joined by '&' with no leading '&', unreserved bytes (ALPHA DIGIT - . _
+ * ~) kept, a space as '+', anything else as upper-case "%XX"; '=' is
+ * written when the parameter had one or now has a value.  Names must not
+ * be empty.  encode writes exactly encoded_len bytes, no NUL, and
+ * returns the end.  escape encodes one string and returns its length;
+ * with dst NULL it only counts.
+ */
+
+size_t ngx_cms_form_encoded_len(const ngx_cms_form_param_t *params,
+    size_t n);
+unsigned char *ngx_cms_form_encode(const ngx_cms_form_param_t *params,
+    size_t n, unsigned char *dst);
+size_t ngx_cms_form_escape(unsigned char *dst, const unsigned char *src,
+    size_t len);
+
+/*
+ * Whether the audit must mask this parameter's value: names containing
+ * "passcode", "password", "secret", "token" or "key" in any case, except
+ * a few CMS names whose values are flags or modes (regenerateSecret,
+ * passcodeMode, passcodeTimeout, allowPasscodes, allowSecrets,
+ * canChangePasscode).
+ */
+
+int ngx_cms_form_is_secret(const unsigned char *name, size_t len);
+
+
+#endif /* _NGX_CMS_FORM_H_INCLUDED_ */
