@@ -13,7 +13,8 @@ BUILD      := $(CURDIR)/build
 NGX_SRC    := /usr/share/nginx/src
 MODULE     := $(BUILD)/ngx_http_cms_module.so
 MODULE_CFG := config $(wildcard ngx_cms_module/*.module plugins/*/config.module)
-SOURCES    := $(MODULE_CFG) $(wildcard ngx_cms_module/*.[ch] plugins/*/*.[ch])
+SOURCES    := $(MODULE_CFG) $(filter-out plugins/example/%, \
+              $(wildcard ngx_cms_module/*.[ch] plugins/*/*.[ch]))
 PORT       ?= 8080
 
 # Debian packages the build, the tests and the demo need.
@@ -77,6 +78,7 @@ prove: $(MODULE)
 
 test: deps
 	$(MAKE) all
+	$(MAKE) -C plugins/example
 	$(MAKE) unit
 	$(MAKE) prove
 
@@ -86,3 +88,4 @@ run: deps all
 clean:
 	rm -rf $(BUILD)
 	-$(MAKE) -C t/unit clean
+	-$(MAKE) -C plugins/example clean

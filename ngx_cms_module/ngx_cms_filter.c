@@ -129,7 +129,9 @@ ngx_cms_header_filter(ngx_http_request_t *r)
     if (ctx->call.response_body_wanted
         && r->headers_out.status == NGX_HTTP_OK
         && !r->header_only
-        && ngx_cms_is_xml(r))
+        && ngx_cms_is_xml(r)
+        && (r->headers_out.content_encoding == NULL
+            || r->headers_out.content_encoding->value.len == 0))
     {
         if (r->headers_out.content_length_n > (off_t) lcf->response_buffer) {
             ctx->call.response_too_big = 1;

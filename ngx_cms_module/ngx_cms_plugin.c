@@ -683,10 +683,42 @@ ngx_cms_allow(ngx_cms_call_t *call, ngx_str_t *rule)
 }
 
 
+/*
+ * The answer must come back uncompressed to be parsed (a real CMS runs
+ * mod_deflate), so the client's Accept-Encoding is not passed on.
+ */
+
 void
 ngx_cms_want_response_body(ngx_cms_call_t *call)
 {
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
     call->response_body_wanted = 1;
+
+    part = &call->request->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("Accept-Encoding") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Accept-Encoding",
+                               sizeof("Accept-Encoding") - 1) == 0)
+        {
+            ngx_str_set(&h[i].value, "identity");
+        }
+    }
 }
 
 

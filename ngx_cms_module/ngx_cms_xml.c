@@ -197,6 +197,18 @@ ngx_cms_xml_node(ngx_cms_xml_out_t *out, xmlNodePtr node)
         ngx_cms_xml_put(out, (u_char *) "-->", 3);
         return;
 
+    case XML_PI_NODE:
+        ngx_cms_xml_put(out, (u_char *) "<?", 2);
+        ngx_cms_xml_put(out, node->name, ngx_strlen(node->name));
+
+        if (node->content) {
+            ngx_cms_xml_put(out, (u_char *) " ", 1);
+            ngx_cms_xml_put(out, node->content, ngx_strlen(node->content));
+        }
+
+        ngx_cms_xml_put(out, (u_char *) "?>", 2);
+        return;
+
     case XML_ELEMENT_NODE:
         break;
 

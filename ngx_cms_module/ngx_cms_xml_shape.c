@@ -34,6 +34,7 @@ ngx_cms_xml_scan_shapes(const unsigned char *p, size_t len,
     unsigned char *shapes, size_t max, size_t *n, size_t *prolog,
     size_t *epilog)
 {
+    size_t                depth;
     unsigned char         quote;
     const unsigned char  *start, *last, *q, *gt;
 
@@ -43,6 +44,7 @@ ngx_cms_xml_scan_shapes(const unsigned char *p, size_t len,
     *n = 0;
     *prolog = (size_t) -1;
     *epilog = len;
+    depth = 0;
 
     while (p < last) {
 
@@ -60,7 +62,6 @@ ngx_cms_xml_scan_shapes(const unsigned char *p, size_t len,
             }
 
             p = q + 3;
-            *epilog = p - start;
             continue;
         }
 
@@ -71,7 +72,6 @@ ngx_cms_xml_scan_shapes(const unsigned char *p, size_t len,
             }
 
             p = q + 3;
-            *epilog = p - start;
             continue;
         }
 
@@ -93,10 +93,15 @@ ngx_cms_xml_scan_shapes(const unsigned char *p, size_t len,
                     return -1;
                 }
 
+                /* the root's end tag: the epilog starts after it */
+
+                if (p[1] == '/' && depth && --depth == 0) {
+                    *epilog = q + 1 - start;
+                }
+
                 p = q + 1;
             }
 
-            *epilog = p - start;
             continue;
         }
 
@@ -147,7 +152,14 @@ ngx_cms_xml_scan_shapes(const unsigned char *p, size_t len,
 
         (*n)++;
         p = gt + 1;
-        *epilog = p - start;
+
+        if (gt[-1] != '/') {
+            depth++;
+
+        } else if (depth == 0) {
+            /* a self-closed root */
+            *epilog = p - start;
+        }
     }
 
     if (*prolog == (size_t) -1) {

@@ -27,7 +27,7 @@
  * processing instructions, declarations and end tags; honours quotes in
  * attribute values.  Returns 0, or -1 on a text it cannot scan (it is
  * then not re-serialized).  The prolog length (bytes before the first
- * start tag) and the epilog offset (after the last '>') are returned so
+ * start tag) and the epilog offset (after the root element) are returned so
  * the serializer can keep them byte for byte.
  */
 

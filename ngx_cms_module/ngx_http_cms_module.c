@@ -208,6 +208,13 @@ ngx_cms_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->response_buffer, prev->response_buffer,
                               64 * 1024);
 
+    if (conf->response_buffer > 16 * 1024 * 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cms_response_buffer\" must be at most 16m, "
+                           "not %uz", conf->response_buffer);
+        return NGX_CONF_ERROR;
+    }
+
     if (ngx_cms_plugins_merge(cf, prev, conf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
