@@ -39,6 +39,10 @@ sub new {
 
     BAIL_OUT("module not built: $MODULE (run make)") unless -f $MODULE;
 
+    # run as root, nginx's workers are "nobody": they must be able to read
+    # what the test writes (htpasswd, certificates)
+    chmod 0755, $self->{dir};
+
     return $self;
 }
 
