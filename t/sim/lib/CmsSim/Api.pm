@@ -77,6 +77,7 @@ sub handle ($self, $bridge, $method, $target, $body) {
 
 sub _dispatch ($self, $bridge, $method, $target, $body) {
   my ($path, $query) = split /\?/, $target, 2;
+  $path =~ s{\A[A-Za-z][A-Za-z0-9+.-]*://[^/]*}{};    # absolute-form request-target
 
   # Outside the API the web server answers 404 (no failureDetails: that
   # format belongs to the API).

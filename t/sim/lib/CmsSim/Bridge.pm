@@ -92,7 +92,7 @@ sub set_fault ($self, $f) {
   }
   if ($mode eq 'status') {
     my $status = $f->{status} // 503;
-    return 'status must be 100..599' unless $status =~ /\A[0-9]+\z/ && $status >= 100 && $status <= 599;
+    return 'status must be 200..599' unless $status =~ /\A[0-9]+\z/ && $status >= 200 && $status <= 599;
     $fault{status} = $status;
   }
   if ($mode eq 'slow') {
@@ -169,7 +169,13 @@ sub _serve ($self, $tx) {
     return $self->_respond($tx, 401, ['WWW-Authenticate' => 'Basic realm="acano"'], '');
   }
   my $target = $req->{cms_raw_target} // $req->url->path_query;
-  my $res    = $self->{sim}->api->handle($self->{name}, $req->method, $target, $req->body);
+  my $res    = eval { $self->{sim}->api->handle($self->{name}, $req->method, $target, $req->body) };
+  unless ($res) {
+
+    # A simulator bug must not leave the client waiting forever.
+    warn "cms-sim: internal error on $self->{name} for @{[$req->method]} $target: $@";
+    $res = {status => 500, headers => [], body => ''};
+  }
   $self->_respond($tx, $res->{status}, $res->{headers}, $res->{body});
 }
 

@@ -79,30 +79,30 @@ sub app ($class, $sim) {
   });
 
   my $bridge_or_404 = sub ($c) {
-    my $b = $sim->bridge($c->stash('name'));
-    _error($c, 404, 'unknown bridge ' . $c->stash('name')) unless $b;
-    return $b;
+    my $br = $sim->bridge($c->stash('name'));
+    _error($c, 404, 'unknown bridge ' . $c->stash('name')) unless $br;
+    return $br;
   };
 
   $r->get('/_sim/bridges/:name/fault' => sub ($c) {
-    my $b = $bridge_or_404->($c) or return;
-    $c->render(json => $b->fault_json);
+    my $br = $bridge_or_404->($c) or return;
+    $c->render(json => $br->fault_json);
   });
 
   $r->put('/_sim/bridges/:name/fault' => sub ($c) {
-    my $b    = $bridge_or_404->($c) or return;
+    my $br    = $bridge_or_404->($c) or return;
     my $json = _json_body($c) // return _error($c, 400, 'JSON object expected');
-    my $err  = $b->set_fault($json);
+    my $err  = $br->set_fault($json);
     return _error($c, 400, $err) if $err;
-    $c->render(json => $b->fault_json);
+    $c->render(json => $br->fault_json);
   });
 
   $r->put('/_sim/bridges/:name/credentials' => sub ($c) {
-    my $b    = $bridge_or_404->($c) or return;
+    my $br    = $bridge_or_404->($c) or return;
     my $json = _json_body($c) // return _error($c, 400, 'JSON object expected');
     return _error($c, 400, 'user and password are required')
       unless defined $json->{user} && defined $json->{password};
-    $b->set_credentials(to_bytes($json->{user}), to_bytes($json->{password}));
+    $br->set_credentials(to_bytes($json->{user}), to_bytes($json->{password}));
     $c->render(json => {ok => Mojo::JSON::true});
   });
 

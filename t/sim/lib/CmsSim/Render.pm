@@ -170,11 +170,11 @@ sub participant_detail ($v) {
 # --- callBridges and system ------------------------------------------------
 
 # Seed 000 (trace 8890): list items carry only the name.
-sub call_bridge_item ($b) { obj('callBridge', $b->{id}, el(name => $b->{label})) }
+sub call_bridge_item ($cb) { obj('callBridge', $cb->{id}, el(name => $cb->{label})) }
 
 # Seed 000 (trace 8891): name, address, and an empty <sipDomain></sipDomain>.
-sub call_bridge_detail ($b) {
-  obj('callBridge', $b->{id}, el(name => $b->{label}), el(address => $b->{address}), el(sipDomain => ''));
+sub call_bridge_detail ($cb) {
+  obj('callBridge', $cb->{id}, el(name => $cb->{label}), el(address => $cb->{address}), el(sipDomain => ''));
 }
 
 # Seed 000 order: softwareVersion, uptimeSeconds, cdrTime, activated,

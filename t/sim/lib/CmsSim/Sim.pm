@@ -21,7 +21,7 @@ use constant MAX_LOGGED_REQUESTS => 10_000;
 #     fixture, cert, key
 sub new ($class, %o) {
   my $self = bless {
-    defaults => {page_size => $o{page_size} // 10, sync_delay_ms => 0, gzip => 0},
+    defaults => {page_size => $o{page_size} // 10, sync_delay_ms => 0, gzip => Mojo::JSON::false},
     fixture  => $o{fixture} // 'default',
     requests => [],
     seq      => 0,
@@ -69,7 +69,7 @@ sub configure ($self, $c) {
   }
   $self->{config}{page_size}     = 0 + $c->{page_size}     if defined $c->{page_size};
   $self->{config}{sync_delay_ms} = 0 + $c->{sync_delay_ms} if defined $c->{sync_delay_ms};
-  $self->{config}{gzip}          = $c->{gzip} ? 1 : 0      if exists $c->{gzip};
+  $self->{config}{gzip} = $c->{gzip} ? Mojo::JSON::true : Mojo::JSON::false if exists $c->{gzip};
   $self->{store}->sync_delay_ms($self->{config}{sync_delay_ms});
   return undef;
 }
@@ -81,9 +81,9 @@ sub reset ($self) {
   %{$self->{config}} = %{$self->{defaults}};
   $self->{store}->sync_delay_ms(0);
   $self->{store}->reset;
-  for my $b (@{$self->{bridges}}) {
-    $b->reset_credentials;
-    if (my $err = $b->set_fault({mode => 'none'})) { return $err }
+  for my $br (@{$self->{bridges}}) {
+    $br->reset_credentials;
+    if (my $err = $br->set_fault({mode => 'none'})) { return $err }
   }
   return undef;
 }
@@ -121,12 +121,12 @@ sub state_json ($self) {
   $self->{store}->run_due_syncs;
   my $state = $self->{store}->snapshot;
   $state->{config} = {%{$self->{config}}};
-  for my $b (@{$self->{bridges}}) {
-    my $s = $state->{bridges}{$b->name};
-    $s->{url}       = $b->url;
-    $s->{listening} = $b->listening ? Mojo::JSON::true : Mojo::JSON::false;
-    $s->{fault}     = $b->fault_json;
-    $s->{user}      = $b->{user};
+  for my $br (@{$self->{bridges}}) {
+    my $s = $state->{bridges}{$br->name};
+    $s->{url}       = $br->url;
+    $s->{listening} = $br->listening ? Mojo::JSON::true : Mojo::JSON::false;
+    $s->{fault}     = $br->fault_json;
+    $s->{user}      = $br->{user};
   }
   return $state;
 }

@@ -53,8 +53,8 @@ sub bridge_by_id ($self, $id) { (grep { $_->{id} eq ($id // '') } @{$self->{brid
 # Back to the fixture: drops every object, keeps the callBridges table.
 sub reset ($self) {
   $self->{db} = {map { $_ => CmsSim::Table->new } qw(coSpaces callProfiles callLegProfiles bulkSets bulkSyncs)};
-  for my $b (@{$self->{bridges}}) {
-    $self->{rt}{$b->{name}} = {
+  for my $cb (@{$self->{bridges}}) {
+    $self->{rt}{$cb->{name}} = {
       calls        => CmsSim::Table->new,
       callLegs     => CmsSim::Table->new,
       participants => CmsSim::Table->new,
@@ -393,10 +393,10 @@ sub call_counts ($self, $bridge, $call) {
   my $local  = grep { $_->{call} eq $call->{id} } $rt->{participants}->all;
   my $remote = 0;
   my $others = 0;
-  for my $b (@{$self->{bridges}}) {
-    next if $b->{name} eq $bridge;
-    my $n = grep { $self->_call_correlator($b->{name}, $_->{call}) eq $call->{callCorrelator} }
-      $self->{rt}{$b->{name}}{participants}->all;
+  for my $cb (@{$self->{bridges}}) {
+    next if $cb->{name} eq $bridge;
+    my $n = grep { $self->_call_correlator($cb->{name}, $_->{call}) eq $call->{callCorrelator} }
+      $self->{rt}{$cb->{name}}{participants}->all;
     $remote += $n;
     $others++ if $n;
   }
@@ -519,12 +519,14 @@ sub participants_view ($self, $bridge, $call_id = undef) {
     push @view, {p => $p, call => $p->{call}, remote => undef};
   }
   my @calls = defined $call_id ? ($rt->{calls}->get($call_id) // ()) : $rt->{calls}->all;
+  my %seen;
   for my $call (@calls) {
-    for my $b (@{$self->{bridges}}) {
-      next if $b->{name} eq $bridge;
-      for my $p ($self->{rt}{$b->{name}}{participants}->all) {
-        next unless $self->_call_correlator($b->{name}, $p->{call}) eq $call->{callCorrelator};
-        push @view, {p => $p, call => $call->{id}, remote => $b->{id}};
+    for my $cb (@{$self->{bridges}}) {
+      next if $cb->{name} eq $bridge;
+      for my $p ($self->{rt}{$cb->{name}}{participants}->all) {
+        next unless $self->_call_correlator($cb->{name}, $p->{call}) eq $call->{callCorrelator};
+        next if $seen{$p->{id}}++;
+        push @view, {p => $p, call => $call->{id}, remote => $cb->{id}};
       }
     }
   }
@@ -540,9 +542,9 @@ sub view_participant ($self, $bridge, $id) {
 
 # The bridge that hosts a participant, anywhere in the cluster.
 sub find_participant ($self, $id) {
-  for my $b (@{$self->{bridges}}) {
-    my $p = $self->{rt}{$b->{name}}{participants}->get($id);
-    return ($b, $p) if $p;
+  for my $cb (@{$self->{bridges}}) {
+    my $p = $self->{rt}{$cb->{name}}{participants}->get($id);
+    return ($cb, $p) if $p;
   }
   return;
 }
@@ -644,11 +646,11 @@ sub add_guest ($self, $bridge, $call_id, %opts) {
 }
 
 sub set_can_move ($self, $id, $can_move) {
-  my ($b, $p) = $self->find_participant($id);
+  my ($cb, $p) = $self->find_participant($id);
   return 0 unless $p;
   $p->{canMove} = $can_move;
   for my $leg_id (@{$p->{legs}}) {
-    my $leg = $self->{rt}{$b->{name}}{callLegs}->get($leg_id) or next;
+    my $leg = $self->{rt}{$cb->{name}}{callLegs}->get($leg_id) or next;
     $leg->{canMove} = $can_move;
   }
   return 1;
@@ -691,10 +693,10 @@ sub snapshot ($self) {
     cospaceBulkSyncs         => [map { _plain($_, 'due') } $db->{bulkSyncs}->all],
     callBridges              => [map { _plain($_) } @{$self->{bridges}}],
   );
-  for my $b (@{$self->{bridges}}) {
-    my $rt = $self->{rt}{$b->{name}};
-    $state{bridges}{$b->{name}} = {
-      id               => $b->{id},
+  for my $cb (@{$self->{bridges}}) {
+    my $rt = $self->{rt}{$cb->{name}};
+    $state{bridges}{$cb->{name}} = {
+      id               => $cb->{id},
       calls            => [map { _plain($_) } $rt->{calls}->all],
       callLegs         => [map { _plain($_) } $rt->{callLegs}->all],
       participants     => [map { _plain($_) } $rt->{participants}->all],
