@@ -72,6 +72,7 @@ smoke:
 
 unit:
 	$(MAKE) -C t/unit
+	$(MAKE) -C plugins/policy/unit
 
 prove: $(MODULE)
 	prove -r -j2 t/

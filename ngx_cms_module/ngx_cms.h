@@ -104,6 +104,11 @@ typedef struct {
     /* the denial to send, from ngx_cms_deny() */
     ngx_uint_t                   deny_status;
     const char                  *deny_element;
+    const char                  *deny_attr;
+    const char                  *deny_value;
+
+    /* the plugins of the location where the call was understood */
+    ngx_array_t                 *plugins;
 
     /* response buffering for response hooks */
     ngx_buf_t                   *response;

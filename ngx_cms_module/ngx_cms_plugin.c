@@ -16,6 +16,8 @@ static int ngx_cms_plugin_cmp(const void *one, const void *two);
 static void ngx_cms_str_from_span(ngx_str_t *s, ngx_cms_span_t *span);
 static void ngx_cms_call_role(ngx_http_request_t *r, ngx_cms_call_t *call);
 static void ngx_cms_call_answer(ngx_http_request_t *r, ngx_cms_call_t *call);
+static void ngx_cms_run_log_hooks(ngx_cms_ctx_t *ctx);
+static void ngx_cms_log_cleanup(void *data);
 static ngx_int_t ngx_cms_hook_result(ngx_http_request_t *r,
     ngx_cms_ctx_t *ctx, ngx_cms_plugin_t *p, ngx_int_t rc);
 
@@ -255,6 +257,8 @@ ngx_cms_call_prepare(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
     size_t                 i;
     ngx_cms_call_t        *call;
     ngx_cms_param_t       *prm;
+    ngx_pool_cleanup_t    *cln;
+    ngx_cms_loc_conf_t    *lcf;
     ngx_cms_form_param_t  *fp;
 
     call = &ctx->call;
@@ -320,6 +324,20 @@ ngx_cms_call_prepare(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
     }
 
     ngx_cms_call_role(r, call);
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_cms_module);
+
+    if (lcf->plugins && lcf->plugins->nelts) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NULL;
+        }
+
+        cln->handler = ngx_cms_log_cleanup;
+        cln->data = ctx;
+
+        ctx->plugins = lcf->plugins;
+    }
 
     ctx->call_ready = 1;
 
@@ -478,8 +496,8 @@ ngx_cms_hook_result(ngx_http_request_t *r, ngx_cms_ctx_t *ctx,
 
         return ngx_cms_send_failure(r, ctx->deny_status, ctx->deny_element,
                                     call->rule.len ? "rule" : NULL,
-                                    (char *) rule, NULL, NULL,
-                                    &call->reason);
+                                    (char *) rule, ctx->deny_attr,
+                                    ctx->deny_value, &call->reason);
 
     default:
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -669,6 +687,26 @@ ngx_cms_deny(ngx_cms_call_t *call, ngx_uint_t status, const char *element,
 
 
 void
+ngx_cms_deny_detail(ngx_cms_call_t *call, const char *attr, ngx_str_t *value)
+{
+    u_char         *p;
+    ngx_cms_ctx_t  *ctx;
+
+    ctx = call->core;
+
+    p = ngx_pnalloc(call->request->pool, value->len + 1);
+    if (p == NULL) {
+        return;
+    }
+
+    *ngx_cpymem(p, value->data, value->len) = '\0';
+
+    ctx->deny_attr = attr;
+    ctx->deny_value = (char *) p;
+}
+
+
+void
 ngx_cms_allow(ngx_cms_call_t *call, ngx_str_t *rule)
 {
     if (call->verdict == NGX_CMS_VERDICT_DENY) {
@@ -838,48 +876,76 @@ ngx_cms_run_response_hooks(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
 }
 
 
-/* log phase: every request of a location with plugins */
+/*
+ * Log hooks run once per request, for the plugins of the location where
+ * the call was first understood.  The log phase is the normal place; a
+ * pool cleanup catches what the log phase cannot see: an internal
+ * redirect (error_page to a location without plugins) wipes the module
+ * context and changes the location, but the pool, and the ctx in it,
+ * live on until the request is freed, after the log phase.
+ */
+
+static void
+ngx_cms_run_log_hooks(ngx_cms_ctx_t *ctx)
+{
+    ngx_int_t           i;
+    ngx_cms_plugin_t  **p;
+
+    if (ctx->logged || ctx->plugins == NULL) {
+        return;
+    }
+
+    ctx->logged = 1;
+
+    ngx_cms_call_answer(ctx->call.request, &ctx->call);
+
+    p = ctx->plugins->elts;
+
+    for (i = ctx->plugins->nelts - 1; i >= 0; i--) {
+        if (p[i]->log) {
+            p[i]->log(&ctx->call);
+        }
+    }
+}
+
+
+static void
+ngx_cms_log_cleanup(void *data)
+{
+    ngx_cms_ctx_t  *ctx = data;
+
+    ngx_cms_run_log_hooks(ctx);
+}
+
 
 ngx_int_t
 ngx_cms_log_handler(ngx_http_request_t *r)
 {
-    ngx_int_t            i;
     ngx_cms_ctx_t       *ctx;
-    ngx_cms_call_t      *call;
-    ngx_cms_plugin_t   **p;
     ngx_cms_loc_conf_t  *lcf;
 
     if (r != r->main) {
         return NGX_OK;
     }
 
-    lcf = ngx_http_get_module_loc_conf(r, ngx_http_cms_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_cms_module);
 
-    if (lcf->plugins == NULL || lcf->plugins->nelts == 0) {
-        return NGX_OK;
-    }
+    if (ctx == NULL || !ctx->call_ready) {
+        lcf = ngx_http_get_module_loc_conf(r, ngx_http_cms_module);
 
-    ctx = ngx_cms_classify(r);
-    if (ctx == NULL || ctx->logged) {
-        return NGX_OK;
-    }
+        if (lcf->plugins == NULL || lcf->plugins->nelts == 0) {
+            return NGX_OK;
+        }
 
-    ctx->logged = 1;
+        /* never reached our handler (a 401 from auth_basic, say) */
 
-    call = ngx_cms_call_prepare(r, ctx);
-    if (call == NULL) {
-        return NGX_OK;
-    }
-
-    ngx_cms_call_answer(r, call);
-
-    p = lcf->plugins->elts;
-
-    for (i = lcf->plugins->nelts - 1; i >= 0; i--) {
-        if (p[i]->log) {
-            p[i]->log(call);
+        ctx = ngx_cms_classify(r);
+        if (ctx == NULL || ngx_cms_call_prepare(r, ctx) == NULL) {
+            return NGX_OK;
         }
     }
+
+    ngx_cms_run_log_hooks(ctx);
 
     return NGX_OK;
 }

@@ -54,7 +54,10 @@ typedef struct {
 
 /*
  * What a hook sees of one API call.  Strings are never NULL-data when
- * len > 0 and are not NUL-terminated.  Fields marked "mutable" may be
+ * len > 0 and are not NUL-terminated, except operation (a static C
+ * string) and the decoded parameter names and values (NUL-terminated as
+ * the core parsed them; values set with ngx_cms_param_set() too).
+ * Parameter names are matched exactly, in the client's case.  Fields marked "mutable" may be
  * changed through the functions below, never directly.
  */
 
@@ -166,6 +169,10 @@ ngx_uint_t ngx_cms_param_is_secret(ngx_str_t *name);
  */
 void ngx_cms_deny(ngx_cms_call_t *call, ngx_uint_t status,
     const char *element, ngx_str_t *rule, ngx_str_t *reason);
+
+/* one more attribute on the denial, e.g. parameter="passcode" */
+void ngx_cms_deny_detail(ngx_cms_call_t *call, const char *attr,
+    ngx_str_t *value);
 
 /* an explicit allow, recorded as the verdict */
 void ngx_cms_allow(ngx_cms_call_t *call, ngx_str_t *rule);
