@@ -784,14 +784,51 @@ ngx_cms_call_answer(ngx_http_request_t *r, ngx_cms_call_t *call)
     u_char                     *p;
     ngx_uint_t                  i;
     ngx_cms_ctx_t              *ctx;
+    ngx_list_part_t            *part;
+    ngx_table_elt_t            *h;
     ngx_http_upstream_state_t  *st;
 
     ctx = call->core;
 
     call->status = r->headers_out.status;
 
-    if (r->headers_out.location && call->location.len == 0) {
-        call->location = r->headers_out.location->value;
+    /*
+     * nginx sets headers_out.location only when proxy_redirect rewrote
+     * the header; the bridge's own relative Location is just a header.
+     */
+
+    h = r->headers_out.location;
+
+    if (h == NULL) {
+        part = &r->headers_out.headers.part;
+        h = part->elts;
+
+        for (i = 0; /* void */ ; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    h = NULL;
+                    break;
+                }
+
+                part = part->next;
+                h = part->elts;
+                i = 0;
+            }
+
+            if (h[i].hash != 0
+                && h[i].key.len == sizeof("Location") - 1
+                && ngx_strncasecmp(h[i].key.data, (u_char *) "Location",
+                                   sizeof("Location") - 1) == 0)
+            {
+                h = &h[i];
+                break;
+            }
+        }
+    }
+
+    if (h && call->location.len == 0) {
+        call->location = h->value;
 
         p = call->location.data + call->location.len;
         while (p > call->location.data && p[-1] == ' ') {
@@ -811,6 +848,11 @@ ngx_cms_call_answer(ngx_http_request_t *r, ngx_cms_call_t *call)
         call->bridge = ctx->bridge->name;
     }
 
+    if (r->connection->error || call->status == NGX_HTTP_CLIENT_CLOSED_REQUEST)
+    {
+        call->client_aborted = 1;
+    }
+
     call->upstream_ms = 0;
 
     if (r->upstream_states && r->upstream_states->nelts) {
@@ -822,13 +864,16 @@ ngx_cms_call_answer(ngx_http_request_t *r, ngx_cms_call_t *call)
             }
         }
 
-        /* no status from the last bridge tried: it never answered */
-        call->upstream_failed =
-            (st[r->upstream_states->nelts - 1].status == 0);
-    }
+        /*
+         * No header from the last bridge tried: it never answered (nginx
+         * records 502/504 as that try's status, so the status cannot
+         * tell).  A client that left first is not a bridge failure.
+         */
 
-    if (r->connection->error || call->status == 499) {
-        call->client_aborted = 1;
+        call->upstream_failed =
+            (st[r->upstream_states->nelts - 1].header_time
+             == (ngx_msec_t) -1
+             && !call->client_aborted);
     }
 }
 

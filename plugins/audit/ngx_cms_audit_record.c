@@ -1,0 +1,293 @@
+
+/*
+ * ngx_cms audit: one call, or one event, as one JSON object.
+ *
+ * The record is the same whatever carries it (a file line now, a Redis
+ * stream entry later), so it is built here, apart from any sink.  Field
+ * order is fixed and every field is always present (null when unknown),
+ * so records can be read with a glance as well as with jq.
+ *
+ * A call record:
+ *
+ *   kind, time_ms, time          "call", ms since the epoch, ISO 8601 UTC
+ *   request_id, client           $request_id, the client's address
+ *   user, role                   $remote_user and its role
+ *   method, path, operation      as classified; path without the query
+ *   object_id, call_id           ids from the path
+ *   params                       the body, in order, secrets masked
+ *   verdict, plugin, rule, reason
+ *   status                       what the client got (0: nothing)
+ *   bridge_status                what the bridge answered (0: no answer)
+ *   location, location_id        the Location of a created object
+ *   bridge, upstream_ms, duration_ms
+ *   upstream_failed, client_aborted
+ *   meeting, slot                for coSpace.modify with a name
+ *   summary                      one sentence (ngx_cms_audit_story.c)
+ *
+ * An event record:
+ *
+ *   kind ("event"), time_ms, time, type, subject, detail
+ */
+
+
+#include "ngx_cms_audit.h"
+
+
+/* what a masked value reads as; the same as the core's $cms_params */
+#define NGX_CMS_AUDIT_MASK  "***"
+
+
+static void ngx_cms_audit_call_json(ngx_cms_audit_json_t *j,
+    ngx_cms_call_t *call, ngx_cms_audit_facts_t *f);
+static void ngx_cms_audit_event_json(ngx_cms_audit_json_t *j,
+    ngx_cms_event_t *ev);
+static void ngx_cms_audit_record_params(ngx_cms_audit_json_t *j,
+    ngx_cms_call_t *call);
+static void ngx_cms_audit_record_str(ngx_cms_audit_json_t *j, const char *key,
+    ngx_str_t *s);
+
+
+ngx_int_t
+ngx_cms_audit_call_record(ngx_pool_t *pool, ngx_cms_call_t *call,
+    ngx_cms_audit_facts_t *facts, ngx_str_t *rec)
+{
+    u_char                *p;
+    ngx_cms_audit_json_t   j;
+
+    ngx_cms_audit_json_init(&j, NULL);
+    ngx_cms_audit_call_json(&j, call, facts);
+
+    p = ngx_pnalloc(pool, j.len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    rec->len = j.len;
+
+    ngx_cms_audit_json_init(&j, p);
+    ngx_cms_audit_call_json(&j, call, facts);
+
+    rec->data = p;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_cms_audit_event_record(ngx_cms_event_t *ev, ngx_log_t *log,
+    ngx_str_t *rec)
+{
+    u_char                *p;
+    ngx_cms_audit_json_t   j;
+
+    ngx_cms_audit_json_init(&j, NULL);
+    ngx_cms_audit_event_json(&j, ev);
+
+    p = ngx_alloc(j.len + 1, log);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    rec->len = j.len;
+
+    ngx_cms_audit_json_init(&j, p);
+    ngx_cms_audit_event_json(&j, ev);
+
+    rec->data = p;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Both passes of one record must see the same clock: nginx's cached time
+ * only moves when the event loop updates it, never inside a handler.
+ */
+
+void
+ngx_cms_audit_record_time(ngx_cms_audit_json_t *j)
+{
+    u_char       buf[sizeof("1970-01-01T00:00:00.000Z")];
+    ngx_tm_t     tm;
+    ngx_str_t    s;
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    ngx_cms_audit_json_key(j, "time_ms");
+    ngx_cms_audit_json_uint(j, (uint64_t) tp->sec * 1000 + tp->msec);
+
+    ngx_gmtime(tp->sec, &tm);
+
+    s.data = buf;
+    s.len = ngx_sprintf(buf, "%4d-%02d-%02dT%02d:%02d:%02d.%03MZ",
+                        tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                        tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec,
+                        tp->msec)
+            - buf;
+
+    ngx_cms_audit_json_key(j, "time");
+    ngx_cms_audit_json_string(j, s.data, s.len);
+}
+
+
+static void
+ngx_cms_audit_call_json(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
+    ngx_cms_audit_facts_t *f)
+{
+    ngx_http_request_t  *r;
+
+    static const char  *verdicts[] = { "pass", "allow", "deny" };
+
+    r = call->request;
+
+    ngx_cms_audit_json_open(j, '{');
+
+    ngx_cms_audit_json_key(j, "kind");
+    ngx_cms_audit_json_cstring(j, "call");
+
+    ngx_cms_audit_record_time(j);
+
+    ngx_cms_audit_record_str(j, "request_id", &f->request_id);
+    ngx_cms_audit_record_str(j, "client", &r->connection->addr_text);
+    ngx_cms_audit_record_str(j, "user", &call->user);
+    ngx_cms_audit_record_str(j, "role", &call->role);
+
+    ngx_cms_audit_record_str(j, "method", &call->method);
+    ngx_cms_audit_record_str(j, "path", &call->path);
+    ngx_cms_audit_record_str(j, "operation", &call->operation);
+    ngx_cms_audit_record_str(j, "object_id", &call->object_id);
+    ngx_cms_audit_record_str(j, "call_id", &call->call_id);
+
+    ngx_cms_audit_json_key(j, "params");
+    ngx_cms_audit_record_params(j, call);
+
+    ngx_cms_audit_json_key(j, "verdict");
+    ngx_cms_audit_json_cstring(j, call->verdict <= NGX_CMS_VERDICT_DENY
+                                  ? verdicts[call->verdict] : "unknown");
+
+    ngx_cms_audit_record_str(j, "plugin", &call->plugin);
+    ngx_cms_audit_record_str(j, "rule", &call->rule);
+    ngx_cms_audit_record_str(j, "reason", &call->reason);
+
+    ngx_cms_audit_json_key(j, "status");
+    ngx_cms_audit_json_uint(j, call->status);
+
+    ngx_cms_audit_json_key(j, "bridge_status");
+    ngx_cms_audit_json_uint(j, f->bridge_status);
+
+    ngx_cms_audit_record_str(j, "location", &f->location);
+    ngx_cms_audit_record_str(j, "location_id", &f->location_id);
+    ngx_cms_audit_record_str(j, "bridge", &call->bridge);
+
+    ngx_cms_audit_json_key(j, "upstream_ms");
+    ngx_cms_audit_json_uint(j, call->upstream_ms);
+
+    ngx_cms_audit_json_key(j, "duration_ms");
+    ngx_cms_audit_json_uint(j, f->duration_ms);
+
+    ngx_cms_audit_json_key(j, "upstream_failed");
+    ngx_cms_audit_json_bool(j, f->upstream_failed);
+
+    ngx_cms_audit_json_key(j, "client_aborted");
+    ngx_cms_audit_json_bool(j, call->client_aborted);
+
+    if (f->story != NGX_CMS_AUDIT_STORY_OTHER) {
+        ngx_cms_audit_json_key(j, "meeting");
+        ngx_cms_audit_json_string(j, f->meeting.data, f->meeting.len);
+
+    } else {
+        ngx_cms_audit_json_key(j, "meeting");
+        ngx_cms_audit_json_null(j);
+    }
+
+    ngx_cms_audit_record_str(j, "slot", &f->slot);
+
+    ngx_cms_audit_json_key(j, "summary");
+    ngx_cms_audit_story_summary(j, call, f);
+
+    ngx_cms_audit_json_close(j, '}');
+}
+
+
+/*
+ * Parameters as an object, in the order of the body.  A parameter that
+ * comes twice is written twice: JSON readers keep the last, which is
+ * what CMS does with it too, and the text still shows both.
+ *
+ * Secret values are masked; an empty one is not, since "passcode=" (the
+ * passcode removed) is itself worth auditing and reveals nothing.
+ */
+
+static void
+ngx_cms_audit_record_params(ngx_cms_audit_json_t *j, ngx_cms_call_t *call)
+{
+    ngx_str_t         name;
+    ngx_uint_t        i;
+    ngx_cms_param_t  *p;
+
+    ngx_cms_audit_json_open(j, '{');
+
+    if (call->params) {
+        p = call->params->elts;
+
+        for (i = 0; i < call->params->nelts; i++) {
+            name = p[i].name;
+
+            ngx_cms_audit_json_key_n(j, name.data, name.len);
+
+            if (p[i].value.len && ngx_cms_param_is_secret(&name)) {
+                ngx_cms_audit_json_cstring(j, NGX_CMS_AUDIT_MASK);
+
+            } else {
+                ngx_cms_audit_json_string(j, p[i].value.data, p[i].value.len);
+            }
+        }
+    }
+
+    ngx_cms_audit_json_close(j, '}');
+}
+
+
+static void
+ngx_cms_audit_event_json(ngx_cms_audit_json_t *j, ngx_cms_event_t *ev)
+{
+    ngx_cms_audit_json_open(j, '{');
+
+    ngx_cms_audit_json_key(j, "kind");
+    ngx_cms_audit_json_cstring(j, "event");
+
+    ngx_cms_audit_record_time(j);
+
+    ngx_cms_audit_record_str(j, "type", &ev->type);
+    ngx_cms_audit_record_str(j, "subject", &ev->subject);
+
+    /*
+     * The detail is JSON text by contract; a detail that is not (a bug
+     * in whoever emitted it) is kept as a string, so the line stays
+     * valid JSON and the text is not lost.
+     */
+
+    ngx_cms_audit_json_key(j, "detail");
+
+    if (ev->detail.len == 0) {
+        ngx_cms_audit_json_null(j);
+
+    } else if (ngx_cms_audit_json_valid(ev->detail.data, ev->detail.len)) {
+        ngx_cms_audit_json_verbatim(j, ev->detail.data, ev->detail.len);
+
+    } else {
+        ngx_cms_audit_json_string(j, ev->detail.data, ev->detail.len);
+    }
+
+    ngx_cms_audit_json_close(j, '}');
+}
+
+
+static void
+ngx_cms_audit_record_str(ngx_cms_audit_json_t *j, const char *key,
+    ngx_str_t *s)
+{
+    ngx_cms_audit_json_key(j, key);
+    ngx_cms_audit_json_string_or_null(j, s->data, s->len);
+}

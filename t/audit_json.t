@@ -1,0 +1,228 @@
+#!/usr/bin/env perl
+
+# The audit plugin's JSON code alone (plugins/audit/ngx_cms_audit_json.c is
+# pure C): escaping of arbitrary bytes into valid one-line JSON, the
+# validator that decides whether an event's detail is embedded as JSON,
+# and the two-pass writer (counted length == written length).  Built with
+# the sanitizers when the compiler has them.
+
+use strict;
+use warnings;
+
+use FindBin;
+use File::Temp qw(tempdir);
+use JSON::PP;
+use Test::More;
+
+my $root = "$FindBin::Bin/..";
+my $src = "$root/plugins/audit/ngx_cms_audit_json.c";
+my $dir = tempdir('cms-audit-json-XXXXXXXX', TMPDIR => 1, CLEANUP => 1);
+
+plan skip_all => 'no C compiler' unless `cc --version 2>/dev/null`;
+
+open my $fh, '>', "$dir/t.c" or die;
+print $fh <<'EOF';
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ngx_cms_audit_json.h"
+
+static size_t
+unhex(const char *h, unsigned char *out)
+{
+    size_t  n = 0;
+
+    while (h[0] && h[1]) {
+        sscanf(h, "%2hhx", &out[n++]);
+        h += 2;
+    }
+
+    return n;
+}
+
+/* the same document written by a counting and a writing pass */
+static void
+doc(ngx_cms_audit_json_t *j, const unsigned char *s, size_t n)
+{
+    static const char  raw[] = "{\"k\":\n[1, 2]}";
+
+    ngx_cms_audit_json_open(j, '{');
+    ngx_cms_audit_json_key(j, "a");
+    ngx_cms_audit_json_string(j, s, n);
+    ngx_cms_audit_json_key_n(j, s, n);
+    ngx_cms_audit_json_uint(j, 1795315355310ULL);
+    ngx_cms_audit_json_key(j, "list");
+    ngx_cms_audit_json_open(j, '[');
+    ngx_cms_audit_json_uint(j, 0);
+    ngx_cms_audit_json_bool(j, 1);
+    ngx_cms_audit_json_null(j);
+    ngx_cms_audit_json_open(j, '{');
+    ngx_cms_audit_json_close(j, '}');
+    ngx_cms_audit_json_open(j, '[');
+    ngx_cms_audit_json_close(j, ']');
+    ngx_cms_audit_json_string_begin(j);
+    ngx_cms_audit_json_string_cpart(j, "x");
+    ngx_cms_audit_json_string_part(j, s, n);
+    ngx_cms_audit_json_string_end(j);
+    ngx_cms_audit_json_close(j, ']');
+    ngx_cms_audit_json_key(j, "empty");
+    ngx_cms_audit_json_string_or_null(j, s, 0);
+    ngx_cms_audit_json_key(j, "raw");
+    ngx_cms_audit_json_verbatim(j, (const unsigned char *) raw, sizeof(raw) - 1);
+    ngx_cms_audit_json_close(j, '}');
+}
+
+int
+main(void)
+{
+    char            line[65536];
+    size_t          n, total;
+    unsigned char   in[32768], *out, *end;
+    ngx_cms_audit_json_t  j;
+
+    while (fgets(line, sizeof(line), stdin)) {
+        line[strcspn(line, "\n")] = '\0';
+        n = unhex(line + 2, in);
+
+        switch (line[0]) {
+
+        case 'e':
+            out = malloc(ngx_cms_audit_json_escaped_len(in, n) + 1);
+            end = ngx_cms_audit_json_escape(out, in, n);
+            if ((size_t) (end - out) != ngx_cms_audit_json_escaped_len(in, n)) {
+                printf("LENGTH MISMATCH\n");
+            }
+            *end = '\0';
+            printf("\"%s\"\n", out);
+            free(out);
+            break;
+
+        case 'v':
+            printf("%d\n", ngx_cms_audit_json_valid(in, n));
+            break;
+
+        case 'd':
+            ngx_cms_audit_json_init(&j, NULL);
+            doc(&j, in, n);
+            total = j.len;
+            out = malloc(total + 1);
+            ngx_cms_audit_json_init(&j, out);
+            doc(&j, in, n);
+            if (j.len != total || (size_t) (j.pos - out) != total) {
+                printf("LENGTH MISMATCH\n");
+            }
+            out[j.len] = '\0';
+            printf("%s\n", out);
+            free(out);
+            break;
+        }
+
+        fflush(stdout);
+    }
+
+    return 0;
+}
+EOF
+close $fh;
+
+my $san = `echo 'int main(void){return 0;}' | cc -fsanitize=address,undefined -x c -o $dir/probe - 2>&1; echo \$?` =~ /^0$/m;
+my $flags = '-std=c99 -Wall -Wextra -Werror -g'
+            . ($san ? ' -fsanitize=address,undefined -fno-sanitize-recover' : '');
+
+my $out = `cc $flags -I$root/plugins/audit -o $dir/t $dir/t.c $src 2>&1`;
+is($?, 0, 'the JSON code builds alone' . ($san ? ', with sanitizers' : ''))
+    or diag($out);
+
+sub run {
+    my (@cmds) = @_;
+    open my $in, '>', "$dir/in" or die;
+    print $in map { "$_->[0] " . unpack('H*', $_->[1]) . "\n" } @cmds;
+    close $in;
+    my @r = split /\n/, `$dir/t < $dir/in 2>&1`;
+    return @r;
+}
+
+my $json = JSON::PP->new->utf8->allow_nonref;
+
+# --- escaping: every input gives valid JSON that decodes to the right text
+
+my @esc = (
+    [ 'plain', 'Tim Kratzke', 'Tim Kratzke' ],
+    [ 'quote and backslash', "a\"b\\c", "a\"b\\c" ],
+    [ 'short escapes', "\b\f\n\r\t", "\b\f\n\r\t" ],
+    [ 'other controls', "\x00\x01\x1f\x7f", "\x00\x01\x1f\x7f" ],
+    [ 'UTF-8 kept', "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+      "caf\x{e9} \x{20ac} \x{1f600}" ],
+    [ 'stray continuation byte', "a\x80b", "a\x{80}b" ],
+    [ 'truncated sequence', "\xe2\x82", "\x{e2}\x{82}" ],
+    [ 'overlong slash', "\xc0\xaf", "\x{c0}\x{af}" ],
+    [ 'overlong 3-byte', "\xe0\x80\xaf", "\x{e0}\x{80}\x{af}" ],
+    [ 'UTF-16 surrogate', "\xed\xa0\x80", "\x{ed}\x{a0}\x{80}" ],
+    [ 'beyond U+10FFFF', "\xf4\x90\x80\x80", "\x{f4}\x{90}\x{80}\x{80}" ],
+    [ 'invalid lead bytes', "\xfe\xff\xc1", "\x{fe}\x{ff}\x{c1}" ],
+    [ 'empty', '', '' ],
+);
+
+my @r = run(map { [ 'e', $_->[1] ] } @esc);
+
+for my $i (0 .. $#esc) {
+    my ($name, undef, $want) = @{ $esc[$i] };
+    my $line = $r[$i] // '';
+    my $got = eval { $json->decode($line) };
+    is($got, $want, "escape: $name") or diag("line: $line $@");
+    unlike($line, qr/[\x00-\x1f]/, "escape: $name: one line, no raw controls");
+}
+
+is($r[0], '"Tim Kratzke"', 'plain text is copied as is');
+is($r[1], '"a\\"b\\\\c"', 'the two mandatory escapes');
+is($r[3], '"\\u0000\\u0001\\u001f\\u007f"', 'controls as \\u00XX');
+
+sub printable {
+    my ($s) = @_;
+    $s =~ s/([^\x20-\x7e])/sprintf('\\x%02x', ord $1)/ge;
+    return $s;
+}
+
+# --- the validator: what an event's detail must be to be embedded
+
+my @valid = (
+    '{}', '[]', '{"a":1}', ' {"a" : [1, -2.5e+3, true, false, null, "x"]} ',
+    "{\n\"k\":\"v\"\n}", '"s"', '0', '-0.1', '{"u":"\\u00e9\\n\\/"}',
+    "{\"k\":\"caf\xc3\xa9\"}", '[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]',
+);
+my @invalid = (
+    '', ' ', '{', '}', '{"a"}', '{"a":}', '{"a":1,}', '[1,]', '[1 2]',
+    '{a:1}', "{'a':1}", '01', '1.', '.5', '1e', '-', '+1', 'tru', 'nul',
+    '"\\x"', '"\\u12"', "\"a\nb\"", "\"\x01\"", "{\"k\":\"\xff\"}",
+    '{"a":1} x', '{"a":1}{}', 'NaN', '[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]',
+);
+
+@r = run(map { [ 'v', $_ ] } @valid, @invalid);
+
+for my $i (0 .. $#valid) {
+    is($r[$i], 1, 'valid: ' . printable($valid[$i]));
+}
+for my $i (0 .. $#invalid) {
+    is($r[@valid + $i], 0, 'invalid: ' . printable($invalid[$i]));
+}
+
+# --- the writer: commas, nesting, counted == written
+
+@r = run([ 'd', "k\"\xffv" ], [ 'd', '' ]);
+
+for my $line (@r) {
+    unlike($line, qr/MISMATCH/, 'counting and writing passes agree');
+    my $d = eval { $json->decode($line) };
+    ok(ref $d eq 'HASH', 'the document is valid JSON') or diag($line);
+}
+
+is_deeply($json->decode($r[0]), {
+    a => "k\"\x{ff}v",
+    "k\"\x{ff}v" => 1795315355310,
+    list => [ 0, JSON::PP::true, undef, {}, [], "xk\"\x{ff}v" ],
+    empty => undef,
+    raw => { k => [ 1, 2 ] },
+}, 'the document reads back as written');
+unlike($r[0], qr/\n/, 'verbatim JSON loses its newlines, not its meaning');
+
+done_testing();
