@@ -645,6 +645,86 @@ ngx_cms_param_is_secret(ngx_str_t *name)
 }
 
 
+/* notes */
+
+ngx_int_t
+ngx_cms_note_set(ngx_cms_call_t *call, const char *key, ngx_str_t *value)
+{
+    size_t           len;
+    u_char          *p;
+    ngx_uint_t       i;
+    ngx_pool_t      *pool;
+    ngx_cms_note_t  *note;
+
+    pool = call->request->pool;
+
+    if (call->notes == NULL) {
+        call->notes = ngx_array_create(pool, 4, sizeof(ngx_cms_note_t));
+        if (call->notes == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    p = ngx_pnalloc(pool, value->len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_cpymem(p, value->data, value->len) = '\0';
+
+    len = ngx_strlen(key);
+    note = call->notes->elts;
+
+    for (i = 0; i < call->notes->nelts; i++) {
+        if (note[i].key.len == len
+            && ngx_strncmp(note[i].key.data, key, len) == 0)
+        {
+            note[i].value.data = p;
+            note[i].value.len = value->len;
+            return NGX_OK;
+        }
+    }
+
+    note = ngx_array_push(call->notes);
+    if (note == NULL) {
+        return NGX_ERROR;
+    }
+
+    note->key.data = (u_char *) key;
+    note->key.len = len;
+    note->value.data = p;
+    note->value.len = value->len;
+
+    return NGX_OK;
+}
+
+
+ngx_str_t *
+ngx_cms_note_get(ngx_cms_call_t *call, const char *key)
+{
+    size_t           len;
+    ngx_uint_t       i;
+    ngx_cms_note_t  *note;
+
+    if (call->notes == NULL) {
+        return NULL;
+    }
+
+    len = ngx_strlen(key);
+    note = call->notes->elts;
+
+    for (i = 0; i < call->notes->nelts; i++) {
+        if (note[i].key.len == len
+            && ngx_strncmp(note[i].key.data, key, len) == 0)
+        {
+            return &note[i].value;
+        }
+    }
+
+    return NULL;
+}
+
+
 /* verdicts */
 
 void
@@ -874,6 +954,9 @@ ngx_cms_call_answer(ngx_http_request_t *r, ngx_cms_call_t *call)
             (st[r->upstream_states->nelts - 1].header_time
              == (ngx_msec_t) -1
              && !call->client_aborted);
+
+        call->bridge_status = call->upstream_failed
+                              ? 0 : st[r->upstream_states->nelts - 1].status;
     }
 }
 

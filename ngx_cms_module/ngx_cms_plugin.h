@@ -52,6 +52,12 @@ typedef struct {
 } ngx_cms_param_t;
 
 
+typedef struct {
+    ngx_str_t                   key;
+    ngx_str_t                   value;
+} ngx_cms_note_t;
+
+
 /*
  * What a hook sees of one API call.  Strings are never NULL-data when
  * len > 0 and are not NUL-terminated, except operation (a static C
@@ -92,6 +98,8 @@ struct ngx_cms_call_s {
 
     /* the answer */
     ngx_uint_t                  status;     /* 0 until known */
+    ngx_uint_t                  bridge_status; /* the bridge's own, 0 if
+                                               none answered */
     ngx_str_t                   location;   /* Location header, if any */
     ngx_str_t                   location_id;/* its last path segment */
     ngx_msec_t                  upstream_ms;/* time spent on bridges */
@@ -107,6 +115,9 @@ struct ngx_cms_call_s {
     ngx_str_t                   rule;       /* the rule that decided */
     ngx_str_t                   reason;     /* human readable */
     ngx_str_t                   plugin;     /* the plugin that decided */
+
+    /* notes plugins leave for each other, e.g. "slot", "meeting" */
+    ngx_array_t                *notes;      /* of ngx_cms_note_t */
 
     /* the plugins' own per-request state, by plugin index */
     void                       *plugin_ctx[NGX_CMS_MAX_PLUGINS];
@@ -169,6 +180,16 @@ ngx_uint_t ngx_cms_param_is_secret(ngx_str_t *name);
  */
 void ngx_cms_deny(ngx_cms_call_t *call, ngx_uint_t status,
     const char *element, ngx_str_t *rule, ngx_str_t *reason);
+
+/*
+ * Notes: what one plugin learned about the call, for the others (the
+ * slots plugin names the slot and the meeting, the audit plugin writes
+ * them).  The key is a string constant; a later set of the same key
+ * replaces the value, which is copied.
+ */
+ngx_int_t ngx_cms_note_set(ngx_cms_call_t *call, const char *key,
+    ngx_str_t *value);
+ngx_str_t *ngx_cms_note_get(ngx_cms_call_t *call, const char *key);
 
 /* one more attribute on the denial, e.g. parameter="passcode" */
 void ngx_cms_deny_detail(ngx_cms_call_t *call, const char *attr,
