@@ -1,0 +1,1058 @@
+
+/*
+ * ngx_cms Redis client: the reliable stream, for the audit stream and
+ * anything else that must not be lost.
+ *
+ * The path of a record, in one worker:
+ *
+ *   ngx_cms_redis_stream_add()
+ *       -> gets the next sequence number of this process (its "source",
+ *          host:pid:start-ms), and is appended to this worker's spool
+ *          file with one write() (or, without a usable spool, kept in
+ *          memory);
+ *   the sender, whenever the command connection is up and nothing is in
+ *   flight:
+ *       -> reads up to 128 records, oldest first: files left by dead
+ *          processes, then our file, then memory;
+ *       -> sends them in ONE script call (EVALSHA) that, for each record
+ *          whose seq is above the last seq stored for its source, does
+ *          XADD <prefix><key> [MAXLEN ~ <maxlen>] * record <json>
+ *               rid <source>:<seq>
+ *          and stores the new last seq (SET ... EX 7 days);
+ *       -> only when the script answered, forgets them (advances the
+ *          file's cursor; a fully confirmed file is cut back to its
+ *          header).  Any failure leaves them where they are, for the
+ *          next attempt after a reconnect or a one-second retry.
+ *
+ * The guarantee, honestly:
+ *   - Order: records of one process reach Redis in the order they were
+ *     added (one batch in flight, retried from the first unconfirmed
+ *     record).  Records a dead process left are replayed by a later
+ *     worker, so across processes (reload, crash) they may land after
+ *     records the new worker sent first.
+ *   - No duplicates: a batch that was applied but whose reply was lost
+ *     (timeout, disconnect, kill -9 of nginx) is sent again and skipped
+ *     record by record by the seq check, because one source's records
+ *     are always applied as a prefix in order.  The check forgets a
+ *     source 7 days after its last write: a record replayed later than
+ *     that (after its reply was lost) could be added a second time.
+ *   - No loss, with a spool: a record accepted (NGX_OK) is in the file
+ *     before the call returns, so it survives kill -9 of the worker or of
+ *     the whole of nginx (not an OS crash or power loss: no fsync, as
+ *     with access_log).  Once Redis acknowledged it, Redis' own
+ *     durability applies (persistence, asynchronous replication: a
+ *     Sentinel failover can lose acknowledged writes; no WAIT is used).
+ *   - Without a spool, or when the spool cannot be written (disk full,
+ *     max_size), records wait in memory, at most 10000; beyond that, and
+ *     whatever is still in memory when the process exits, is lost and
+ *     counted ("lost" in the status).  At exit, memory records are
+ *     written to the spool file if it works again.
+ *   - A Redis error (not a transport failure) leaves the batch in place
+ *     and retries every second: a stream key of the wrong type blocks
+ *     the stream (records pile up in the spool) rather than dropping
+ *     records; the status shows the error.
+ */
+
+
+#include "ngx_cms_redis_int.h"
+
+
+typedef struct {
+    ngx_queue_t                 queue;
+    size_t                      len;
+    u_char                      line[1];
+} ngx_cms_redis_record_t;
+
+
+typedef struct {
+    ngx_str_t                   seq;
+    ngx_str_t                   maxlen;
+    ngx_str_t                   key;
+    ngx_str_t                   record;
+} ngx_cms_redis_line_t;
+
+
+typedef struct {
+    ngx_cms_redis_main_conf_t  *conf;
+    ngx_log_t                  *log;
+    ngx_str_t                   source;
+    uint64_t                    seq;
+
+    ngx_cms_redis_spool_t      *own;
+    ngx_queue_t                 orphans;
+    ngx_queue_t                 memory;
+    ngx_uint_t                  memory_n;
+
+    /* the batch in flight */
+    ngx_uint_t                  busy;
+    ngx_cms_redis_spool_t      *batch_spool;  /* NULL: from memory */
+    ngx_uint_t                  batch_n;
+    off_t                       batch_bytes;
+
+    u_char                     *buf;
+    size_t                      buf_size;
+    u_char                     *line;
+    size_t                      line_size;
+    ngx_cms_redis_line_t        lines[NGX_CMS_REDIS_STREAM_BATCH];
+
+    ngx_event_t                 kick_ev;
+    ngx_event_t                 retry_ev;
+    ngx_event_t                 scan_ev;
+
+    ngx_uint_t                  added;
+    ngx_uint_t                  confirmed;
+    ngx_uint_t                  duplicates;
+    ngx_uint_t                  lost;
+    ngx_uint_t                  corrupt;
+    ngx_uint_t                  errors;
+    ngx_uint_t                  replayed;     /* orphan files done */
+    ngx_uint_t                  spool_broken; /* falling back to memory */
+
+    u_char                      error[NGX_CMS_REDIS_ERRLEN];
+    size_t                      error_len;
+    ngx_msec_t                  error_time;
+
+    ngx_uint_t                  running;
+} ngx_cms_redis_stream_t;
+
+
+static void ngx_cms_redis_stream_send(void);
+static ngx_int_t ngx_cms_redis_stream_batch_file(ngx_cms_redis_stream_t *s,
+    ngx_cms_redis_spool_t *spool);
+static ngx_int_t ngx_cms_redis_stream_batch_memory(
+    ngx_cms_redis_stream_t *s);
+static ngx_int_t ngx_cms_redis_stream_call(ngx_cms_redis_stream_t *s,
+    ngx_uint_t n, u_char *source, size_t source_len);
+static void ngx_cms_redis_stream_reply(ngx_cms_redis_reply_t *reply,
+    ngx_str_t *error, void *data);
+static ngx_int_t ngx_cms_redis_stream_parse(u_char *p, u_char *end,
+    ngx_cms_redis_line_t *line);
+static void ngx_cms_redis_stream_error(ngx_cms_redis_stream_t *s,
+    ngx_uint_t level, const char *fmt, ...);
+static void ngx_cms_redis_stream_kick_handler(ngx_event_t *ev);
+static void ngx_cms_redis_stream_scan_handler(ngx_event_t *ev);
+
+
+static ngx_cms_redis_stream_t  ngx_cms_redis_stream;
+
+
+/*
+ * KEYS[1]: the last seq of the source; KEYS[2..]: the streams.
+ * ARGV[1]: the source; then seq, maxlen, record for every stream key.
+ * redis.pcall: a failing XADD must not hide the ones before it, so the
+ * last seq is stored up to the record that failed.
+ */
+
+static ngx_str_t  ngx_cms_redis_stream_lua = ngx_string(
+    "local last = tonumber(redis.call('GET', KEYS[1]) or '0')" CRLF
+    "local stored = nil" CRLF
+    "local added = 0" CRLF
+    "for i = 2, #KEYS do" CRLF
+    "  local a = 3 * i - 4" CRLF
+    "  if tonumber(ARGV[a]) > last then" CRLF
+    "    local rid = ARGV[1] .. ':' .. ARGV[a]" CRLF
+    "    local r" CRLF
+    "    if ARGV[a + 1] == '0' then" CRLF
+    "      r = redis.pcall('XADD', KEYS[i], '*', 'record', ARGV[a + 2]," CRLF
+    "                      'rid', rid)" CRLF
+    "    else" CRLF
+    "      r = redis.pcall('XADD', KEYS[i], 'MAXLEN', '~', ARGV[a + 1]," CRLF
+    "                      '*', 'record', ARGV[a + 2], 'rid', rid)" CRLF
+    "    end" CRLF
+    "    if type(r) == 'table' and r.err then" CRLF
+    "      if stored then" CRLF
+    "        redis.call('SET', KEYS[1], stored, 'EX', 604800)" CRLF
+    "      end" CRLF
+    "      return r" CRLF
+    "    end" CRLF
+    "    last = tonumber(ARGV[a])" CRLF
+    "    stored = ARGV[a]" CRLF
+    "    added = added + 1" CRLF
+    "  end" CRLF
+    "end" CRLF
+    "if stored then" CRLF
+    "  redis.call('SET', KEYS[1], stored, 'EX', 604800)" CRLF
+    "end" CRLF
+    "return added" CRLF
+);
+
+
+ngx_int_t
+ngx_cms_redis_stream_init(ngx_cycle_t *cycle, ngx_cms_redis_main_conf_t *rmcf)
+{
+    ngx_cms_redis_stream_t  *s;
+
+    s = &ngx_cms_redis_stream;
+
+    ngx_memzero(s, sizeof(ngx_cms_redis_stream_t));
+
+    s->conf = rmcf;
+    s->log = cycle->log;
+    s->source = ngx_cms_redis_worker.source;
+
+    ngx_queue_init(&s->orphans);
+    ngx_queue_init(&s->memory);
+
+    s->kick_ev.handler = ngx_cms_redis_stream_kick_handler;
+    s->retry_ev.handler = ngx_cms_redis_stream_kick_handler;
+    s->scan_ev.handler = ngx_cms_redis_stream_scan_handler;
+
+    s->kick_ev.data = &ngx_cms_redis_no_connection;
+    s->retry_ev.data = &ngx_cms_redis_no_connection;
+    s->scan_ev.data = &ngx_cms_redis_no_connection;
+
+    s->kick_ev.log = cycle->log;
+    s->retry_ev.log = cycle->log;
+    s->scan_ev.log = cycle->log;
+
+    s->kick_ev.cancelable = 1;
+    s->retry_ev.cancelable = 1;
+    s->scan_ev.cancelable = 1;
+
+    s->buf_size = 64 * 1024;
+    s->buf = ngx_alloc(s->buf_size, cycle->log);
+    if (s->buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (rmcf->spool.len) {
+        s->own = ngx_cms_redis_spool_create(&rmcf->spool, &s->source,
+                                            cycle->log);
+
+        if (s->own == NULL) {
+            s->spool_broken = 1;
+            ngx_cms_redis_stream_error(s, NGX_LOG_ERR,
+                                       "no spool file in \"%V\": records "
+                                       "wait in memory", &rmcf->spool);
+        }
+
+        (void) ngx_cms_redis_spool_claim(&rmcf->spool, s->own, &s->orphans,
+                                         cycle->log);
+
+        ngx_add_timer(&s->scan_ev, NGX_CMS_REDIS_SPOOL_SCAN);
+    }
+
+    s->running = 1;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_cms_redis_stream_exit(void)
+{
+    ngx_uint_t               n;
+    ngx_queue_t             *q;
+    ngx_cms_redis_record_t  *rec;
+    ngx_cms_redis_spool_t   *spool;
+    ngx_cms_redis_stream_t  *s;
+
+    s = &ngx_cms_redis_stream;
+
+    if (!s->running) {
+        return;
+    }
+
+    s->running = 0;
+
+    if (s->kick_ev.posted) {
+        ngx_delete_posted_event(&s->kick_ev);
+    }
+
+    if (s->retry_ev.timer_set) {
+        ngx_del_timer(&s->retry_ev);
+    }
+
+    if (s->scan_ev.timer_set) {
+        ngx_del_timer(&s->scan_ev);
+    }
+
+    /* what waits in memory goes after the file's records, if it can */
+
+    n = 0;
+
+    while (!ngx_queue_empty(&s->memory)) {
+        q = ngx_queue_head(&s->memory);
+        rec = ngx_queue_data(q, ngx_cms_redis_record_t, queue);
+
+        if (s->own == NULL
+            || ngx_cms_redis_spool_append(s->own, rec->line, rec->len, s->log)
+               != NGX_OK)
+        {
+            n++;
+        }
+
+        ngx_queue_remove(q);
+        ngx_free(rec);
+    }
+
+    if (n) {
+        s->lost += n;
+        ngx_log_error(NGX_LOG_WARN, s->log, 0,
+                      "cms redis: %ui stream records lost at exit "
+                      "(no usable spool)", n);
+    }
+
+    if (s->own) {
+        ngx_cms_redis_spool_close(s->own, s->log);
+        s->own = NULL;
+    }
+
+    while (!ngx_queue_empty(&s->orphans)) {
+        q = ngx_queue_head(&s->orphans);
+        ngx_queue_remove(q);
+        spool = ngx_queue_data(q, ngx_cms_redis_spool_t, queue);
+        ngx_cms_redis_spool_close(spool, s->log);
+    }
+
+    ngx_free(s->buf);
+    s->buf = NULL;
+
+    if (s->line) {
+        ngx_free(s->line);
+        s->line = NULL;
+    }
+}
+
+
+ngx_int_t
+ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
+    ngx_str_t *record)
+{
+    u_char                  *p, *last, *src, *end;
+    size_t                   len;
+    off_t                    max;
+    ngx_cms_redis_record_t  *rec;
+    ngx_cms_redis_stream_t  *s;
+
+    s = &ngx_cms_redis_stream;
+
+    if (!s->running) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_cms_redis_stream_key_valid(key) != NGX_OK
+        || record->len > NGX_CMS_REDIS_STREAM_MAX_RECORD)
+    {
+        s->lost++;
+        ngx_cms_redis_stream_error(s, NGX_LOG_ERR,
+                                   "record refused: bad key or over %uz "
+                                   "bytes", NGX_CMS_REDIS_STREAM_MAX_RECORD);
+        return NGX_ERROR;
+    }
+
+    len = 2 * NGX_INT64_LEN + 4 + key->len + record->len;
+
+    if (len > s->line_size) {
+        p = ngx_alloc(ngx_max(len, 4096), s->log);
+        if (p == NULL) {
+            s->lost++;
+            return NGX_ERROR;
+        }
+
+        if (s->line) {
+            ngx_free(s->line);
+        }
+
+        s->line = p;
+        s->line_size = ngx_max(len, 4096);
+    }
+
+    p = ngx_sprintf(s->line, "%uL %ui %V ", s->seq + 1, maxlen, key);
+
+    /* raw CR/LF can only be white space in JSON: keep one record a line */
+
+    src = record->data;
+    end = src + record->len;
+
+    while (src < end) {
+        *p++ = (*src == CR || *src == LF) ? ' ' : *src;
+        src++;
+    }
+
+    *p++ = LF;
+    len = p - s->line;
+
+    s->seq++;
+
+    if (s->own && ngx_queue_empty(&s->memory)) {
+
+        max = s->conf->spool_max_size;
+
+        if (max && s->own->size + (off_t) len > max) {
+            if (!s->spool_broken) {
+                s->spool_broken = 1;
+                ngx_cms_redis_stream_error(s, NGX_LOG_ERR,
+                                           "spool file \"%s\" reached "
+                                           "max_size: records wait in memory",
+                                           s->own->path);
+            }
+
+        } else if (ngx_cms_redis_spool_append(s->own, s->line, len, s->log)
+                   == NGX_OK)
+        {
+            if (s->spool_broken) {
+                s->spool_broken = 0;
+                ngx_log_error(NGX_LOG_NOTICE, s->log, 0,
+                              "cms redis: spool file \"%s\" usable again",
+                              s->own->path);
+            }
+
+            s->added++;
+            ngx_cms_redis_stream_wake();
+
+            return NGX_OK;
+
+        } else if (!s->spool_broken) {
+            s->spool_broken = 1;
+            ngx_cms_redis_stream_error(s, NGX_LOG_ERR,
+                                       "spool write failed: records wait "
+                                       "in memory");
+        }
+    }
+
+    if (s->memory_n >= NGX_CMS_REDIS_STREAM_MEMORY) {
+        s->lost++;
+
+        /* once per thousand, not once per record */
+
+        if (s->lost % 1000 == 1) {
+            ngx_log_error(NGX_LOG_ERR, s->log, 0,
+                          "cms redis: stream records dropped, %ui waiting "
+                          "in memory already (%ui lost so far)",
+                          s->memory_n, s->lost);
+        }
+
+        return NGX_ERROR;
+    }
+
+    rec = ngx_alloc(sizeof(ngx_cms_redis_record_t) + len, s->log);
+    if (rec == NULL) {
+        s->lost++;
+        return NGX_ERROR;
+    }
+
+    last = ngx_cpymem(rec->line, s->line, len);
+    rec->len = last - rec->line;
+
+    ngx_queue_insert_tail(&s->memory, &rec->queue);
+    s->memory_n++;
+    s->added++;
+
+    ngx_cms_redis_stream_wake();
+
+    return NGX_OK;
+}
+
+
+void
+ngx_cms_redis_stream_wake(void)
+{
+    ngx_cms_redis_stream_t  *s;
+
+    s = &ngx_cms_redis_stream;
+
+    if (!s->running || s->busy || s->kick_ev.posted) {
+        return;
+    }
+
+    /* from the event loop, so records added in one turn share a batch */
+
+    ngx_post_event(&s->kick_ev, &ngx_posted_events);
+}
+
+
+/* Redis is back: look for what dead processes left, then send */
+
+void
+ngx_cms_redis_stream_ready(void)
+{
+    ngx_cms_redis_stream_t  *s;
+
+    s = &ngx_cms_redis_stream;
+
+    if (!s->running) {
+        return;
+    }
+
+    if (s->conf->spool.len) {
+        (void) ngx_cms_redis_spool_claim(&s->conf->spool, s->own,
+                                         &s->orphans, s->log);
+    }
+
+    ngx_cms_redis_stream_wake();
+}
+
+
+static void
+ngx_cms_redis_stream_kick_handler(ngx_event_t *ev)
+{
+    ngx_cms_redis_stream_send();
+}
+
+
+static void
+ngx_cms_redis_stream_scan_handler(ngx_event_t *ev)
+{
+    ngx_cms_redis_stream_t  *s;
+
+    s = &ngx_cms_redis_stream;
+
+    if (!s->running || ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    if (ngx_cms_redis_spool_claim(&s->conf->spool, s->own, &s->orphans,
+                                  s->log))
+    {
+        ngx_cms_redis_stream_wake();
+    }
+
+    ngx_add_timer(&s->scan_ev, NGX_CMS_REDIS_SPOOL_SCAN);
+}
+
+
+static void
+ngx_cms_redis_stream_send(void)
+{
+    ngx_int_t                rc;
+    ngx_uint_t               n;
+    ngx_cms_redis_spool_t   *spool;
+    ngx_cms_redis_stream_t  *s;
+
+    s = &ngx_cms_redis_stream;
+
+    if (!s->running || s->busy || ngx_cms_redis_worker.exiting
+        || !ngx_cms_redis_available())
+    {
+        return;
+    }
+
+    if (s->retry_ev.timer_set) {
+        ngx_del_timer(&s->retry_ev);
+    }
+
+    for (n = 0; n < 64; n++) {
+
+        if (!ngx_queue_empty(&s->orphans)) {
+            spool = ngx_queue_data(ngx_queue_head(&s->orphans),
+                                   ngx_cms_redis_spool_t, queue);
+
+        } else if (s->own && s->own->cursor < s->own->size) {
+            spool = s->own;
+
+        } else {
+            spool = NULL;
+        }
+
+        if (spool == NULL) {
+            rc = ngx_queue_empty(&s->memory)
+                 ? NGX_OK : ngx_cms_redis_stream_batch_memory(s);
+
+        } else {
+            rc = ngx_cms_redis_stream_batch_file(s, spool);
+
+            if (rc == NGX_DONE && spool == s->own) {
+                /* shorter than we thought: nothing more to read */
+                s->own->size = s->own->cursor;
+                continue;
+            }
+
+            if (rc == NGX_DONE) {
+                /* an orphan replayed to its end */
+                ngx_queue_remove(&spool->queue);
+                ngx_cms_redis_spool_close(spool, s->log);
+                s->replayed++;
+                continue;
+            }
+        }
+
+        if (rc == NGX_AGAIN || rc == NGX_DONE) {
+            continue;
+        }
+
+        if (rc == NGX_ERROR) {
+            ngx_add_timer(&s->retry_ev, NGX_CMS_REDIS_STREAM_RETRY);
+        }
+
+        return;
+    }
+
+    /* much skipped in one go (corrupt lines): the rest on the next turn */
+    ngx_cms_redis_stream_wake();
+}
+
+
+/*
+ * NGX_OK: a batch is in flight; NGX_DONE: the file has nothing left;
+ * NGX_AGAIN: only unusable lines were consumed; NGX_ERROR: retry later.
+ */
+
+static ngx_int_t
+ngx_cms_redis_stream_batch_file(ngx_cms_redis_stream_t *s,
+    ngx_cms_redis_spool_t *spool)
+{
+    u_char   *p, *end, *nl;
+    size_t    size;
+    ssize_t   n;
+    ngx_uint_t  count;
+
+    for ( ;; ) {
+        n = ngx_cms_redis_spool_read(spool, s->buf, s->buf_size, s->log);
+
+        if (n < 0) {
+            ngx_cms_redis_stream_error(s, NGX_LOG_ERR,
+                                       "cannot read spool file \"%s\"",
+                                       spool->path);
+            return NGX_ERROR;
+        }
+
+        if (n == 0) {
+            return NGX_DONE;
+        }
+
+        p = s->buf;
+        end = s->buf + n;
+        count = 0;
+
+        while (count < NGX_CMS_REDIS_STREAM_BATCH && p < end) {
+            nl = ngx_strlchr(p, end, LF);
+            if (nl == NULL) {
+                break;
+            }
+
+            if (ngx_cms_redis_stream_parse(p, nl, &s->lines[count])
+                == NGX_OK)
+            {
+                count++;
+
+            } else {
+                s->corrupt++;
+                ngx_log_error(NGX_LOG_ERR, s->log, 0,
+                              "cms redis: unusable line skipped in spool "
+                              "file \"%s\" at offset %O",
+                              spool->path, spool->cursor + (p - s->buf));
+            }
+
+            p = nl + 1;
+        }
+
+        if (p != s->buf) {
+            break;
+        }
+
+        /* not one whole line in the buffer */
+
+        if ((size_t) n < s->buf_size) {
+            /* the file ends in a torn line: its writer died mid-write */
+            s->corrupt++;
+            ngx_log_error(NGX_LOG_ERR, s->log, 0,
+                          "cms redis: incomplete last line skipped in "
+                          "spool file \"%s\"", spool->path);
+            ngx_cms_redis_spool_consume(spool, n, s->log);
+            return NGX_AGAIN;
+        }
+
+        if (s->buf_size > NGX_CMS_REDIS_STREAM_MAX_RECORD + 4096) {
+            s->corrupt++;
+            ngx_log_error(NGX_LOG_ERR, s->log, 0,
+                          "cms redis: overlong line skipped in spool file "
+                          "\"%s\"", spool->path);
+            ngx_cms_redis_spool_consume(spool, n, s->log);
+            return NGX_AGAIN;
+        }
+
+        size = s->buf_size * 2;
+        p = ngx_alloc(size, s->log);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_free(s->buf);
+        s->buf = p;
+        s->buf_size = size;
+    }
+
+    if (count == 0) {
+        ngx_cms_redis_spool_consume(spool, p - s->buf, s->log);
+        return NGX_AGAIN;
+    }
+
+    if (ngx_cms_redis_stream_call(s, count, spool->source, spool->source_len)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    s->batch_spool = spool;
+    s->batch_n = count;
+    s->batch_bytes = p - s->buf;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_cms_redis_stream_batch_memory(ngx_cms_redis_stream_t *s)
+{
+    ngx_uint_t               count;
+    ngx_queue_t             *q;
+    ngx_cms_redis_record_t  *rec;
+
+    count = 0;
+
+    for (q = ngx_queue_head(&s->memory);
+         q != ngx_queue_sentinel(&s->memory)
+         && count < NGX_CMS_REDIS_STREAM_BATCH;
+         q = ngx_queue_next(q))
+    {
+        rec = ngx_queue_data(q, ngx_cms_redis_record_t, queue);
+
+        /* built by ngx_cms_redis_stream_add(): always well formed */
+
+        if (ngx_cms_redis_stream_parse(rec->line, rec->line + rec->len - 1,
+                                       &s->lines[count])
+            == NGX_OK)
+        {
+            count++;
+        }
+    }
+
+    if (count == 0
+        || ngx_cms_redis_stream_call(s, count, s->source.data, s->source.len)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    s->batch_spool = NULL;
+    s->batch_n = count;
+    s->batch_bytes = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_cms_redis_stream_call(ngx_cms_redis_stream_t *s, ngx_uint_t n,
+    u_char *source, size_t source_len)
+{
+    u_char                *p;
+    ngx_int_t              rc;
+    ngx_str_t             *argv, *prefix;
+    ngx_uint_t             i, argc;
+    ngx_pool_t            *pool;
+    ngx_cms_redis_line_t  *l;
+
+    static u_char  seq_key[] = "cms:stream:seq:";
+
+    pool = ngx_create_pool(4096, s->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    prefix = &s->conf->prefix;
+
+    /* keys: the seq key and n streams; args: source and 3 per record */
+
+    argc = (1 + n) + (1 + 3 * n);
+
+    argv = ngx_palloc(pool, argc * sizeof(ngx_str_t));
+    if (argv == NULL) {
+        goto failed;
+    }
+
+    p = ngx_pnalloc(pool, prefix->len + sizeof(seq_key) - 1 + source_len);
+    if (p == NULL) {
+        goto failed;
+    }
+
+    argv[0].data = p;
+    p = ngx_cpymem(p, prefix->data, prefix->len);
+    p = ngx_cpymem(p, seq_key, sizeof(seq_key) - 1);
+    p = ngx_cpymem(p, source, source_len);
+    argv[0].len = p - argv[0].data;
+
+    for (i = 0; i < n; i++) {
+        l = &s->lines[i];
+
+        p = ngx_pnalloc(pool, prefix->len + l->key.len);
+        if (p == NULL) {
+            goto failed;
+        }
+
+        argv[1 + i].data = p;
+        p = ngx_cpymem(p, prefix->data, prefix->len);
+        p = ngx_cpymem(p, l->key.data, l->key.len);
+        argv[1 + i].len = p - argv[1 + i].data;
+
+        argv[n + 2 + 3 * i] = l->seq;
+        argv[n + 3 + 3 * i] = l->maxlen;
+        argv[n + 4 + 3 * i] = l->record;
+    }
+
+    argv[n + 1].data = source;
+    argv[n + 1].len = source_len;
+
+    rc = ngx_cms_redis_script_call(s->conf->stream_script, NULL,
+                                   ngx_cms_redis_stream_reply, s, 1 + n,
+                                   argc, argv);
+
+    ngx_destroy_pool(pool);
+
+    if (rc != NGX_OK) {
+        ngx_cms_redis_stream_error(s, NGX_LOG_ERR, "cannot send a batch");
+        return NGX_ERROR;
+    }
+
+    s->busy = 1;
+
+    return NGX_OK;
+
+failed:
+
+    ngx_destroy_pool(pool);
+
+    return NGX_ERROR;
+}
+
+
+static void
+ngx_cms_redis_stream_reply(ngx_cms_redis_reply_t *reply, ngx_str_t *error,
+    void *data)
+{
+    ngx_cms_redis_stream_t  *s = data;
+
+    ngx_uint_t               i, added;
+    ngx_queue_t             *q;
+    ngx_cms_redis_record_t  *rec;
+
+    static ngx_str_t  unexpected = ngx_string("unexpected reply");
+
+    s->busy = 0;
+
+    if (!s->running || ngx_cms_redis_worker.exiting) {
+        /* the records stay in the spool for the next worker */
+        return;
+    }
+
+    if (error == NULL && reply->type == REDIS_REPLY_INTEGER) {
+
+        added = (reply->integer >= 0
+                 && (ngx_uint_t) reply->integer <= s->batch_n)
+                ? (ngx_uint_t) reply->integer : s->batch_n;
+
+        if (s->batch_spool) {
+            ngx_cms_redis_spool_consume(s->batch_spool, s->batch_bytes,
+                                        s->log);
+
+        } else {
+            for (i = 0; i < s->batch_n && !ngx_queue_empty(&s->memory); i++) {
+                q = ngx_queue_head(&s->memory);
+                ngx_queue_remove(q);
+                rec = ngx_queue_data(q, ngx_cms_redis_record_t, queue);
+                ngx_free(rec);
+                s->memory_n--;
+            }
+        }
+
+        s->confirmed += s->batch_n;
+        s->duplicates += s->batch_n - added;
+        s->batch_n = 0;
+        s->batch_spool = NULL;
+
+        ngx_cms_redis_stream_wake();
+        return;
+    }
+
+    s->errors++;
+
+    if (reply) {
+        ngx_cms_redis_stream_error(s, NGX_LOG_ERR, "XADD script: %V",
+                                   error ? error : &unexpected);
+    } else {
+        /* the connection's own error is logged by the connection */
+        ngx_cms_redis_stream_error(s, NGX_LOG_DEBUG, "batch not confirmed: "
+                                   "%V", error);
+    }
+
+    s->batch_n = 0;
+    s->batch_spool = NULL;
+
+    ngx_add_timer(&s->retry_ev, NGX_CMS_REDIS_STREAM_RETRY);
+}
+
+
+/* "<seq> <maxlen> <key> <record>", end at the LF */
+
+static ngx_int_t
+ngx_cms_redis_stream_parse(u_char *p, u_char *end, ngx_cms_redis_line_t *l)
+{
+    ngx_str_t  *f[3];
+    ngx_uint_t  i;
+
+    f[0] = &l->seq;
+    f[1] = &l->maxlen;
+    f[2] = &l->key;
+
+    for (i = 0; i < 3; i++) {
+        f[i]->data = p;
+
+        while (p < end && *p != ' ') {
+            if (i < 2 && (*p < '0' || *p > '9')) {
+                return NGX_ERROR;
+            }
+
+            p++;
+        }
+
+        f[i]->len = p - f[i]->data;
+
+        if (p == end || f[i]->len == 0 || (i < 2 && f[i]->len > 19)) {
+            return NGX_ERROR;
+        }
+
+        p++;
+    }
+
+    l->record.data = p;
+    l->record.len = end - p;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_cms_redis_stream_error(ngx_cms_redis_stream_t *s, ngx_uint_t level,
+    const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   args;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(s->error, s->error + NGX_CMS_REDIS_ERRLEN, fmt, args);
+    va_end(args);
+
+    s->error_len = p - s->error;
+    s->error_time = ngx_cms_redis_now();
+
+    if (level == NGX_LOG_DEBUG) {
+        ngx_log_debug2(NGX_LOG_DEBUG_EVENT, s->log, 0,
+                       "cms redis: stream: %*s", s->error_len, s->error);
+        return;
+    }
+
+    ngx_log_error(level, s->log, 0, "cms redis: stream: %*s",
+                  s->error_len, s->error);
+}
+
+
+ngx_int_t
+ngx_cms_redis_stream_key_valid(ngx_str_t *key)
+{
+    ngx_uint_t  i;
+
+    if (key->len == 0 || key->len > 512) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < key->len; i++) {
+        if (key->data[i] <= ' ' || key->data[i] == 0x7f) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+size_t
+ngx_cms_redis_stream_status_size(void)
+{
+    ngx_cms_redis_stream_t  *s;
+
+    s = &ngx_cms_redis_stream;
+
+    return 1024 + 6 * NGX_CMS_REDIS_ERRLEN + 6 * NGX_MAX_PATH
+           + (s->conf ? 6 * s->conf->spool.len : 0);
+}
+
+
+u_char *
+ngx_cms_redis_stream_status(u_char *p, u_char *last)
+{
+    off_t                    pending;
+    ngx_uint_t               orphans;
+    ngx_queue_t             *q;
+    ngx_cms_redis_spool_t   *spool;
+    ngx_cms_redis_stream_t  *s;
+
+    s = &ngx_cms_redis_stream;
+
+    if (!s->running) {
+        return ngx_slprintf(p, last, "null");
+    }
+
+    pending = s->own ? s->own->size - s->own->cursor : 0;
+    orphans = 0;
+
+    for (q = ngx_queue_head(&s->orphans);
+         q != ngx_queue_sentinel(&s->orphans);
+         q = ngx_queue_next(q))
+    {
+        spool = ngx_queue_data(q, ngx_cms_redis_spool_t, queue);
+        pending += spool->size - spool->cursor;
+        orphans++;
+    }
+
+    p = ngx_slprintf(p, last, "{\"spool\":");
+
+    if (s->conf->spool.len) {
+        p = ngx_cms_redis_json_str(p, last, s->conf->spool.data,
+                                   s->conf->spool.len);
+    } else {
+        p = ngx_slprintf(p, last, "null");
+    }
+
+    p = ngx_slprintf(p, last, ",\"spool_file\":");
+
+    if (s->own) {
+        p = ngx_cms_redis_json_str(p, last, s->own->path,
+                                   ngx_strlen(s->own->path));
+    } else {
+        p = ngx_slprintf(p, last, "null");
+    }
+
+    p = ngx_slprintf(p, last,
+                     ",\"spooled_bytes\":%O,\"memory\":%ui,\"in_flight\":%ui"
+                     ",\"idle\":%s,\"added\":%ui,\"confirmed\":%ui"
+                     ",\"duplicates\":%ui,\"lost\":%ui,\"corrupt\":%ui"
+                     ",\"errors\":%ui,\"orphans\":%ui,\"replayed_files\":%ui"
+                     ",\"last_error\":",
+                     pending, s->memory_n, s->busy ? s->batch_n : 0,
+                     (pending == 0 && s->memory_n == 0 && !s->busy
+                      && orphans == 0) ? "true" : "false",
+                     s->added, s->confirmed, s->duplicates, s->lost,
+                     s->corrupt, s->errors, orphans, s->replayed);
+
+    if (s->error_len) {
+        p = ngx_cms_redis_json_str(p, last, s->error, s->error_len);
+    } else {
+        p = ngx_slprintf(p, last, "null");
+    }
+
+    return ngx_slprintf(p, last, "}");
+}
+
+
+/* the stream is there for the API even without "cms_redis_stream" */
+
+ngx_int_t
+ngx_cms_redis_stream_configure(ngx_conf_t *cf,
+    ngx_cms_redis_main_conf_t *rmcf)
+{
+    rmcf->stream_script = ngx_cms_redis_script_add(cf,
+                                                   &ngx_cms_redis_stream_lua);
+
+    return rmcf->stream_script ? NGX_OK : NGX_ERROR;
+}

@@ -1,0 +1,94 @@
+#!/bin/sh
+#
+# The Redis tests with every nginx process (master, workers, "nginx -t")
+# under valgrind memcheck, then a summary of what valgrind found in code
+# of ours (ngx_cms_redis*, hiredis) and in the rest.
+#
+#   t/valgrind-redis.sh                  all of t/redis*.t
+#   t/valgrind-redis.sh t/redis.t        some of them
+#
+# The harness takes its nginx binary from TEST_NGINX_BINARY; this points
+# it at a wrapper that execs valgrind on /usr/sbin/nginx (workers are
+# forks, so valgrind follows them without --trace-children).  Logs go to
+# build/valgrind-redis/vg.<pid>.log.  Exit status: 1 when an invalid
+# access, a use of uninitialised memory or a definite leak has a frame of
+# ours; test failures alone do not count (valgrind is slow, and a test
+# may lose a race it wins natively; they are reported).
+#
+# Not part of "make test": it takes a few minutes.
+
+set -u
+
+cd "$(dirname "$0")/.." || exit 2
+
+out="$PWD/build/valgrind-redis"
+rm -rf "$out"
+mkdir -p "$out" || exit 2
+
+cat > "$out/nginx" <<EOF
+#!/bin/sh
+exec valgrind --tool=memcheck --leak-check=full \\
+    --show-leak-kinds=definite --errors-for-leak-kinds=definite \\
+    --num-callers=40 --log-file=$out/vg.%p.log /usr/sbin/nginx "\$@"
+EOF
+chmod +x "$out/nginx"
+
+if [ $# -eq 0 ]; then
+    set -- t/redis*.t
+fi
+
+TEST_NGINX_BINARY="$out/nginx" prove "$@" > "$out/prove.log" 2>&1
+prove_rc=$?
+
+tail -n 20 "$out/prove.log"
+
+perl - "$out" <<'EOF'
+use strict;
+use warnings;
+
+my ($dir) = @ARGV;
+my (%count, @ours);
+my $logs = 0;
+
+for my $log (glob "$dir/vg.*.log") {
+    open my $fh, '<', $log or next;
+    $logs++;
+    local $/;
+    my $text = <$fh>;
+
+    # records are separated by an empty "==<pid>== " line
+    for my $rec (split /^==\d+==\s*\n/m, $text) {
+        my ($kind) = $rec =~ /^==\d+==\ (Invalid\ (?:read|write|free)
+                                        |Conditional\ jump
+                                        |Use\ of\ uninitialised
+                                        |Syscall\ param
+                                        |Mismatched\ free
+                                        |Source\ and\ destination
+                                        |[\d,]+\ (?:\([^)]*\)\ )?bytes\ in
+                                         \ [\d,]+\ blocks\ are\ definitely
+                                         \ lost)/mx
+            or next;
+        $kind =~ s/^.* blocks are //;
+        my $mine = $rec =~ /ngx_cms_redis|hiredis|redisAsync|redisFree
+                           |redisReader/x;
+        $count{$mine ? 'ours' : 'other'}{$kind}++;
+        push @ours, "$log:\n$rec" if $mine;
+    }
+}
+
+print "\nvalgrind logs: $logs\n";
+for my $who ('ours', 'other') {
+    my $c = $count{$who} || {};
+    print "$who: ",
+          (%$c ? join(', ', map { "$_ x$c->{$_}" } sort keys %$c)
+               : 'nothing'), "\n";
+}
+print "\n$_" for @ours;
+
+exit(@ours ? 1 : 0);
+EOF
+rc=$?
+
+echo "prove exit status: $prove_rc (full output in $out/prove.log)"
+
+exit $rc
