@@ -4,29 +4,59 @@
  *
  * "cms_bridge" inside an upstream{} block adds the bridge as an ordinary
  * upstream server (a backup one for backup bridges), so proxy_pass,
- * keepalive, TLS and timeouts are nginx's own.  The balancer wraps
- * whatever balancer the block already has (round robin, keepalive), the
- * way the keepalive module does, and after the peer is chosen it puts the
- * credentials of that very bridge into the request it is about to send;
- * a retry on another bridge gets the other bridge's credentials.
+ * keepalive, TLS, proxy_next_upstream and timeouts are nginx's own.
+ *
+ * The balancer replaces round robin's choice, not its data (the hash
+ * module's shape): round robin builds the peers and keeps connection
+ * and failure accounting, SSL sessions and the tried/tries contract; the
+ * bridge is chosen here, from the failover state in shared memory:
+ *
+ *   - a call-scoped request goes to the bridge that hosts the call, when
+ *     it is known (ngx_cms_affinity.c); if that bridge is down the
+ *     request fails at once with a clear answer, never to another bridge
+ *     that would answer a misleading 404;
+ *   - anything else goes to the active bridge, or, when it is down or
+ *     was already tried by this request, to the next usable bridge in
+ *     priority order (primary, then backups as declared);
+ *   - a write (anything but GET and HEAD) that reached a bridge is never
+ *     sent to another one: it may have been applied.
+ *
+ * With health checks, each worker also watches its requests in flight
+ * (ngx_cms_upstream_watch, from the health tick): a request that has
+ * waited for a bridge's answer longer than the check timeout is a
+ * passive signal (a hang shows here first), and when a bridge is found
+ * down, the GETs still waiting for its answer are retried on the next
+ * bridge at once instead of after proxy_read_timeout.
+ *
+ * After the peer is chosen the credentials of that very bridge go into
+ * the request about to be sent; a retry on another bridge gets the other
+ * bridge's credentials.  "keepalive" must come after the cms_bridge lines
+ * so that it wraps this balancer and looks for a cached connection to the
+ * bridge chosen here.
  */
 
 
-#include "ngx_cms.h"
+#include "ngx_cms_failover.h"
 
 
 typedef struct {
-    ngx_cms_cluster_conf_t          *ccf;
-    ngx_http_request_t              *request;
+    ngx_http_upstream_rr_peer_data_t   rrp;    /* must be first: round
+                                                  robin's free and SSL
+                                                  session functions get
+                                                  this as their data */
+    ngx_cms_fo_cluster_t              *cluster;
+    ngx_http_request_t                *request;
+    ngx_cms_fo_req_t                  *fr;
+    ngx_cms_fo_bridge_t               *current;
+    uintptr_t                          tried;  /* bridge index bits */
+    ngx_uint_t                         attempts;
 
-    void                            *data;
-    ngx_event_get_peer_pt            original_get_peer;
-    ngx_event_free_peer_pt           original_free_peer;
-
-#if (NGX_HTTP_SSL)
-    ngx_event_set_peer_session_pt    original_set_session;
-    ngx_event_save_peer_session_pt   original_save_session;
-#endif
+    /* in flight: in current->inflight, for ngx_cms_upstream_watch() */
+    ngx_queue_t                        queue;
+    ngx_msec_t                         sent;
+    ngx_event_t                        retry;
+    unsigned                           queued:1;
+    unsigned                           stalled:1;
 } ngx_cms_peer_data_t;
 
 
@@ -37,19 +67,34 @@ static ngx_int_t ngx_cms_init_peer(ngx_http_request_t *r,
 static ngx_int_t ngx_cms_get_peer(ngx_peer_connection_t *pc, void *data);
 static void ngx_cms_free_peer(ngx_peer_connection_t *pc, void *data,
     ngx_uint_t state);
-#if (NGX_HTTP_SSL)
-static ngx_int_t ngx_cms_set_session(ngx_peer_connection_t *pc, void *data);
-static void ngx_cms_save_session(ngx_peer_connection_t *pc, void *data);
-#endif
-static ngx_cms_bridge_t *ngx_cms_find_bridge(ngx_cms_cluster_conf_t *ccf,
-    ngx_peer_connection_t *pc);
+static ngx_cms_fo_bridge_t *ngx_cms_call_bridge(ngx_cms_fo_cluster_t *cl,
+    ngx_cms_ctx_t *ctx);
+static ngx_cms_fo_bridge_t *ngx_cms_choose(ngx_cms_fo_cluster_t *cl,
+    uintptr_t tried);
+static ngx_int_t ngx_cms_use_peer(ngx_cms_peer_data_t *pd,
+    ngx_peer_connection_t *pc, ngx_cms_fo_bridge_t *b);
 static ngx_int_t ngx_cms_set_authorization(ngx_http_request_t *r,
     ngx_str_t *value);
+static void ngx_cms_unqueue(ngx_cms_peer_data_t *pd);
+static void ngx_cms_peer_cleanup(void *data);
+static ngx_uint_t ngx_cms_waiting(ngx_cms_peer_data_t *pd);
+static void ngx_cms_retry_handler(ngx_event_t *ev);
+
+
+#define ngx_cms_usable(cl, b)                                                 \
+    ((cl)->sh == NULL                                                         \
+     || (cl)->sh->bridges[(b)->slot].health != NGX_CMS_HEALTH_DOWN)
 
 
 /*
- * cms_bridge <name> <host:port> user=<user> password=<password>
- *            [primary|backup] [max_fails=<n>] [fail_timeout=<time>];
+ * cms_bridge <name> [http://|https://]<host>[:<port>]
+ *            user=<user> password=<password> [primary|backup]
+ *            [ssl_name=<name>] [max_fails=<n>] [fail_timeout=<time>];
+ *
+ * The scheme tells our own client (health checks, discovery) whether the
+ * bridge speaks TLS; the proxied traffic uses proxy_pass's scheme and the
+ * proxy_ssl_* directives.  Without a scheme, our client speaks plain
+ * HTTP.
  */
 
 char *
@@ -58,19 +103,42 @@ ngx_cms_bridge_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_cms_cluster_conf_t  *ccf = conf;
 
     time_t                         fail_timeout;
-    ngx_str_t                     *value, s, password, plain;
+    u_char                        *colon;
+    ngx_str_t                     *value, s, password, plain, address;
     ngx_url_t                      u;
     ngx_int_t                      n;
-    ngx_uint_t                     i, max_fails, nbackups;
+    ngx_uint_t                     i, max_fails, nbackups, ssl;
     ngx_cms_bridge_t              *b, *other;
+    ngx_cms_fo_bridge_t           *fb;
+    ngx_cms_fo_cluster_t          *cl;
     ngx_http_upstream_server_t    *us;
     ngx_http_upstream_srv_conf_t  *uscf;
 
     uscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_upstream_module);
+    cl = ngx_http_conf_get_module_srv_conf(cf, ngx_cms_failover_module);
+
+    if (uscf->peer.init_upstream != NULL
+        && uscf->peer.init_upstream != ngx_cms_init_upstream
+        && uscf->peer.init_upstream != ngx_http_upstream_init_round_robin)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "cms_bridge must come before \"keepalive\" and "
+                           "cannot be used with another balancing method "
+                           "in upstream \"%V\"", &uscf->host);
+        return NGX_CONF_ERROR;
+    }
 
     if (ccf->bridges.elts == NULL
         && ngx_array_init(&ccf->bridges, cf->pool, 4,
                           sizeof(ngx_cms_bridge_t))
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (cl->bridges.elts == NULL
+        && ngx_array_init(&cl->bridges, cf->pool, 4,
+                          sizeof(ngx_cms_fo_bridge_t))
            != NGX_OK)
     {
         return NGX_CONF_ERROR;
@@ -90,16 +158,36 @@ ngx_cms_bridge_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
+    if (ccf->bridges.nelts == NGX_CMS_SHM_MAX_BRIDGES) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "more than %d bridges in upstream \"%V\"",
+                           NGX_CMS_SHM_MAX_BRIDGES, &uscf->host);
+        return NGX_CONF_ERROR;
+    }
+
+    if (value[1].len > NGX_CMS_SHM_NAME_LEN) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "bridge name \"%V\" is longer than %d bytes",
+                           &value[1], NGX_CMS_SHM_NAME_LEN);
+        return NGX_CONF_ERROR;
+    }
+
     b = ngx_array_push(&ccf->bridges);
-    if (b == NULL) {
+    fb = ngx_array_push(&cl->bridges);
+    if (b == NULL || fb == NULL) {
         return NGX_CONF_ERROR;
     }
 
     ngx_memzero(b, sizeof(ngx_cms_bridge_t));
+    ngx_memzero(fb, sizeof(ngx_cms_fo_bridge_t));
 
     b->name = value[1];
     b->address = value[2];
     b->role = NGX_CMS_ROLE_PRIMARY;
+
+    cl->ccf = ccf;
+    cl->uscf = uscf;
+    cl->name = uscf->host;
 
     ngx_str_null(&password);
     max_fails = 1;
@@ -126,6 +214,17 @@ ngx_cms_bridge_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (ngx_strcmp(value[i].data, "backup") == 0) {
             b->role = NGX_CMS_ROLE_BACKUP;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "ssl_name=", 9) == 0) {
+            fb->ssl_name.data = value[i].data + 9;
+            fb->ssl_name.len = value[i].len - 9;
+
+            if (fb->ssl_name.len == 0) {
+                goto invalid;
+            }
+
             continue;
         }
 
@@ -190,33 +289,83 @@ ngx_cms_bridge_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     b->priority = (b->role == NGX_CMS_ROLE_BACKUP) ? nbackups + 1 : 0;
 
+    /* the scheme is ours; nginx's URL parser sees host[:port] */
+
+    address = value[2];
+    ssl = 0;
+
+    if (address.len > 8
+        && ngx_strncasecmp(address.data, (u_char *) "https://", 8) == 0)
+    {
+        address.data += 8;
+        address.len -= 8;
+        ssl = 1;
+
+    } else if (address.len > 7
+               && ngx_strncasecmp(address.data, (u_char *) "http://", 7)
+                  == 0)
+    {
+        address.data += 7;
+        address.len -= 7;
+    }
+
+    if (address.len && address.data[address.len - 1] == '/') {
+        address.len--;
+    }
+
+#if !(NGX_SSL)
+    if (ssl) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "bridge \"%V\": https needs nginx with SSL",
+                           &b->name);
+        return NGX_CONF_ERROR;
+    }
+#endif
+
     /* resolved at configuration time, as the "server" directive does */
 
     ngx_memzero(&u, sizeof(ngx_url_t));
 
-    u.url = value[2];
-    u.default_port = 443;
+    u.url = address;
+    u.default_port = (ssl || address.len == value[2].len) ? 443 : 80;
 
     if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
         if (u.err) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "%s in bridge \"%V\" address \"%V\"",
-                               u.err, &b->name, &u.url);
+                               u.err, &b->name, &value[2]);
         }
 
         return NGX_CONF_ERROR;
     }
 
-    if (u.no_port == 0 && u.uri.len) {
+    if (u.uri.len) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "bridge \"%V\" address \"%V\" must be host:port, "
-                           "the scheme comes from proxy_pass",
-                           &b->name, &u.url);
+                           "bridge \"%V\" address \"%V\" must be "
+                           "[scheme://]host[:port], the path comes from "
+                           "proxy_pass", &b->name, &value[2]);
         return NGX_CONF_ERROR;
     }
 
     b->addrs = u.addrs;
     b->naddrs = u.naddrs;
+
+    fb->ssl = ssl;
+    fb->host = u.host;
+
+    if (fb->host.len > 2 && fb->host.data[0] == '[') {
+        /* an IPv6 literal: the name to check is the bare address */
+        colon = fb->host.data + fb->host.len - 1;
+
+        if (*colon == ']') {
+            fb->host.data++;
+            fb->host.len -= 2;
+        }
+    }
+
+    if (fb->ssl_name.len == 0) {
+        fb->ssl_name = fb->host;
+    }
 
     if (uscf->servers == NULL) {
         uscf->servers = ngx_array_create(cf->pool, 4,
@@ -241,13 +390,8 @@ ngx_cms_bridge_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     us->fail_timeout = fail_timeout;
     us->backup = (b->role == NGX_CMS_ROLE_BACKUP);
 
-    /* wrap whatever balancer the block has so far (see keepalive) */
-
     if (uscf->peer.init_upstream != ngx_cms_init_upstream) {
-        ccf->original_init_upstream = uscf->peer.init_upstream
-                                      ? uscf->peer.init_upstream
-                                      : ngx_http_upstream_init_round_robin;
-
+        ccf->original_init_upstream = ngx_http_upstream_init_round_robin;
         uscf->peer.init_upstream = ngx_cms_init_upstream;
     }
 
@@ -268,19 +412,28 @@ invalid:
 static ngx_int_t
 ngx_cms_init_upstream(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
 {
-    ngx_uint_t               i, primaries;
+    ngx_uint_t               i, j, k, primaries;
     ngx_cms_bridge_t        *b;
+    ngx_cms_fo_bridge_t     *fb, **order;
+    ngx_cms_fo_cluster_t    *cl;
     ngx_cms_cluster_conf_t  *ccf;
 
     ccf = ngx_http_conf_upstream_srv_conf(us, ngx_http_cms_module);
+    cl = ngx_http_conf_upstream_srv_conf(us, ngx_cms_failover_module);
 
     primaries = 0;
     b = ccf->bridges.elts;
+    fb = cl->bridges.elts;
 
     for (i = 0; i < ccf->bridges.nelts; i++) {
         if (b[i].role == NGX_CMS_ROLE_PRIMARY) {
             primaries++;
+            cl->primary = i;
         }
+
+        fb[i].conf = &b[i];
+        fb[i].cluster = cl;
+        fb[i].index = i;
     }
 
     if (primaries != 1) {
@@ -290,12 +443,58 @@ ngx_cms_init_upstream(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
         return NGX_ERROR;
     }
 
+    if (us->servers->nelts != ccf->bridges.nelts) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "upstream \"%V\" mixes \"server\" with \"cms_bridge\"",
+                      &us->host);
+        return NGX_ERROR;
+    }
+
+    /* the order in which bridges are tried: by priority */
+
+    order = ngx_palloc(cf->pool,
+                       ccf->bridges.nelts * sizeof(ngx_cms_fo_bridge_t *));
+    if (order == NULL) {
+        return NGX_ERROR;
+    }
+
+    k = 0;
+    for (j = 0; k < ccf->bridges.nelts; j++) {
+        for (i = 0; i < ccf->bridges.nelts; i++) {
+            if (b[i].priority == j) {
+                order[k++] = &fb[i];
+            }
+        }
+    }
+
+    cl->order = order;
+
     if (ccf->original_init_upstream(cf, us) != NGX_OK) {
         return NGX_ERROR;
     }
 
     ccf->original_init_peer = us->peer.init;
     us->peer.init = ngx_cms_init_peer;
+
+    cl->balancer = 1;
+
+    return NGX_OK;
+}
+
+
+/* from the failover module's postconfiguration */
+
+ngx_int_t
+ngx_cms_upstream_check(ngx_conf_t *cf, ngx_cms_fo_cluster_t *cl)
+{
+    if (!cl->balancer) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "upstream \"%V\" with cms_bridge has another "
+                           "balancing method: remove it (\"keepalive\" "
+                           "after the cms_bridge lines is fine)",
+                           &cl->name);
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }
@@ -304,38 +503,61 @@ ngx_cms_init_upstream(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
 static ngx_int_t
 ngx_cms_init_peer(ngx_http_request_t *r, ngx_http_upstream_srv_conf_t *us)
 {
+    ngx_pool_cleanup_t      *cln;
+    ngx_cms_fo_req_t        *fr;
     ngx_cms_peer_data_t     *pd;
+    ngx_cms_fo_cluster_t    *cl;
     ngx_cms_cluster_conf_t  *ccf;
 
     ccf = ngx_http_conf_upstream_srv_conf(us, ngx_http_cms_module);
+    cl = ngx_http_conf_upstream_srv_conf(us, ngx_cms_failover_module);
 
-    pd = ngx_palloc(r->pool, sizeof(ngx_cms_peer_data_t));
+    pd = ngx_pcalloc(r->pool, sizeof(ngx_cms_peer_data_t));
     if (pd == NULL) {
         return NGX_ERROR;
     }
+
+    fr = ngx_http_get_module_ctx(r, ngx_cms_failover_module);
+
+    if (fr == NULL) {
+        fr = ngx_pcalloc(r->pool, sizeof(ngx_cms_fo_req_t));
+        if (fr == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_set_ctx(r, fr, ngx_cms_failover_module);
+    }
+
+    fr->cluster = cl;
+
+    /* round robin fills pd->rrp: its data, our choice */
+
+    r->upstream->peer.data = &pd->rrp;
 
     if (ccf->original_init_peer(r, us) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    pd->ccf = ccf;
+    pd->cluster = cl;
     pd->request = r;
+    pd->fr = fr;
 
-    pd->data = r->upstream->peer.data;
-    pd->original_get_peer = r->upstream->peer.get;
-    pd->original_free_peer = r->upstream->peer.free;
-
-    r->upstream->peer.data = pd;
     r->upstream->peer.get = ngx_cms_get_peer;
     r->upstream->peer.free = ngx_cms_free_peer;
 
-#if (NGX_HTTP_SSL)
-    pd->original_set_session = r->upstream->peer.set_session;
-    pd->original_save_session = r->upstream->peer.save_session;
+    if (cl->health) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
 
-    r->upstream->peer.set_session = ngx_cms_set_session;
-    r->upstream->peer.save_session = ngx_cms_save_session;
-#endif
+        cln->handler = ngx_cms_peer_cleanup;
+        cln->data = pd;
+
+        pd->retry.handler = ngx_cms_retry_handler;
+        pd->retry.data = pd;
+        pd->retry.log = r->connection->log;
+    }
 
     return NGX_OK;
 }
@@ -346,49 +568,99 @@ ngx_cms_get_peer(ngx_peer_connection_t *pc, void *data)
 {
     ngx_cms_peer_data_t  *pd = data;
 
-    ngx_int_t            rc;
-    ngx_cms_ctx_t       *ctx;
-    ngx_cms_bridge_t    *bridge;
-    ngx_http_request_t  *r;
-    ngx_cms_loc_conf_t  *lcf;
+    ngx_cms_ctx_t         *ctx;
+    ngx_cms_fo_req_t      *fr;
+    ngx_cms_loc_conf_t    *lcf;
+    ngx_cms_fo_bridge_t   *b;
+    ngx_cms_fo_cluster_t  *cl;
 
-    rc = pd->original_get_peer(pc, pd->data);
+    cl = pd->cluster;
+    fr = pd->fr;
 
-    if (rc != NGX_OK && rc != NGX_DONE) {
-        return rc;
-    }
+    ctx = ngx_cms_classify(pd->request);
 
-    r = pd->request;
+    if (pd->attempts == 0) {
 
-    bridge = ngx_cms_find_bridge(pd->ccf, pc);
-    if (bridge == NULL) {
-        /* a plain "server" in the same block: not ours to touch */
-        return rc;
-    }
+        fr->call_bridge = ngx_cms_call_bridge(cl, ctx);
 
-    ctx = ngx_cms_classify(r);
-    if (ctx != NULL) {
-        ctx->bridge = bridge;
-    }
+        if (fr->call_bridge) {
+            b = fr->call_bridge;
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, pc->log, 0,
-                   "cms: sending to bridge \"%V\" (%V)",
-                   &bridge->name, pc->name);
-
-    lcf = ngx_http_get_module_loc_conf(r, ngx_http_cms_module);
-
-    if (lcf->credentials == NGX_CMS_CREDENTIALS_INJECT) {
-        if (ngx_cms_set_authorization(r, &bridge->authorization) != NGX_OK) {
-            if (rc == NGX_DONE) {
-                /* a cached keepalive connection was handed to us */
-                pd->original_free_peer(pc, pd->data, NGX_PEER_FAILED);
+            if (!ngx_cms_usable(cl, b)) {
+                fr->bridge = b;
+                fr->unavailable = NGX_CMS_UNAVAILABLE_CALL_DOWN;
+                goto busy;
             }
 
-            return NGX_ERROR;
+        } else {
+            b = ngx_cms_choose(cl, 0);
+
+            if (b == NULL) {
+                fr->unavailable = NGX_CMS_UNAVAILABLE_NO_BRIDGE;
+                goto busy;
+            }
+        }
+
+    } else {
+
+        /*
+         * A retry.  A call lives on one bridge: no other can stand in.
+         * A write that reached a bridge is not sent again (nginx would
+         * retry a PUT or DELETE, and a stale cached connection even
+         * re-sends a POST's attempt counter, see ngx_cms_free_peer()).
+         */
+
+        if (fr->call_bridge || fr->not_replayed) {
+            fr->unavailable = NGX_CMS_UNAVAILABLE_NO_ANSWER;
+            goto busy;
+        }
+
+        b = ngx_cms_choose(cl, pd->tried);
+
+        if (b == NULL) {
+            fr->unavailable = NGX_CMS_UNAVAILABLE_NO_ANSWER;
+            goto busy;
         }
     }
 
-    return rc;
+    if (ngx_cms_use_peer(pd, pc, b) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    fr->bridge = b;
+    fr->unavailable = NGX_CMS_UNAVAILABLE_NONE;
+
+    if (ctx) {
+        ctx->bridge = b->conf;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, pc->log, 0,
+                   "cms: sending to bridge \"%V\" (%V), attempt %ui",
+                   &b->conf->name, pc->name, pd->attempts);
+
+    lcf = ngx_http_get_module_loc_conf(pd->request, ngx_http_cms_module);
+
+    if (lcf->credentials == NGX_CMS_CREDENTIALS_INJECT
+        && ngx_cms_set_authorization(pd->request, &b->conf->authorization)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+
+busy:
+
+    /* no more tries: ngx_http_upstream_next() finalizes with an error,
+     * which ngx_cms_unavailable.c turns into a CMS-shaped answer */
+
+    pc->tries = 0;
+    pc->name = pd->rrp.peers->name;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pc->log, 0,
+                   "cms: no bridge for this request (%ui)", fr->unavailable);
+
+    return NGX_BUSY;
 }
 
 
@@ -397,53 +669,357 @@ ngx_cms_free_peer(ngx_peer_connection_t *pc, void *data, ngx_uint_t state)
 {
     ngx_cms_peer_data_t  *pd = data;
 
-    pd->original_free_peer(pc, pd->data, state);
-}
+    const char            *what;
+    ngx_uint_t             status, no_replay;
+    ngx_connection_t      *c;
+    ngx_http_request_t    *r;
+    ngx_cms_fo_bridge_t   *b;
+    ngx_http_upstream_t   *u;
 
+    r = pd->request;
+    u = r->upstream;
+    b = pd->current;
 
-#if (NGX_HTTP_SSL)
+    no_replay = 0;
 
-static ngx_int_t
-ngx_cms_set_session(ngx_peer_connection_t *pc, void *data)
-{
-    ngx_cms_peer_data_t  *pd = data;
+    ngx_cms_unqueue(pd);
 
-    return pd->original_set_session(pc, pd->data);
-}
+    if (b && u) {
+        pd->current = NULL;
 
+        status = u->headers_in.status_n;
+        c = pc->connection;
 
-static void
-ngx_cms_save_session(ngx_peer_connection_t *pc, void *data)
-{
-    ngx_cms_peer_data_t  *pd = data;
+        what = NULL;
 
-    pd->original_save_session(pc, pd->data);
-}
+        if (status >= 502 && status <= 504) {
+            what = (status == 502) ? "answered 502"
+                                   : (status == 503) ? "answered 503"
+                                                     : "answered 504";
 
-#endif
+        } else if ((state & NGX_PEER_FAILED) && status == 0 && !pc->cached) {
+            /* a cached keepalive connection the bridge had closed is
+             * not news about the bridge */
 
+            if (c && (c->read->timedout || c->write->timedout)) {
+                what = "timed out";
 
-static ngx_cms_bridge_t *
-ngx_cms_find_bridge(ngx_cms_cluster_conf_t *ccf, ngx_peer_connection_t *pc)
-{
-    ngx_uint_t         i, j;
-    ngx_cms_bridge_t  *b;
-
-    b = ccf->bridges.elts;
-
-    for (i = 0; i < ccf->bridges.nelts; i++) {
-        for (j = 0; j < b[i].naddrs; j++) {
-            if (ngx_cmp_sockaddr(pc->sockaddr, pc->socklen,
-                                 b[i].addrs[j].sockaddr,
-                                 b[i].addrs[j].socklen, 1)
-                == NGX_OK)
-            {
-                return &b[i];
+            } else {
+                what = u->request_sent ? "failed after the request was sent"
+                                       : "refused or failed to connect";
             }
+        }
+
+        if (what) {
+            ngx_cms_health_passive(pd->cluster, b, what, pc->name);
+        }
+
+        if ((state & NGX_PEER_FAILED)
+            && u->request_sent
+            && !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)))
+        {
+            no_replay = 1;
+            pd->fr->not_replayed = 1;
+        }
+    }
+
+    ngx_http_upstream_free_round_robin_peer(pc, &pd->rrp, state);
+
+    if (no_replay) {
+        pc->tries = 0;
+    }
+}
+
+
+/* the bridge that hosts the call a call-scoped request is about */
+
+static ngx_cms_fo_bridge_t *
+ngx_cms_call_bridge(ngx_cms_fo_cluster_t *cl, ngx_cms_ctx_t *ctx)
+{
+    ngx_uint_t       slot;
+    ngx_cms_span_t  *id;
+
+    if (!cl->affinity || ctx == NULL || ctx->api_rc != NGX_CMS_API_OK
+        || !ctx->api.call_scoped)
+    {
+        return NULL;
+    }
+
+    id = ctx->api.call_id.len ? &ctx->api.call_id : &ctx->api.object_id;
+
+    if (id->len == 0 || (id->len == 1 && id->data[0] == '*')) {
+        return NULL;
+    }
+
+    slot = ngx_cms_affinity_lookup(cl, (u_char *) id->data, id->len);
+
+    if (slot == NGX_CMS_SHM_NO_SLOT) {
+        return NULL;
+    }
+
+    return ngx_cms_failover_bridge_by_slot(cl, slot);
+}
+
+
+/* the active bridge, else the first usable untried one by priority */
+
+static ngx_cms_fo_bridge_t *
+ngx_cms_choose(ngx_cms_fo_cluster_t *cl, uintptr_t tried)
+{
+    ngx_uint_t            i, n;
+    ngx_cms_fo_bridge_t  *b;
+
+    if (cl->sh) {
+        b = ngx_cms_failover_bridge_by_slot(cl, cl->sh->active);
+
+        if (b && !(tried & ((uintptr_t) 1 << b->index))
+            && ngx_cms_usable(cl, b))
+        {
+            return b;
+        }
+    }
+
+    n = cl->bridges.nelts;
+
+    for (i = 0; i < n; i++) {
+        b = cl->order[i];
+
+        if (!(tried & ((uintptr_t) 1 << b->index)) && ngx_cms_usable(cl, b)) {
+            return b;
         }
     }
 
     return NULL;
+}
+
+
+/* round robin's peer for the bridge, taken as round robin would */
+
+static ngx_int_t
+ngx_cms_use_peer(ngx_cms_peer_data_t *pd, ngx_peer_connection_t *pc,
+    ngx_cms_fo_bridge_t *b)
+{
+    ngx_uint_t                     list;
+    ngx_addr_t                    *addr;
+    ngx_http_upstream_rr_peer_t   *peer;
+    ngx_http_upstream_rr_peers_t  *peers;
+
+    addr = &b->conf->addrs[0];
+
+    /*
+     * The primary list, then the backup list (with "zone" both live in
+     * shared memory; uscf->peer.data points there).
+     */
+
+    peers = pd->cluster->uscf->peer.data;
+
+    for (list = 0; peers && list < 2; list++, peers = peers->next) {
+
+        ngx_http_upstream_rr_peers_rlock(peers);
+
+        for (peer = peers->peer; peer; peer = peer->next) {
+            if (ngx_cmp_sockaddr(peer->sockaddr, peer->socklen,
+                                 addr->sockaddr, addr->socklen, 1)
+                == NGX_OK)
+            {
+                break;
+            }
+        }
+
+        if (peer == NULL) {
+            ngx_http_upstream_rr_peers_unlock(peers);
+            continue;
+        }
+
+        ngx_http_upstream_rr_peer_lock(peers, peer);
+        peer->conns++;
+        ngx_http_upstream_rr_peer_unlock(peers, peer);
+
+        pc->sockaddr = peer->sockaddr;
+        pc->socklen = peer->socklen;
+        pc->name = &peer->name;
+
+        ngx_http_upstream_rr_peers_unlock(peers);
+
+        pd->rrp.peers = peers;
+        pd->rrp.current = peer;
+
+        pd->current = b;
+        pd->tried |= (uintptr_t) 1 << b->index;
+        pd->attempts++;
+
+        if (pd->cluster->health) {
+            pd->sent = ngx_current_msec;
+            pd->stalled = 0;
+            pd->queued = 1;
+            ngx_queue_insert_tail(&b->inflight, &pd->queue);
+        }
+
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_ALERT, pc->log, 0,
+                  "cms: no upstream peer for bridge \"%V\"", &b->conf->name);
+
+    return NGX_ERROR;
+}
+
+
+/* requests in flight */
+
+void
+ngx_cms_upstream_init_process(ngx_cms_fo_cluster_t *cl)
+{
+    ngx_uint_t            i;
+    ngx_cms_fo_bridge_t  *b;
+
+    b = cl->bridges.elts;
+
+    for (i = 0; i < cl->bridges.nelts; i++) {
+        ngx_queue_init(&b[i].inflight);
+        b[i].seen_health = NGX_CMS_HEALTH_UNKNOWN;
+    }
+}
+
+
+/* every health tick, in every worker */
+
+void
+ngx_cms_upstream_watch(ngx_cms_fo_cluster_t *cl)
+{
+    u_char                 what[64];
+    ngx_uint_t             i, health;
+    ngx_msec_t             now, waited;
+    ngx_queue_t           *q;
+    ngx_cms_fo_bridge_t   *b;
+    ngx_cms_peer_data_t   *pd;
+
+    now = ngx_current_msec;
+    b = cl->bridges.elts;
+
+    for (i = 0; i < cl->bridges.nelts; i++) {
+
+        health = cl->sh->bridges[b[i].slot].health;
+
+        if (health == NGX_CMS_HEALTH_DOWN
+            && b[i].seen_health != NGX_CMS_HEALTH_DOWN)
+        {
+            /* down: the GETs it holds move on now, writes wait theirs */
+
+            for (q = ngx_queue_head(&b[i].inflight);
+                 q != ngx_queue_sentinel(&b[i].inflight);
+                 q = ngx_queue_next(q))
+            {
+                pd = ngx_queue_data(q, ngx_cms_peer_data_t, queue);
+
+                if ((pd->request->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
+                    && !pd->retry.posted
+                    && ngx_cms_waiting(pd))
+                {
+                    ngx_post_event(&pd->retry, &ngx_posted_events);
+                }
+            }
+        }
+
+        b[i].seen_health = health;
+
+        if (health == NGX_CMS_HEALTH_DOWN) {
+            continue;
+        }
+
+        /* the oldest request still waiting for an answer */
+
+        for (q = ngx_queue_head(&b[i].inflight);
+             q != ngx_queue_sentinel(&b[i].inflight);
+             q = ngx_queue_next(q))
+        {
+            pd = ngx_queue_data(q, ngx_cms_peer_data_t, queue);
+
+            waited = now - pd->sent;
+
+            if ((ngx_msec_int_t) waited < (ngx_msec_int_t) cl->timeout) {
+                break;
+            }
+
+            if (pd->stalled || !ngx_cms_waiting(pd)) {
+                continue;
+            }
+
+            pd->stalled = 1;
+
+            ngx_snprintf(what, sizeof(what), "has waited %M ms%Z", waited);
+            ngx_cms_health_passive(cl, &b[i], (char *) what, NULL);
+
+            break;
+        }
+    }
+}
+
+
+/* sent, and nothing of the answer has come yet */
+
+static ngx_uint_t
+ngx_cms_waiting(ngx_cms_peer_data_t *pd)
+{
+    ngx_http_upstream_t  *u;
+
+    u = pd->request->upstream;
+
+    return (u != NULL
+            && u->peer.connection != NULL
+            && u->request_sent
+            && u->headers_in.status_n == 0
+            && (u->buffer.start == NULL || u->buffer.last == u->buffer.pos));
+}
+
+
+/*
+ * Posted by ngx_cms_upstream_watch(): looks again (the answer may have
+ * come meanwhile) and, if the request still waits, makes it time out now,
+ * which proxy_next_upstream sends to the next bridge.
+ */
+
+static void
+ngx_cms_retry_handler(ngx_event_t *ev)
+{
+    ngx_connection_t     *c;
+    ngx_cms_peer_data_t  *pd;
+
+    pd = ev->data;
+
+    if (!pd->queued || !ngx_cms_waiting(pd)) {
+        return;
+    }
+
+    c = pd->request->upstream->peer.connection;
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                  "cms: bridge \"%V\" is down, the GET waiting for it is "
+                  "retried now", &pd->current->conf->name);
+
+    c->read->timedout = 1;
+    c->read->handler(c->read);
+}
+
+
+static void
+ngx_cms_unqueue(ngx_cms_peer_data_t *pd)
+{
+    if (pd->queued) {
+        ngx_queue_remove(&pd->queue);
+        pd->queued = 0;
+    }
+
+    if (pd->retry.posted) {
+        ngx_delete_posted_event(&pd->retry);
+    }
+}
+
+
+static void
+ngx_cms_peer_cleanup(void *data)
+{
+    ngx_cms_unqueue(data);
 }
 
 

@@ -1,0 +1,406 @@
+
+/*
+ * ngx_cms: "cms_admin;" -- manual failover and failback.
+ *
+ *   location /cms-admin/ {
+ *       cms_admin [<upstream>];
+ *       allow 10.0.0.0/8; deny all;         # or auth_basic, or both
+ *   }
+ *
+ *   POST /cms-admin/failover?to=core2[&upstream=cms][&force=1][&reason=..]
+ *   POST /cms-admin/failback[?upstream=cms]
+ *
+ * The upstream is the one named in the directive, else ?upstream=, else
+ * the only one there is.
+ *
+ * A manual failover pins the chosen bridge: no automatic failback moves
+ * away from it (a dead pinned bridge is still failed over from, for
+ * safety).  Failback makes the primary active again and unpins.  A
+ * bridge known to be down is refused (409) unless force=1.  Access
+ * control is nginx's own; the operator (remote user and address) is
+ * recorded as "by" in the change.  The change goes through the same
+ * path as an automatic one: epoch, log, event, Redis.
+ */
+
+
+#include "ngx_cms_failover.h"
+
+
+static ngx_int_t ngx_cms_admin_handler(ngx_http_request_t *r);
+static void ngx_cms_admin_done(void *data, ngx_int_t rc,
+    ngx_cms_shm_change_t *result);
+static ngx_int_t ngx_cms_admin_send(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_cms_json_t *j);
+static ngx_int_t ngx_cms_admin_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *fmt, ngx_str_t *arg);
+static void ngx_cms_admin_cleanup(void *data);
+
+
+/*
+ * Outlives the request (the answer may come from Redis after the client
+ * has gone): allocated with ngx_alloc(), freed when the answer comes; a
+ * cleanup of the request's pool says when the request has gone.
+ */
+
+typedef struct {
+    ngx_http_request_t        *request;   /* NULL once it has gone */
+    ngx_pool_cleanup_t        *cleanup;
+    ngx_cms_fo_cluster_t      *cluster;
+    const char                *action;
+    unsigned                   in_handler:1;
+    unsigned                   answered:1;
+} ngx_cms_admin_ctx_t;
+
+
+char *
+ngx_cms_admin_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_cms_fo_loc_conf_t  *flcf = conf;
+
+    ngx_str_t                 *value;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler == ngx_cms_admin_handler) {
+        return "is duplicate";
+    }
+
+    clcf->handler = ngx_cms_admin_handler;
+
+    if (cf->args->nelts == 2) {
+        value = cf->args->elts;
+        flcf->admin_upstream = value[1];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_cms_admin_handler(ngx_http_request_t *r)
+{
+    u_char                 *p, *last;
+    ngx_int_t               rc;
+    ngx_str_t               action, upstream, to, force, reason, *user;
+    ngx_uint_t              health, failover;
+    ngx_pool_cleanup_t     *cln;
+    ngx_cms_admin_ctx_t    *actx;
+    ngx_cms_fo_bridge_t    *b;
+    ngx_cms_fo_loc_conf_t  *flcf;
+    ngx_cms_fo_cluster_t   *cl;
+    ngx_cms_fo_proposal_t   prop;
+
+    if (r->method != NGX_HTTP_POST) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* the action is the last segment of the path */
+
+    last = r->uri.data + r->uri.len;
+
+    while (last > r->uri.data && last[-1] == '/') {
+        last--;
+    }
+
+    for (p = last; p > r->uri.data && p[-1] != '/'; p--) {
+        /* void */
+    }
+
+    action.data = p;
+    action.len = last - p;
+
+    if (action.len == 8 && ngx_strncmp(action.data, "failover", 8) == 0) {
+        failover = 1;
+
+    } else if (action.len == 8
+               && ngx_strncmp(action.data, "failback", 8) == 0)
+    {
+        failover = 0;
+
+    } else {
+        return ngx_cms_admin_error(r, NGX_HTTP_NOT_FOUND,
+                                   "unknown action \"%V\", use failover or "
+                                   "failback", &action);
+    }
+
+    flcf = ngx_http_get_module_loc_conf(r, ngx_cms_failover_module);
+
+    upstream = flcf->admin_upstream;
+
+    if (upstream.len == 0) {
+        (void) ngx_http_arg(r, (u_char *) "upstream", 8, &upstream);
+    }
+
+    cl = ngx_cms_failover_cluster((ngx_cycle_t *) ngx_cycle, &upstream);
+
+    if (cl == NULL || cl->sh == NULL) {
+        return ngx_cms_admin_error(r, NGX_HTTP_NOT_FOUND,
+                                   "no such upstream \"%V\" (name it with "
+                                   "?upstream= when there are several)",
+                                   &upstream);
+    }
+
+    if (failover) {
+        if (ngx_http_arg(r, (u_char *) "to", 2, &to) != NGX_OK
+            || to.len == 0)
+        {
+            return ngx_cms_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                                       "failover needs ?to=<bridge>", NULL);
+        }
+
+        b = ngx_cms_failover_bridge_by_name(cl, to.data, to.len);
+
+        if (b == NULL) {
+            return ngx_cms_admin_error(r, NGX_HTTP_NOT_FOUND,
+                                       "no bridge \"%V\" in this upstream",
+                                       &to);
+        }
+
+    } else {
+        b = ((ngx_cms_fo_bridge_t *) cl->bridges.elts) + cl->primary;
+    }
+
+    ngx_str_null(&force);
+    (void) ngx_http_arg(r, (u_char *) "force", 5, &force);
+
+    ngx_shmtx_lock(&cl->shpool->mutex);
+    health = cl->sh->bridges[b->slot].health;
+    prop.epoch = cl->sh->epoch;
+    ngx_shmtx_unlock(&cl->shpool->mutex);
+
+    if (health == NGX_CMS_HEALTH_DOWN
+        && !(force.len == 1 && force.data[0] == '1'))
+    {
+        return ngx_cms_admin_error(r, NGX_HTTP_CONFLICT,
+                                   "bridge \"%V\" is down (add force=1 to "
+                                   "insist)", &b->conf->name);
+    }
+
+    prop.to = b->slot;
+    prop.manual = failover;
+
+    /* who: the authenticated user if any, and the address */
+
+    user = NULL;
+
+    if (ngx_http_auth_basic_user(r) == NGX_OK && r->headers_in.user.len) {
+        user = &r->headers_in.user;
+    }
+
+    p = user ? ngx_snprintf(prop.by.data, NGX_CMS_SHM_NAME_LEN,
+                            "admin:%V@%V", user, &r->connection->addr_text)
+             : ngx_snprintf(prop.by.data, NGX_CMS_SHM_NAME_LEN,
+                            "admin@%V", &r->connection->addr_text);
+    prop.by.len = p - prop.by.data;
+
+    ngx_str_null(&reason);
+    (void) ngx_http_arg(r, (u_char *) "reason", 6, &reason);
+
+    p = ngx_snprintf(prop.why.data, NGX_CMS_SHM_TEXT_LEN, "manual %s",
+                     failover ? "failover" : "failback");
+
+    if (reason.len) {
+        p = ngx_snprintf(p, prop.why.data + NGX_CMS_SHM_TEXT_LEN - p, ": %V",
+                         &reason);
+    }
+
+    prop.why.len = p - prop.why.data;
+
+    /*
+     * With Redis the answer comes later: the request waits, and a
+     * cleanup makes sure a late answer finds no request that has gone.
+     */
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    actx = ngx_calloc(sizeof(ngx_cms_admin_ctx_t), r->connection->log);
+    if (actx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    actx->request = r;
+    actx->cleanup = cln;
+    actx->cluster = cl;
+    actx->action = failover ? "failover" : "failback";
+
+    cln->handler = ngx_cms_admin_cleanup;
+    cln->data = actx;
+
+    r->main->count++;
+
+    actx->in_handler = 1;
+
+    ngx_cms_failover_propose(cl, &prop, ngx_cms_admin_done, actx);
+
+    if (actx->answered) {
+        ngx_free(actx);
+
+    } else {
+        /* the answer comes later, from the event loop */
+        actx->in_handler = 0;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_cms_admin_cleanup(void *data)
+{
+    ngx_cms_admin_ctx_t  *actx = data;
+
+    actx->request = NULL;
+}
+
+
+static void
+ngx_cms_admin_done(void *data, ngx_int_t rc, ngx_cms_shm_change_t *result)
+{
+    ngx_cms_admin_ctx_t  *actx = data;
+
+    ngx_uint_t           status, later;
+    const char          *outcome;
+    ngx_cms_json_t       j;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = actx->request;
+
+    /* from inside the handler, the handler frees actx when it returns */
+    later = !actx->in_handler;
+    actx->answered = 1;
+
+    if (r) {
+        /* the cleanup must not touch actx once it is freed */
+        actx->cleanup->handler = NULL;
+        actx->request = NULL;
+    }
+
+    if (r == NULL) {
+        if (later) {
+            ngx_free(actx);
+        }
+
+        return;
+    }
+
+    c = r->connection;
+
+    switch (rc) {
+
+    case NGX_OK:
+        status = NGX_HTTP_OK;
+        outcome = "changed";
+        break;
+
+    case NGX_DONE:
+        status = NGX_HTTP_OK;
+        outcome = "unchanged";
+        break;
+
+    case NGX_DECLINED:
+        status = NGX_HTTP_CONFLICT;
+        outcome = "conflict";
+        break;
+
+    default:
+        status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        outcome = "failed";
+    }
+
+    if (ngx_cms_json_init(&j, r->pool, 512) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        goto done;
+    }
+
+    ngx_cms_json_raw(&j, (u_char *) "{\"upstream\":", 12);
+    ngx_cms_json_string(&j, actx->cluster->name.data,
+                        actx->cluster->name.len);
+    ngx_cms_json_printf(&j, ",\"action\":\"%s\",\"result\":\"%s\","
+                        "\"active\":", actx->action, outcome);
+    ngx_cms_json_string(&j, result->to.data, result->to.len);
+    ngx_cms_json_printf(&j, ",\"epoch\":%uL,\"manual\":%s}\n",
+                        result->epoch, result->manual ? "true" : "false");
+
+    ngx_http_finalize_request(r, ngx_cms_admin_send(r, status, &j));
+
+done:
+
+    if (later) {
+        ngx_free(actx);
+        ngx_http_run_posted_requests(c);
+    }
+}
+
+
+static ngx_int_t
+ngx_cms_admin_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *fmt, ngx_str_t *arg)
+{
+    u_char          *p;
+    ngx_cms_json_t   j;
+    u_char           text[512];
+
+    p = arg ? ngx_snprintf(text, sizeof(text), fmt, arg)
+            : ngx_snprintf(text, sizeof(text), "%s", fmt);
+
+    if (ngx_cms_json_init(&j, r->pool, 1024) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_cms_json_raw(&j, (u_char *) "{\"error\":", 9);
+    ngx_cms_json_string(&j, text, p - text);
+    ngx_cms_json_raw(&j, (u_char *) "}\n", 2);
+
+    return ngx_cms_admin_send(r, status, &j);
+}
+
+
+static ngx_int_t
+ngx_cms_admin_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_cms_json_t *j)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    if (j->failed) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = j->pos - j->start;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = j->start;
+    b->last = j->pos;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
