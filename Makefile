@@ -73,6 +73,7 @@ smoke:
 unit:
 	$(MAKE) -C t/unit
 	$(MAKE) -C plugins/policy/unit
+	$(MAKE) -f plugins/slots/Makefile.unit
 
 prove: $(MODULE)
 	prove -r -j2 t/

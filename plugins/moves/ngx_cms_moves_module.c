@@ -1,0 +1,803 @@
+
+/*
+ * ngx_cms moves plugin: CMM's participant moves (seed 004).
+ *
+ *   cms_move_roles <role> ...;            who may move (default: anyone)
+ *   cms_move_check_can_move on|off;       ask CMS first (default off)
+ *   cms_move_check_timeout <time>;        default 3s
+ *   cms_move_upstream <upstream name>;    the cluster to ask (default:
+ *                                         the one with cms_bridge)
+ *
+ * POST /calls/<target call>/participants with movedParticipant=<id> is
+ * "participant.move".  This plugin:
+ *
+ *   - refuses it for a role not in cms_move_roles: 403,
+ *     <failureDetails><participantCannotBeMoved rule="move-roles" />;
+ *   - with cms_move_check_can_move, reads GET /participants/<id> from the
+ *     bridges itself (the participant may live on any of them) while the
+ *     request waits, and refuses a participant whose <canMove> is false:
+ *     400, <participantCannotBeMoved rule="can-move" />, instead of
+ *     letting CMS drop the participant half way (seed 004's failure
+ *     "dropped but not reconnected");
+ *   - tells the audit what happened, as an event of type "move": the old
+ *     participant, the target call, the new participant (the Location's
+ *     id: a moved participant gets a new id), who, and the outcome.
+ *
+ * Routing the POST to the bridge that hosts the target call is the
+ * balancer's (call affinity), not this plugin's.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <ngx_cms_plugin.h>
+
+#include <libxml/parser.h>
+
+#include "ngx_cms.h"
+
+#if (NGX_CMS_MOVES_HAVE_CLIENT)
+#include "ngx_cms_client.h"
+#endif
+
+#if (NGX_CMS_MOVES_HAVE_FAILOVER)
+#include "ngx_cms_failover.h"
+#endif
+
+
+#define NGX_CMS_MOVES_PRIORITY      900
+#define NGX_CMS_MOVES_MAX_BRIDGES   8
+
+
+typedef struct {
+    ngx_array_t                *roles;      /* of ngx_str_t; NULL: any */
+    ngx_flag_t                  check;
+    ngx_msec_t                  timeout;
+    ngx_str_t                   upstream;
+} ngx_cms_moves_loc_conf_t;
+
+
+typedef struct ngx_cms_moves_req_s  ngx_cms_moves_req_t;
+
+#if (NGX_CMS_MOVES_HAVE_CLIENT)
+
+/* a canMove check on its way; outlives the request if it must */
+
+typedef struct {
+    ngx_cms_moves_req_t        *mr;         /* NULL: the request is gone */
+    ngx_pool_cleanup_t         *cln;
+    ngx_cms_client_t           *cc;
+    ngx_cms_client_target_t     targets[NGX_CMS_MOVES_MAX_BRIDGES];
+    ngx_str_t                   names[NGX_CMS_MOVES_MAX_BRIDGES];
+    ngx_uint_t                  ntargets;
+    ngx_uint_t                  next;
+    ngx_str_t                   path;
+    u_char                      path_buf[160];
+    ngx_log_t                  *log;
+} ngx_cms_moves_check_t;
+
+#endif
+
+
+struct ngx_cms_moves_req_s {
+    ngx_cms_call_t             *call;
+    ngx_str_t                   participant;
+    ngx_str_t                   target;
+    const char                 *outcome;    /* set when refused here */
+    ngx_str_t                   checked_on; /* the bridge that answered */
+    ngx_str_t                   can_move;   /* what it said */
+    unsigned                    logged:1;
+};
+
+
+static ngx_int_t ngx_cms_moves_request(ngx_cms_call_t *call);
+static void ngx_cms_moves_log(ngx_cms_call_t *call);
+static ngx_int_t ngx_cms_moves_refuse(ngx_cms_call_t *call,
+    ngx_cms_moves_req_t *mr, ngx_uint_t status, const char *rule,
+    const char *outcome, ngx_str_t *reason);
+static void ngx_cms_moves_event(ngx_cms_call_t *call,
+    ngx_cms_moves_req_t *mr);
+#if (NGX_CMS_MOVES_HAVE_CLIENT)
+static ngx_int_t ngx_cms_moves_check(ngx_cms_call_t *call,
+    ngx_cms_moves_req_t *mr, ngx_cms_moves_loc_conf_t *mlcf);
+static ngx_uint_t ngx_cms_moves_targets(ngx_cms_moves_loc_conf_t *mlcf,
+    ngx_cms_moves_check_t *ck);
+static ngx_int_t ngx_cms_moves_ask(ngx_cms_moves_check_t *ck);
+static void ngx_cms_moves_answer(ngx_cms_client_t *cc);
+static void ngx_cms_moves_cleanup(void *data);
+#endif
+static size_t ngx_cms_moves_json(u_char *dst, u_char *src, size_t len);
+
+static char *ngx_cms_moves_roles(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static void *ngx_cms_moves_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_cms_moves_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static ngx_int_t ngx_cms_moves_preconfiguration(ngx_conf_t *cf);
+
+
+static ngx_command_t  ngx_cms_moves_commands[] = {
+
+    { ngx_string("cms_move_roles"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_cms_moves_roles,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("cms_move_check_can_move"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_cms_moves_loc_conf_t, check),
+      NULL },
+
+    { ngx_string("cms_move_check_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_cms_moves_loc_conf_t, timeout),
+      NULL },
+
+    { ngx_string("cms_move_upstream"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_cms_moves_loc_conf_t, upstream),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_cms_moves_module_ctx = {
+    ngx_cms_moves_preconfiguration,        /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_cms_moves_create_loc_conf,         /* create location configuration */
+    ngx_cms_moves_merge_loc_conf           /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_cms_moves_module = {
+    NGX_MODULE_V1,
+    &ngx_cms_moves_module_ctx,             /* module context */
+    ngx_cms_moves_commands,                /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_cms_plugin_t  ngx_cms_moves_plugin = {
+    NGX_CMS_PLUGIN_ABI_VERSION,
+    ngx_string("moves"),
+    NGX_CMS_MOVES_PRIORITY,
+    ngx_cms_moves_request,
+    NULL,
+    ngx_cms_moves_log,
+    NULL,
+    0,
+    NULL
+};
+
+
+static ngx_uint_t
+ngx_cms_moves_is(ngx_str_t *s, const char *text)
+{
+    size_t  len;
+
+    len = ngx_strlen(text);
+
+    return s->len == len && ngx_strncmp(s->data, text, len) == 0;
+}
+
+
+static ngx_int_t
+ngx_cms_moves_request(ngx_cms_call_t *call)
+{
+    u_char                    *p;
+    ngx_str_t                  reason, *role;
+    ngx_uint_t                 i;
+    ngx_cms_param_t           *moved;
+    ngx_cms_moves_req_t       *mr;
+    ngx_cms_moves_loc_conf_t  *mlcf;
+
+    if (!ngx_cms_moves_is(&call->operation, "participant.move")) {
+        return NGX_DECLINED;
+    }
+
+    mlcf = ngx_http_get_module_loc_conf(call->request, ngx_cms_moves_module);
+
+    mr = ngx_pcalloc(call->request->pool, sizeof(ngx_cms_moves_req_t));
+    if (mr == NULL) {
+        return NGX_ERROR;
+    }
+
+    mr->call = call;
+    mr->target = call->call_id.len ? call->call_id : call->object_id;
+
+    moved = ngx_cms_param_get(call, "movedParticipant");
+    if (moved) {
+        mr->participant = moved->value;
+    }
+
+    call->plugin_ctx[ngx_cms_moves_plugin.index] = mr;
+
+    if (mlcf->roles) {
+        role = mlcf->roles->elts;
+
+        for (i = 0; i < mlcf->roles->nelts; i++) {
+            if (role[i].len == call->role.len
+                && ngx_strncmp(role[i].data, call->role.data, role[i].len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (i == mlcf->roles->nelts) {
+            p = ngx_pnalloc(call->request->pool, 256);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            reason.data = p;
+            reason.len = ngx_snprintf(p, 256,
+                                      "role \"%V\" of \"%V\" may not move "
+                                      "participants (cms_move_roles)",
+                                      &call->role, &call->user) - p;
+
+            return ngx_cms_moves_refuse(call, mr, NGX_HTTP_FORBIDDEN,
+                                        "move-roles", "denied", &reason);
+        }
+    }
+
+    if (!mlcf->check || mr->participant.len == 0) {
+        return NGX_DECLINED;
+    }
+
+#if (NGX_CMS_MOVES_HAVE_CLIENT)
+    return ngx_cms_moves_check(call, mr, mlcf);
+#else
+    ngx_log_error(NGX_LOG_WARN, call->request->connection->log, 0,
+                  "cms moves: cms_move_check_can_move needs a build with "
+                  "the internal client; move not checked");
+    return NGX_DECLINED;
+#endif
+}
+
+
+static ngx_int_t
+ngx_cms_moves_refuse(ngx_cms_call_t *call, ngx_cms_moves_req_t *mr,
+    ngx_uint_t status, const char *rule, const char *outcome,
+    ngx_str_t *reason)
+{
+    ngx_str_t  r;
+
+    r.data = (u_char *) rule;
+    r.len = ngx_strlen(rule);
+
+    mr->outcome = outcome;
+
+    ngx_log_error(NGX_LOG_WARN, call->request->connection->log, 0,
+                  "cms moves: move of participant \"%V\" into call \"%V\" "
+                  "refused: %V", &mr->participant, &mr->target, reason);
+
+    ngx_cms_deny(call, status, "participantCannotBeMoved", &r, reason);
+
+    return NGX_CMS_DENY;
+}
+
+
+#if (NGX_CMS_MOVES_HAVE_CLIENT)
+
+/*
+ * The participant may live on any bridge of the cluster (seed 004:
+ * the target call's bridge asks the participant's): ask them in order
+ * until one knows it.
+ */
+
+static ngx_int_t
+ngx_cms_moves_check(ngx_cms_call_t *call, ngx_cms_moves_req_t *mr,
+    ngx_cms_moves_loc_conf_t *mlcf)
+{
+    u_char                 *p;
+    ngx_pool_cleanup_t     *cln;
+    ngx_cms_moves_check_t  *ck;
+
+    if (mr->participant.len > 64) {
+        return NGX_DECLINED;
+    }
+
+    ck = ngx_calloc(sizeof(ngx_cms_moves_check_t),
+                    call->request->connection->log);
+    if (ck == NULL) {
+        return NGX_ERROR;
+    }
+
+    ck->log = ngx_cycle->log;
+
+    if (ngx_cms_moves_targets(mlcf, ck) == 0) {
+        ngx_free(ck);
+        ngx_log_error(NGX_LOG_WARN, call->request->connection->log, 0,
+                      "cms moves: no bridge to ask about participant "
+                      "\"%V\"; move not checked", &mr->participant);
+        return NGX_DECLINED;
+    }
+
+    cln = ngx_pool_cleanup_add(call->request->pool, 0);
+    if (cln == NULL) {
+        ngx_free(ck);
+        return NGX_ERROR;
+    }
+
+    ck->mr = mr;
+    ck->cln = cln;
+    cln->handler = ngx_cms_moves_cleanup;
+    cln->data = ck;
+
+    p = ngx_cpymem(ck->path_buf, "/api/v1/participants/", 21);
+    p = ngx_cpymem(p, mr->participant.data, mr->participant.len);
+    ck->path.data = ck->path_buf;
+    ck->path.len = p - ck->path_buf;
+
+    if (ngx_cms_moves_ask(ck) != NGX_OK) {
+        cln->handler = NULL;
+        ngx_free(ck);
+        return NGX_DECLINED;
+    }
+
+    return NGX_CMS_SUSPEND;
+}
+
+
+static ngx_uint_t
+ngx_cms_moves_targets(ngx_cms_moves_loc_conf_t *mlcf,
+    ngx_cms_moves_check_t *ck)
+{
+    ngx_uint_t                      i, j;
+    ngx_cms_bridge_t               *b;
+    ngx_cms_cluster_conf_t         *ccf;
+    ngx_cms_client_target_t        *t;
+    ngx_http_upstream_srv_conf_t  **uscfp;
+    ngx_http_upstream_main_conf_t  *umcf;
+
+    umcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_upstream_module);
+    if (umcf == NULL) {
+        return 0;
+    }
+
+    uscfp = umcf->upstreams.elts;
+
+    for (i = 0; i < umcf->upstreams.nelts; i++) {
+
+        if (uscfp[i]->srv_conf == NULL) {
+            continue;
+        }
+
+        ccf = uscfp[i]->srv_conf[ngx_http_cms_module.ctx_index];
+
+        if (ccf == NULL || ccf->bridges.nelts == 0) {
+            continue;
+        }
+
+        if (mlcf->upstream.len
+            && (uscfp[i]->host.len != mlcf->upstream.len
+                || ngx_strncmp(uscfp[i]->host.data, mlcf->upstream.data,
+                               mlcf->upstream.len) != 0))
+        {
+            continue;
+        }
+
+        b = ccf->bridges.elts;
+
+#if (NGX_CMS_MOVES_HAVE_FAILOVER)
+        {
+        ngx_cms_fo_cluster_t  *cl;
+        ngx_cms_fo_bridge_t   *fb;
+
+        /* the failover module's targets know TLS */
+
+        cl = ngx_cms_failover_cluster((ngx_cycle_t *) ngx_cycle,
+                                      &uscfp[i]->host);
+        if (cl && cl->bridges.nelts == ccf->bridges.nelts) {
+            fb = cl->bridges.elts;
+
+            for (j = 0; j < cl->bridges.nelts
+                        && ck->ntargets < NGX_CMS_MOVES_MAX_BRIDGES; j++)
+            {
+                t = &ck->targets[ck->ntargets];
+                *t = fb[j].target;
+                t->timeout = mlcf->timeout;
+                t->max_response = 64 * 1024;
+                t->log = ck->log;
+                ck->names[ck->ntargets++] = b[j].name;
+            }
+
+            return ck->ntargets;
+        }
+        }
+#endif
+
+        for (j = 0; j < ccf->bridges.nelts
+                    && ck->ntargets < NGX_CMS_MOVES_MAX_BRIDGES; j++)
+        {
+            if (b[j].naddrs == 0) {
+                continue;
+            }
+
+            t = &ck->targets[ck->ntargets];
+            ngx_memzero(t, sizeof(ngx_cms_client_target_t));
+
+            t->addr = &b[j].addrs[0];
+            t->host = b[j].address;
+            t->authorization = b[j].authorization;
+            t->timeout = mlcf->timeout;
+            t->max_response = 64 * 1024;
+            t->log = ck->log;
+
+            ck->names[ck->ntargets++] = b[j].name;
+        }
+
+        return ck->ntargets;
+    }
+
+    return 0;
+}
+
+
+static ngx_int_t
+ngx_cms_moves_ask(ngx_cms_moves_check_t *ck)
+{
+    ngx_str_t  method;
+
+    ngx_str_set(&method, "GET");
+
+    ck->cc = ngx_cms_client_request(&ck->targets[ck->next], &method,
+                                    &ck->path, NULL, ngx_cms_moves_answer,
+                                    ck);
+
+    return ck->cc ? NGX_OK : NGX_ERROR;
+}
+
+
+static void
+ngx_cms_moves_answer(ngx_cms_client_t *cc)
+{
+    ngx_cms_moves_check_t  *ck = cc->data;
+
+    ngx_int_t              rc;
+    xmlChar               *v;
+    ngx_str_t              reason;
+    xmlDocPtr              doc;
+    xmlNodePtr             root, c;
+    ngx_cms_call_t        *call;
+    ngx_cms_moves_req_t   *mr;
+
+    ck->cc = NULL;
+    mr = ck->mr;
+
+    if (mr == NULL) {
+        /* the request is gone: nothing waits for the answer */
+        ngx_free(ck);
+        return;
+    }
+
+    if (cc->rc == NGX_OK && cc->status == NGX_HTTP_NOT_FOUND
+        && ck->next + 1 < ck->ntargets)
+    {
+        /* not this bridge's participant: the next one's? */
+        ck->next++;
+
+        if (ngx_cms_moves_ask(ck) == NGX_OK) {
+            return;
+        }
+    }
+
+    call = mr->call;
+    rc = NGX_DECLINED;
+
+    if (ck->cln) {
+        ck->cln->handler = NULL;
+    }
+
+    if (cc->rc != NGX_OK || cc->status != NGX_HTTP_OK) {
+        /* no answer worth acting on: the bridge decides */
+        ngx_log_error(NGX_LOG_WARN, call->request->connection->log, 0,
+                      "cms moves: could not check participant \"%V\" on "
+                      "bridge \"%V\" (status %ui%s%V); the move goes on "
+                      "unchecked", &mr->participant, &ck->names[ck->next],
+                      cc->status, cc->rc == NGX_OK ? "" : ", ", &cc->error);
+        goto done;
+    }
+
+    mr->checked_on = ck->names[ck->next];
+
+    doc = xmlReadMemory((const char *) cc->body.data, (int) cc->body.len,
+                        NULL, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR
+                                    | XML_PARSE_NOWARNING);
+    root = doc ? xmlDocGetRootElement(doc) : NULL;
+
+    for (c = root ? root->children : NULL; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE
+            || xmlStrcmp(c->name, (const xmlChar *) "canMove") != 0)
+        {
+            continue;
+        }
+
+        v = xmlNodeGetContent(c);
+
+        if (v && xmlStrcmp(v, (const xmlChar *) "false") == 0) {
+            ngx_str_set(&mr->can_move, "false");
+            ngx_str_set(&reason, "CMS says the participant cannot be "
+                                 "moved (canMove false)");
+            rc = ngx_cms_moves_refuse(call, mr, NGX_HTTP_BAD_REQUEST,
+                                      "can-move", "refused_can_move",
+                                      &reason);
+
+        } else if (v && xmlStrcmp(v, (const xmlChar *) "true") == 0) {
+            ngx_str_set(&mr->can_move, "true");
+        }
+
+        if (v) {
+            xmlFree(v);
+        }
+
+        break;
+    }
+
+    if (doc) {
+        xmlFreeDoc(doc);
+    }
+
+done:
+
+    ngx_free(ck);
+
+    ngx_cms_resume(call, rc);
+}
+
+
+static void
+ngx_cms_moves_cleanup(void *data)
+{
+    ngx_cms_moves_check_t  *ck = data;
+
+    /* the client's answer will find no request: it frees ck */
+    ck->mr = NULL;
+    ck->cln = NULL;
+}
+
+#endif
+
+
+/* every move, whatever became of it, is an event for the audit */
+
+static void
+ngx_cms_moves_log(ngx_cms_call_t *call)
+{
+    ngx_cms_moves_req_t  *mr;
+
+    mr = call->plugin_ctx[ngx_cms_moves_plugin.index];
+
+    if (mr == NULL || mr->logged) {
+        return;
+    }
+
+    mr->logged = 1;
+
+    ngx_cms_moves_event(call, mr);
+}
+
+
+static void
+ngx_cms_moves_event(ngx_cms_call_t *call, ngx_cms_moves_req_t *mr)
+{
+    u_char            *p, *last;
+    u_char             buf[1024];
+    ngx_str_t          new_id;
+    const char        *outcome;
+    ngx_uint_t         i;
+    ngx_list_part_t   *part;
+    ngx_table_elt_t   *h;
+    ngx_cms_event_t    ev;
+
+    /* the new participant: the Location's last segment */
+
+    new_id = call->location_id;
+
+    if (new_id.len == 0 && call->status == NGX_HTTP_OK) {
+        part = &call->request->headers_out.headers.part;
+        h = part->elts;
+
+        for (i = 0; /* void */ ; i++) {
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                h = part->elts;
+                i = 0;
+            }
+
+            if (h[i].hash && h[i].key.len == 8
+                && ngx_strncasecmp(h[i].key.data, (u_char *) "Location", 8)
+                   == 0)
+            {
+                p = h[i].value.data + h[i].value.len;
+                while (p > h[i].value.data && p[-1] == ' ') {
+                    p--;
+                }
+
+                new_id.len = 0;
+                while (p > h[i].value.data && p[-1] != '/') {
+                    p--;
+                    new_id.len++;
+                }
+
+                new_id.data = p;
+            }
+        }
+    }
+
+    outcome = mr->outcome;
+
+    if (outcome == NULL) {
+        outcome = (call->status == NGX_HTTP_OK) ? "moved" : "failed";
+    }
+
+    p = buf;
+    last = buf + sizeof(buf) - 16;
+
+#define ngx_cms_moves_field(key, s)                                           \
+    if ((s)->len && last - p > (ssize_t) (sizeof(key) + 8 + 6 * (s)->len)) {  \
+        p = ngx_cpymem(p, ",\"" key "\":\"", sizeof(key) + 4);                \
+        p += ngx_cms_moves_json(p, (s)->data, (s)->len);                      \
+        *p++ = '"';                                                           \
+    }
+
+    p = ngx_snprintf(p, last - p, "{\"outcome\":\"%s\"", outcome);
+    ngx_cms_moves_field("participant", &mr->participant);
+    ngx_cms_moves_field("call", &mr->target);
+    ngx_cms_moves_field("new_participant", &new_id);
+    ngx_cms_moves_field("user", &call->user);
+    ngx_cms_moves_field("role", &call->role);
+    ngx_cms_moves_field("bridge", &call->bridge);
+    ngx_cms_moves_field("can_move", &mr->can_move);
+    ngx_cms_moves_field("checked_on", &mr->checked_on);
+    p = ngx_snprintf(p, last - p, ",\"status\":%ui}", call->status);
+
+#undef ngx_cms_moves_field
+
+    ngx_memzero(&ev, sizeof(ngx_cms_event_t));
+
+    ngx_str_set(&ev.type, "move");
+    ev.subject = mr->participant;
+    ev.detail.data = buf;
+    ev.detail.len = p - buf;
+    ev.log = call->request->connection->log;
+
+    ngx_cms_event_emit((ngx_cycle_t *) ngx_cycle, &ev);
+}
+
+
+static size_t
+ngx_cms_moves_json(u_char *dst, u_char *src, size_t len)
+{
+    u_char         *p, c;
+    size_t          i;
+    static u_char   hex[] = "0123456789abcdef";
+
+    p = dst;
+
+    for (i = 0; i < len; i++) {
+        c = src[i];
+
+        if (c == '"' || c == '\\') {
+            *p++ = '\\';
+            *p++ = c;
+
+        } else if (c < 0x20 || c == 0x7f) {
+            p = ngx_cpymem(p, "\\u00", 4);
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 0xf];
+
+        } else {
+            *p++ = c;
+        }
+    }
+
+    return p - dst;
+}
+
+
+/* configuration */
+
+static char *
+ngx_cms_moves_roles(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_cms_moves_loc_conf_t  *mlcf = conf;
+
+    ngx_str_t   *value, *r;
+    ngx_uint_t   i;
+
+    if (mlcf->roles != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    mlcf->roles = ngx_array_create(cf->pool, cf->args->nelts,
+                                   sizeof(ngx_str_t));
+    if (mlcf->roles == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        r = ngx_array_push(mlcf->roles);
+        if (r == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *r = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_cms_moves_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_cms_moves_loc_conf_t  *mlcf;
+
+    mlcf = ngx_pcalloc(cf->pool, sizeof(ngx_cms_moves_loc_conf_t));
+    if (mlcf == NULL) {
+        return NULL;
+    }
+
+    mlcf->roles = NGX_CONF_UNSET_PTR;
+    mlcf->check = NGX_CONF_UNSET;
+    mlcf->timeout = NGX_CONF_UNSET_MSEC;
+
+    return mlcf;
+}
+
+
+static char *
+ngx_cms_moves_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_cms_moves_loc_conf_t  *prev = parent;
+    ngx_cms_moves_loc_conf_t  *conf = child;
+
+    ngx_conf_merge_ptr_value(conf->roles, prev->roles, NULL);
+    ngx_conf_merge_value(conf->check, prev->check, 0);
+    ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 3000);
+    ngx_conf_merge_str_value(conf->upstream, prev->upstream, "");
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_cms_moves_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_cms_plugin_register(cf, &ngx_cms_moves_plugin);
+}

@@ -1,0 +1,250 @@
+#!/usr/bin/env perl
+
+# The slot table shared by two nginx instances through Redis: what one
+# instance learns and does, the other knows; a double booking through the
+# second instance is refused; two instances racing on one free slot give
+# it to exactly one meeting; Redis flushed is rebuilt from CMS; Redis
+# down degrades to the instance's own zone and comes back.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use Test::More;
+use Time::HiRes qw(sleep);
+use JSON::PP;
+use POSIX qw(:sys_wait_h);
+use CmsTest;
+use CmsSeed qw(tms_session id_of);
+
+my $t = CmsTest->new;
+my $json = JSON::PP->new->utf8;
+
+plan skip_all => 'this build has no Redis client'
+    unless -f "$CmsTest::ROOT/ngx_cms_module/ngx_cms_redis.module";
+
+$t->start_sim;
+my $redis = $t->start_redis;
+
+for my $n (qw(a b)) {
+    $t->write_conf(<<"EOF", "nginx-$n.conf");
+%%GLOBALS%%
+events {}
+http {
+    access_log %%TESTDIR%%/access-$n.log;
+
+    cms_redis 127.0.0.1:$redis prefix=cms-test: command_timeout=2s;
+    cms_slot_check_interval 500ms;
+
+    upstream cms {
+        cms_bridge core1 127.0.0.1:%%PORT_core1%% user=admin password=secret1;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_proxy_$n%%;
+
+        location /api/v1/ {
+            cms_api on;
+            cms_plugins slots;
+            cms_credentials inject;
+            proxy_pass http://cms;
+        }
+
+        location = /slots {
+            cms_slots_status;
+        }
+    }
+}
+EOF
+    my $conf = $t->read_file("nginx-$n.conf");
+    $conf =~ s{pid \S+;}{pid %%TESTDIR%%/nginx-$n.pid;};
+    $conf =~ s{error_log \S+ debug;}{error_log %%TESTDIR%%/error.log info;};
+    $t->write_conf($conf, "nginx-$n.conf");
+}
+
+$t->run_nginx(conf => 'nginx-a.conf', key => 'nginx_a',
+              pidfile => $t->dir . '/nginx-a.pid',
+              ports => [$t->port('proxy_a')]);
+$t->run_nginx(conf => 'nginx-b.conf', key => 'nginx_b',
+              pidfile => $t->dir . '/nginx-b.pid',
+              ports => [$t->port('proxy_b')]);
+
+my %port = (a => $t->port('proxy_a'), b => $t->port('proxy_b'));
+
+sub api {
+    my ($via, $method, $path, $body) = @_;
+    return $t->http($method, $port{$via}, $path, body => $body,
+                    user => 'tms', password => 'x');
+}
+
+sub status {
+    my ($via) = @_;
+    return $json->decode($t->http('GET', $port{$via}, '/slots')->{content});
+}
+
+sub pool {
+    my ($via) = @_;
+    return (grep { $_->{active} } @{ status($via)->{pools} })[0];
+}
+
+sub states {
+    my ($via) = @_;
+    my $p = pool($via) or return '';
+    return join ',', map { $_->{state} . ':' . ($_->{meeting} // '') }
+                     @{ $p->{slots} };
+}
+
+sub wait_for {
+    my ($what, $cond) = @_;
+    for (1 .. 100) {
+        return 1 if $cond->();
+        sleep 0.1;
+    }
+    fail("timed out waiting for $what");
+    return 0;
+}
+
+sub redis_cli { my $out = `redis-cli -p $redis @_ 2>&1`; chomp $out; $out }
+
+sub open_body {
+    my ($name, $secret) = @_;
+    return "&nonMemberAccess=true&passcode=&name=$name&secret=$secret";
+}
+
+sub close_body {
+    my ($index) = @_;
+    return '&nonMemberAccess=false&passcode='
+         . "&name=TMS_Scheduled_Meeting_$index&regenerateSecret=true";
+}
+
+wait_for('redis connected', sub {
+    status('a')->{redis}{available} && status('b')->{redis}{available} });
+
+# --- the TMS session through instance A; B follows through Redis
+
+$t->sim('POST', '/_sim/reset');
+
+my $mid_b;
+my $tms = tms_session(sub { api('a', @_) },
+                      between => sub {
+                          wait_for('B sees the meeting', sub {
+                              states('b') =~ /^in_use:Tim Kratzke/ });
+                          $mid_b = pool('b');
+                      });
+
+is(scalar(grep { $_->{status} == 200 } @$tms), 27,
+   'TMS session through A: 27 calls, all 200');
+
+ok($mid_b, 'B knows the pool A learned');
+is($mid_b->{slots}[0]{state}, 'in_use', 'B: slot 1 in use mid-meeting');
+is($mid_b->{slots}[0]{user}, 'tms', 'B: by the user A saw');
+
+wait_for('B sees the end', sub { states('b') eq states('a') });
+is(states('b'), join(',', ('free:') x 5), 'B: every slot free at the end');
+is(scalar(grep { defined $_->{space} } @{ pool('b')->{slots} }), 5,
+   'B knows all five spaces');
+
+my %space = map { $_->{index} => $_->{space} } @{ pool('a')->{slots} };
+
+# --- a double booking through the other instance
+
+is(api('a', PUT => "/api/v1/cospaces/$space{1}", open_body('Meeting A', 'a'))
+   ->{status}, 200, 'meeting A books slot 1 through A');
+
+my $r = api('b', PUT => "/api/v1/cospaces/$space{1}",
+            open_body('Meeting B', 'b'));
+is($r->{status}, 400, 'meeting B on slot 1 through B: refused');
+like($r->{content}, qr{<slotInUse rule="double-booking" />}, 'slotInUse');
+is((grep { $_->{id} eq $space{1} } @{ $t->sim('GET', '/_sim/state')
+   ->{coSpaces} })[0]{name}, 'Meeting A', 'CMS still has meeting A');
+
+is(api('b', PUT => "/api/v1/cospaces/$space{1}", open_body('Meeting A', 'a'))
+   ->{status}, 200, 'meeting A extends through B');
+is(api('b', PUT => "/api/v1/cospaces/$space{1}", close_body(1))->{status},
+   200, 'and ends through B');
+wait_for('A sees it', sub { states('a') eq states('b') });
+is(pool('a')->{slots}[0]{state}, 'free', 'A: slot 1 free again');
+
+# --- two instances racing on one free slot: exactly one wins
+
+my ($wins, $losses, $rounds) = (0, 0, 20);
+
+for my $round (1 .. $rounds) {
+    my $i = 2 + $round % 4;
+    my @kids;
+
+    # both requests are sent as close together as two processes can
+    for my $via (qw(a b)) {
+        my $pid = fork() // die "fork: $!";
+        if ($pid == 0) {
+            my $res = api($via, PUT => "/api/v1/cospaces/$space{$i}",
+                          open_body("Race $round $via", "r$round$via"));
+            POSIX::_exit($res->{status} == 200 ? 0
+                         : $res->{status} == 400 ? 1 : 2);
+        }
+        push @kids, $pid;
+    }
+
+    my @rc = map { waitpid($_, 0); $? >> 8 } @kids;
+    my $won = grep { $_ == 0 } @rc;
+    my $lost = grep { $_ == 1 } @rc;
+
+    $wins++ if $won == 1 && $lost == 1;
+
+    my $holder = (grep { $_->{id} eq $space{$i} }
+                  @{ $t->sim('GET', '/_sim/state')->{coSpaces} })[0]{name};
+    $losses++ unless $holder =~ /^Race $round [ab]$/;
+
+    # whoever won ends it
+    my ($via) = $holder =~ / ([ab])$/;
+    api($via // 'a', PUT => "/api/v1/cospaces/$space{$i}", close_body($i));
+}
+
+is($wins, $rounds, "$rounds races: each time exactly one winner, one 400");
+is($losses, 0, 'and CMS holds the winner\'s meeting');
+
+wait_for('both agree', sub { states('a') eq states('b') });
+is(states('a'), join(',', ('free:') x 5), 'all free after the races');
+
+# --- Redis flushed: rebuilt from CMS
+
+is(api('a', PUT => "/api/v1/cospaces/$space{2}", open_body('Kept', 'k'))
+   ->{status}, 200, 'a meeting in slot 2');
+
+my $keys = sub { scalar grep { /slots:space:/ }
+                 split /\n/, redis_cli('--scan --pattern "cms-test:*"') };
+is($keys->(), 5, 'Redis holds the five slot spaces');
+
+redis_cli('FLUSHALL');
+is($keys->(), 0, 'Redis flushed');
+
+my $rc = $t->http('POST', $port{a}, '/slots?reconcile');
+is($rc->{status}, 200, 'reconciliation through A') or diag($rc->{content});
+is($keys->(), 5, 'Redis has the five spaces again');
+like(redis_cli("HGET cms-test:slots:space:$space{2} rec"), qr/Kept/,
+     'with the meeting CMS has in slot 2');
+
+$r = api('b', PUT => "/api/v1/cospaces/$space{2}", open_body('Other', 'o'));
+is($r->{status}, 400, 'and a double booking through B is still refused');
+
+# --- Redis down: each instance decides alone; back: reconciled
+
+$t->stop_process('redis');
+wait_for('A sees Redis gone', sub { !status('a')->{redis}{available} });
+like(status('a')->{redis}{degraded}, qr/decides alone/, 'degraded: open');
+
+is(api('a', PUT => "/api/v1/cospaces/$space{3}", open_body('Alone', 'al'))
+   ->{status}, 200, 'a check-out with Redis down (cms_slot_redis_down open)');
+is(api('a', PUT => "/api/v1/cospaces/$space{2}", open_body('Other', 'o'))
+   ->{status}, 400, 'the zone still refuses a double booking');
+
+$t->start_redis;
+wait_for('A sees Redis back', sub { status('a')->{redis}{available} });
+wait_for('reconciled into Redis', sub {
+    redis_cli("HGET cms-test:slots:space:$space{3} rec") =~ /Alone/ });
+like(redis_cli("HGET cms-test:slots:space:$space{3} rec"), qr/Alone/,
+     'Redis back: the meeting made while it was down is in Redis');
+
+$t->done;
