@@ -75,8 +75,10 @@ unit:
 	$(MAKE) -C plugins/policy/unit
 	$(MAKE) -f plugins/slots/Makefile.unit
 
+# each run gets its own TMPDIR: nothing else can touch its test directories
 prove: $(MODULE)
-	prove -r -j2 t/
+	tmp=$$(mktemp -d /tmp/ngx-cms-test.XXXXXX) && \
+	TMPDIR=$$tmp prove -r -j2 t/; rc=$$?; rm -rf $$tmp; exit $$rc
 
 test: deps
 	$(MAKE) all
