@@ -49,15 +49,33 @@ sub new {
 sub dir { $_[0]{dir} }
 
 # A free loopback port per name, stable for the life of the test.
+#
+# Ports come from a block of 100 chosen by the test's pid, below the
+# kernel's ephemeral range (32768+): test files running in parallel then
+# use disjoint blocks, and no outgoing connection can take a port between
+# the moment it is picked here and the moment a server binds it.
 sub port {
     my ($self, $name) = @_;
 
     return $self->{ports}{$name} //= do {
-        my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
-                                      LocalPort => 0, ReuseAddr => 1)
-            or die "no free port: $!";
-        my $p = $s->sockport;
-        close $s;
+        $self->{next_port} //= 10000 + ($$ % 220) * 100;
+
+        my $p;
+        for (1 .. 100) {
+            my $try = $self->{next_port}++;
+            $self->{next_port} = 10000 if $self->{next_port} >= 32000;
+
+            my $s = IO::Socket::INET->new(Listen => 1,
+                                          LocalAddr => '127.0.0.1',
+                                          LocalPort => $try,
+                                          ReuseAddr => 1)
+                or next;
+            close $s;
+            $p = $try;
+            last;
+        }
+
+        die "no free port" unless $p;
         $p;
     };
 }
