@@ -77,7 +77,7 @@ unit:
 
 # each run gets its own TMPDIR: nothing else can touch its test directories
 prove: $(MODULE)
-	tmp=$$(mktemp -d /tmp/ngx-cms-test.XXXXXX) && \
+	tmp=$$(mktemp -d /tmp/ngx-cms-test.XXXXXX) && chmod 755 $$tmp && \
 	TMPDIR=$$tmp prove -r -j2 t/; rc=$$?; rm -rf $$tmp; exit $$rc
 
 test: deps
