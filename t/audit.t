@@ -3,8 +3,10 @@
 # The audit plugin: one JSON line per API call (scope=writes: POST, PUT,
 # DELETE and denials; scope=all: every call), for calls that succeeded,
 # were denied, found no bridge, or whose client went away; secrets
-# masked; readable summaries of the TMS session; nothing lost across
-# reopen (USR1), reload (HUP) and, when writing through, kill -9.
+# masked; readable summaries of the TMS session (with the slots plugin's
+# notes when it is built in, from the parameters alone when not); nothing
+# lost across reopen (USR1), reload (HUP) and, when writing through,
+# kill -9.
 
 use strict;
 use warnings;
@@ -34,7 +36,7 @@ $t->start_sim;
 my $proxy_conf = <<'EOF';
         location /api/v1/ {
             cms_api on;
-            cms_plugins audit;
+            cms_plugins audit %%SLOTS%%;
             cms_credentials inject;
             proxy_pass http://cms;
             proxy_connect_timeout 2s;
@@ -56,7 +58,7 @@ http {
 
     # the http level: where events go, and the default below
     cms_audit_log %%TESTDIR%%/main.log;
-
+%%SLOTS_HTTP%%
     upstream cms {
         cms_bridge core1 127.0.0.1:%%PORT_core1%% user=admin password=secret1;
         cms_bridge core2 127.0.0.1:%%PORT_core2%% user=admin2 password=secret2 backup;
@@ -110,6 +112,17 @@ http {
     }
 
     server {
+        listen 127.0.0.1:%%PORT_noslots%%;
+        cms_audit_log %%TESTDIR%%/noslots.log;
+        location /api/v1/ {
+            cms_api on;
+            cms_plugins audit;
+            cms_credentials inject;
+            proxy_pass http://cms;
+        }
+    }
+
+    server {
         listen 127.0.0.1:%%PORT_off%%;
         cms_audit_log off;
 %%PROXY%%
@@ -128,22 +141,34 @@ http {
 }
 EOF
 
-# the policy plugin is another engineer's; without it the denial test is
-# skipped, not failed
+# the policy and slots plugins are other engineers'; without policy the
+# denial test is skipped, without slots the summaries are those told from
+# the parameters alone
 
-$t->write_conf(expand($conf, $policy), 'probe.conf');
+my $slots_http = <<'EOF';
+    cms_slot_reconcile_at_start off;
+EOF
+
+$t->write_conf(expand($conf, $policy, 0), 'probe.conf');
 my ($have_policy, $probe) = $t->nginx_t('probe.conf');
 diag("no policy plugin, denial test skipped: $probe") unless $have_policy;
 
-$t->write_conf(expand($conf, $have_policy ? $policy : ''));
+$t->write_conf(expand($conf, '', 1), 'probe.conf');
+my ($have_slots, $probe2) = $t->nginx_t('probe.conf');
+diag("no slots plugin, no slot notes: $probe2") unless $have_slots;
+
+$t->write_conf(expand($conf, $have_policy ? $policy : '', $have_slots));
 
 $t->run_nginx(ports => [map { $t->port($_) }
-                        qw(proxy all buffered down inherit off policy)]);
+                        qw(proxy all buffered down inherit off policy
+                           noslots)]);
 
 sub expand {
-    my ($c, $pol) = @_;
+    my ($c, $pol, $slots) = @_;
     $c =~ s/%%PROXY%%\n/$proxy_conf/g;
     $c =~ s/%%POLICY%%\n/$pol/g;
+    $c =~ s/%%SLOTS_HTTP%%\n/$slots ? $slots_http : ''/ge;
+    $c =~ s/%%SLOTS%%/$slots ? 'slots' : ''/ge;
     return $c;
 }
 
@@ -250,14 +275,29 @@ unlike($t->read_file('audit.log'), qr/\Q$SECRET\E/,
 unlike($t->read_file('audit.log'), qr/secret1/,
        'nor the password of the Authorization header');
 
-# the meeting name on the slot PUTs
+# the meeting and the slot: the slots plugin's notes, which know the slot
+# and its meeting on every call about it; without them, the name a PUT
+# sets (and, closing, the name it gives back is taken for the slot's)
 
-is_deeply([map { $_->{meeting} } @rec[4, 7, 8]],
-          [$MEETING, $MEETING, 'TMS_Scheduled_Meeting_1'],
-          'meeting: the name each slot PUT sets');
-is_deeply([map { $_->{slot} } @rec[4, 7, 8]],
-          [('TMS_Scheduled_Meeting_1') x 3], 'slot: the slot\'s own name');
-is($rec[5]{meeting}, undef, 'no meeting on a call.create');
+my $SLOT = 'TMS_Scheduled_Meeting_1';
+
+if ($have_slots) {
+    is_deeply([map { $_->{meeting} } @rec[4 .. 9]],
+              [$MEETING, $MEETING, undef, $MEETING, $MEETING, undef],
+              'meeting: the one the slot holds, opened, extended, closed');
+    is_deeply([map { $_->{slot} } @rec[4 .. 9]],
+              [$SLOT, $SLOT, undef, $SLOT, $SLOT, $SLOT],
+              'slot: the slot\'s own name, on the call too');
+} else {
+    is_deeply([map { $_->{meeting} } @rec[4, 7, 8]],
+              [$MEETING, $MEETING, $SLOT],
+              'meeting: the name each slot PUT sets');
+    is_deeply([map { $_->{slot} } @rec[4, 7, 8]], [undef, undef, $SLOT],
+              'slot: known when the PUT gives the slot its name back');
+    is($rec[5]{meeting}, undef, 'no meeting on a call.create');
+}
+is($rec[0]{meeting}, undef, 'no meeting on a callProfile');
+is($rec[0]{slot}, undef, 'no slot either');
 
 # the record as a story
 
@@ -268,12 +308,21 @@ is_deeply([map { $_->{summary} } @rec], [
         . ' (bulk parameter set ' . id_of($writes[2]{location}) . ')',
     'admin synchronised bulk parameter set ' . id_of($writes[2]{location})
         . ' (bulk sync ' . id_of($writes[3]{location}) . ')',
-    qq{admin opened slot TMS_Scheduled_Meeting_1 as "$MEETING"},
-    qq{admin created call $call in "$MEETING" (coSpace $space)},
+    $have_slots ? (
+        qq{admin opened slot $SLOT as "$MEETING"},
+        qq{admin created call $call in "$MEETING" (coSpace $space)},
+    ) : (
+        qq{admin opened coSpace $space as "$MEETING"},
+        qq{admin created call $call in coSpace $space},
+    ),
     "admin dialled desk.ex90\@tkratzke.local into call $call (callLeg $leg)",
-    qq{admin extended "$MEETING" in slot TMS_Scheduled_Meeting_1},
-    qq{admin closed slot TMS_Scheduled_Meeting_1 (was "$MEETING")}
-        . ' with a new secret',
+    $have_slots ? (
+        qq{admin extended "$MEETING" in slot $SLOT},
+        qq{admin closed slot $SLOT (was "$MEETING") with a new secret},
+    ) : (
+        qq{admin opened coSpace $space as "$MEETING"},
+        qq{admin closed slot $SLOT (coSpace $space) with a new secret},
+    ),
     "admin ended call $call",
 ], 'summaries tell the TMS session') or diag(explain([map { $_->{summary} } @rec]));
 
@@ -397,6 +446,30 @@ post($t->port('proxy'), '/api/v1/coSpaces',
 my ($odd) = grep { ($_->{params}{uri} // '') eq 'odd' } records('audit.log', 14);
 is($odd->{params}{name}, "a\"b\\c\nd\x01e\x{ff}f\x{e9}",
    'quotes, backslash, control bytes, a stray byte and UTF-8 all survive');
+
+# without the slots plugin: the story from the parameters alone
+
+{
+    my $c = client($t->port('noslots'));
+    $c->('PUT', "/api/v1/coSpaces/$space2",
+         'name=Weekly&nonMemberAccess=true&secret=x');
+    $c->('PUT', "/api/v1/coSpaces/$space2", 'name=Renamed');
+    $c->('PUT', "/api/v1/coSpaces/$space2",
+         'name=Board&nonMemberAccess=false');
+    $c->('PUT', "/api/v1/coSpaces/$space2", 'uri=board2');
+
+    my @n = records('noslots.log', 4);
+    is_deeply([map { $_->{summary} } @n], [
+        qq{admin opened coSpace $space2 as "Weekly"},
+        qq{admin renamed coSpace $space2 to "Renamed"},
+        qq{admin closed slot Board (coSpace $space2)},
+        qq{admin modified coSpace $space2 (uri)},
+    ], 'no slots plugin: what the parameters say');
+    is_deeply([map { $_->{meeting} } @n], ['Weekly', 'Renamed', 'Board', undef],
+              'meeting: the name the PUT sets');
+    is_deeply([map { $_->{slot} } @n], [undef, undef, 'Board', undef],
+              'slot: only the name a closing PUT gives back');
+}
 
 # the http level file has event records too (other plugins emit them)
 sub named {

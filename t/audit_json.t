@@ -3,8 +3,9 @@
 # The audit plugin's JSON code alone (plugins/audit/ngx_cms_audit_json.c is
 # pure C): escaping of arbitrary bytes into valid one-line JSON, the
 # validator that decides whether an event's detail is embedded as JSON,
-# and the two-pass writer (counted length == written length).  Built with
-# the sanitizers when the compiler has them.
+# and the writer (what does not fit its buffer is counted, to the same
+# length a big enough buffer gets written).  Built with the sanitizers
+# when the compiler has them.
 
 use strict;
 use warnings;
@@ -69,6 +70,11 @@ doc(ngx_cms_audit_json_t *j, const unsigned char *s, size_t n)
     ngx_cms_audit_json_string_or_null(j, s, 0);
     ngx_cms_audit_json_key(j, "raw");
     ngx_cms_audit_json_verbatim(j, (const unsigned char *) raw, sizeof(raw) - 1);
+    ngx_cms_audit_json_key_lit(j, "lit");
+    ngx_cms_audit_json_string_begin(j);
+    ngx_cms_audit_json_string_lit(j, "plain ");
+    ngx_cms_audit_json_string_part(j, s, n);
+    ngx_cms_audit_json_string_end(j);
     ngx_cms_audit_json_close(j, '}');
 }
 
@@ -76,7 +82,7 @@ int
 main(void)
 {
     char            line[65536];
-    size_t          n, total;
+    size_t          n, total, size;
     unsigned char   in[32768], *out, *end;
     ngx_cms_audit_json_t  j;
 
@@ -89,7 +95,9 @@ main(void)
         case 'e':
             out = malloc(ngx_cms_audit_json_escaped_len(in, n) + 1);
             end = ngx_cms_audit_json_escape(out, in, n);
-            if ((size_t) (end - out) != ngx_cms_audit_json_escaped_len(in, n)) {
+            if ((size_t) (end - out) != ngx_cms_audit_json_escaped_len(in, n)
+                || (size_t) (end - out) > NGX_CMS_AUDIT_JSON_ESCAPED_MAX(n))
+            {
                 printf("LENGTH MISMATCH\n");
             }
             *end = '\0';
@@ -102,16 +110,41 @@ main(void)
             break;
 
         case 'd':
-            ngx_cms_audit_json_init(&j, NULL);
+            ngx_cms_audit_json_init(&j, NULL, 0);
             doc(&j, in, n);
-            total = j.len;
+            total = ngx_cms_audit_json_length(&j);
+            if (ngx_cms_audit_json_fits(&j)) {
+                printf("COUNTING WROTE\n");
+            }
+
+            /* every buffer too small: counted to the same length */
+
+            for (size = 0; size < total; size++) {
+                out = malloc(size + 1);
+                out[size] = 0xa5;
+                ngx_cms_audit_json_init(&j, out, size);
+                doc(&j, in, n);
+                if (ngx_cms_audit_json_fits(&j)
+                    || ngx_cms_audit_json_length(&j) != total)
+                {
+                    printf("LENGTH MISMATCH with %zu\n", size);
+                }
+                if (out[size] != 0xa5) {
+                    printf("OVERRUN with %zu\n", size);
+                }
+                free(out);
+            }
+
             out = malloc(total + 1);
-            ngx_cms_audit_json_init(&j, out);
+            ngx_cms_audit_json_init(&j, out, total);
             doc(&j, in, n);
-            if (j.len != total || (size_t) (j.pos - out) != total) {
+            if (!ngx_cms_audit_json_fits(&j)
+                || ngx_cms_audit_json_length(&j) != total
+                || (size_t) (j.pos - out) != total)
+            {
                 printf("LENGTH MISMATCH\n");
             }
-            out[j.len] = '\0';
+            out[total] = '\0';
             printf("%s\n", out);
             free(out);
             break;
@@ -177,6 +210,61 @@ is($r[0], '"Tim Kratzke"', 'plain text is copied as is');
 is($r[1], '"a\\"b\\\\c"', 'the two mandatory escapes');
 is($r[3], '"\\u0000\\u0001\\u001f\\u007f"', 'controls as \\u00XX');
 
+# --- escaping, at random: plain runs of every length around the eight
+# bytes the fast path takes at once, mixed with escapes, UTF-8 and bytes
+# that are not UTF-8; the expected text is worked out here, independently
+
+my $utf8 = qr/
+      [\xc2-\xdf][\x80-\xbf]
+    | \xe0[\xa0-\xbf][\x80-\xbf]
+    | [\xe1-\xec\xee\xef][\x80-\xbf]{2}
+    | \xed[\x80-\x9f][\x80-\xbf]
+    | \xf0[\x90-\xbf][\x80-\xbf]{2}
+    | [\xf1-\xf3][\x80-\xbf]{3}
+    | \xf4[\x80-\x8f][\x80-\xbf]{2}
+/x;
+
+sub expected {
+    my ($s) = @_;
+    my $o = '';
+    while (length $s) {
+        if ($s =~ s/^($utf8)//) {
+            $o .= Encode::decode('UTF-8', $1);
+        } else {
+            $o .= substr($s, 0, 1, '');
+        }
+    }
+    return $o;
+}
+
+require Encode;
+srand(20261122);
+
+my @pieces = ('a', 'Kratzke ', '0123456789abcdef', '"', '\\', "\n", "\t",
+              "\x00", "\x1f", "\x7f", ' ', '~', "\xc3\xa9", "\xe2\x82\xac",
+              "\xf0\x9f\x98\x80", "\x80", "\xff", "\xe2\x82", "\xed\xa0\x80",
+              "\xc0\xaf");
+my @rnd;
+for my $i (1 .. 400) {
+    my $s = 'x' x int(rand(20));
+    $s .= $pieces[rand @pieces] for 1 .. int(rand(6));
+    $s .= 'y' x int(rand(12));
+    push @rnd, $s;
+}
+
+@r = run(map { [ 'e', $_ ] } @rnd);
+
+my $bad = 0;
+for my $i (0 .. $#rnd) {
+    my $line = $r[$i] // '';
+    my $got = eval { $json->decode($line) };
+    next if defined $got && $got eq expected($rnd[$i])
+            && $line !~ /[\x00-\x1f]|MISMATCH/;
+    diag('random escape: ' . printable($rnd[$i]) . " -> $line");
+    last if ++$bad > 5;
+}
+is($bad, 0, 'escape: 400 random strings');
+
 sub printable {
     my ($s) = @_;
     $s =~ s/([^\x20-\x7e])/sprintf('\\x%02x', ord $1)/ge;
@@ -222,6 +310,7 @@ is_deeply($json->decode($r[0]), {
     list => [ 0, JSON::PP::true, undef, {}, [], "xk\"\x{ff}v" ],
     empty => undef,
     raw => { k => [ 1, 2 ] },
+    lit => "plain k\"\x{ff}v",
 }, 'the document reads back as written');
 unlike($r[0], qr/\n/, 'verbatim JSON loses its newlines, not its meaning');
 

@@ -9,6 +9,11 @@
  * line stays valid JSON and the byte value is still visible to an
  * auditor.  Control characters are escaped, so one record is always one
  * line.
+ *
+ * Speed: a record is written for every audited call, and most of its
+ * bytes are plain ASCII (ids, paths, names).  Strings are scanned once,
+ * eight bytes at a time while they are plain, and copied in those runs;
+ * only bytes from 0x80 up go through the UTF-8 check.
  */
 
 
@@ -19,11 +24,12 @@
 
 #define NGX_CMS_AUDIT_JSON_VALID_DEPTH  16
 
+#define NGX_CMS_AUDIT_JSON_ONES  0x0101010101010101ULL
+#define NGX_CMS_AUDIT_JSON_HIGH  0x8080808080808080ULL
 
-static void ngx_cms_audit_json_put(ngx_cms_audit_json_t *j, const void *s,
-    size_t len);
+
+static void ngx_cms_audit_json_overflow(ngx_cms_audit_json_t *j);
 static void ngx_cms_audit_json_value(ngx_cms_audit_json_t *j);
-static size_t ngx_cms_audit_json_utf8(const unsigned char *s, size_t len);
 static const unsigned char *ngx_cms_audit_json_skip_value(
     const unsigned char *p, const unsigned char *end, int depth);
 static const unsigned char *ngx_cms_audit_json_skip_ws(const unsigned char *p,
@@ -39,23 +45,175 @@ static const unsigned char *ngx_cms_audit_json_skip_word(
 static const char  ngx_cms_audit_json_hex[] = "0123456789abcdef";
 
 
-void
-ngx_cms_audit_json_init(ngx_cms_audit_json_t *j, unsigned char *buf)
+/* a byte JSON takes as it is: printable ASCII but '"' and '\' */
+
+static inline int
+ngx_cms_audit_json_plain(unsigned char c)
 {
-    memset(j, 0, sizeof(ngx_cms_audit_json_t));
-    j->pos = buf;
+    return (unsigned) (c - 0x20) < 0x5f && c != '"' && c != '\\';
 }
 
 
+/*
+ * The same for eight bytes at once, with the usual word-at-a-time tests:
+ * each term sets the high bit of some byte exactly when one of the eight
+ * is below 0x20, above 0x7e (0x7f and every byte of UTF-8), a '"' or a
+ * '\'.  A carry or borrow between bytes only ever starts at a byte that
+ * matched, so the answer is exact.  Byte order does not matter.
+ */
+
+static inline int
+ngx_cms_audit_json_plain8(uint64_t w)
+{
+    uint64_t  q, b;
+
+    q = w ^ (NGX_CMS_AUDIT_JSON_ONES * '"');
+    b = w ^ (NGX_CMS_AUDIT_JSON_ONES * '\\');
+
+    return ((((w - NGX_CMS_AUDIT_JSON_ONES * 0x20) & ~w)
+             | ((w + NGX_CMS_AUDIT_JSON_ONES) | w)
+             | ((q - NGX_CMS_AUDIT_JSON_ONES) & ~q)
+             | ((b - NGX_CMS_AUDIT_JSON_ONES) & ~b))
+            & NGX_CMS_AUDIT_JSON_HIGH)
+           == 0;
+}
+
+
+/* the length of a well-formed UTF-8 sequence at s (s[0] >= 0x80), or 0 */
+
+static inline size_t
+ngx_cms_audit_json_utf8(const unsigned char *s, size_t len)
+{
+    size_t    n, i;
+    uint32_t  c, min;
+
+    c = s[0];
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        c &= 0x1f;
+        min = 0x80;
+
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        c &= 0x0f;
+        min = 0x800;
+
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        c &= 0x07;
+        min = 0x10000;
+
+    } else {
+        return 0;
+    }
+
+    if (len < n) {
+        return 0;
+    }
+
+    for (i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+
+        c = (c << 6) | (s[i] & 0x3f);
+    }
+
+    /* overlong forms, UTF-16 surrogates and beyond U+10FFFF */
+
+    if (c < min || (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff) {
+        return 0;
+    }
+
+    return n;
+}
+
+
+void
+ngx_cms_audit_json_init(ngx_cms_audit_json_t *j, unsigned char *buf,
+    size_t size)
+{
+    memset(j, 0, sizeof(ngx_cms_audit_json_t));
+
+    j->start = buf;
+    j->pos = buf;
+    j->end = buf ? buf + size : NULL;
+}
+
+
+/* the text does not fit: from here on it is only counted */
+
 static void
+ngx_cms_audit_json_overflow(ngx_cms_audit_json_t *j)
+{
+    j->len = j->pos - j->start;
+    j->pos = NULL;
+}
+
+
+static inline void
 ngx_cms_audit_json_put(ngx_cms_audit_json_t *j, const void *s, size_t len)
 {
     if (j->pos) {
-        memcpy(j->pos, s, len);
-        j->pos += len;
+        if (len <= (size_t) (j->end - j->pos)) {
+            memcpy(j->pos, s, len);
+            j->pos += len;
+            return;
+        }
+
+        ngx_cms_audit_json_overflow(j);
     }
 
     j->len += len;
+}
+
+
+static inline void
+ngx_cms_audit_json_put1(ngx_cms_audit_json_t *j, unsigned char c)
+{
+    if (j->pos) {
+        if (j->pos < j->end) {
+            *j->pos++ = c;
+            return;
+        }
+
+        ngx_cms_audit_json_overflow(j);
+    }
+
+    j->len++;
+}
+
+
+/* len bytes escaped: written when they surely fit, counted otherwise */
+
+static void
+ngx_cms_audit_json_put_escaped(ngx_cms_audit_json_t *j, const unsigned char *s,
+    size_t len)
+{
+    size_t  n;
+
+    if (j->pos) {
+        if (len <= (size_t) (j->end - j->pos) / 6) {
+            j->pos = ngx_cms_audit_json_escape(j->pos, s, len);
+            return;
+        }
+
+        /* near the end of the buffer: only now is the exact size needed */
+
+        n = ngx_cms_audit_json_escaped_len(s, len);
+
+        if (n <= (size_t) (j->end - j->pos)) {
+            j->pos = ngx_cms_audit_json_escape(j->pos, s, len);
+            return;
+        }
+
+        ngx_cms_audit_json_overflow(j);
+        j->len += n;
+        return;
+    }
+
+    j->len += ngx_cms_audit_json_escaped_len(s, len);
 }
 
 
@@ -72,7 +230,7 @@ ngx_cms_audit_json_value(ngx_cms_audit_json_t *j)
     }
 
     if (j->more[j->depth - 1] == ']') {
-        ngx_cms_audit_json_put(j, ",", 1);
+        ngx_cms_audit_json_put1(j, ',');
         return;
     }
 
@@ -86,7 +244,7 @@ void
 ngx_cms_audit_json_open(ngx_cms_audit_json_t *j, char bracket)
 {
     ngx_cms_audit_json_value(j);
-    ngx_cms_audit_json_put(j, &bracket, 1);
+    ngx_cms_audit_json_put1(j, (unsigned char) bracket);
 
     /*
      * more[] per level: '{' or '}' for an object without or with
@@ -104,10 +262,26 @@ ngx_cms_audit_json_open(ngx_cms_audit_json_t *j, char bracket)
 void
 ngx_cms_audit_json_close(ngx_cms_audit_json_t *j, char bracket)
 {
-    ngx_cms_audit_json_put(j, &bracket, 1);
+    ngx_cms_audit_json_put1(j, (unsigned char) bracket);
 
     if (j->depth) {
         j->depth--;
+    }
+}
+
+
+/* the comma before a member of an object, but the first */
+
+static inline void
+ngx_cms_audit_json_member(ngx_cms_audit_json_t *j)
+{
+    if (j->depth && j->depth <= NGX_CMS_AUDIT_JSON_MAX_DEPTH) {
+        if (j->more[j->depth - 1] == '}') {
+            ngx_cms_audit_json_put1(j, ',');
+
+        } else {
+            j->more[j->depth - 1] = '}';
+        }
     }
 }
 
@@ -123,24 +297,19 @@ void
 ngx_cms_audit_json_key_n(ngx_cms_audit_json_t *j, const unsigned char *name,
     size_t len)
 {
-    if (j->depth && j->depth <= NGX_CMS_AUDIT_JSON_MAX_DEPTH) {
-        if (j->more[j->depth - 1] == '}') {
-            ngx_cms_audit_json_put(j, ",", 1);
-
-        } else {
-            j->more[j->depth - 1] = '}';
-        }
-    }
-
-    ngx_cms_audit_json_put(j, "\"", 1);
-
-    if (j->pos) {
-        j->pos = ngx_cms_audit_json_escape(j->pos, name, len);
-    }
-
-    j->len += ngx_cms_audit_json_escaped_len(name, len);
-
+    ngx_cms_audit_json_member(j);
+    ngx_cms_audit_json_put1(j, '"');
+    ngx_cms_audit_json_put_escaped(j, name, len);
     ngx_cms_audit_json_put(j, "\":", 2);
+}
+
+
+void
+ngx_cms_audit_json_key_raw(ngx_cms_audit_json_t *j, const char *text,
+    size_t len)
+{
+    ngx_cms_audit_json_member(j);
+    ngx_cms_audit_json_put(j, text, len);
 }
 
 
@@ -148,9 +317,10 @@ void
 ngx_cms_audit_json_string(ngx_cms_audit_json_t *j, const unsigned char *s,
     size_t len)
 {
-    ngx_cms_audit_json_string_begin(j);
-    ngx_cms_audit_json_string_part(j, s, len);
-    ngx_cms_audit_json_string_end(j);
+    ngx_cms_audit_json_value(j);
+    ngx_cms_audit_json_put1(j, '"');
+    ngx_cms_audit_json_put_escaped(j, s, len);
+    ngx_cms_audit_json_put1(j, '"');
 }
 
 
@@ -221,20 +391,25 @@ ngx_cms_audit_json_verbatim(ngx_cms_audit_json_t *j, const unsigned char *s,
 
     ngx_cms_audit_json_value(j);
 
+    if (j->pos && len > (size_t) (j->end - j->pos)) {
+        ngx_cms_audit_json_overflow(j);
+    }
+
+    if (j->pos == NULL) {
+        j->len += len;
+        return;
+    }
+
     /*
      * Valid JSON has raw CR and LF only as whitespace between tokens;
      * as spaces they keep the record on one line and mean the same.
      */
 
-    if (j->pos) {
-        for (i = 0; i < len; i++) {
-            j->pos[i] = (s[i] == '\n' || s[i] == '\r') ? ' ' : s[i];
-        }
-
-        j->pos += len;
+    for (i = 0; i < len; i++) {
+        j->pos[i] = (s[i] == '\n' || s[i] == '\r') ? ' ' : s[i];
     }
 
-    j->len += len;
+    j->pos += len;
 }
 
 
@@ -242,7 +417,7 @@ void
 ngx_cms_audit_json_string_begin(ngx_cms_audit_json_t *j)
 {
     ngx_cms_audit_json_value(j);
-    ngx_cms_audit_json_put(j, "\"", 1);
+    ngx_cms_audit_json_put1(j, '"');
 }
 
 
@@ -250,93 +425,64 @@ void
 ngx_cms_audit_json_string_part(ngx_cms_audit_json_t *j, const unsigned char *s,
     size_t len)
 {
-    if (j->pos) {
-        j->pos = ngx_cms_audit_json_escape(j->pos, s, len);
-    }
-
-    j->len += ngx_cms_audit_json_escaped_len(s, len);
+    ngx_cms_audit_json_put_escaped(j, s, len);
 }
 
 
 void
 ngx_cms_audit_json_string_cpart(ngx_cms_audit_json_t *j, const char *s)
 {
-    ngx_cms_audit_json_string_part(j, (const unsigned char *) s, strlen(s));
+    ngx_cms_audit_json_put_escaped(j, (const unsigned char *) s, strlen(s));
+}
+
+
+void
+ngx_cms_audit_json_raw(ngx_cms_audit_json_t *j, const char *s, size_t len)
+{
+    ngx_cms_audit_json_put(j, s, len);
 }
 
 
 void
 ngx_cms_audit_json_string_end(ngx_cms_audit_json_t *j)
 {
-    ngx_cms_audit_json_put(j, "\"", 1);
-}
-
-
-/* the length of a well-formed UTF-8 sequence at s, 0 if there is none */
-
-static size_t
-ngx_cms_audit_json_utf8(const unsigned char *s, size_t len)
-{
-    size_t    n, i;
-    uint32_t  c, min;
-
-    c = s[0];
-
-    if (c < 0x80) {
-        return 1;
-    }
-
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        c &= 0x1f;
-        min = 0x80;
-
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        c &= 0x0f;
-        min = 0x800;
-
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        c &= 0x07;
-        min = 0x10000;
-
-    } else {
-        return 0;
-    }
-
-    if (len < n) {
-        return 0;
-    }
-
-    for (i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-
-        c = (c << 6) | (s[i] & 0x3f);
-    }
-
-    /* overlong forms, UTF-16 surrogates and beyond U+10FFFF */
-
-    if (c < min || (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff) {
-        return 0;
-    }
-
-    return n;
+    ngx_cms_audit_json_put1(j, '"');
 }
 
 
 size_t
 ngx_cms_audit_json_escaped_len(const unsigned char *s, size_t len)
 {
-    size_t  i, n, out;
+    size_t                n, out;
+    uint64_t              w;
+    const unsigned char  *end;
 
-    out = 0;
+    out = len;
+    end = s + len;
 
-    for (i = 0; i < len; /* void */ ) {
+    /* out starts at one byte a byte; escapes and bad bytes add to it */
 
-        switch (s[i]) {
+    while (s < end) {
+
+        while (end - s >= 8) {
+            memcpy(&w, s, 8);
+
+            if (!ngx_cms_audit_json_plain8(w)) {
+                break;
+            }
+
+            s += 8;
+        }
+
+        while (s < end && ngx_cms_audit_json_plain(*s)) {
+            s++;
+        }
+
+        if (s == end) {
+            break;
+        }
+
+        switch (*s) {
 
         case '"':
         case '\\':
@@ -345,27 +491,20 @@ ngx_cms_audit_json_escaped_len(const unsigned char *s, size_t len)
         case '\n':
         case '\r':
         case '\t':
-            out += 2;
-            i++;
+            out += 1;
+            s++;
             continue;
         }
 
-        if (s[i] < 0x20 || s[i] == 0x7f) {
-            out += 6;
-            i++;
-            continue;
-        }
-
-        n = ngx_cms_audit_json_utf8(s + i, len - i);
+        n = (*s >= 0x80) ? ngx_cms_audit_json_utf8(s, end - s) : 0;
 
         if (n == 0) {
-            out += 6;
-            i++;
+            out += 5;
+            s++;
             continue;
         }
 
-        out += n;
-        i += n;
+        s += n;
     }
 
     return out;
@@ -376,11 +515,40 @@ unsigned char *
 ngx_cms_audit_json_escape(unsigned char *dst, const unsigned char *s,
     size_t len)
 {
-    size_t         i, n;
-    unsigned char  c;
+    size_t                n;
+    uint64_t              w;
+    unsigned char         c;
+    const unsigned char  *end;
 
-    for (i = 0; i < len; /* void */ ) {
-        c = s[i];
+    end = s + len;
+
+    while (s < end) {
+
+        /* plain runs, eight bytes at a time */
+
+        while (end - s >= 8) {
+            memcpy(&w, s, 8);
+
+            if (!ngx_cms_audit_json_plain8(w)) {
+                break;
+            }
+
+            memcpy(dst, &w, 8);
+            dst += 8;
+            s += 8;
+        }
+
+        /* then byte by byte, up to the byte that is not plain */
+
+        while (s < end && ngx_cms_audit_json_plain(*s)) {
+            *dst++ = *s++;
+        }
+
+        if (s == end) {
+            break;
+        }
+
+        c = *s;
 
         switch (c) {
 
@@ -388,42 +556,41 @@ ngx_cms_audit_json_escape(unsigned char *dst, const unsigned char *s,
         case '\\':
             *dst++ = '\\';
             *dst++ = c;
-            i++;
+            s++;
             continue;
 
         case '\b':
             *dst++ = '\\';
             *dst++ = 'b';
-            i++;
+            s++;
             continue;
 
         case '\f':
             *dst++ = '\\';
             *dst++ = 'f';
-            i++;
+            s++;
             continue;
 
         case '\n':
             *dst++ = '\\';
             *dst++ = 'n';
-            i++;
+            s++;
             continue;
 
         case '\r':
             *dst++ = '\\';
             *dst++ = 'r';
-            i++;
+            s++;
             continue;
 
         case '\t':
             *dst++ = '\\';
             *dst++ = 't';
-            i++;
+            s++;
             continue;
         }
 
-        n = (c < 0x20 || c == 0x7f) ? 0
-                                    : ngx_cms_audit_json_utf8(s + i, len - i);
+        n = (c >= 0x80) ? ngx_cms_audit_json_utf8(s, end - s) : 0;
 
         if (n == 0) {
             *dst++ = '\\';
@@ -432,13 +599,13 @@ ngx_cms_audit_json_escape(unsigned char *dst, const unsigned char *s,
             *dst++ = '0';
             *dst++ = (unsigned char) ngx_cms_audit_json_hex[c >> 4];
             *dst++ = (unsigned char) ngx_cms_audit_json_hex[c & 0xf];
-            i++;
+            s++;
             continue;
         }
 
-        memcpy(dst, s + i, n);
+        memcpy(dst, s, n);
         dst += n;
-        i += n;
+        s += n;
     }
 
     return dst;
@@ -611,6 +778,11 @@ ngx_cms_audit_json_skip_string(const unsigned char *p,
             default:
                 return NULL;
             }
+        }
+
+        if (*p < 0x80) {
+            p++;
+            continue;
         }
 
         n = ngx_cms_audit_json_utf8(p, end - p);

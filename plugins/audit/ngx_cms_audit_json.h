@@ -5,10 +5,12 @@
  * Pure code: plain buffers in, no nginx types, no allocation, no mutable
  * global state, so it can be tested and fuzzed alone.
  *
- * A writer runs twice over the same calls: first without a buffer, to
- * count, then with one of exactly that size, to write.  Having a single
- * description of the output rules out a length that disagrees with what
- * is written.
+ * A writer writes into the buffer it was given for as long as the text
+ * fits, and only counts what does not: the caller offers a buffer of a
+ * likely size (a record is about 1 KB) and, in the rare case it was too
+ * small, runs the same calls again into a buffer of the counted length.
+ * Having a single description of the output rules out a length that
+ * disagrees with what is written; the common case is one pass.
  */
 
 
@@ -24,15 +26,25 @@
 
 
 typedef struct {
-    unsigned char  *pos;        /* NULL: count only */
-    size_t          len;        /* bytes counted or written so far */
+    unsigned char  *pos;        /* NULL: counting only */
+    unsigned char  *end;
+    unsigned char  *start;
+    size_t          len;        /* counted, once pos is NULL */
     unsigned        depth;
     unsigned char   more[NGX_CMS_AUDIT_JSON_MAX_DEPTH]; /* state per level */
 } ngx_cms_audit_json_t;
 
 
-/* a writer that counts (buf == NULL) or writes into buf */
-void ngx_cms_audit_json_init(ngx_cms_audit_json_t *j, unsigned char *buf);
+/* a writer into size bytes of buf; buf NULL: count only */
+void ngx_cms_audit_json_init(ngx_cms_audit_json_t *j, unsigned char *buf,
+    size_t size);
+
+/* the length of the whole text so far, written or counted */
+#define ngx_cms_audit_json_length(j)                                         \
+    ((j)->pos ? (size_t) ((j)->pos - (j)->start) : (j)->len)
+
+/* the whole text is in the buffer */
+#define ngx_cms_audit_json_fits(j)  ((j)->pos != NULL)
 
 /* bracket: '{' or '[' to open, '}' or ']' to close */
 void ngx_cms_audit_json_open(ngx_cms_audit_json_t *j, char bracket);
@@ -42,6 +54,16 @@ void ngx_cms_audit_json_close(ngx_cms_audit_json_t *j, char bracket);
 void ngx_cms_audit_json_key(ngx_cms_audit_json_t *j, const char *name);
 void ngx_cms_audit_json_key_n(ngx_cms_audit_json_t *j,
     const unsigned char *name, size_t len);
+
+/*
+ * A member name given as a string literal that needs no escaping (the
+ * record's own field names): written as is, without looking at it.
+ */
+#define ngx_cms_audit_json_key_lit(j, name)                                   \
+    ngx_cms_audit_json_key_raw(j, "\"" name "\":", sizeof(name) + 2)
+
+void ngx_cms_audit_json_key_raw(ngx_cms_audit_json_t *j, const char *text,
+    size_t len);
 
 /* values */
 void ngx_cms_audit_json_string(ngx_cms_audit_json_t *j,
@@ -64,7 +86,19 @@ void ngx_cms_audit_json_string_part(ngx_cms_audit_json_t *j,
 void ngx_cms_audit_json_string_cpart(ngx_cms_audit_json_t *j, const char *s);
 void ngx_cms_audit_json_string_end(ngx_cms_audit_json_t *j);
 
-/* the escaped form of len bytes, without quotes */
+/* a piece of a string value known to need no escaping (a literal) */
+#define ngx_cms_audit_json_string_lit(j, s)                                   \
+    ngx_cms_audit_json_raw(j, s, sizeof(s) - 1)
+
+void ngx_cms_audit_json_raw(ngx_cms_audit_json_t *j, const char *s,
+    size_t len);
+
+/*
+ * The escaped form of len bytes, without quotes: at most 6 * len bytes
+ * (NGX_CMS_AUDIT_JSON_ESCAPED_MAX).
+ */
+#define NGX_CMS_AUDIT_JSON_ESCAPED_MAX(len)  (6 * (len))
+
 size_t ngx_cms_audit_json_escaped_len(const unsigned char *s, size_t len);
 unsigned char *ngx_cms_audit_json_escape(unsigned char *dst,
     const unsigned char *s, size_t len);

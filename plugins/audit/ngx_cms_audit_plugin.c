@@ -5,6 +5,8 @@
  *
  *   cms_audit_log <path> [scope=writes|all] [buffer=<size>] [flush=<time>];
  *   cms_audit_log off;
+ *   cms_audit_stream <key> [maxlen=<n>];
+ *   cms_audit_stream off;
  *
  * Files are nginx's own open files (ngx_conf_open_file()): the master
  * opens them, "nginx -s reopen" reopens them, a reload opens them anew
@@ -16,16 +18,32 @@
  * loses nothing it had logged.  With buffer= records wait in the worker's
  * memory for at most flush= (a cancelable timer), a full buffer, a
  * reopen or the worker's exit; a kill -9 loses what was waiting.
+ *
+ * With cms_audit_stream every record the file gets also goes to a Redis
+ * stream, through the Redis client's reliable stream: spooled to disk
+ * first when a spool is configured, sent in order, never twice, never
+ * waiting for Redis (ngx_cms_redis.h).
  */
 
 
 #include "ngx_cms_audit.h"
+
+#if (NGX_CMS_AUDIT_REDIS)
+#include "ngx_cms_redis.h"
+#endif
 
 
 #define NGX_CMS_AUDIT_SCOPE_WRITES   0
 #define NGX_CMS_AUDIT_SCOPE_ALL      1
 
 #define NGX_CMS_AUDIT_FLUSH_DEFAULT  1000
+
+/* a record is about 1 KB: written on the stack, longer ones in the pool */
+#define NGX_CMS_AUDIT_RECORD_BUF     4096
+
+/* as the Redis client's own cms_redis_stream */
+#define NGX_CMS_AUDIT_STREAM_MAXLEN  100000
+#define NGX_CMS_AUDIT_STREAM_KEY_MAX 512
 
 
 /* one file, shared by every cms_audit_log that names it */
@@ -49,8 +67,11 @@ typedef struct {
 typedef struct {
     ngx_cms_audit_file_t       *file;      /* NULL: no audit log */
     ngx_uint_t                  scope;
+    ngx_str_t                   stream;    /* the stream key; empty: none */
+    ngx_uint_t                  stream_maxlen;
     unsigned                    set:1;     /* the directive is here */
     unsigned                    off:1;     /* "cms_audit_log off" */
+    unsigned                    stream_set:1;
 } ngx_cms_audit_loc_conf_t;
 
 
@@ -58,17 +79,17 @@ typedef struct {
     ngx_array_t                 files;     /* of ngx_cms_audit_file_t * */
     ngx_int_t                   request_id;
     ngx_cms_audit_loc_conf_t   *http;      /* the http{} level: events */
+    u_char                     *stream_file; /* the first cms_audit_stream */
+    ngx_uint_t                  stream_line;
 } ngx_cms_audit_main_conf_t;
 
 
-static ngx_int_t ngx_cms_audit_request(ngx_cms_call_t *call);
-static ngx_int_t ngx_cms_audit_response(ngx_cms_call_t *call);
 static void ngx_cms_audit_log(ngx_cms_call_t *call);
 static void ngx_cms_audit_event(ngx_cms_event_t *ev);
 static void ngx_cms_audit_facts(ngx_http_request_t *r, ngx_cms_call_t *call,
     ngx_cms_audit_facts_t *f);
-static void ngx_cms_audit_location(ngx_http_request_t *r, ngx_cms_call_t *call,
-    ngx_cms_audit_facts_t *f);
+static void ngx_cms_audit_stream(ngx_cms_audit_loc_conf_t *alcf,
+    ngx_str_t *rec, ngx_log_t *log);
 
 static void ngx_cms_audit_write(ngx_cms_audit_file_t *af, u_char *buf,
     size_t len, ngx_log_t *log);
@@ -81,6 +102,8 @@ static void ngx_cms_audit_flush_handler(ngx_event_t *ev);
 
 static char *ngx_cms_audit_log_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_cms_audit_stream_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static ngx_cms_audit_file_t *ngx_cms_audit_file(ngx_conf_t *cf,
     ngx_str_t *name, size_t size, ngx_msec_t flush);
 static void *ngx_cms_audit_create_main_conf(ngx_conf_t *cf);
@@ -97,6 +120,13 @@ static ngx_command_t  ngx_cms_audit_commands[] = {
     { ngx_string("cms_audit_log"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_cms_audit_log_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("cms_audit_stream"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_cms_audit_stream_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -137,17 +167,18 @@ ngx_module_t  ngx_cms_audit_module = {
 
 
 /*
- * The outermost layer: its request hook runs first and its log hook last
- * (hooks unwind in reverse), so the record sees what every other plugin
- * decided.
+ * The outermost layer: its log hook runs last (hooks unwind in reverse),
+ * so the record sees what every other plugin decided and noted.  It
+ * needs no request or response hook: nothing it writes depends on the
+ * body of an answer.
  */
 
 static ngx_cms_plugin_t  ngx_cms_audit_plugin = {
     NGX_CMS_PLUGIN_ABI_VERSION,
     ngx_string("audit"),
     10000,
-    ngx_cms_audit_request,
-    ngx_cms_audit_response,
+    NULL,
+    NULL,
     ngx_cms_audit_log,
     ngx_cms_audit_event,
     0,
@@ -160,40 +191,10 @@ static ngx_uint_t  ngx_cms_audit_warned;
 
 /* hooks */
 
-static ngx_int_t
-ngx_cms_audit_request(ngx_cms_call_t *call)
-{
-    ngx_cms_audit_loc_conf_t  *alcf;
-
-    alcf = ngx_http_get_module_loc_conf(call->request, ngx_cms_audit_module);
-
-    /* coSpace names, so a slot PUT can say which slot it opened */
-
-    if (alcf->file && ngx_cms_audit_story_wants_response(call)) {
-        ngx_cms_want_response_body(call);
-    }
-
-    return NGX_DECLINED;
-}
-
-
-static ngx_int_t
-ngx_cms_audit_response(ngx_cms_call_t *call)
-{
-    if (call->response_body_wanted
-        && ngx_cms_audit_story_wants_response(call))
-    {
-        ngx_cms_audit_story_learn_response(call,
-                                           call->request->connection->log);
-    }
-
-    return NGX_DECLINED;
-}
-
-
 static void
 ngx_cms_audit_log(ngx_cms_call_t *call)
 {
+    u_char                     buf[NGX_CMS_AUDIT_RECORD_BUF];
     ngx_str_t                  rec;
     ngx_log_t                 *log;
     ngx_http_request_t        *r;
@@ -228,22 +229,24 @@ ngx_cms_audit_log(ngx_cms_call_t *call)
     ngx_cms_audit_facts(r, call, &facts);
     ngx_cms_audit_story_facts(call, &facts);
 
-    if (ngx_cms_audit_call_record(r->pool, call, &facts, &rec) != NGX_OK) {
+    if (ngx_cms_audit_call_record(r->pool, buf, sizeof(buf), call, &facts,
+                                  &rec)
+        != NGX_OK)
+    {
         ngx_log_error(NGX_LOG_CRIT, log, 0,
                       "cms: no memory for the audit record of %V %V",
                       &call->method, &call->path);
         return;
     }
 
-    /*
-     * Later (a Redis stream) the same rec goes to a second sink here:
-     * the record is built once and is sink-agnostic.
-     */
+    /* the record is built once: the stream gets the bytes the file gets */
+
+    if (alcf->stream.len) {
+        ngx_cms_audit_stream(alcf, &rec, log);
+    }
 
     rec.data[rec.len] = '\n';
     ngx_cms_audit_write(alcf->file, rec.data, rec.len + 1, log);
-
-    ngx_cms_audit_story_learn(call, &facts, log);
 }
 
 
@@ -254,7 +257,6 @@ ngx_cms_audit_facts(ngx_http_request_t *r, ngx_cms_call_t *call,
     ngx_time_t                 *tp;
     ngx_msec_int_t              ms;
     ngx_http_variable_value_t  *vv;
-    ngx_http_upstream_state_t  *st;
     ngx_cms_audit_main_conf_t  *amcf;
 
     amcf = ngx_http_get_module_main_conf(r, ngx_cms_audit_module);
@@ -268,34 +270,6 @@ ngx_cms_audit_facts(ngx_http_request_t *r, ngx_cms_call_t *call,
         f->request_id.len = vv->len;
     }
 
-    /*
-     * What the bridge itself answered: the last try's status if its
-     * header arrived.  nginx records 502 or 504 as the status of a try
-     * that got no answer at all; header_time tells the two apart.
-     */
-
-    if (r->upstream_states && r->upstream_states->nelts) {
-        st = r->upstream_states->elts;
-        st = &st[r->upstream_states->nelts - 1];
-
-        if (st->header_time != (ngx_msec_t) -1) {
-            f->bridge_status = st->status;
-
-        } else {
-            f->upstream_failed = 1;
-        }
-    }
-
-    /*
-     * A bridge that had no time to answer because the client went away
-     * did not fail: the record says client_aborted, and only that.
-     */
-
-    f->upstream_failed = (f->upstream_failed || call->upstream_failed)
-                         && !call->client_aborted;
-
-    ngx_cms_audit_location(r, call, f);
-
     tp = ngx_timeofday();
 
     ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
@@ -306,68 +280,45 @@ ngx_cms_audit_facts(ngx_http_request_t *r, ngx_cms_call_t *call,
 
 
 /*
- * A bridge's relative Location ("/api/v1/calls/<id>") is passed on by
- * proxy_pass without being rewritten, and then it is only in the
- * headers_out list, not in headers_out.location.
+ * The Redis sink: the record goes to the reliable stream, which has it
+ * in this worker's spool file (or memory) before it returns and sends it
+ * later; nothing here waits for Redis.  A record it refuses is counted
+ * and logged by the Redis client.
  */
 
 static void
-ngx_cms_audit_location(ngx_http_request_t *r, ngx_cms_call_t *call,
-    ngx_cms_audit_facts_t *f)
+ngx_cms_audit_stream(ngx_cms_audit_loc_conf_t *alcf, ngx_str_t *rec,
+    ngx_log_t *log)
 {
-    u_char           *p;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+#if (NGX_CMS_AUDIT_REDIS)
 
-    if (call->location.len) {
-        f->location = call->location;
-        f->location_id = call->location_id;
+    ngx_int_t  rc;
+
+    static ngx_uint_t  busy, warned;
+
+    /*
+     * An event emitted from inside the Redis client would come back here
+     * through the event hook: it goes to the file only, rather than
+     * into a stream that is in the middle of adding.
+     */
+
+    if (busy) {
         return;
     }
 
-    part = &r->headers_out.headers.part;
-    h = part->elts;
+    busy = 1;
+    rc = ngx_cms_redis_stream_add(&alcf->stream, alcf->stream_maxlen, rec);
+    busy = 0;
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash == 0
-            || h[i].key.len != sizeof("Location") - 1
-            || ngx_strncasecmp(h[i].key.data, (u_char *) "Location",
-                               sizeof("Location") - 1) != 0)
-        {
-            continue;
-        }
-
-        f->location = h[i].value;
-        break;
+    if (rc == NGX_DECLINED && !warned) {
+        warned = 1;
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "cms: the Redis client is not running in this "
+                      "process: audit records do not go to the stream "
+                      "\"%V\", only to the file", &alcf->stream);
     }
 
-    p = f->location.data + f->location.len;
-
-    while (p > f->location.data && p[-1] == ' ') {
-        p--;
-    }
-
-    f->location_id.data = p;
-
-    while (f->location_id.data > f->location.data
-           && f->location_id.data[-1] != '/')
-    {
-        f->location_id.data--;
-    }
-
-    f->location_id.len = p - f->location_id.data;
+#endif
 }
 
 
@@ -379,6 +330,7 @@ ngx_cms_audit_location(ngx_http_request_t *r, ngx_cms_call_t *call,
 static void
 ngx_cms_audit_event(ngx_cms_event_t *ev)
 {
+    u_char                      buf[NGX_CMS_AUDIT_RECORD_BUF];
     ngx_str_t                   rec;
     ngx_log_t                  *log;
     ngx_cms_audit_file_t       *af;
@@ -400,27 +352,35 @@ ngx_cms_audit_event(ngx_cms_event_t *ev)
 
     log = ev->log ? ev->log : ngx_cycle->log;
 
-    if (ngx_cms_audit_event_record(ev, log, &rec) != NGX_OK) {
+    if (ngx_cms_audit_event_record(buf, sizeof(buf), ev, log, &rec)
+        != NGX_OK)
+    {
         return;
     }
 
-    rec.data[rec.len] = '\n';
-
     /*
-     * Only workers flush buffers (timer, reopen, exit): anywhere else
-     * the record goes straight to the file.
+     * Only workers flush buffers (timer, reopen, exit) and send to
+     * Redis: anywhere else the record goes straight to the file.
      */
 
     if (ngx_process == NGX_PROCESS_WORKER
         || ngx_process == NGX_PROCESS_SINGLE)
     {
+        if (amcf->http->stream.len) {
+            ngx_cms_audit_stream(amcf->http, &rec, log);
+        }
+
+        rec.data[rec.len] = '\n';
         ngx_cms_audit_write(af, rec.data, rec.len + 1, log);
 
     } else {
+        rec.data[rec.len] = '\n';
         ngx_cms_audit_write_fd(af, rec.data, rec.len + 1, log);
     }
 
-    ngx_free(rec.data);
+    if (rec.data != buf) {
+        ngx_free(rec.data);
+    }
 }
 
 
@@ -692,6 +652,105 @@ ngx_cms_audit_log_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * cms_audit_stream <key> [maxlen=<n>] | off: the records of the file go
+ * to the Redis stream <prefix><key> too, capped at about maxlen entries
+ * (XADD MAXLEN ~; 0: no cap).
+ */
+
+static char *
+ngx_cms_audit_stream_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_cms_audit_loc_conf_t  *alcf = conf;
+
+    ngx_str_t                  *value;
+#if (NGX_CMS_AUDIT_REDIS)
+    u_char                     *p;
+    ngx_int_t                   n;
+    ngx_cms_audit_main_conf_t  *amcf;
+#endif
+
+    if (alcf->stream_set) {
+        return "is duplicate";
+    }
+
+    alcf->stream_set = 1;
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        if (cf->args->nelts != 2) {
+            return "takes no parameters after \"off\"";
+        }
+
+        return NGX_CONF_OK;
+    }
+
+#if !(NGX_CMS_AUDIT_REDIS)
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"cms_audit_stream\" needs the Redis client "
+                       "(ngx_cms_module/ngx_cms_redis.module), which this "
+                       "build does not have");
+    return NGX_CONF_ERROR;
+
+#else
+
+    /* the Redis client's rule for stream keys: it refuses other keys */
+
+    for (p = value[1].data; p < value[1].data + value[1].len; p++) {
+        if (*p <= ' ' || *p == 0x7f) {
+            break;
+        }
+    }
+
+    if (value[1].len == 0 || value[1].len > NGX_CMS_AUDIT_STREAM_KEY_MAX
+        || p != value[1].data + value[1].len)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid stream key \"%V\" in "
+                           "\"cms_audit_stream\": 1 to %d bytes, no white "
+                           "space", &value[1], NGX_CMS_AUDIT_STREAM_KEY_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    alcf->stream = value[1];
+    alcf->stream_maxlen = NGX_CMS_AUDIT_STREAM_MAXLEN;
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strncmp(value[2].data, "maxlen=", 7) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"cms_audit_stream\": invalid parameter "
+                               "\"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        n = ngx_atoi(value[2].data + 7, value[2].len - 7);
+        if (n == NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"cms_audit_stream\": invalid \"%V\": a "
+                               "number, 0 for no cap", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        alcf->stream_maxlen = n;
+    }
+
+    /* for the check that Redis is configured, once http{} is read */
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_cms_audit_module);
+
+    if (amcf->stream_file == NULL) {
+        amcf->stream_file = cf->conf_file->file.name.data;
+        amcf->stream_line = cf->conf_file->line;
+    }
+
+    return NGX_CONF_OK;
+
+#endif
+}
+
+
 static ngx_cms_audit_file_t *
 ngx_cms_audit_file(ngx_conf_t *cf, ngx_str_t *name, size_t size,
     ngx_msec_t flush)
@@ -822,8 +881,11 @@ ngx_cms_audit_create_loc_conf(ngx_conf_t *cf)
      *
      *     alcf->file = NULL;
      *     alcf->scope = NGX_CMS_AUDIT_SCOPE_WRITES;
+     *     alcf->stream = { 0, NULL };
+     *     alcf->stream_maxlen = 0;
      *     alcf->set = 0;
      *     alcf->off = 0;
+     *     alcf->stream_set = 0;
      */
 
     return alcf;
@@ -835,6 +897,13 @@ ngx_cms_audit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
     ngx_cms_audit_loc_conf_t  *prev = parent;
     ngx_cms_audit_loc_conf_t  *conf = child;
+
+    /* each directive replaces the one above it entirely, or inherits it */
+
+    if (!conf->stream_set) {
+        conf->stream = prev->stream;
+        conf->stream_maxlen = prev->stream_maxlen;
+    }
 
     if (conf->set) {
         return NGX_CONF_OK;
@@ -870,6 +939,18 @@ ngx_cms_audit_postconfiguration(ngx_conf_t *cf)
     if (amcf->request_id == NGX_ERROR) {
         return NGX_ERROR;
     }
+
+#if (NGX_CMS_AUDIT_REDIS)
+
+    if (amcf->stream_file && !ngx_cms_redis_configured(cf)) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"cms_audit_stream\" in %s:%ui needs \"cms_redis\" "
+                      "or \"cms_redis_sentinel\" in http{}",
+                      amcf->stream_file, amcf->stream_line);
+        return NGX_ERROR;
+    }
+
+#endif
 
     return NGX_OK;
 }

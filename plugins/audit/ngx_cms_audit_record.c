@@ -2,8 +2,8 @@
 /*
  * ngx_cms audit: one call, or one event, as one JSON object.
  *
- * The record is the same whatever carries it (a file line now, a Redis
- * stream entry later), so it is built here, apart from any sink.  Field
+ * The record is the same whatever carries it (a file line, a Redis
+ * stream entry), so it is built here, apart from any sink.  Field
  * order is fixed and every field is always present (null when unknown),
  * so records can be read with a glance as well as with jq.
  *
@@ -21,7 +21,8 @@
  *   location, location_id        the Location of a created object
  *   bridge, upstream_ms, duration_ms
  *   upstream_failed, client_aborted
- *   meeting, slot                for coSpace.modify with a name
+ *   meeting, slot                the meeting and the slot the call is
+ *                                about (the slots plugin's notes)
  *   summary                      one sentence (ngx_cms_audit_story.c)
  *
  * An event record:
@@ -37,63 +38,83 @@
 #define NGX_CMS_AUDIT_MASK  "***"
 
 
+/* a member whose value is a string, null when it is empty */
+
+#define ngx_cms_audit_record_str(j, key, s)                                   \
+    do {                                                                      \
+        ngx_cms_audit_json_key_lit(j, key);                                   \
+        ngx_cms_audit_json_string_or_null(j, (s)->data, (s)->len);            \
+    } while (0)
+
+
 static void ngx_cms_audit_call_json(ngx_cms_audit_json_t *j,
     ngx_cms_call_t *call, ngx_cms_audit_facts_t *f);
 static void ngx_cms_audit_event_json(ngx_cms_audit_json_t *j,
     ngx_cms_event_t *ev);
 static void ngx_cms_audit_record_params(ngx_cms_audit_json_t *j,
     ngx_cms_call_t *call);
-static void ngx_cms_audit_record_str(ngx_cms_audit_json_t *j, const char *key,
-    ngx_str_t *s);
 
+
+/*
+ * One pass in the common case: the record is written into the caller's
+ * buffer (about 1 KB is usual, the caller offers more); only a record
+ * that does not fit (long parameter values) is written a second time,
+ * into memory of the length the first pass counted.
+ */
 
 ngx_int_t
-ngx_cms_audit_call_record(ngx_pool_t *pool, ngx_cms_call_t *call,
-    ngx_cms_audit_facts_t *facts, ngx_str_t *rec)
+ngx_cms_audit_call_record(ngx_pool_t *pool, u_char *buf, size_t size,
+    ngx_cms_call_t *call, ngx_cms_audit_facts_t *facts, ngx_str_t *rec)
 {
-    u_char                *p;
+    size_t                 len;
     ngx_cms_audit_json_t   j;
 
-    ngx_cms_audit_json_init(&j, NULL);
+    ngx_cms_audit_json_init(&j, buf, size - 1);
     ngx_cms_audit_call_json(&j, call, facts);
 
-    p = ngx_pnalloc(pool, j.len + 1);
-    if (p == NULL) {
-        return NGX_ERROR;
+    len = ngx_cms_audit_json_length(&j);
+
+    if (!ngx_cms_audit_json_fits(&j)) {
+        buf = ngx_pnalloc(pool, len + 1);
+        if (buf == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_cms_audit_json_init(&j, buf, len);
+        ngx_cms_audit_call_json(&j, call, facts);
     }
 
-    rec->len = j.len;
-
-    ngx_cms_audit_json_init(&j, p);
-    ngx_cms_audit_call_json(&j, call, facts);
-
-    rec->data = p;
+    rec->data = buf;
+    rec->len = len;
 
     return NGX_OK;
 }
 
 
 ngx_int_t
-ngx_cms_audit_event_record(ngx_cms_event_t *ev, ngx_log_t *log,
-    ngx_str_t *rec)
+ngx_cms_audit_event_record(u_char *buf, size_t size, ngx_cms_event_t *ev,
+    ngx_log_t *log, ngx_str_t *rec)
 {
-    u_char                *p;
+    size_t                 len;
     ngx_cms_audit_json_t   j;
 
-    ngx_cms_audit_json_init(&j, NULL);
+    ngx_cms_audit_json_init(&j, buf, size - 1);
     ngx_cms_audit_event_json(&j, ev);
 
-    p = ngx_alloc(j.len + 1, log);
-    if (p == NULL) {
-        return NGX_ERROR;
+    len = ngx_cms_audit_json_length(&j);
+
+    if (!ngx_cms_audit_json_fits(&j)) {
+        buf = ngx_alloc(len + 1, log);
+        if (buf == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_cms_audit_json_init(&j, buf, len);
+        ngx_cms_audit_event_json(&j, ev);
     }
 
-    rec->len = j.len;
-
-    ngx_cms_audit_json_init(&j, p);
-    ngx_cms_audit_event_json(&j, ev);
-
-    rec->data = p;
+    rec->data = buf;
+    rec->len = len;
 
     return NGX_OK;
 }
@@ -102,32 +123,45 @@ ngx_cms_audit_event_record(ngx_cms_event_t *ev, ngx_log_t *log,
 /*
  * Both passes of one record must see the same clock: nginx's cached time
  * only moves when the event loop updates it, never inside a handler.
+ * The date and time to the second are formatted once a second.
  */
 
 void
 ngx_cms_audit_record_time(ngx_cms_audit_json_t *j)
 {
-    u_char       buf[sizeof("1970-01-01T00:00:00.000Z")];
-    ngx_tm_t     tm;
-    ngx_str_t    s;
-    ngx_time_t  *tp;
+    u_char       *p;
+    ngx_tm_t      tm;
+    ngx_time_t   *tp;
+
+    static time_t  sec = -1;
+    static u_char  buf[sizeof("\"1970-01-01T00:00:00.000Z\"")];
 
     tp = ngx_timeofday();
 
-    ngx_cms_audit_json_key(j, "time_ms");
+    ngx_cms_audit_json_key_lit(j, "time_ms");
     ngx_cms_audit_json_uint(j, (uint64_t) tp->sec * 1000 + tp->msec);
 
-    ngx_gmtime(tp->sec, &tm);
+    if (tp->sec != sec) {
+        ngx_gmtime(tp->sec, &tm);
 
-    s.data = buf;
-    s.len = ngx_sprintf(buf, "%4d-%02d-%02dT%02d:%02d:%02d.%03MZ",
-                        tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                        tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec,
-                        tp->msec)
-            - buf;
+        (void) ngx_sprintf(buf, "\"%4d-%02d-%02dT%02d:%02d:%02d.",
+                           tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                           tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+        sec = tp->sec;
+    }
 
-    ngx_cms_audit_json_key(j, "time");
-    ngx_cms_audit_json_string(j, s.data, s.len);
+    p = buf + sizeof("\"1970-01-01T00:00:00.") - 1;
+
+    p[0] = (u_char) ('0' + tp->msec / 100);
+    p[1] = (u_char) ('0' + tp->msec / 10 % 10);
+    p[2] = (u_char) ('0' + tp->msec % 10);
+    p[3] = 'Z';
+    p[4] = '"';
+
+    /* the value is known to need no escaping */
+
+    ngx_cms_audit_json_key_lit(j, "time");
+    ngx_cms_audit_json_raw(j, (char *) buf, sizeof(buf) - 1);
 }
 
 
@@ -143,7 +177,7 @@ ngx_cms_audit_call_json(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
 
     ngx_cms_audit_json_open(j, '{');
 
-    ngx_cms_audit_json_key(j, "kind");
+    ngx_cms_audit_json_key_lit(j, "kind");
     ngx_cms_audit_json_cstring(j, "call");
 
     ngx_cms_audit_record_time(j);
@@ -159,10 +193,10 @@ ngx_cms_audit_call_json(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     ngx_cms_audit_record_str(j, "object_id", &call->object_id);
     ngx_cms_audit_record_str(j, "call_id", &call->call_id);
 
-    ngx_cms_audit_json_key(j, "params");
+    ngx_cms_audit_json_key_lit(j, "params");
     ngx_cms_audit_record_params(j, call);
 
-    ngx_cms_audit_json_key(j, "verdict");
+    ngx_cms_audit_json_key_lit(j, "verdict");
     ngx_cms_audit_json_cstring(j, call->verdict <= NGX_CMS_VERDICT_DENY
                                   ? verdicts[call->verdict] : "unknown");
 
@@ -170,40 +204,32 @@ ngx_cms_audit_call_json(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     ngx_cms_audit_record_str(j, "rule", &call->rule);
     ngx_cms_audit_record_str(j, "reason", &call->reason);
 
-    ngx_cms_audit_json_key(j, "status");
+    ngx_cms_audit_json_key_lit(j, "status");
     ngx_cms_audit_json_uint(j, call->status);
 
-    ngx_cms_audit_json_key(j, "bridge_status");
-    ngx_cms_audit_json_uint(j, f->bridge_status);
+    ngx_cms_audit_json_key_lit(j, "bridge_status");
+    ngx_cms_audit_json_uint(j, call->bridge_status);
 
-    ngx_cms_audit_record_str(j, "location", &f->location);
-    ngx_cms_audit_record_str(j, "location_id", &f->location_id);
+    ngx_cms_audit_record_str(j, "location", &call->location);
+    ngx_cms_audit_record_str(j, "location_id", &call->location_id);
     ngx_cms_audit_record_str(j, "bridge", &call->bridge);
 
-    ngx_cms_audit_json_key(j, "upstream_ms");
+    ngx_cms_audit_json_key_lit(j, "upstream_ms");
     ngx_cms_audit_json_uint(j, call->upstream_ms);
 
-    ngx_cms_audit_json_key(j, "duration_ms");
+    ngx_cms_audit_json_key_lit(j, "duration_ms");
     ngx_cms_audit_json_uint(j, f->duration_ms);
 
-    ngx_cms_audit_json_key(j, "upstream_failed");
-    ngx_cms_audit_json_bool(j, f->upstream_failed);
+    ngx_cms_audit_json_key_lit(j, "upstream_failed");
+    ngx_cms_audit_json_bool(j, call->upstream_failed);
 
-    ngx_cms_audit_json_key(j, "client_aborted");
+    ngx_cms_audit_json_key_lit(j, "client_aborted");
     ngx_cms_audit_json_bool(j, call->client_aborted);
 
-    if (f->story != NGX_CMS_AUDIT_STORY_OTHER) {
-        ngx_cms_audit_json_key(j, "meeting");
-        ngx_cms_audit_json_string(j, f->meeting.data, f->meeting.len);
-
-    } else {
-        ngx_cms_audit_json_key(j, "meeting");
-        ngx_cms_audit_json_null(j);
-    }
-
+    ngx_cms_audit_record_str(j, "meeting", &f->meeting);
     ngx_cms_audit_record_str(j, "slot", &f->slot);
 
-    ngx_cms_audit_json_key(j, "summary");
+    ngx_cms_audit_json_key_lit(j, "summary");
     ngx_cms_audit_story_summary(j, call, f);
 
     ngx_cms_audit_json_close(j, '}');
@@ -254,7 +280,7 @@ ngx_cms_audit_event_json(ngx_cms_audit_json_t *j, ngx_cms_event_t *ev)
 {
     ngx_cms_audit_json_open(j, '{');
 
-    ngx_cms_audit_json_key(j, "kind");
+    ngx_cms_audit_json_key_lit(j, "kind");
     ngx_cms_audit_json_cstring(j, "event");
 
     ngx_cms_audit_record_time(j);
@@ -268,7 +294,7 @@ ngx_cms_audit_event_json(ngx_cms_audit_json_t *j, ngx_cms_event_t *ev)
      * valid JSON and the text is not lost.
      */
 
-    ngx_cms_audit_json_key(j, "detail");
+    ngx_cms_audit_json_key_lit(j, "detail");
 
     if (ev->detail.len == 0) {
         ngx_cms_audit_json_null(j);
@@ -281,13 +307,4 @@ ngx_cms_audit_event_json(ngx_cms_audit_json_t *j, ngx_cms_event_t *ev)
     }
 
     ngx_cms_audit_json_close(j, '}');
-}
-
-
-static void
-ngx_cms_audit_record_str(ngx_cms_audit_json_t *j, const char *key,
-    ngx_str_t *s)
-{
-    ngx_cms_audit_json_key(j, key);
-    ngx_cms_audit_json_string_or_null(j, s->data, s->len);
 }

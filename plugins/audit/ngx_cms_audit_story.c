@@ -13,9 +13,13 @@
  * Slots follow the TMS flow (cms-api-notes 1.14): a PUT to a coSpace with
  * nonMemberAccess=true and a name opens the slot for a meeting, the same
  * PUT again extends it, a PUT with nonMemberAccess=false and the
- * placeholder name closes it.  The sentence only uses what the request,
- * the answer and the names cache say; values of secret parameters never
- * appear in it.
+ * placeholder name closes it.  Which slot a space is, which meeting holds
+ * it and what a PUT did to it is the slots plugin's to know: it leaves
+ * notes on the call ("slot", "meeting", "slot_action").  Without them
+ * (the slots plugin is not enabled, or the space is not a slot) the
+ * sentence tells what the parameters say.  The sentence only uses what
+ * the request, the answer and the notes say; values of secret parameters
+ * never appear in it.
  */
 
 
@@ -40,7 +44,8 @@ static void ngx_cms_audit_story_param_names(ngx_cms_audit_json_t *j,
     ngx_cms_call_t *call);
 static void ngx_cms_audit_story_outcome(ngx_cms_audit_json_t *j,
     ngx_cms_call_t *call, ngx_cms_audit_facts_t *f);
-static ngx_uint_t ngx_cms_audit_op_is(ngx_cms_call_t *call, const char *op);
+static ngx_cms_audit_op_e ngx_cms_audit_story_op(ngx_str_t *op);
+static ngx_uint_t ngx_cms_audit_note_is(ngx_str_t *note, const char *value);
 static ngx_uint_t ngx_cms_audit_param_is(ngx_cms_call_t *call,
     const char *name, const char *value);
 static void ngx_cms_audit_action(ngx_str_t *op, ngx_str_t *action);
@@ -49,9 +54,9 @@ static void ngx_cms_audit_action(ngx_str_t *op, ngx_str_t *action);
 void
 ngx_cms_audit_story_facts(ngx_cms_call_t *call, ngx_cms_audit_facts_t *f)
 {
+    ngx_str_t        *slot, *meeting, *action;
     ngx_uint_t        status;
-    ngx_str_t         slot;
-    ngx_cms_param_t  *name, *space;
+    ngx_cms_param_t  *name;
 
     /*
      * Done: the bridge answered 2xx.  The client's status is not enough:
@@ -59,204 +64,80 @@ ngx_cms_audit_story_facts(ngx_cms_call_t *call, ngx_cms_audit_facts_t *f)
      * logged as 499, yet the change was made.
      */
 
-    status = f->bridge_status ? f->bridge_status : call->status;
+    status = call->bridge_status ? call->bridge_status : call->status;
 
     f->done = (call->verdict != NGX_CMS_VERDICT_DENY
                && status >= 200 && status < 300);
 
+    f->op = ngx_cms_audit_story_op(&call->operation);
     f->story = NGX_CMS_AUDIT_STORY_OTHER;
 
-    if (ngx_cms_audit_op_is(call, "coSpace.modify")) {
+    /* what the slots plugin knows: the slot, its meeting, the change */
 
-        name = ngx_cms_param_get(call, "name");
-        if (name == NULL) {
-            return;
-        }
+    slot = ngx_cms_note_get(call, "slot");
+    meeting = ngx_cms_note_get(call, "meeting");
+    action = ngx_cms_note_get(call, "slot_action");
 
-        f->meeting = name->value;
+    if (slot) {
+        f->slot = *slot;
+    }
 
-        (void) ngx_cms_audit_names_get(&call->object_id, &f->old_name, &slot);
+    if (meeting) {
+        f->meeting = *meeting;
+    }
 
-        if (ngx_cms_audit_param_is(call, "nonMemberAccess", "true")) {
+    if (f->op != NGX_CMS_AUDIT_OP_SPACE_MODIFY) {
+        return;
+    }
 
-            if (f->old_name.len == name->value.len
-                && ngx_strncmp(f->old_name.data, name->value.data,
-                               name->value.len) == 0)
-            {
-                f->story = NGX_CMS_AUDIT_STORY_SLOT_EXTEND;
-                f->slot = slot;
+    name = ngx_cms_param_get(call, "name");
 
-            } else {
-                f->story = NGX_CMS_AUDIT_STORY_SLOT_OPEN;
+    if (action) {
 
-                /* a slot is opened by renaming it: its name is the old one */
-                f->slot = f->old_name;
-            }
+        if (ngx_cms_audit_note_is(action, "checkout")
+            || ngx_cms_audit_note_is(action, "conflict"))
+        {
+            f->story = NGX_CMS_AUDIT_STORY_SLOT_OPEN;
 
-        } else if (ngx_cms_audit_param_is(call, "nonMemberAccess", "false")) {
+        } else if (ngx_cms_audit_note_is(action, "extend")) {
+            f->story = NGX_CMS_AUDIT_STORY_SLOT_EXTEND;
+
+        } else if (ngx_cms_audit_note_is(action, "checkin")) {
             f->story = NGX_CMS_AUDIT_STORY_SLOT_CLOSE;
+
+            /* the meeting that held the slot until now */
+            f->held = f->meeting;
+        }
+    }
+
+    if (name == NULL) {
+        return;
+    }
+
+    if (f->meeting.len == 0) {
+        f->meeting = name->value;
+    }
+
+    if (f->story != NGX_CMS_AUDIT_STORY_OTHER) {
+        return;
+    }
+
+    /* no word from the slots plugin: what the parameters say */
+
+    if (ngx_cms_audit_param_is(call, "nonMemberAccess", "true")) {
+        f->story = NGX_CMS_AUDIT_STORY_SLOT_OPEN;
+
+    } else if (ngx_cms_audit_param_is(call, "nonMemberAccess", "false")) {
+        f->story = NGX_CMS_AUDIT_STORY_SLOT_CLOSE;
+
+        /* TMS closes a slot by giving it its own name back */
+
+        if (f->slot.len == 0) {
             f->slot = name->value;
-
-        } else {
-            f->story = NGX_CMS_AUDIT_STORY_RENAME;
         }
-
-        return;
-    }
-
-    if (ngx_cms_audit_op_is(call, "call.create")) {
-        space = ngx_cms_param_get(call, "coSpace");
-
-        if (space) {
-            (void) ngx_cms_audit_names_get(&space->value, &f->space_name,
-                                           &slot);
-        }
-    }
-}
-
-
-/* what the cache learns from a call, once its record is written */
-
-void
-ngx_cms_audit_story_learn(ngx_cms_call_t *call, ngx_cms_audit_facts_t *f,
-    ngx_log_t *log)
-{
-    ngx_str_t         slot;
-    ngx_cms_param_t  *name;
-
-    if (!f->done) {
-        return;
-    }
-
-    if (ngx_cms_audit_op_is(call, "coSpace.delete")) {
-        ngx_cms_audit_names_forget(&call->object_id);
-        return;
-    }
-
-    if (ngx_cms_audit_op_is(call, "coSpace.create")) {
-        name = ngx_cms_param_get(call, "name");
-
-        if (name && f->location_id.len) {
-            ngx_cms_audit_names_set(&f->location_id, &name->value, NULL,
-                                    log);
-        }
-
-        return;
-    }
-
-    switch (f->story) {
-
-    case NGX_CMS_AUDIT_STORY_SLOT_OPEN:
-    case NGX_CMS_AUDIT_STORY_SLOT_CLOSE:
-
-        /* copied: f->slot may point into the entry being written */
-
-        slot.len = f->slot.len;
-        slot.data = ngx_pnalloc(call->request->pool, slot.len + 1);
-        if (slot.data == NULL) {
-            return;
-        }
-
-        ngx_memcpy(slot.data, f->slot.data, slot.len);
-
-        ngx_cms_audit_names_set(&call->object_id, &f->meeting,
-                                slot.len ? &slot : NULL, log);
-        return;
-
-    case NGX_CMS_AUDIT_STORY_RENAME:
-        ngx_cms_audit_names_set(&call->object_id, &f->meeting, NULL, log);
-        return;
-
-    default:
-        return;
-    }
-}
-
-
-ngx_uint_t
-ngx_cms_audit_story_wants_response(ngx_cms_call_t *call)
-{
-    return ngx_cms_audit_op_is(call, "coSpace.list")
-           || ngx_cms_audit_op_is(call, "coSpace.get");
-}
-
-
-/*
- * <coSpaces total="n"><coSpace id="..."><name>...</name>...</coSpace>...
- * or a single <coSpace id="...">: the names the bridge has now.
- */
-
-void
-ngx_cms_audit_story_learn_response(ngx_cms_call_t *call, ngx_log_t *log)
-{
-    xmlChar    *id, *text;
-    ngx_str_t   sid, sname;
-    xmlDocPtr   doc;
-    xmlNodePtr  root, node, child;
-
-    if (call->status != NGX_HTTP_OK) {
-        return;
-    }
-
-    doc = ngx_cms_response_xml(call);
-    if (doc == NULL) {
-        return;
-    }
-
-    root = xmlDocGetRootElement(doc);
-    if (root == NULL) {
-        return;
-    }
-
-    if (xmlStrcmp(root->name, (const xmlChar *) "coSpace") == 0) {
-        node = root;
-
-    } else if (xmlStrcmp(root->name, (const xmlChar *) "coSpaces") == 0) {
-        node = root->children;
 
     } else {
-        return;
-    }
-
-    for ( /* void */ ; node; node = (node == root) ? NULL : node->next) {
-
-        if (node->type != XML_ELEMENT_NODE
-            || xmlStrcmp(node->name, (const xmlChar *) "coSpace") != 0)
-        {
-            continue;
-        }
-
-        for (child = node->children; child; child = child->next) {
-            if (child->type == XML_ELEMENT_NODE
-                && xmlStrcmp(child->name, (const xmlChar *) "name") == 0)
-            {
-                break;
-            }
-        }
-
-        if (child == NULL) {
-            continue;
-        }
-
-        id = xmlGetProp(node, (const xmlChar *) "id");
-        text = xmlNodeGetContent(child);
-
-        if (id && text) {
-            sid.data = id;
-            sid.len = ngx_strlen(id);
-            sname.data = text;
-            sname.len = ngx_strlen(text);
-
-            ngx_cms_audit_names_set(&sid, &sname, NULL, log);
-        }
-
-        if (id) {
-            xmlFree(id);
-        }
-
-        if (text) {
-            xmlFree(text);
-        }
+        f->story = NGX_CMS_AUDIT_STORY_RENAME;
     }
 }
 
@@ -274,89 +155,89 @@ ngx_cms_audit_story_summary(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     ngx_cms_audit_story_subject(j, call);
 
     if (!done) {
-        ngx_cms_audit_json_string_cpart(j, "tried to ");
+        ngx_cms_audit_json_string_lit(j, "tried to ");
     }
 
     if (f->story != NGX_CMS_AUDIT_STORY_OTHER) {
         ngx_cms_audit_story_slot(j, call, f);
 
-    } else if (ngx_cms_audit_op_is(call, "call.create")) {
+    } else if (f->op == NGX_CMS_AUDIT_OP_CALL_CREATE) {
 
         ngx_cms_audit_story_verb(j, done, "created call ", "create a call");
 
-        if (done && f->location_id.len) {
-            ngx_cms_audit_story_str(j, &f->location_id);
+        if (done && call->location_id.len) {
+            ngx_cms_audit_story_str(j, &call->location_id);
         }
 
-        ngx_cms_audit_json_string_cpart(j, " in ");
+        ngx_cms_audit_json_string_lit(j, " in ");
 
-        if (f->space_name.len) {
-            ngx_cms_audit_story_quoted(j, &f->space_name);
-            ngx_cms_audit_json_string_cpart(j, " (coSpace ");
+        if (f->meeting.len) {
+            ngx_cms_audit_story_quoted(j, &f->meeting);
+            ngx_cms_audit_json_string_lit(j, " (coSpace ");
             ngx_cms_audit_story_param(j, call, "coSpace", "?");
-            ngx_cms_audit_json_string_cpart(j, ")");
+            ngx_cms_audit_json_string_lit(j, ")");
 
         } else {
-            ngx_cms_audit_json_string_cpart(j, "coSpace ");
+            ngx_cms_audit_json_string_lit(j, "coSpace ");
             ngx_cms_audit_story_param(j, call, "coSpace", "?");
         }
 
-    } else if (ngx_cms_audit_op_is(call, "call.delete")) {
+    } else if (f->op == NGX_CMS_AUDIT_OP_CALL_DELETE) {
         ngx_cms_audit_story_verb(j, done, "ended", "end");
-        ngx_cms_audit_json_string_cpart(j, " call ");
+        ngx_cms_audit_json_string_lit(j, " call ");
         ngx_cms_audit_story_str(j, &call->object_id);
 
-    } else if (ngx_cms_audit_op_is(call, "callLeg.create")
+    } else if (f->op == NGX_CMS_AUDIT_OP_LEG_CREATE
                && call->call_id.len)
     {
         ngx_cms_audit_story_verb(j, done, "dialled", "dial");
-        ngx_cms_audit_json_string_cpart(j, " ");
+        ngx_cms_audit_json_string_lit(j, " ");
         ngx_cms_audit_story_param(j, call, "remoteParty", "(no remoteParty)");
-        ngx_cms_audit_json_string_cpart(j, " into call ");
+        ngx_cms_audit_json_string_lit(j, " into call ");
         ngx_cms_audit_story_str(j, &call->call_id);
 
-        if (done && f->location_id.len) {
-            ngx_cms_audit_json_string_cpart(j, " (callLeg ");
-            ngx_cms_audit_story_str(j, &f->location_id);
-            ngx_cms_audit_json_string_cpart(j, ")");
+        if (done && call->location_id.len) {
+            ngx_cms_audit_json_string_lit(j, " (callLeg ");
+            ngx_cms_audit_story_str(j, &call->location_id);
+            ngx_cms_audit_json_string_lit(j, ")");
         }
 
-    } else if (ngx_cms_audit_op_is(call, "participant.move")) {
+    } else if (f->op == NGX_CMS_AUDIT_OP_PARTICIPANT_MOVE) {
         ngx_cms_audit_story_verb(j, done, "moved", "move");
-        ngx_cms_audit_json_string_cpart(j, " participant ");
+        ngx_cms_audit_json_string_lit(j, " participant ");
         ngx_cms_audit_story_param(j, call, "movedParticipant", "?");
-        ngx_cms_audit_json_string_cpart(j, " into call ");
+        ngx_cms_audit_json_string_lit(j, " into call ");
         ngx_cms_audit_story_str(j, &call->call_id);
 
-        if (done && f->location_id.len) {
-            ngx_cms_audit_json_string_cpart(j, ", now participant ");
-            ngx_cms_audit_story_str(j, &f->location_id);
+        if (done && call->location_id.len) {
+            ngx_cms_audit_json_string_lit(j, ", now participant ");
+            ngx_cms_audit_story_str(j, &call->location_id);
         }
 
-    } else if (ngx_cms_audit_op_is(call, "bulkParameterSet.create")) {
+    } else if (f->op == NGX_CMS_AUDIT_OP_SET_CREATE) {
         ngx_cms_audit_story_verb(j, done, "defined", "define");
-        ngx_cms_audit_json_string_cpart(j, " coSpaces ");
+        ngx_cms_audit_json_string_lit(j, " coSpaces ");
         ngx_cms_audit_story_param(j, call, "coSpaceNameMapping", "?");
-        ngx_cms_audit_json_string_cpart(j, " for index ");
+        ngx_cms_audit_json_string_lit(j, " for index ");
         ngx_cms_audit_story_param(j, call, "startIndex", "?");
-        ngx_cms_audit_json_string_cpart(j, " to ");
+        ngx_cms_audit_json_string_lit(j, " to ");
         ngx_cms_audit_story_param(j, call, "endIndex", "?");
 
-        if (done && f->location_id.len) {
-            ngx_cms_audit_json_string_cpart(j, " (bulk parameter set ");
-            ngx_cms_audit_story_str(j, &f->location_id);
-            ngx_cms_audit_json_string_cpart(j, ")");
+        if (done && call->location_id.len) {
+            ngx_cms_audit_json_string_lit(j, " (bulk parameter set ");
+            ngx_cms_audit_story_str(j, &call->location_id);
+            ngx_cms_audit_json_string_lit(j, ")");
         }
 
-    } else if (ngx_cms_audit_op_is(call, "bulkSync.create")) {
+    } else if (f->op == NGX_CMS_AUDIT_OP_SYNC_CREATE) {
         ngx_cms_audit_story_verb(j, done, "synchronised", "synchronise");
-        ngx_cms_audit_json_string_cpart(j, " bulk parameter set ");
+        ngx_cms_audit_json_string_lit(j, " bulk parameter set ");
         ngx_cms_audit_story_param(j, call, "cospaceBulkParameterSet", "?");
 
-        if (done && f->location_id.len) {
-            ngx_cms_audit_json_string_cpart(j, " (bulk sync ");
-            ngx_cms_audit_story_str(j, &f->location_id);
-            ngx_cms_audit_json_string_cpart(j, ")");
+        if (done && call->location_id.len) {
+            ngx_cms_audit_json_string_lit(j, " (bulk sync ");
+            ngx_cms_audit_story_str(j, &call->location_id);
+            ngx_cms_audit_json_string_lit(j, ")");
         }
 
     } else {
@@ -383,76 +264,72 @@ ngx_cms_audit_story_slot(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
         ngx_cms_audit_story_verb(j, done, "opened", "open");
 
         if (f->slot.len) {
-            ngx_cms_audit_json_string_cpart(j, " slot ");
+            ngx_cms_audit_json_string_lit(j, " slot ");
             ngx_cms_audit_story_str(j, &f->slot);
 
         } else {
-            ngx_cms_audit_json_string_cpart(j, " coSpace ");
+            ngx_cms_audit_json_string_lit(j, " coSpace ");
             ngx_cms_audit_story_str(j, &call->object_id);
         }
 
-        ngx_cms_audit_json_string_cpart(j, " as ");
+        ngx_cms_audit_json_string_lit(j, " as ");
         ngx_cms_audit_story_quoted(j, &f->meeting);
         return;
 
     case NGX_CMS_AUDIT_STORY_SLOT_EXTEND:
         ngx_cms_audit_story_verb(j, done, "extended", "extend");
-        ngx_cms_audit_json_string_cpart(j, " ");
+        ngx_cms_audit_json_string_lit(j, " ");
         ngx_cms_audit_story_quoted(j, &f->meeting);
 
         if (f->slot.len) {
-            ngx_cms_audit_json_string_cpart(j, " in slot ");
+            ngx_cms_audit_json_string_lit(j, " in slot ");
             ngx_cms_audit_story_str(j, &f->slot);
 
         } else {
-            ngx_cms_audit_json_string_cpart(j, " (coSpace ");
+            ngx_cms_audit_json_string_lit(j, " (coSpace ");
             ngx_cms_audit_story_str(j, &call->object_id);
-            ngx_cms_audit_json_string_cpart(j, ")");
+            ngx_cms_audit_json_string_lit(j, ")");
         }
 
         return;
 
     case NGX_CMS_AUDIT_STORY_SLOT_CLOSE:
         ngx_cms_audit_story_verb(j, done, "closed", "close");
-        ngx_cms_audit_json_string_cpart(j, " slot ");
-        ngx_cms_audit_story_str(j, &f->meeting);
 
-        if (f->old_name.len
-            && (f->old_name.len != f->meeting.len
-                || ngx_strncmp(f->old_name.data, f->meeting.data,
-                               f->meeting.len) != 0))
-        {
-            ngx_cms_audit_json_string_cpart(j, " (was ");
-            ngx_cms_audit_story_quoted(j, &f->old_name);
-            ngx_cms_audit_json_string_cpart(j, ")");
+        if (f->slot.len) {
+            ngx_cms_audit_json_string_lit(j, " slot ");
+            ngx_cms_audit_story_str(j, &f->slot);
 
         } else {
-            ngx_cms_audit_json_string_cpart(j, " (coSpace ");
+            ngx_cms_audit_json_string_lit(j, " coSpace ");
             ngx_cms_audit_story_str(j, &call->object_id);
-            ngx_cms_audit_json_string_cpart(j, ")");
+        }
+
+        if (f->held.len
+            && (f->held.len != f->slot.len
+                || ngx_strncmp(f->held.data, f->slot.data, f->slot.len) != 0))
+        {
+            ngx_cms_audit_json_string_lit(j, " (was ");
+            ngx_cms_audit_story_quoted(j, &f->held);
+            ngx_cms_audit_json_string_lit(j, ")");
+
+        } else if (f->slot.len) {
+            ngx_cms_audit_json_string_lit(j, " (coSpace ");
+            ngx_cms_audit_story_str(j, &call->object_id);
+            ngx_cms_audit_json_string_lit(j, ")");
         }
 
         if (ngx_cms_audit_param_is(call, "regenerateSecret", "true")) {
-            ngx_cms_audit_json_string_cpart(j, " with a new secret");
+            ngx_cms_audit_json_string_lit(j, " with a new secret");
         }
 
         return;
 
     default: /* NGX_CMS_AUDIT_STORY_RENAME */
         ngx_cms_audit_story_verb(j, done, "renamed", "rename");
-        ngx_cms_audit_json_string_cpart(j, " coSpace ");
-
-        if (f->old_name.len) {
-            ngx_cms_audit_story_quoted(j, &f->old_name);
-            ngx_cms_audit_json_string_cpart(j, " (");
-            ngx_cms_audit_story_str(j, &call->object_id);
-            ngx_cms_audit_json_string_cpart(j, ")");
-
-        } else {
-            ngx_cms_audit_story_str(j, &call->object_id);
-        }
-
-        ngx_cms_audit_json_string_cpart(j, " to ");
+        ngx_cms_audit_json_string_lit(j, " coSpace ");
+        ngx_cms_audit_story_str(j, &call->object_id);
+        ngx_cms_audit_json_string_lit(j, " to ");
         ngx_cms_audit_story_quoted(j, &f->meeting);
         return;
     }
@@ -482,9 +359,9 @@ ngx_cms_audit_story_generic(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
 
     if (!call->known || owner.len == 0) {
         ngx_cms_audit_story_verb(j, done, "sent", "send");
-        ngx_cms_audit_json_string_cpart(j, " ");
+        ngx_cms_audit_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, &call->method);
-        ngx_cms_audit_json_string_cpart(j, " ");
+        ngx_cms_audit_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, &call->path);
         return;
     }
@@ -495,32 +372,32 @@ ngx_cms_audit_story_generic(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
 
     if (ngx_cms_audit_is("create")) {
         ngx_cms_audit_story_verb(j, done, "created", "create");
-        ngx_cms_audit_json_string_cpart(j, " ");
+        ngx_cms_audit_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, &owner);
 
-        if (done && f->location_id.len) {
-            ngx_cms_audit_json_string_cpart(j, " ");
-            ngx_cms_audit_story_str(j, &f->location_id);
+        if (done && call->location_id.len) {
+            ngx_cms_audit_json_string_lit(j, " ");
+            ngx_cms_audit_story_str(j, &call->location_id);
         }
 
         name = ngx_cms_param_get(call, "name");
 
         if (name && name->value.len) {
-            ngx_cms_audit_json_string_cpart(j, " named ");
+            ngx_cms_audit_json_string_lit(j, " named ");
             ngx_cms_audit_story_quoted(j, &name->value);
         }
 
     } else if (ngx_cms_audit_is("modify")) {
         ngx_cms_audit_story_verb(j, done, "modified", "modify");
-        ngx_cms_audit_json_string_cpart(j, " ");
+        ngx_cms_audit_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, &owner);
 
         if (call->sub_id.len) {
-            ngx_cms_audit_json_string_cpart(j, " ");
+            ngx_cms_audit_json_string_lit(j, " ");
             ngx_cms_audit_story_str(j, &call->sub_id);
 
         } else if (call->object_id.len) {
-            ngx_cms_audit_json_string_cpart(j, " ");
+            ngx_cms_audit_json_string_lit(j, " ");
             ngx_cms_audit_story_str(j, &call->object_id);
         }
 
@@ -528,30 +405,30 @@ ngx_cms_audit_story_generic(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
 
     } else if (ngx_cms_audit_is("delete")) {
         ngx_cms_audit_story_verb(j, done, "deleted", "delete");
-        ngx_cms_audit_json_string_cpart(j, " ");
+        ngx_cms_audit_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, &owner);
-        ngx_cms_audit_json_string_cpart(j, " ");
+        ngx_cms_audit_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, call->sub_id.len ? &call->sub_id
                                                     : &call->object_id);
 
     } else if (ngx_cms_audit_is("list")) {
         ngx_cms_audit_story_verb(j, done, "listed", "list");
-        ngx_cms_audit_json_string_cpart(j, " ");
+        ngx_cms_audit_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, call->sub_collection.len
                                    ? &call->sub_collection
                                    : &call->collection);
 
     } else if (ngx_cms_audit_is("get")) {
         ngx_cms_audit_story_verb(j, done, "read", "read");
-        ngx_cms_audit_json_string_cpart(j, " ");
+        ngx_cms_audit_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, &owner);
 
         if (call->sub_id.len) {
-            ngx_cms_audit_json_string_cpart(j, " ");
+            ngx_cms_audit_json_string_lit(j, " ");
             ngx_cms_audit_story_str(j, &call->sub_id);
 
         } else if (call->object_id.len && call->sub_collection.len == 0) {
-            ngx_cms_audit_json_string_cpart(j, " ");
+            ngx_cms_audit_json_string_lit(j, " ");
             ngx_cms_audit_story_str(j, &call->object_id);
         }
 
@@ -560,9 +437,9 @@ ngx_cms_audit_story_generic(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     } else {
         /* modifyAll, deleteAll, actions: the operation says it best */
         ngx_cms_audit_story_verb(j, done, "did", "do");
-        ngx_cms_audit_json_string_cpart(j, " ");
+        ngx_cms_audit_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, &call->operation);
-        ngx_cms_audit_json_string_cpart(j, " on ");
+        ngx_cms_audit_json_string_lit(j, " on ");
         ngx_cms_audit_story_str(j, &call->path);
         return;
     }
@@ -572,9 +449,9 @@ ngx_cms_audit_story_generic(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     /* below an object: "created participant <id> under calls <id>" */
 
     if (call->sub_collection.len && call->object_id.len) {
-        ngx_cms_audit_json_string_cpart(j, " under ");
+        ngx_cms_audit_json_string_lit(j, " under ");
         ngx_cms_audit_story_singular(j, &call->collection);
-        ngx_cms_audit_json_string_cpart(j, " ");
+        ngx_cms_audit_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, &call->object_id);
     }
 }
@@ -589,15 +466,15 @@ ngx_cms_audit_story_outcome(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     ngx_uint_t  status;
 
     if (call->verdict == NGX_CMS_VERDICT_DENY) {
-        ngx_cms_audit_json_string_cpart(j, ": denied");
+        ngx_cms_audit_json_string_lit(j, ": denied");
 
         if (call->plugin.len) {
-            ngx_cms_audit_json_string_cpart(j, " by ");
+            ngx_cms_audit_json_string_lit(j, " by ");
             ngx_cms_audit_story_str(j, &call->plugin);
         }
 
         if (call->rule.len) {
-            ngx_cms_audit_json_string_cpart(j, " rule ");
+            ngx_cms_audit_json_string_lit(j, " rule ");
             ngx_cms_audit_story_str(j, &call->rule);
         }
 
@@ -624,9 +501,9 @@ ngx_cms_audit_story_outcome(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
         }
 
         if (reason.len) {
-            ngx_cms_audit_json_string_cpart(j, " (");
+            ngx_cms_audit_json_string_lit(j, " (");
             ngx_cms_audit_story_str(j, &reason);
-            ngx_cms_audit_json_string_cpart(j, ")");
+            ngx_cms_audit_json_string_lit(j, ")");
         }
 
         return;
@@ -634,36 +511,36 @@ ngx_cms_audit_story_outcome(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
 
     if (f->done) {
         if (call->client_aborted) {
-            ngx_cms_audit_json_string_cpart(j, "; the client went away "
+            ngx_cms_audit_json_string_lit(j, "; the client went away "
                                                "before the answer");
         }
 
         return;
     }
 
-    if (f->upstream_failed) {
-        ngx_cms_audit_json_string_cpart(j, ": no bridge answered");
+    if (call->upstream_failed) {
+        ngx_cms_audit_json_string_lit(j, ": no bridge answered");
         return;
     }
 
-    if (call->client_aborted && f->bridge_status == 0) {
-        ngx_cms_audit_json_string_cpart(j, ": the client went away before "
+    if (call->client_aborted && call->bridge_status == 0) {
+        ngx_cms_audit_json_string_lit(j, ": the client went away before "
                                            "the answer, the outcome is "
                                            "unknown");
         return;
     }
 
-    status = f->bridge_status ? f->bridge_status : call->status;
+    status = call->bridge_status ? call->bridge_status : call->status;
 
     if (status == 0) {
-        ngx_cms_audit_json_string_cpart(j, ": no answer");
+        ngx_cms_audit_json_string_lit(j, ": no answer");
         return;
     }
 
     s.data = buf;
     s.len = ngx_sprintf(buf, "%ui", status) - buf;
 
-    ngx_cms_audit_json_string_cpart(j, ": answered ");
+    ngx_cms_audit_json_string_lit(j, ": answered ");
     ngx_cms_audit_story_str(j, &s);
 }
 
@@ -675,10 +552,10 @@ ngx_cms_audit_story_subject(ngx_cms_audit_json_t *j, ngx_cms_call_t *call)
         ngx_cms_audit_story_str(j, &call->user);
 
     } else {
-        ngx_cms_audit_json_string_cpart(j, "anonymous");
+        ngx_cms_audit_json_string_lit(j, "anonymous");
     }
 
-    ngx_cms_audit_json_string_cpart(j, " ");
+    ngx_cms_audit_json_string_lit(j, " ");
 }
 
 
@@ -700,9 +577,9 @@ ngx_cms_audit_story_str(ngx_cms_audit_json_t *j, ngx_str_t *s)
 static void
 ngx_cms_audit_story_quoted(ngx_cms_audit_json_t *j, ngx_str_t *s)
 {
-    ngx_cms_audit_json_string_cpart(j, "\"");
+    ngx_cms_audit_json_string_lit(j, "\\\"");
     ngx_cms_audit_json_string_part(j, s->data, s->len);
-    ngx_cms_audit_json_string_cpart(j, "\"");
+    ngx_cms_audit_json_string_lit(j, "\\\"");
 }
 
 
@@ -723,7 +600,7 @@ ngx_cms_audit_story_param(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     n = p->name;
 
     if (ngx_cms_param_is_secret(&n)) {
-        ngx_cms_audit_json_string_cpart(j, "***");
+        ngx_cms_audit_json_string_lit(j, "***");
         return;
     }
 
@@ -762,29 +639,60 @@ ngx_cms_audit_story_param_names(ngx_cms_audit_json_t *j, ngx_cms_call_t *call)
 
     p = call->params->elts;
 
-    ngx_cms_audit_json_string_cpart(j, " (");
+    ngx_cms_audit_json_string_lit(j, " (");
 
     for (i = 0; i < call->params->nelts; i++) {
         if (i) {
-            ngx_cms_audit_json_string_cpart(j, ", ");
+            ngx_cms_audit_json_string_lit(j, ", ");
         }
 
         ngx_cms_audit_json_string_part(j, p[i].name.data, p[i].name.len);
     }
 
-    ngx_cms_audit_json_string_cpart(j, ")");
+    ngx_cms_audit_json_string_lit(j, ")");
+}
+
+
+/* the operations the story tells apart, found once per record */
+
+static ngx_cms_audit_op_e
+ngx_cms_audit_story_op(ngx_str_t *op)
+{
+    ngx_uint_t  i;
+
+    static struct {
+        ngx_str_t           name;
+        ngx_cms_audit_op_e  op;
+    } ops[] = {
+        { ngx_string("coSpace.modify"), NGX_CMS_AUDIT_OP_SPACE_MODIFY },
+        { ngx_string("call.create"), NGX_CMS_AUDIT_OP_CALL_CREATE },
+        { ngx_string("call.delete"), NGX_CMS_AUDIT_OP_CALL_DELETE },
+        { ngx_string("callLeg.create"), NGX_CMS_AUDIT_OP_LEG_CREATE },
+        { ngx_string("participant.move"), NGX_CMS_AUDIT_OP_PARTICIPANT_MOVE },
+        { ngx_string("bulkParameterSet.create"), NGX_CMS_AUDIT_OP_SET_CREATE },
+        { ngx_string("bulkSync.create"), NGX_CMS_AUDIT_OP_SYNC_CREATE }
+    };
+
+    for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+        if (op->len == ops[i].name.len
+            && ngx_memcmp(op->data, ops[i].name.data, op->len) == 0)
+        {
+            return ops[i].op;
+        }
+    }
+
+    return NGX_CMS_AUDIT_OP_OTHER;
 }
 
 
 static ngx_uint_t
-ngx_cms_audit_op_is(ngx_cms_call_t *call, const char *op)
+ngx_cms_audit_note_is(ngx_str_t *note, const char *value)
 {
     size_t  len;
 
-    len = ngx_strlen(op);
+    len = ngx_strlen(value);
 
-    return call->operation.len == len
-           && ngx_strncmp(call->operation.data, op, len) == 0;
+    return note->len == len && ngx_memcmp(note->data, value, len) == 0;
 }
 
 

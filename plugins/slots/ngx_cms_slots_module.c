@@ -541,6 +541,9 @@ ngx_int_t
 ngx_cms_slots_decided(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
     ngx_cms_slots_req_t *sr)
 {
+    u_char                 name[NGX_CMS_SLOTS_TEXT_LEN];
+    ngx_str_t              note;
+    ngx_cms_slots_text_t   held;
     ngx_cms_slots_pool_t  *pool;
     ngx_cms_slots_slot_t  *slot;
 
@@ -554,6 +557,12 @@ ngx_cms_slots_decided(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
     }
 
     slot = &pool->slots[sr->index - pool->model.start];
+
+    /* for the notes below: the slot's own name, the meeting it holds */
+
+    note.len = ngx_cms_slot_name(&pool->model, sr->index, name,
+                                 NGX_CMS_SLOTS_TEXT_LEN);
+    held = slot->hold.meeting;
 
     switch (sr->action) {
 
@@ -585,6 +594,31 @@ ngx_cms_slots_decided(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
     }
 
     ngx_shmtx_unlock(&smcf->shpool->mutex);
+
+    /*
+     * Notes for the other plugins (the audit writes them): the slot, the
+     * meeting the PUT is about (for a check-in, the one leaving), and
+     * what the PUT does to the slot.
+     */
+
+    note.data = name;
+    (void) ngx_cms_note_set(call, "slot", &note);
+
+    note.data = (u_char *) ngx_cms_slot_action_name(sr->action);
+    note.len = ngx_strlen(note.data);
+    (void) ngx_cms_note_set(call, "slot_action", &note);
+
+    if (sr->action == NGX_CMS_SLOT_ACT_CHECKIN) {
+        note.data = held.data;
+        note.len = held.len;
+
+    } else {
+        note = sr->meeting;
+    }
+
+    if (sr->action != NGX_CMS_SLOT_ACT_NONE && note.len) {
+        (void) ngx_cms_note_set(call, "meeting", &note);
+    }
 
     if (sr->action == NGX_CMS_SLOT_ACT_CONFLICT) {
         return ngx_cms_slots_deny(call, smcf, sr, sr->limit);
@@ -912,7 +946,7 @@ ngx_cms_slots_call_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
     ngx_cms_slots_req_t *sr)
 {
     long                     index;
-    ngx_str_t                location;
+    ngx_str_t                location, note;
     const char              *op;
     ngx_uint_t               n, emit;
     ngx_cms_slots_pool_t    *pool;
@@ -1024,6 +1058,18 @@ ngx_cms_slots_call_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
     }
 
     if (emit) {
+        /* notes for the other plugins: the slot and its meeting */
+
+        note.data = ch.slot.data;
+        note.len = ch.slot.len;
+        (void) ngx_cms_note_set(call, "slot", &note);
+
+        if (ch.hold.meeting.len) {
+            note.data = ch.hold.meeting.data;
+            note.len = ch.hold.meeting.len;
+            (void) ngx_cms_note_set(call, "meeting", &note);
+        }
+
         ngx_cms_slots_emit(&ch, call->request->connection->log);
     }
 }
