@@ -53,7 +53,6 @@ typedef struct {
 static ngx_int_t ngx_cms_rewrite_request(ngx_cms_call_t *call);
 static ngx_int_t ngx_cms_rewrite_apply(ngx_cms_call_t *call,
     ngx_cms_rewrite_rule_t *rule);
-static void ngx_cms_rewrite_identity(ngx_http_request_t *r);
 static ngx_int_t ngx_cms_rewrite_response(ngx_cms_call_t *call);
 static ngx_int_t ngx_cms_rewrite_address(ngx_cms_call_t *call,
     ngx_cms_rewrite_loc_conf_t *lcf, xmlDocPtr doc);
@@ -155,7 +154,6 @@ ngx_cms_rewrite_request(ngx_cms_call_t *call)
         && ngx_cms_rewrite_is(&call->operation, "callBridge.get"))
     {
         ngx_cms_want_response_body(call);
-        ngx_cms_rewrite_identity(call->request);
     }
 
     if (lcf->rules == NULL || call->params == NULL) {
@@ -281,46 +279,6 @@ ngx_cms_rewrite_apply(ngx_cms_call_t *call, ngx_cms_rewrite_rule_t *rule)
                    &rule->name, &prm->value, &value, &rule->pattern);
 
     return ngx_cms_param_set(call, &rule->name, &value);
-}
-
-
-/*
- * The bridge's Apache compresses text/xml for a client that accepts gzip
- * (BASIC-DOC), and a compressed answer cannot be parsed: it would pass
- * through with the bridge's address in it.  The answer we want to read
- * is asked for uncompressed.  The header element is changed in place,
- * as proxy_pass sends what is in the list.
- */
-
-static void
-ngx_cms_rewrite_identity(ngx_http_request_t *r)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Accept-Encoding") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Accept-Encoding",
-                               sizeof("Accept-Encoding") - 1) == 0)
-        {
-            ngx_str_set(&h[i].value, "identity");
-        }
-    }
 }
 
 
