@@ -495,9 +495,12 @@ ngx_cms_affinity_learn_listing(ngx_http_request_t *r, ngx_cms_fo_req_t *fr)
         return;
     }
 
-    doc = xmlCtxtReadMemory(ctxt, (char *) data, (int) len, NULL, NULL,
-                            XML_PARSE_NONET|XML_PARSE_NOERROR
-                            |XML_PARSE_NOWARNING);
+    /* UTF-8 regardless of any declaration or BOM: the DOCTYPE check
+     * above must see the bytes libxml2 will parse */
+
+    doc = xmlCtxtReadMemory(ctxt, (char *) data, (int) len, NULL, "UTF-8",
+                            XML_PARSE_NONET|XML_PARSE_IGNORE_ENC
+                            |XML_PARSE_NOERROR|XML_PARSE_NOWARNING);
 
     if (doc == NULL || !ctxt->wellFormed) {
         goto done;

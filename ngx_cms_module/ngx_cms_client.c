@@ -171,8 +171,17 @@ static ngx_int_t
 ngx_cms_client_build(ngx_cms_client_ctx_t *ctx, ngx_str_t *method,
     ngx_str_t *path, ngx_str_t *body)
 {
-    size_t      len;
+    size_t      len, i;
     ngx_buf_t  *b;
+
+    /* the path goes into a request line carrying the bridge's credentials:
+     * no space or control byte may split it into another request */
+
+    for (i = 0; i < path->len; i++) {
+        if (path->data[i] <= 0x20 || path->data[i] == 0x7f) {
+            return NGX_ERROR;
+        }
+    }
 
     len = method->len + 1 + path->len + sizeof(" HTTP/1.0" CRLF) - 1
           + sizeof("Host: " CRLF) - 1 + ctx->target.host.len

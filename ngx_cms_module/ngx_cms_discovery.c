@@ -204,9 +204,9 @@ ngx_cms_discovery_parse(ngx_cms_client_t *cc)
     }
 
     doc = xmlCtxtReadMemory(ctxt, (char *) cc->body.data, (int) cc->body.len,
-                            NULL, NULL,
-                            XML_PARSE_NONET|XML_PARSE_NOERROR
-                            |XML_PARSE_NOWARNING);
+                            NULL, "UTF-8",
+                            XML_PARSE_NONET|XML_PARSE_IGNORE_ENC
+                            |XML_PARSE_NOERROR|XML_PARSE_NOWARNING);
 
     if (doc && !ctxt->wellFormed) {
         xmlFreeDoc(doc);

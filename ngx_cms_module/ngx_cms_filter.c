@@ -283,7 +283,7 @@ ngx_cms_send_buffered(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
         }
 
         cln->handler = ngx_cms_free_doc;
-        cln->data = ctx->doc;
+        cln->data = ctx;
     }
 
     ctx->call.response_malformed = malformed;
@@ -327,7 +327,12 @@ ngx_cms_send_buffered(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
 static void
 ngx_cms_free_doc(void *data)
 {
-    xmlFreeDoc(data);
+    ngx_cms_ctx_t  *ctx = data;
+
+    if (ctx->doc) {
+        xmlFreeDoc(ctx->doc);
+        ctx->doc = NULL;
+    }
 }
 
 

@@ -1037,10 +1037,21 @@ ngx_cms_run_log_hooks(ngx_cms_ctx_t *ctx)
 }
 
 
+/*
+ * Only a safety net: ngx_http_free_request() has set r->pool to NULL by
+ * the time cleanups run, and a hook that allocates would crash, so the
+ * log handler below runs every understood call's hooks itself, finding
+ * them through this cleanup.
+ */
+
 static void
 ngx_cms_log_cleanup(void *data)
 {
     ngx_cms_ctx_t  *ctx = data;
+
+    if (ctx->call.request->pool == NULL) {
+        return;
+    }
 
     ngx_cms_run_log_hooks(ctx);
 }
@@ -1049,10 +1060,27 @@ ngx_cms_log_cleanup(void *data)
 ngx_int_t
 ngx_cms_log_handler(ngx_http_request_t *r)
 {
+    ngx_uint_t           found;
     ngx_cms_ctx_t       *ctx;
+    ngx_pool_cleanup_t  *cln;
     ngx_cms_loc_conf_t  *lcf;
 
     if (r != r->main) {
+        return NGX_OK;
+    }
+
+    /* every call understood here, also those an internal redirect wiped */
+
+    found = 0;
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_cms_log_cleanup) {
+            ngx_cms_run_log_hooks(cln->data);
+            found = 1;
+        }
+    }
+
+    if (found) {
         return NGX_OK;
     }
 

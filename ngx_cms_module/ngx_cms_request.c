@@ -43,11 +43,18 @@ ngx_cms_classify(ngx_http_request_t *r)
      * "/coSpaces/../calls" be judged as one thing and executed as another.
      */
 
-    p = r->main->unparsed_uri.data;
-    last = p + r->main->unparsed_uri.len;
+    if (r->main->valid_unparsed_uri) {
+        p = r->main->unparsed_uri.data;
+        last = p + r->main->unparsed_uri.len;
 
-    if (r->main->args.len) {
-        last = r->main->args.data - 1;
+        if (r->main->args.len) {
+            last = r->main->args.data - 1;
+        }
+
+    } else {
+        /* rewritten ("rewrite", "set $args"): proxy_pass sends r->uri */
+        p = r->main->uri.data;
+        last = p + r->main->uri.len;
     }
 
     ctx->api_rc = ngx_cms_api_classify(p, last - p, ctx->method, &ctx->api);
@@ -168,6 +175,11 @@ hooks:
         /* a hook waits for something (Redis, a bridge): keep reading
          * only to notice the client going away */
         r->read_event_handler = ngx_http_test_reading;
+
+        /* only ngx_cms_resume() may run the phases again: with epoll's
+         * edge-triggered events any client byte fires the write handler */
+        r->write_event_handler = ngx_http_request_empty_handler;
+
         return NGX_AGAIN;
     }
 

@@ -73,9 +73,12 @@ ngx_cms_xml_parse(ngx_log_t *log, u_char *data, size_t len,
         return NULL;
     }
 
-    doc = xmlCtxtReadMemory(ctxt, (char *) data, (int) len, NULL, NULL,
-                            XML_PARSE_NONET|XML_PARSE_NOERROR
-                            |XML_PARSE_NOWARNING);
+    /* UTF-8 regardless of any declaration or BOM: the DOCTYPE check
+     * above must see the bytes libxml2 will parse */
+
+    doc = xmlCtxtReadMemory(ctxt, (char *) data, (int) len, NULL, "UTF-8",
+                            XML_PARSE_NONET|XML_PARSE_IGNORE_ENC
+                            |XML_PARSE_NOERROR|XML_PARSE_NOWARNING);
 
     if (doc == NULL || !ctxt->wellFormed) {
         ngx_log_error(NGX_LOG_WARN, log, 0,

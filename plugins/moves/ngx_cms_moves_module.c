@@ -316,12 +316,27 @@ static ngx_int_t
 ngx_cms_moves_check(ngx_cms_call_t *call, ngx_cms_moves_req_t *mr,
     ngx_cms_moves_loc_conf_t *mlcf)
 {
-    u_char                 *p;
+    u_char                 *p, c;
+    size_t                  i;
     ngx_pool_cleanup_t     *cln;
     ngx_cms_moves_check_t  *ck;
 
     if (mr->participant.len > 64) {
         return NGX_DECLINED;
+    }
+
+    /* an id goes into a request line sent with the bridge's credentials:
+     * anything but a GUID's letters, digits and dashes is not checked */
+
+    for (i = 0; i < mr->participant.len; i++) {
+        c = mr->participant.data[i];
+
+        if (!((c >= '0' && c <= '9')
+              || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')
+              || c == '-'))
+        {
+            return NGX_DECLINED;
+        }
     }
 
     ck = ngx_calloc(sizeof(ngx_cms_moves_check_t),
