@@ -247,6 +247,22 @@ like($r->{headers}{'x-cms-proxy-reason'}, qr/holds meeting "Meeting A"/,
 is(scalar @{ $t->sim_requests }, 0, 'the bridge never saw it');
 is(sim_space($sa)->{name}, 'Meeting A', 'CMS still has meeting A there');
 
+# the same double booking dressed up: a repeated flag, another case
+
+$r = api(PUT => "/api/v1/cospaces/$sa",
+         '&nonMemberAccess=false&nonMemberAccess=true&name=Meeting C&secret=sc');
+is($r->{status}, 400, 'repeated nonMemberAccess on a slot: 400');
+like($r->{content}, qr{<parameterError rule="ambiguous-put" />},
+     'refused as ambiguous');
+$r = api(PUT => "/api/v1/cospaces/$sa",
+         '&NonMemberAccess=true&name=Meeting C&secret=sc');
+like($r->{content}, qr{rule="ambiguous-put"}, 'a flag in another case too');
+$r = api(PUT => "/api/v1/cospaces/$sa",
+         '&nonMemberAccess=TRUE&name=Meeting C&secret=sc');
+like($r->{content}, qr{rule="double-booking"},
+     'nonMemberAccess=TRUE is a check-out, refused as a double booking');
+is(scalar @{ $t->sim_requests }, 0, 'none of them reached the bridge');
+
 # the holder itself may extend, with or without its secret
 
 is(api(PUT => "/api/v1/cospaces/$sa", open_body('Meeting A', 'sa'))
@@ -265,7 +281,7 @@ is(api(PUT => "/api/v1/cospaces/$sa", 'defaultLayout=allEqual')->{status},
 SKIP: {
     skip 'no audit plugin in this build', 2 unless $AUDIT;
     my @c = events('conflict');
-    is(scalar @c, 2, 'each refusal is an audit event');
+    is(scalar @c, 3, 'each double booking refused is an audit event');
     is($c[0]{detail}{note}, 'Meeting C', 'naming the meeting refused');
 }
 

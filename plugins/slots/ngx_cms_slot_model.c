@@ -237,14 +237,26 @@ ngx_cms_slot_name_key(const unsigned char *name, size_t name_len)
 }
 
 
+/* ASCII case-insensitive: "TRUE" may well open a space on the bridge */
+
 static int
 ngx_cms_slot_is(const unsigned char *v, size_t len, const char *word)
 {
-    size_t  n;
+    size_t  i, n;
 
     n = strlen(word);
 
-    return v != NULL && len == n && memcmp(v, word, n) == 0;
+    if (v == NULL || len != n) {
+        return 0;
+    }
+
+    for (i = 0; i < n; i++) {
+        if ((v[i] | 0x20) != (unsigned char) word[i]) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

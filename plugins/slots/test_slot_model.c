@@ -272,8 +272,12 @@ test_shape(void **state)
     assert_int_equal(ngx_cms_slot_shape(&tms, 1, &p), NGX_CMS_SLOT_PUT_OTHER);
     p = put_of(MEETING, NULL, NULL);
     assert_int_equal(ngx_cms_slot_shape(&tms, 1, &p), NGX_CMS_SLOT_PUT_OTHER);
-    p = put_of(MEETING, "TRUE", NULL);
+    p = put_of(MEETING, "yes", NULL);
     assert_int_equal(ngx_cms_slot_shape(&tms, 1, &p), NGX_CMS_SLOT_PUT_OTHER);
+
+    /* the flag in another case: the bridge may well take it */
+    p = put_of(MEETING, "TRUE", NULL);
+    assert_int_equal(ngx_cms_slot_shape(&tms, 1, &p), NGX_CMS_SLOT_PUT_OPEN);
     p = put_of("", "true", NULL);
     assert_int_equal(ngx_cms_slot_shape(&tms, 1, &p), NGX_CMS_SLOT_PUT_OTHER);
     p = put_of("TMS_Scheduled_Meeting_1", NULL, NULL);
