@@ -18,7 +18,7 @@
  *   cms_redis_sentinel <ip:port> ... master=<name> [password=<p>]
  *             [user=<u>];
  *       port 26379 by default; password/user are the Sentinels' own.
- *   cms_redis_spool <dir>|off [max_size=<size>];
+ *   cms_redis_spool <dir>|off [mode=always|fallback] [max_size=<size>];
  *       off by default (records wait in memory, 10000 at most); nginx
  *       creates <dir> for the workers' user; max_size 0: no limit.
  *
@@ -83,7 +83,7 @@ static ngx_command_t  ngx_cms_redis_commands[] = {
       NULL },
 
     { ngx_string("cms_redis_spool"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
       ngx_cms_redis_spool_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -611,6 +611,7 @@ ngx_cms_redis_spool_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     off_t        size;
     ngx_str_t   *value, s;
+    ngx_uint_t   i;
     ngx_path_t  *path;
 
     if (rmcf->spool_set) {
@@ -629,22 +630,33 @@ ngx_cms_redis_spool_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
-    if (cf->args->nelts == 3) {
-        if (ngx_strncmp(value[2].data, "max_size=", 9) != 0) {
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strcmp(value[i].data, "mode=always") == 0) {
+            rmcf->spool_fallback = 0;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "mode=fallback") == 0) {
+            rmcf->spool_fallback = 1;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_size=", 9) != 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid parameter \"%V\" in "
-                               "\"cms_redis_spool\"", &value[2]);
+                               "\"cms_redis_spool\"", &value[i]);
             return NGX_CONF_ERROR;
         }
 
-        s.data = value[2].data + 9;
-        s.len = value[2].len - 9;
+        s.data = value[i].data + 9;
+        s.len = value[i].len - 9;
 
         size = ngx_parse_offset(&s);
         if (size == NGX_ERROR) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid \"%V\" in \"cms_redis_spool\"",
-                               &value[2]);
+                               &value[i]);
             return NGX_CONF_ERROR;
         }
 
@@ -677,7 +689,7 @@ ngx_cms_redis_spool_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * hiredis 0.14 resolves host names with a blocking getaddrinfo() in the
+ * hiredis 0.14 resolves host names with a blocking getaddrinfo call in the
  * worker, and tries IPv4 first even for an IPv6 literal (a DNS lookup
  * of "::1"): IPv4 literals and unix sockets only.
  */

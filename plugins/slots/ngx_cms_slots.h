@@ -270,6 +270,8 @@ ngx_int_t ngx_cms_slots_decide_local(ngx_cms_call_t *call,
 ngx_int_t ngx_cms_slots_decided(ngx_cms_call_t *call,
     ngx_cms_slots_main_conf_t *smcf, ngx_cms_slots_req_t *sr);
 void ngx_cms_slots_emit(ngx_cms_slots_change_t *ch, ngx_log_t *log);
+void ngx_cms_slots_utilization(ngx_cms_slots_main_conf_t *smcf,
+    ngx_log_t *log);
 
 /* ngx_cms_slots_table.c: *_locked under the zone's mutex */
 ngx_int_t ngx_cms_slots_init_zone(ngx_shm_zone_t *zone, void *data);
