@@ -1112,6 +1112,8 @@ ngx_cms_log_handler(ngx_http_request_t *r)
 void
 ngx_cms_event_emit(ngx_cycle_t *cycle, ngx_cms_event_t *ev)
 {
+    size_t                len;
+    ngx_str_t             subject;
     ngx_uint_t            i;
     ngx_cms_plugin_t    **p;
     ngx_cms_main_conf_t  *mcf;
@@ -1125,8 +1127,28 @@ ngx_cms_event_emit(ngx_cycle_t *cycle, ngx_cms_event_t *ev)
         ev->log = cycle->log;
     }
 
-    ngx_log_error(NGX_LOG_NOTICE, ev->log, 0, "cms event %V %V: %V",
-                  &ev->type, &ev->subject, &ev->detail);
+    /*
+     * A subject may come from a client (a participant id): no control
+     * byte may forge a line of the error log.  ngx_escape_uri's
+     * NGX_ESCAPE_MAIL_AUTH class escapes exactly those (and '%').
+     */
+
+    len = ev->subject.len
+          + 2 * ngx_escape_uri(NULL, ev->subject.data, ev->subject.len,
+                               NGX_ESCAPE_MAIL_AUTH);
+
+    subject.data = ngx_alloc(len ? len : 1, ev->log);
+
+    if (subject.data) {
+        subject.len = len;
+        ngx_escape_uri(subject.data, ev->subject.data, ev->subject.len,
+                       NGX_ESCAPE_MAIL_AUTH);
+
+        ngx_log_error(NGX_LOG_NOTICE, ev->log, 0, "cms event %V %V: %V",
+                      &ev->type, &subject, &ev->detail);
+
+        ngx_free(subject.data);
+    }
 
     p = mcf->plugins.elts;
     for (i = 0; i < mcf->plugins.nelts; i++) {
