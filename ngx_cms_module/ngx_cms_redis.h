@@ -183,8 +183,12 @@ ngx_int_t ngx_cms_redis_key(ngx_pool_t *pool, ngx_str_t *name,
  * confirmed it; the records a dead process left are replayed by a later
  * worker.  A Lua script with a per-source sequence number makes the
  * replay idempotent, so a record whose XADD succeeded but whose reply was
- * lost is not added twice.  See ngx_cms_redis_stream.c for the exact
- * guarantee and its limits.
+ * lost is not added twice.  With "mode=fallback" records are kept in
+ * memory and written to the spool only when they cannot be sent promptly
+ * (Redis unavailable, a failed batch, a backlog) and at exit: one write()
+ * per record less, but a kill -9 of the worker loses what Redis had not
+ * acknowledged yet.  See ngx_cms_redis_stream.c for the exact guarantee
+ * and its limits.
  *
  * Raw CR and LF in the record (legal in JSON only as white space) are
  * stored as spaces.  The key must not contain white space.

@@ -28,6 +28,7 @@
 #define NGX_CMS_REDIS_STREAM_BATCH     128      /* records per EVALSHA */
 #define NGX_CMS_REDIS_STREAM_MAX_RECORD  (1024 * 1024)
 #define NGX_CMS_REDIS_STREAM_MEMORY    10000    /* records without spool */
+#define NGX_CMS_REDIS_STREAM_FALLBACK  1024     /* mode=fallback: then spool */
 #define NGX_CMS_REDIS_STREAM_RETRY     1000     /* ms, after a Redis error */
 #define NGX_CMS_REDIS_SPOOL_SCAN       5000     /* ms, look for orphans */
 #define NGX_CMS_REDIS_SEQ_TTL          604800   /* s, the dedup key */
@@ -77,6 +78,7 @@ typedef struct {
                                               */
     ngx_str_t                   spool;       /* directory; empty: off */
     off_t                       spool_max_size;  /* 0: no limit */
+    ngx_uint_t                  spool_fallback;  /* mode=fallback */
     ngx_uint_t                  spool_set;
 
     ngx_cms_redis_script_t     *stream_script;

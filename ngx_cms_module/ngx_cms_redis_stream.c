@@ -8,8 +8,8 @@
  *   ngx_cms_redis_stream_add()
  *       -> gets the next sequence number of this process (its "source",
  *          host:pid:start-ms), and is appended to this worker's spool
- *          file with one write() (or, without a usable spool, kept in
- *          memory);
+ *          file with one write() (or, without a usable spool or with
+ *          mode=fallback while Redis keeps up, kept in memory);
  *   the sender, whenever the command connection is up and nothing is in
  *   flight:
  *       -> reads up to 128 records, oldest first: files left by dead
@@ -47,6 +47,16 @@
  *     whatever is still in memory when the process exits, is lost and
  *     counted ("lost" in the status).  At exit, memory records are
  *     written to the spool file if it works again.
+ *   - With "mode=fallback" a record is kept in memory and sent from
+ *     there, saving the write() per record; it goes to the spool file
+ *     only when it cannot be sent promptly: Redis not available, a batch
+ *     failed, more than 1024 records waiting or the oldest one waiting
+ *     longer than command_timeout, and at exit.  Then all of memory is
+ *     appended first (all or nothing: the file stays older than memory,
+ *     and a batch in flight from memory becomes the head of the file), so
+ *     order and the seq check hold.  The price: a kill -9 of the worker
+ *     loses what Redis had not yet acknowledged (at most the batches of
+ *     one command_timeout); the audit file, written through, has it.
  *   - A Redis error (not a transport failure) leaves the batch in place
  *     and retries every second: a stream key of the wrong type blocks
  *     the stream (records pile up in the spool) rather than dropping
@@ -59,6 +69,7 @@
 
 typedef struct {
     ngx_queue_t                 queue;
+    ngx_msec_t                  time;         /* when added */
     size_t                      len;
     u_char                      line[1];
 } ngx_cms_redis_record_t;
@@ -82,6 +93,7 @@ typedef struct {
     ngx_queue_t                 orphans;
     ngx_queue_t                 memory;
     ngx_uint_t                  memory_n;
+    off_t                       memory_bytes;
 
     /* the batch in flight */
     ngx_uint_t                  busy;
@@ -117,6 +129,7 @@ typedef struct {
 
 
 static void ngx_cms_redis_stream_send(void);
+static ngx_int_t ngx_cms_redis_stream_spill(ngx_cms_redis_stream_t *s);
 static ngx_int_t ngx_cms_redis_stream_batch_file(ngx_cms_redis_stream_t *s,
     ngx_cms_redis_spool_t *spool);
 static ngx_int_t ngx_cms_redis_stream_batch_memory(
@@ -375,6 +388,27 @@ ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
 
     s->seq++;
 
+    if (s->own && s->conf->spool_fallback) {
+        rec = ngx_queue_empty(&s->memory)
+              ? NULL
+              : ngx_queue_data(ngx_queue_head(&s->memory),
+                               ngx_cms_redis_record_t, queue);
+
+        /* memory while it is sent promptly; the file once it is not */
+
+        if (s->own->cursor == s->own->size
+            && (rec == NULL
+                || (s->memory_n < NGX_CMS_REDIS_STREAM_FALLBACK
+                    && ngx_current_msec - rec->time
+                       <= s->conf->command_timeout))
+            && ngx_cms_redis_available())
+        {
+            goto memory;
+        }
+
+        (void) ngx_cms_redis_stream_spill(s);
+    }
+
     if (s->own && ngx_queue_empty(&s->memory)) {
 
         max = s->conf->spool_max_size;
@@ -411,6 +445,8 @@ ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
         }
     }
 
+memory:
+
     if (s->memory_n >= NGX_CMS_REDIS_STREAM_MEMORY) {
         s->lost++;
 
@@ -434,9 +470,11 @@ ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
 
     last = ngx_cpymem(rec->line, s->line, len);
     rec->len = last - rec->line;
+    rec->time = ngx_current_msec;
 
     ngx_queue_insert_tail(&s->memory, &rec->queue);
     s->memory_n++;
+    s->memory_bytes += len;
     s->added++;
 
     ngx_cms_redis_stream_wake();
@@ -522,9 +560,15 @@ ngx_cms_redis_stream_send(void)
 
     s = &ngx_cms_redis_stream;
 
-    if (!s->running || s->busy || ngx_cms_redis_worker.exiting
-        || !ngx_cms_redis_available())
-    {
+    if (!s->running || s->busy || ngx_cms_redis_worker.exiting) {
+        return;
+    }
+
+    if (!ngx_cms_redis_available()) {
+        if (s->own && s->conf->spool_fallback) {
+            (void) ngx_cms_redis_stream_spill(s);
+        }
+
         return;
     }
 
@@ -851,6 +895,7 @@ ngx_cms_redis_stream_reply(ngx_cms_redis_reply_t *reply, ngx_str_t *error,
                 q = ngx_queue_head(&s->memory);
                 ngx_queue_remove(q);
                 rec = ngx_queue_data(q, ngx_cms_redis_record_t, queue);
+                s->memory_bytes -= rec->len;
                 ngx_free(rec);
                 s->memory_n--;
             }
@@ -879,7 +924,103 @@ ngx_cms_redis_stream_reply(ngx_cms_redis_reply_t *reply, ngx_str_t *error,
     s->batch_n = 0;
     s->batch_spool = NULL;
 
+    /* not sent promptly: what waits in memory is safer in the file */
+
+    if (s->own && s->conf->spool_fallback) {
+        (void) ngx_cms_redis_stream_spill(s);
+    }
+
     ngx_add_timer(&s->retry_ev, NGX_CMS_REDIS_STREAM_RETRY);
+}
+
+
+/*
+ * mode=fallback: appends all of memory to our file, all or nothing, so
+ * the file stays older than memory.  A batch in flight from memory was
+ * sent while the file had nothing unconfirmed (files go first), and only
+ * a spill appends to it since: those records are now the head of the
+ * file, and the reply is to consume them there.
+ */
+
+static ngx_int_t
+ngx_cms_redis_stream_spill(ngx_cms_redis_stream_t *s)
+{
+    off_t                    start, max, in_flight;
+    ngx_uint_t               i;
+    ngx_queue_t             *q;
+    ngx_cms_redis_record_t  *rec;
+
+    if (ngx_queue_empty(&s->memory)) {
+        return NGX_OK;
+    }
+
+    max = s->conf->spool_max_size;
+
+    if (max && s->own->size + s->memory_bytes > max) {
+        if (!s->spool_broken) {
+            s->spool_broken = 1;
+            ngx_cms_redis_stream_error(s, NGX_LOG_ERR,
+                                       "spool file \"%s\" reached "
+                                       "max_size: records wait in memory",
+                                       s->own->path);
+        }
+
+        return NGX_ERROR;
+    }
+
+    start = s->own->size;
+    in_flight = 0;
+    i = 0;
+
+    for (q = ngx_queue_head(&s->memory);
+         q != ngx_queue_sentinel(&s->memory);
+         q = ngx_queue_next(q))
+    {
+        rec = ngx_queue_data(q, ngx_cms_redis_record_t, queue);
+
+        if (ngx_cms_redis_spool_append(s->own, rec->line, rec->len, s->log)
+            != NGX_OK)
+        {
+            (void) ftruncate(s->own->fd, start);
+            s->own->size = start;
+
+            if (!s->spool_broken) {
+                s->spool_broken = 1;
+                ngx_cms_redis_stream_error(s, NGX_LOG_ERR,
+                                           "spool write failed: records "
+                                           "wait in memory");
+            }
+
+            return NGX_ERROR;
+        }
+
+        if (++i == s->batch_n) {
+            in_flight = s->own->size - start;
+        }
+    }
+
+    if (s->busy && s->batch_spool == NULL) {
+        s->batch_spool = s->own;
+        s->batch_bytes = in_flight;
+    }
+
+    while (!ngx_queue_empty(&s->memory)) {
+        q = ngx_queue_head(&s->memory);
+        ngx_queue_remove(q);
+        ngx_free(ngx_queue_data(q, ngx_cms_redis_record_t, queue));
+    }
+
+    s->memory_n = 0;
+    s->memory_bytes = 0;
+
+    if (s->spool_broken) {
+        s->spool_broken = 0;
+        ngx_log_error(NGX_LOG_NOTICE, s->log, 0,
+                      "cms redis: spool file \"%s\" usable again",
+                      s->own->path);
+    }
+
+    return NGX_OK;
 }
 
 
