@@ -23,6 +23,7 @@ use Test::More;
 use JSON::PP;
 use Time::HiRes qw(sleep time);
 use CmsTest;
+use CmsWait qw(wait_for);
 
 my $t = CmsTest->new;
 my $json = JSON::PP->new->utf8;
@@ -115,17 +116,6 @@ $t->run_nginx(ports => [map { $t->port($_) } qw(proxy capped nostream)]);
 sub status {
     my $res = $t->http('GET', $P, '/redis');
     return $res->{status} == 200 ? $json->decode($res->{content}) : {};
-}
-
-sub wait_for {
-    my ($what, $cond, $limit) = @_;
-    my $deadline = time + ($limit // 10);
-    while (time < $deadline) {
-        return 1 if $cond->();
-        sleep 0.1;
-    }
-    diag("gave up waiting for $what");
-    return 0;
 }
 
 sub idle { my $s = status(); $s->{connected} && $s->{stream}{idle} }

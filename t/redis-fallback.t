@@ -21,6 +21,7 @@ use Test::More;
 use JSON::PP;
 use Time::HiRes qw(sleep time stat);
 use CmsTest;
+use CmsWait qw(wait_for);
 
 my $t = CmsTest->new;
 
@@ -54,17 +55,6 @@ my @redis_args = ('--appendonly', 'yes', '--appendfsync', 'always');
 sub status {
     my $res = $t->http('GET', $H, '/status');
     return $res->{status} == 200 ? $json->decode($res->{content}) : {};
-}
-
-sub wait_for {
-    my ($what, $cond, $limit) = @_;
-    my $deadline = time + ($limit // 10);
-    while (time < $deadline) {
-        return 1 if $cond->();
-        sleep 0.1;
-    }
-    diag("gave up waiting for $what");
-    return 0;
 }
 
 sub rcli {

@@ -15,21 +15,11 @@ use Test::More;
 use JSON::PP;
 use Time::HiRes qw(sleep time);
 use CmsTest;
+use CmsWait qw(wait_for);
 
 my $t = CmsTest->new;
 
 my $json = JSON::PP->new;
-
-sub wait_for {
-    my ($what, $cond, $limit) = @_;
-    my $deadline = time + ($limit // 10);
-    while (time < $deadline) {
-        return 1 if $cond->();
-        sleep 0.1;
-    }
-    diag("gave up waiting for $what");
-    return 0;
-}
 
 sub rcli {
     my ($port, @args) = @_;

@@ -18,6 +18,7 @@ use IO::Socket::INET;
 use JSON::PP;
 use Time::HiRes qw(sleep time);
 use CmsTest;
+use CmsWait qw(wait_for);
 
 my $t = CmsTest->new;
 
@@ -118,17 +119,6 @@ sub status {
     my ($port) = @_;
     my $res = $t->http('GET', $port // $H, '/status');
     return $res->{status} == 200 ? $json->decode($res->{content}) : {};
-}
-
-sub wait_for {
-    my ($what, $cond, $limit) = @_;
-    my $deadline = time + ($limit // 10);
-    while (time < $deadline) {
-        return 1 if $cond->();
-        sleep 0.1;
-    }
-    diag("gave up waiting for $what");
-    return 0;
 }
 
 sub rcli {
