@@ -910,8 +910,11 @@ ngx_cms_call_answer(ngx_http_request_t *r, ngx_cms_call_t *call)
     if (h && call->location.len == 0) {
         call->location = h->value;
 
+        /* PsCms saw " /api/v1/coSpaces/<id> " from a real bridge: trailing
+         * blanks (and a slash) are not part of the id */
+
         p = call->location.data + call->location.len;
-        while (p > call->location.data && p[-1] == ' ') {
+        while (p > call->location.data && (p[-1] == ' ' || p[-1] == '/')) {
             p--;
         }
 

@@ -628,49 +628,11 @@ ngx_cms_moves_event(ngx_cms_call_t *call, ngx_cms_moves_req_t *mr)
     u_char             buf[1024];
     ngx_str_t          new_id;
     const char        *outcome;
-    ngx_uint_t         i;
-    ngx_list_part_t   *part;
-    ngx_table_elt_t   *h;
     ngx_cms_event_t    ev;
 
     /* the new participant: the Location's last segment */
 
     new_id = call->location_id;
-
-    if (new_id.len == 0 && call->status == NGX_HTTP_OK) {
-        part = &call->request->headers_out.headers.part;
-        h = part->elts;
-
-        for (i = 0; /* void */ ; i++) {
-            if (i >= part->nelts) {
-                if (part->next == NULL) {
-                    break;
-                }
-
-                part = part->next;
-                h = part->elts;
-                i = 0;
-            }
-
-            if (h[i].hash && h[i].key.len == 8
-                && ngx_strncasecmp(h[i].key.data, (u_char *) "Location", 8)
-                   == 0)
-            {
-                p = h[i].value.data + h[i].value.len;
-                while (p > h[i].value.data && p[-1] == ' ') {
-                    p--;
-                }
-
-                new_id.len = 0;
-                while (p > h[i].value.data && p[-1] != '/') {
-                    p--;
-                    new_id.len++;
-                }
-
-                new_id.data = p;
-            }
-        }
-    }
 
     outcome = mr->outcome;
 

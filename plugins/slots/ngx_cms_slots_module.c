@@ -221,71 +221,16 @@ ngx_cms_slots_op(ngx_cms_call_t *call, const char *op)
 }
 
 
-/*
- * The id a create's Location names.  A bridge's relative Location is
- * passed on by proxy_pass without a rewrite, and then it is only in the
- * headers_out list, not in headers_out.location, which the core's
- * call->location_id is made from: look in the list too.
- */
+/* the id a create's Location names (the core parses the Location) */
 
 ngx_int_t
 ngx_cms_slots_location_id(ngx_cms_call_t *call, ngx_str_t *id)
 {
-    u_char           *p, *last;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *loc;
-
-    if (call->location_id.len) {
-        *id = call->location_id;
-        return NGX_OK;
-    }
-
-    loc = NULL;
-    part = &call->request->headers_out.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash && h[i].key.len == 8
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Location", 8) == 0)
-        {
-            loc = &h[i];
-        }
-    }
-
-    if (loc == NULL) {
+    if (call->location_id.len == 0) {
         return NGX_DECLINED;
     }
 
-    last = loc->value.data + loc->value.len;
-
-    while (last > loc->value.data && (last[-1] == ' ' || last[-1] == '/')) {
-        last--;
-    }
-
-    p = last;
-
-    while (p > loc->value.data && p[-1] != '/') {
-        p--;
-    }
-
-    if (p == last) {
-        return NGX_DECLINED;
-    }
-
-    id->data = p;
-    id->len = last - p;
+    *id = call->location_id;
 
     return NGX_OK;
 }
