@@ -1112,6 +1112,37 @@ ngx_cms_log_handler(ngx_http_request_t *r)
 
 /* events */
 
+size_t
+ngx_cms_json_escape_str(u_char *dst, u_char *src, size_t len)
+{
+    u_char         *p, c;
+    size_t          i;
+    static u_char   hex[] = "0123456789abcdef";
+
+    p = dst;
+
+    for (i = 0; i < len; i++) {
+        c = src[i];
+
+        if (c == '"' || c == '\\') {
+            *p++ = '\\';
+            *p++ = c;
+
+        } else if (c < 0x20 || c == 0x7f) {
+            p = ngx_cpymem(p, "\\u00", 4);
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 0xf];
+
+        } else {
+            *p++ = c;
+        }
+    }
+
+    return p - dst;
+}
+
+
+
 void
 ngx_cms_event_emit(ngx_cycle_t *cycle, ngx_cms_event_t *ev)
 {

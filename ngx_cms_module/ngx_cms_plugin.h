@@ -213,6 +213,13 @@ void ngx_cms_response_changed(ngx_cms_call_t *call);
 /* a suspended request hook is done: rc as a request hook would return */
 void ngx_cms_resume(ngx_cms_call_t *call, ngx_int_t rc);
 
+/*
+ * A string escaped for a JSON document (event details, status answers):
+ * '"' and '\\' backslashed, control bytes as \u00XX.  dst needs up to
+ * 6 * len bytes; returns the bytes written.
+ */
+size_t ngx_cms_json_escape_str(u_char *dst, u_char *src, size_t len);
+
 /* tell every registered plugin's event hook */
 void ngx_cms_event_emit(ngx_cycle_t *cycle, ngx_cms_event_t *ev);
 

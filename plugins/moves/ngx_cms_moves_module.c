@@ -108,7 +108,6 @@ static ngx_int_t ngx_cms_moves_ask(ngx_cms_moves_check_t *ck);
 static void ngx_cms_moves_answer(ngx_cms_client_t *cc);
 static void ngx_cms_moves_cleanup(void *data);
 #endif
-static size_t ngx_cms_moves_json(u_char *dst, u_char *src, size_t len);
 
 static char *ngx_cms_moves_roles(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -646,7 +645,7 @@ ngx_cms_moves_event(ngx_cms_call_t *call, ngx_cms_moves_req_t *mr)
 #define ngx_cms_moves_field(key, s)                                           \
     if ((s)->len && last - p > (ssize_t) (sizeof(key) + 8 + 6 * (s)->len)) {  \
         p = ngx_cpymem(p, ",\"" key "\":\"", sizeof(key) + 4);                \
-        p += ngx_cms_moves_json(p, (s)->data, (s)->len);                      \
+        p += ngx_cms_json_escape_str(p, (s)->data, (s)->len);                 \
         *p++ = '"';                                                           \
     }
 
@@ -672,36 +671,6 @@ ngx_cms_moves_event(ngx_cms_call_t *call, ngx_cms_moves_req_t *mr)
     ev.log = call->request->connection->log;
 
     ngx_cms_event_emit((ngx_cycle_t *) ngx_cycle, &ev);
-}
-
-
-static size_t
-ngx_cms_moves_json(u_char *dst, u_char *src, size_t len)
-{
-    u_char         *p, c;
-    size_t          i;
-    static u_char   hex[] = "0123456789abcdef";
-
-    p = dst;
-
-    for (i = 0; i < len; i++) {
-        c = src[i];
-
-        if (c == '"' || c == '\\') {
-            *p++ = '\\';
-            *p++ = c;
-
-        } else if (c < 0x20 || c == 0x7f) {
-            p = ngx_cpymem(p, "\\u00", 4);
-            *p++ = hex[c >> 4];
-            *p++ = hex[c & 0xf];
-
-        } else {
-            *p++ = c;
-        }
-    }
-
-    return p - dst;
 }
 
 

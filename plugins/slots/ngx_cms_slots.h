@@ -326,7 +326,6 @@ void ngx_cms_slots_learn_space(ngx_cms_slots_main_conf_t *smcf,
 /* ngx_cms_slots_status.c */
 char *ngx_cms_slots_status_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-size_t ngx_cms_slots_json_escape(u_char *dst, u_char *src, size_t len);
 
 /* ngx_cms_slots_bridge.c: done is called once, unless NGX_OK is not
  * returned */

@@ -58,36 +58,6 @@ ngx_cms_slots_status_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-size_t
-ngx_cms_slots_json_escape(u_char *dst, u_char *src, size_t len)
-{
-    u_char         *p, c;
-    size_t          i;
-    static u_char   hex[] = "0123456789abcdef";
-
-    p = dst;
-
-    for (i = 0; i < len; i++) {
-        c = src[i];
-
-        if (c == '"' || c == '\\') {
-            *p++ = '\\';
-            *p++ = c;
-
-        } else if (c < 0x20 || c == 0x7f) {
-            p = ngx_cpymem(p, "\\u00", 4);
-            *p++ = hex[c >> 4];
-            *p++ = hex[c & 0xf];
-
-        } else {
-            *p++ = c;
-        }
-    }
-
-    return p - dst;
-}
-
-
 static ngx_int_t
 ngx_cms_slots_status_handler(ngx_http_request_t *r)
 {
@@ -132,7 +102,7 @@ ngx_cms_slots_status_handler(ngx_http_request_t *r)
 
 #define ngx_cms_slots_json_str(p, key, s, len)                                \
     p = ngx_cpymem(p, "\"" key "\":\"", sizeof(key) + 3);                     \
-    p += ngx_cms_slots_json_escape(p, s, len);                                \
+    p += ngx_cms_json_escape_str(p, s, len);                                \
     *p++ = '"'
 
 
