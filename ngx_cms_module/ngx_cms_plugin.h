@@ -63,8 +63,9 @@ typedef struct {
  * len > 0 and are not NUL-terminated, except operation (a static C
  * string) and the decoded parameter names and values (NUL-terminated as
  * the core parsed them; values set with ngx_cms_param_set() too).
- * Parameter names are matched exactly, in the client's case.  Fields marked "mutable" may be
- * changed through the functions below, never directly.
+ * Parameter names are matched exactly, in the client's case.  Fields
+ * marked "mutable" may be changed through the functions below, never
+ * directly.
  */
 
 typedef struct ngx_cms_call_s  ngx_cms_call_t;
