@@ -836,40 +836,57 @@ ngx_cms_redis_allowed(char *cmd, size_t len)
 }
 
 
+/*
+ * RESP, written here rather than by redisFormatCommandArgv(), which
+ * formats every argument's header with sprintf(): a batch of the stream
+ * has four arguments a record.  The result is freed with
+ * redisFreeCommand(), that is free().
+ */
+
 static ngx_int_t
 ngx_cms_redis_format_argv(char **cmd, ngx_uint_t argc, ngx_str_t *argv,
     const char *first, size_t first_len, ngx_log_t *log)
 {
-    int           len;
-    size_t       *lens;
-    ngx_uint_t    i, n;
-    const char  **args;
+    u_char      *p, *start;
+    size_t       len;
+    ngx_uint_t   i, n;
 
     n = argc + (first ? 1 : 0);
 
-    args = ngx_alloc(n * (sizeof(char *) + sizeof(size_t)), log);
-    if (args == NULL) {
+    /* "*<n>\r\n", then "$<len>\r\n<data>\r\n" per argument */
+
+    len = 1 + NGX_INT_T_LEN + 2 + n * (1 + NGX_INT64_LEN + 4) + first_len;
+
+    for (i = 0; i < argc; i++) {
+        len += argv[i].len;
+    }
+
+    if (len > NGX_MAX_INT32_VALUE) {
         return NGX_ERROR;
     }
 
-    lens = (size_t *) (args + n);
-    i = 0;
+    start = ngx_alloc(len, log);
+    if (start == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(start, "*%ui" CRLF, n);
 
     if (first) {
-        args[0] = first;
-        lens[0] = first_len;
-        i = 1;
+        p = ngx_sprintf(p, "$%uz" CRLF, first_len);
+        p = ngx_cpymem(p, first, first_len);
+        *p++ = CR; *p++ = LF;
     }
 
-    for ( /* void */ ; i < n; i++) {
-        args[i] = (const char *) argv->data;
-        lens[i] = argv->len;
-        argv++;
+    for (i = 0; i < argc; i++) {
+        *p++ = '$';
+        p = ngx_sprintf(p, "%uz", argv[i].len);
+        *p++ = CR; *p++ = LF;
+        p = ngx_cpymem(p, argv[i].data, argv[i].len);
+        *p++ = CR; *p++ = LF;
     }
 
-    len = redisFormatCommandArgv(cmd, (int) n, args, lens);
+    *cmd = (char *) start;
 
-    ngx_free(args);
-
-    return len;
+    return p - start;
 }

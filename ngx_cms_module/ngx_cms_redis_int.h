@@ -30,6 +30,7 @@
 #define NGX_CMS_REDIS_STREAM_MEMORY    10000    /* records without spool */
 #define NGX_CMS_REDIS_STREAM_FALLBACK  1024     /* mode=fallback: then spool */
 #define NGX_CMS_REDIS_STREAM_RETRY     1000     /* ms, after a Redis error */
+#define NGX_CMS_REDIS_STREAM_LINGER    2        /* ms a few records wait */
 #define NGX_CMS_REDIS_SPOOL_SCAN       5000     /* ms, look for orphans */
 #define NGX_CMS_REDIS_SEQ_TTL          604800   /* s, the dedup key */
 

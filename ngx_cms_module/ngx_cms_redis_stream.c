@@ -11,7 +11,8 @@
  *          file with one write() (or, without a usable spool or with
  *          mode=fallback while Redis keeps up, kept in memory);
  *   the sender, whenever the command connection is up and nothing is in
- *   flight:
+ *   flight, 2 ms after the first record it has not sent yet (at once
+ *   when a whole batch waits, or files of dead processes):
  *       -> reads up to 128 records, oldest first: files left by dead
  *          processes, then our file, then memory;
  *       -> sends them in ONE script call (EVALSHA) that, for each record
@@ -94,6 +95,8 @@ typedef struct {
     ngx_queue_t                 memory;
     ngx_uint_t                  memory_n;
     off_t                       memory_bytes;
+
+    ngx_uint_t                  unsent;       /* ours, not yet in a batch */
 
     /* the batch in flight */
     ngx_uint_t                  busy;
@@ -272,6 +275,10 @@ ngx_cms_redis_stream_exit(void)
         ngx_delete_posted_event(&s->kick_ev);
     }
 
+    if (s->kick_ev.timer_set) {
+        ngx_del_timer(&s->kick_ev);
+    }
+
     if (s->retry_ev.timer_set) {
         ngx_del_timer(&s->retry_ev);
     }
@@ -375,12 +382,15 @@ ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
 
     /* raw CR/LF can only be white space in JSON: keep one record a line */
 
-    src = record->data;
-    end = src + record->len;
+    src = p;
+    p = ngx_cpymem(p, record->data, record->len);
 
-    while (src < end) {
-        *p++ = (*src == CR || *src == LF) ? ' ' : *src;
-        src++;
+    for (end = src; (end = memchr(end, LF, p - end)) != NULL; end++) {
+        *end = ' ';
+    }
+
+    for (end = src; (end = memchr(end, CR, p - end)) != NULL; end++) {
+        *end = ' ';
     }
 
     *p++ = LF;
@@ -394,10 +404,14 @@ ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
               : ngx_queue_data(ngx_queue_head(&s->memory),
                                ngx_cms_redis_record_t, queue);
 
-        /* memory while it is sent promptly; the file once it is not */
+        /*
+         * memory while it is sent promptly; the file once it is not.
+         * Memory goes after what the file still holds (the sender reads
+         * the file first, a spill appends memory to it), so the file
+         * drains even under a steady stream of new records.
+         */
 
-        if (s->own->cursor == s->own->size
-            && (rec == NULL
+        if ((rec == NULL
                 || (s->memory_n < NGX_CMS_REDIS_STREAM_FALLBACK
                     && ngx_current_msec - rec->time
                        <= s->conf->command_timeout))
@@ -433,6 +447,7 @@ ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
             }
 
             s->added++;
+            s->unsent++;
             ngx_cms_redis_stream_wake();
 
             return NGX_OK;
@@ -476,6 +491,7 @@ memory:
     s->memory_n++;
     s->memory_bytes += len;
     s->added++;
+    s->unsent++;
 
     ngx_cms_redis_stream_wake();
 
@@ -494,7 +510,26 @@ ngx_cms_redis_stream_wake(void)
         return;
     }
 
-    /* from the event loop, so records added in one turn share a batch */
+    /*
+     * A few new records wait a moment for more: under load a batch then
+     * carries dozens and its cost (one script call, one write(), one
+     * reply) is shared; a backlog (a replay, a spool to drain) goes at
+     * once, from the event loop.
+     */
+
+    if (s->unsent < NGX_CMS_REDIS_STREAM_BATCH
+        && ngx_queue_empty(&s->orphans))
+    {
+        if (!s->kick_ev.timer_set) {
+            ngx_add_timer(&s->kick_ev, NGX_CMS_REDIS_STREAM_LINGER);
+        }
+
+        return;
+    }
+
+    if (s->kick_ev.timer_set) {
+        ngx_del_timer(&s->kick_ev);
+    }
 
     ngx_post_event(&s->kick_ev, &ngx_posted_events);
 }
@@ -574,6 +609,10 @@ ngx_cms_redis_stream_send(void)
 
     if (s->retry_ev.timer_set) {
         ngx_del_timer(&s->retry_ev);
+    }
+
+    if (s->kick_ev.timer_set) {
+        ngx_del_timer(&s->kick_ev);
     }
 
     for (n = 0; n < 64; n++) {
@@ -660,7 +699,7 @@ ngx_cms_redis_stream_batch_file(ngx_cms_redis_stream_t *s,
         count = 0;
 
         while (count < NGX_CMS_REDIS_STREAM_BATCH && p < end) {
-            nl = ngx_strlchr(p, end, LF);
+            nl = memchr(p, LF, end - p);
             if (nl == NULL) {
                 break;
             }
@@ -732,6 +771,10 @@ ngx_cms_redis_stream_batch_file(ngx_cms_redis_stream_t *s,
     s->batch_n = count;
     s->batch_bytes = p - s->buf;
 
+    if (spool == s->own) {
+        s->unsent -= ngx_min(s->unsent, count);
+    }
+
     return NGX_OK;
 }
 
@@ -772,6 +815,7 @@ ngx_cms_redis_stream_batch_memory(ngx_cms_redis_stream_t *s)
     s->batch_spool = NULL;
     s->batch_n = count;
     s->batch_bytes = 0;
+    s->unsent -= ngx_min(s->unsent, count);
 
     return NGX_OK;
 }
@@ -919,6 +963,10 @@ ngx_cms_redis_stream_reply(ngx_cms_redis_reply_t *reply, ngx_str_t *error,
         /* the connection's own error is logged by the connection */
         ngx_cms_redis_stream_error(s, NGX_LOG_DEBUG, "batch not confirmed: "
                                    "%V", error);
+    }
+
+    if (s->batch_spool == NULL || s->batch_spool == s->own) {
+        s->unsent += s->batch_n;
     }
 
     s->batch_n = 0;
