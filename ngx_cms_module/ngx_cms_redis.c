@@ -870,17 +870,22 @@ ngx_cms_redis_format_argv(char **cmd, ngx_uint_t argc, ngx_str_t *argv,
         return NGX_ERROR;
     }
 
-    p = ngx_sprintf(start, "*%ui" CRLF, n);
+    p = start;
+    *p++ = '*';
+    p = ngx_cms_redis_uint(p, n);
+    *p++ = CR; *p++ = LF;
 
     if (first) {
-        p = ngx_sprintf(p, "$%uz" CRLF, first_len);
+        *p++ = '$';
+        p = ngx_cms_redis_uint(p, first_len);
+        *p++ = CR; *p++ = LF;
         p = ngx_cpymem(p, first, first_len);
         *p++ = CR; *p++ = LF;
     }
 
     for (i = 0; i < argc; i++) {
         *p++ = '$';
-        p = ngx_sprintf(p, "%uz", argv[i].len);
+        p = ngx_cms_redis_uint(p, argv[i].len);
         *p++ = CR; *p++ = LF;
         p = ngx_cpymem(p, argv[i].data, argv[i].len);
         *p++ = CR; *p++ = LF;
@@ -889,4 +894,22 @@ ngx_cms_redis_format_argv(char **cmd, ngx_uint_t argc, ngx_str_t *argv,
     *cmd = (char *) start;
 
     return p - start;
+}
+
+
+/* a decimal number, for the per-record paths (no ngx_sprintf() there) */
+
+u_char *
+ngx_cms_redis_uint(u_char *p, uint64_t n)
+{
+    u_char   digits[NGX_INT64_LEN], *d;
+
+    d = digits + NGX_INT64_LEN;
+
+    do {
+        *--d = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    return ngx_cpymem(p, d, digits + NGX_INT64_LEN - d);
 }

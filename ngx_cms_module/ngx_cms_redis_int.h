@@ -200,7 +200,11 @@ typedef struct {
     off_t                       header;      /* bytes of the header line */
     off_t                       cursor;      /* first unconfirmed byte */
     off_t                       size;
+    off_t                       punched;     /* a hole up to here */
+    off_t                       freed;       /* by holes, in all */
     unsigned                    own:1;
+    unsigned                    torn:1;      /* skip to the next line */
+    unsigned                    no_punch:1;
 } ngx_cms_redis_spool_t;
 
 
@@ -300,6 +304,8 @@ ssize_t ngx_cms_redis_spool_read(ngx_cms_redis_spool_t *spool, u_char *buf,
     size_t size, ngx_log_t *log);
 void ngx_cms_redis_spool_consume(ngx_cms_redis_spool_t *spool, off_t n,
     ngx_log_t *log);
+off_t ngx_cms_redis_spool_used(ngx_cms_redis_spool_t *spool);
+u_char *ngx_cms_redis_uint(u_char *p, uint64_t n);
 void ngx_cms_redis_spool_close(ngx_cms_redis_spool_t *spool, ngx_log_t *log);
 ngx_uint_t ngx_cms_redis_spool_claim(ngx_str_t *dir,
     ngx_cms_redis_spool_t *own, ngx_queue_t *orphans, ngx_log_t *log);

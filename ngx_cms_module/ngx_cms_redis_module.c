@@ -18,9 +18,10 @@
  *   cms_redis_sentinel <ip:port> ... master=<name> [password=<p>]
  *             [user=<u>];
  *       port 26379 by default; password/user are the Sentinels' own.
- *   cms_redis_spool <dir>|off [mode=always|fallback] [max_size=<size>];
+ *   cms_redis_spool <dir>|off [mode=fallback|always] [max_size=<size>];
  *       off by default (records wait in memory, 10000 at most); nginx
- *       creates <dir> for the workers' user; max_size 0: no limit.
+ *       creates <dir> for the workers' user; mode=fallback by default;
+ *       max_size 0: no limit (bytes on disk).
  *
  * server{}, location{}:
  *
@@ -629,6 +630,14 @@ ngx_cms_redis_spool_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         return NGX_CONF_OK;
     }
+
+    /*
+     * fallback by default: the spool is for when Redis cannot take the
+     * records; "always" also survives a kill -9 of nginx while Redis is
+     * up, for a write() per record (the audit file has them either way)
+     */
+
+    rmcf->spool_fallback = 1;
 
     for (i = 2; i < cf->args->nelts; i++) {
 

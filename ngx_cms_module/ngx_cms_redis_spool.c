@@ -10,7 +10,13 @@
  * Records are appended with a single write() on an O_APPEND descriptor
  * (as nginx's unbuffered access_log does), read back with pread() from a
  * cursor, and the file is cut back to its header whenever everything in
- * it has been confirmed.
+ * it has been confirmed.  Under a steady stream of records that moment
+ * may never come: then the confirmed part is given back to the file
+ * system as a hole (fallocate PUNCH_HOLE, the offsets stay) each time it
+ * grows by a megabyte, so the disk holds what waits, not what was sent.
+ * Whoever replays a file with a hole skips the zeros, and the rest of the
+ * line they end in: that line was confirmed, as everything before the
+ * cursor was (the hole ends before it).
  *
  * Ownership is an fcntl() write lock on the whole file, held by the
  * process for as long as it lives: the kernel drops it when the process
@@ -29,8 +35,12 @@
 #define NGX_CMS_REDIS_SPOOL_MAGIC   "CMS-REDIS-SPOOL 1 "
 #define NGX_CMS_REDIS_SPOOL_PREFIX  "cms-redis."
 #define NGX_CMS_REDIS_SPOOL_SUFFIX  ".spool"
+#define NGX_CMS_REDIS_SPOOL_BLOCK   4096
+#define NGX_CMS_REDIS_SPOOL_PUNCH   (1024 * 1024)
 
 
+static void ngx_cms_redis_spool_punch(ngx_cms_redis_spool_t *spool,
+    ngx_log_t *log);
 static ngx_int_t ngx_cms_redis_spool_lock(ngx_fd_t fd);
 static ngx_cms_redis_spool_t *ngx_cms_redis_spool_alloc(ngx_str_t *dir,
     u_char *name, size_t len, ngx_log_t *log);
@@ -173,9 +183,12 @@ ngx_cms_redis_spool_consume(ngx_cms_redis_spool_t *spool, off_t n,
 {
     spool->cursor += n;
 
-    if (!spool->own || spool->cursor < spool->size
-        || spool->size == spool->header)
-    {
+    if (!spool->own || spool->size == spool->header) {
+        return;
+    }
+
+    if (spool->cursor < spool->size) {
+        ngx_cms_redis_spool_punch(spool, log);
         return;
     }
 
@@ -190,6 +203,64 @@ ngx_cms_redis_spool_consume(ngx_cms_redis_spool_t *spool, off_t n,
 
     spool->size = spool->header;
     spool->cursor = spool->header;
+    spool->punched = 0;
+}
+
+
+/* bytes on disk: max_size is about those */
+
+off_t
+ngx_cms_redis_spool_used(ngx_cms_redis_spool_t *spool)
+{
+    if (spool->punched == 0) {
+        return spool->size;
+    }
+
+    return spool->size - spool->punched
+           + ngx_align(spool->header, NGX_CMS_REDIS_SPOOL_BLOCK);
+}
+
+
+/*
+ * Whole blocks only, after the header's block and before the cursor's
+ * (strictly: the line the hole ends in then began before the cursor).
+ */
+
+static void
+ngx_cms_redis_spool_punch(ngx_cms_redis_spool_t *spool, ngx_log_t *log)
+{
+#if (NGX_LINUX && defined FALLOC_FL_PUNCH_HOLE)
+
+    off_t  from, to;
+
+    if (spool->no_punch) {
+        return;
+    }
+
+    from = ngx_max(spool->punched,
+                   ngx_align(spool->header, NGX_CMS_REDIS_SPOOL_BLOCK));
+    to = (spool->cursor - 1) & ~((off_t) NGX_CMS_REDIS_SPOOL_BLOCK - 1);
+
+    if (to - from < NGX_CMS_REDIS_SPOOL_PUNCH) {
+        return;
+    }
+
+    if (fallocate(spool->fd, FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE,
+                  from, to - from)
+        == -1)
+    {
+        spool->no_punch = 1;
+        ngx_log_error(NGX_LOG_WARN, log, ngx_errno,
+                      "cms redis: cannot free the confirmed part of spool "
+                      "file \"%s\" (it is cut back when all is confirmed)",
+                      spool->path);
+        return;
+    }
+
+    spool->freed += to - from;
+    spool->punched = to;
+
+#endif
 }
 
 
@@ -231,6 +302,7 @@ ngx_cms_redis_spool_claim(ngx_str_t *dir, ngx_cms_redis_spool_t *own,
     u_char                 *name;
     ngx_fd_t                fd;
     ngx_str_t              *names, *nm;
+    off_t                   data;
     ngx_uint_t              i, n, claimed, held;
     ngx_queue_t            *q;
     struct dirent          *de;
@@ -348,6 +420,15 @@ ngx_cms_redis_spool_claim(ngx_str_t *dir, ngx_cms_redis_spool_t *own,
             (void) close(fd);
             ngx_free(spool);
             continue;
+        }
+
+        /* the hole its writer made: zeros, then the end of a sent line */
+
+        data = lseek(fd, spool->cursor, SEEK_DATA);
+
+        if (data > spool->cursor && data < spool->size) {
+            spool->cursor = data;
+            spool->torn = 1;
         }
 
         if (spool->cursor >= spool->size) {

@@ -7,9 +7,10 @@
  *
  *   ngx_cms_redis_stream_add()
  *       -> gets the next sequence number of this process (its "source",
- *          host:pid:start-ms), and is appended to this worker's spool
- *          file with one write() (or, without a usable spool or with
- *          mode=fallback while Redis keeps up, kept in memory);
+ *          host:pid:start-ms) and is kept in memory while Redis keeps
+ *          up (mode=fallback, the default), or appended to this worker's
+ *          spool file with one write() (mode=always, and whenever Redis
+ *          does not keep up);
  *   the sender, whenever the command connection is up and nothing is in
  *   flight, 2 ms after the first record it has not sent yet (at once
  *   when a whole batch waits, or files of dead processes):
@@ -37,10 +38,10 @@
  *     are always applied as a prefix in order.  The check forgets a
  *     source 7 days after its last write: a record replayed later than
  *     that (after its reply was lost) could be added a second time.
- *   - No loss, with a spool: a record accepted (NGX_OK) is in the file
- *     before the call returns, so it survives kill -9 of the worker or of
- *     the whole of nginx (not an OS crash or power loss: no fsync, as
- *     with access_log).  Once Redis acknowledged it, Redis' own
+ *   - No loss, with a spool in mode=always: a record accepted (NGX_OK)
+ *     is in the file before the call returns, so it survives kill -9 of
+ *     the worker or of the whole of nginx (not an OS crash or power
+ *     loss: no fsync, as with access_log).  Once Redis acknowledged it, Redis' own
  *     durability applies (persistence, asynchronous replication: a
  *     Sentinel failover can lose acknowledged writes; no WAIT is used).
  *   - Without a spool, or when the spool cannot be written (disk full,
@@ -48,8 +49,9 @@
  *     whatever is still in memory when the process exits, is lost and
  *     counted ("lost" in the status).  At exit, memory records are
  *     written to the spool file if it works again.
- *   - With "mode=fallback" a record is kept in memory and sent from
- *     there, saving the write() per record; it goes to the spool file
+ *   - In mode=fallback (the default) a record is kept in memory and
+ *     sent from there, saving the write() per record; it goes to the
+ *     spool file
  *     only when it cannot be sent promptly: Redis not available, a batch
  *     failed, more than 1024 records waiting or the oldest one waiting
  *     longer than command_timeout, and at exit.  Then all of memory is
@@ -69,19 +71,20 @@
 
 
 typedef struct {
-    ngx_queue_t                 queue;
-    ngx_msec_t                  time;         /* when added */
-    size_t                      len;
-    u_char                      line[1];
-} ngx_cms_redis_record_t;
-
-
-typedef struct {
     ngx_str_t                   seq;
     ngx_str_t                   maxlen;
     ngx_str_t                   key;
     ngx_str_t                   record;
 } ngx_cms_redis_line_t;
+
+
+typedef struct {
+    ngx_queue_t                 queue;
+    ngx_msec_t                  time;         /* when added */
+    ngx_cms_redis_line_t        fields;       /* in line[], parsed */
+    size_t                      len;
+    u_char                      line[1];
+} ngx_cms_redis_record_t;
 
 
 typedef struct {
@@ -340,8 +343,9 @@ ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
     ngx_str_t *record)
 {
     u_char                  *p, *last, *src, *end;
-    size_t                   len;
+    size_t                   len, seq_len, maxlen_len, header_len;
     off_t                    max;
+    ngx_cms_redis_line_t    *f;
     ngx_cms_redis_record_t  *rec;
     ngx_cms_redis_stream_t  *s;
 
@@ -378,7 +382,17 @@ ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
         s->line_size = ngx_max(len, 4096);
     }
 
-    p = ngx_sprintf(s->line, "%uL %ui %V ", s->seq + 1, maxlen, key);
+    /* ngx_sprintf() would do, at about ten times the cost */
+
+    p = ngx_cms_redis_uint(s->line, s->seq + 1);
+    seq_len = p - s->line;
+    *p++ = ' ';
+    p = ngx_cms_redis_uint(p, maxlen);
+    maxlen_len = p - s->line - seq_len - 1;
+    *p++ = ' ';
+    p = ngx_cpymem(p, key->data, key->len);
+    *p++ = ' ';
+    header_len = p - s->line;
 
     /* raw CR/LF can only be white space in JSON: keep one record a line */
 
@@ -427,7 +441,7 @@ ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
 
         max = s->conf->spool_max_size;
 
-        if (max && s->own->size + (off_t) len > max) {
+        if (max && ngx_cms_redis_spool_used(s->own) + (off_t) len > max) {
             if (!s->spool_broken) {
                 s->spool_broken = 1;
                 ngx_cms_redis_stream_error(s, NGX_LOG_ERR,
@@ -486,6 +500,16 @@ memory:
     last = ngx_cpymem(rec->line, s->line, len);
     rec->len = last - rec->line;
     rec->time = ngx_current_msec;
+
+    f = &rec->fields;
+    f->seq.data = rec->line;
+    f->seq.len = seq_len;
+    f->maxlen.data = rec->line + seq_len + 1;
+    f->maxlen.len = maxlen_len;
+    f->key.data = f->maxlen.data + maxlen_len + 1;
+    f->key.len = key->len;
+    f->record.data = rec->line + header_len;
+    f->record.len = len - header_len - 1;
 
     ngx_queue_insert_tail(&s->memory, &rec->queue);
     s->memory_n++;
@@ -698,6 +722,22 @@ ngx_cms_redis_stream_batch_file(ngx_cms_redis_stream_t *s,
         end = s->buf + n;
         count = 0;
 
+        if (!spool->own && (spool->torn || *p == '\0')) {
+
+            /* the hole of a replayed file: zeros, then a sent line's end */
+
+            while (p < end && *p == '\0') {
+                p++;
+            }
+
+            nl = (p < end) ? memchr(p, LF, end - p) : NULL;
+
+            spool->torn = (nl == NULL);
+            ngx_cms_redis_spool_consume(spool, (nl ? nl + 1 : end) - s->buf,
+                                        s->log);
+            return NGX_AGAIN;
+        }
+
         while (count < NGX_CMS_REDIS_STREAM_BATCH && p < end) {
             nl = memchr(p, LF, end - p);
             if (nl == NULL) {
@@ -794,15 +834,7 @@ ngx_cms_redis_stream_batch_memory(ngx_cms_redis_stream_t *s)
          q = ngx_queue_next(q))
     {
         rec = ngx_queue_data(q, ngx_cms_redis_record_t, queue);
-
-        /* built by ngx_cms_redis_stream_add(): always well formed */
-
-        if (ngx_cms_redis_stream_parse(rec->line, rec->line + rec->len - 1,
-                                       &s->lines[count])
-            == NGX_OK)
-        {
-            count++;
-        }
+        s->lines[count++] = rec->fields;
     }
 
     if (count == 0
@@ -1004,7 +1036,7 @@ ngx_cms_redis_stream_spill(ngx_cms_redis_stream_t *s)
 
     max = s->conf->spool_max_size;
 
-    if (max && s->own->size + s->memory_bytes > max) {
+    if (max && ngx_cms_redis_spool_used(s->own) + s->memory_bytes > max) {
         if (!s->spool_broken) {
             s->spool_broken = 1;
             ngx_cms_redis_stream_error(s, NGX_LOG_ERR,
@@ -1211,6 +1243,11 @@ ngx_cms_redis_stream_status(u_char *p, u_char *last)
     } else {
         p = ngx_slprintf(p, last, "null");
     }
+
+    p = ngx_slprintf(p, last, ",\"mode\":\"%s\",\"spool_freed_bytes\":%O",
+                     s->conf->spool.len == 0 ? "memory"
+                     : s->conf->spool_fallback ? "fallback" : "always",
+                     s->own ? s->own->freed : 0);
 
     p = ngx_slprintf(p, last,
                      ",\"spooled_bytes\":%O,\"memory\":%ui,\"in_flight\":%ui"

@@ -38,14 +38,16 @@ http {
 
     cms_redis 127.0.0.1:%%PORT_redis%% prefix=t: connect_timeout=500ms
               command_timeout=1s ping_interval=1s;
-    cms_redis_spool %%TESTDIR%%/spool;
+    cms_redis_spool %%TESTDIR%%/spool mode=always;
 
     server {
         listen 127.0.0.1:%%PORT_http%%;
+        large_client_header_buffers 4 64k;
 
         location /a/ { cms_redis_stream a; return 200 "a\n"; }
         location /b/ { cms_redis_stream b maxlen=0; return 200 "b\n"; }
         location /c/ { cms_redis_stream c; return 200 "c\n"; }
+        location /f/ { cms_redis_stream f; return 200 "f\n"; }
 
         location = /status { cms_redis_status; }
     }
@@ -219,6 +221,64 @@ ok(!-e $file, 'file removed');
 
 my @rids = grep { /^\Q$src\E:/ } rcli('XRANGE', 't:d', '-', '+');
 is_deeply(\@rids, [map { "$src:$_" } 1 .. 6], 'rids 1 to 6');
+
+# --- a spool file with a hole: its writer gave the confirmed part back
+# to the file system; the zeros and the end of the line the hole ends in
+# are skipped, not counted as corrupt
+
+my $src2 = 'test-host:2:2';
+my $file2 = "$spool/cms-redis.0000000000002.1.spool";
+
+open($fh, '>', "$file2.tmp") or die "$file2: $!";
+binmode $fh;
+print $fh "CMS-REDIS-SPOOL 1 $src2\n";
+seek($fh, 3 * 4096, 0) or die "seek: $!";
+print $fh qq(/e/0-sent-before"}\n);
+print $fh qq($_ 0 e {"uri":"/e/$_"}\n) for 1 .. 3;
+close $fh;
+chown $uid, -1, "$file2.tmp";
+rename "$file2.tmp", $file2;
+
+$before = status()->{stream};
+
+ok(wait_for('replayed', sub {
+       status()->{stream}{replayed_files} == $before->{replayed_files} + 1
+   }, 15), 'the file with a hole is claimed and replayed');
+is_deeply(uris('e'), [map { "/e/$_" } 1 .. 3],
+          'the three records after the hole, once');
+is(status()->{stream}{corrupt}, $before->{corrupt},
+   'the hole and the torn line are not corrupt records');
+
+# --- a backlog bigger than a megabyte: while it drains, the part already
+# confirmed is given back to the file system (a hole), so the disk holds
+# what waits, even when the file is never all confirmed at once
+
+$t->stop_process('redis', 'KILL');
+ok(wait_for('down', sub { !status()->{connected} }), 'Redis down again');
+
+my $long = 'x' x 30000;
+my $big_ok = 0;
+
+for my $i (1 .. 60) {
+    $big_ok++ if $t->http('GET', $H, "/f/$i/$long")->{status} == 200;
+}
+
+is($big_ok, 60, 'sixty requests with 30 kB URIs while Redis is down');
+$st = status()->{stream};
+ok($st->{spooled_bytes} > 1.5 * 1024 * 1024, 'about 1.8 MB spooled');
+is($st->{spool_freed_bytes}, 0, 'nothing freed yet');
+is($st->{mode}, 'always', 'mode=always');
+
+$t->start_redis(args => \@redis_args);
+
+ok(wait_for('idle', \&idle, 20), 'the backlog drained');
+$st = status()->{stream};
+ok($st->{spool_freed_bytes} >= 1024 * 1024,
+   "confirmed part freed while draining ($st->{spool_freed_bytes} bytes)");
+my $left = do { local (@ARGV, $/) = ($st->{spool_file}); <> };
+like($left, qr/\ACMS-REDIS-SPOOL 1 \S+\n\z/, 'then cut back to its header');
+is_deeply(uris('f'), [map { "/f/$_/$long" } 1 .. 60],
+          'the sixty records, in order, once');
 
 # --- no spool: memory
 
