@@ -524,6 +524,17 @@ ngx_cms_resume(ngx_cms_call_t *call, ngx_int_t rc)
         return;
     }
 
+    /*
+     * Fast shutdown: the worker exits without finishing its requests, and
+     * what a plugin waited for (a Redis reply) is failed from
+     * exit_process, where running the phases would start work (an
+     * upstream connection, Redis commands) in a process being torn down.
+     */
+
+    if (ngx_terminate) {
+        return;
+    }
+
     ctx->resume_rc = rc;
 
     r->write_event_handler = ngx_http_core_run_phases;

@@ -633,6 +633,16 @@ ngx_cms_redis_script_call(ngx_cms_redis_script_t *script, ngx_pool_t *pool,
 }
 
 
+/* a script call already in RESP (the stream's batches); cmd: ngx_alloc() */
+
+ngx_int_t
+ngx_cms_redis_script_submit(ngx_cms_redis_script_t *script,
+    ngx_cms_redis_handler_pt handler, void *data, char *cmd, size_t len)
+{
+    return ngx_cms_redis_submit(NULL, handler, data, cmd, (int) len, script);
+}
+
+
 ngx_int_t
 ngx_cms_redis_publish(ngx_pool_t *pool, ngx_str_t *channel,
     ngx_str_t *message, ngx_cms_redis_handler_pt handler, void *data)

@@ -306,6 +306,8 @@ void ngx_cms_redis_spool_consume(ngx_cms_redis_spool_t *spool, off_t n,
     ngx_log_t *log);
 off_t ngx_cms_redis_spool_used(ngx_cms_redis_spool_t *spool);
 u_char *ngx_cms_redis_uint(u_char *p, uint64_t n);
+ngx_int_t ngx_cms_redis_script_submit(ngx_cms_redis_script_t *script,
+    ngx_cms_redis_handler_pt handler, void *data, char *cmd, size_t len);
 void ngx_cms_redis_spool_close(ngx_cms_redis_spool_t *spool, ngx_log_t *log);
 ngx_uint_t ngx_cms_redis_spool_claim(ngx_str_t *dir,
     ngx_cms_redis_spool_t *own, ngx_queue_t *orphans, ngx_log_t *log);

@@ -109,8 +109,8 @@ typedef struct {
 
     u_char                     *buf;
     size_t                      buf_size;
-    u_char                     *line;
-    size_t                      line_size;
+    ngx_cms_redis_record_t     *spare;        /* the next record's room */
+    size_t                      spare_size;
     ngx_cms_redis_line_t        lines[NGX_CMS_REDIS_STREAM_BATCH];
 
     ngx_event_t                 kick_ev;
@@ -331,9 +331,9 @@ ngx_cms_redis_stream_exit(void)
     ngx_free(s->buf);
     s->buf = NULL;
 
-    if (s->line) {
-        ngx_free(s->line);
-        s->line = NULL;
+    if (s->spare) {
+        ngx_free(s->spare);
+        s->spare = NULL;
     }
 }
 
@@ -342,11 +342,11 @@ ngx_int_t
 ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
     ngx_str_t *record)
 {
-    u_char                  *p, *last, *src, *end;
+    u_char                  *p, *line, *src, *end;
     size_t                   len, seq_len, maxlen_len, header_len;
     off_t                    max;
     ngx_cms_redis_line_t    *f;
-    ngx_cms_redis_record_t  *rec;
+    ngx_cms_redis_record_t  *rec, *oldest;
     ngx_cms_redis_stream_t  *s;
 
     s = &ngx_cms_redis_stream;
@@ -367,32 +367,40 @@ ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
 
     len = 2 * NGX_INT64_LEN + 4 + key->len + record->len;
 
-    if (len > s->line_size) {
-        p = ngx_alloc(ngx_max(len, 4096), s->log);
-        if (p == NULL) {
+    /*
+     * Built where it will stay if it waits in memory: the spare record
+     * is handed over to the memory queue, or kept for the next record
+     * when this one went to the file.
+     */
+
+    if (s->spare == NULL || s->spare_size < len) {
+        if (s->spare) {
+            ngx_free(s->spare);
+        }
+
+        s->spare = ngx_alloc(sizeof(ngx_cms_redis_record_t) + len, s->log);
+        if (s->spare == NULL) {
             s->lost++;
             return NGX_ERROR;
         }
 
-        if (s->line) {
-            ngx_free(s->line);
-        }
-
-        s->line = p;
-        s->line_size = ngx_max(len, 4096);
+        s->spare_size = len;
     }
+
+    rec = s->spare;
+    line = rec->line;
 
     /* ngx_sprintf() would do, at about ten times the cost */
 
-    p = ngx_cms_redis_uint(s->line, s->seq + 1);
-    seq_len = p - s->line;
+    p = ngx_cms_redis_uint(line, s->seq + 1);
+    seq_len = p - line;
     *p++ = ' ';
     p = ngx_cms_redis_uint(p, maxlen);
-    maxlen_len = p - s->line - seq_len - 1;
+    maxlen_len = p - line - seq_len - 1;
     *p++ = ' ';
     p = ngx_cpymem(p, key->data, key->len);
     *p++ = ' ';
-    header_len = p - s->line;
+    header_len = p - line;
 
     /* raw CR/LF can only be white space in JSON: keep one record a line */
 
@@ -408,15 +416,28 @@ ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
     }
 
     *p++ = LF;
-    len = p - s->line;
+    len = p - line;
+
+    rec->len = len;
+    rec->time = ngx_current_msec;
+
+    f = &rec->fields;
+    f->seq.data = line;
+    f->seq.len = seq_len;
+    f->maxlen.data = line + seq_len + 1;
+    f->maxlen.len = maxlen_len;
+    f->key.data = f->maxlen.data + maxlen_len + 1;
+    f->key.len = key->len;
+    f->record.data = line + header_len;
+    f->record.len = len - header_len - 1;
 
     s->seq++;
 
     if (s->own && s->conf->spool_fallback) {
-        rec = ngx_queue_empty(&s->memory)
-              ? NULL
-              : ngx_queue_data(ngx_queue_head(&s->memory),
-                               ngx_cms_redis_record_t, queue);
+        oldest = ngx_queue_empty(&s->memory)
+                 ? NULL
+                 : ngx_queue_data(ngx_queue_head(&s->memory),
+                                  ngx_cms_redis_record_t, queue);
 
         /*
          * memory while it is sent promptly; the file once it is not.
@@ -425,9 +446,9 @@ ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
          * drains even under a steady stream of new records.
          */
 
-        if ((rec == NULL
+        if ((oldest == NULL
                 || (s->memory_n < NGX_CMS_REDIS_STREAM_FALLBACK
-                    && ngx_current_msec - rec->time
+                    && ngx_current_msec - oldest->time
                        <= s->conf->command_timeout))
             && ngx_cms_redis_available())
         {
@@ -450,7 +471,7 @@ ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
                                            s->own->path);
             }
 
-        } else if (ngx_cms_redis_spool_append(s->own, s->line, len, s->log)
+        } else if (ngx_cms_redis_spool_append(s->own, line, len, s->log)
                    == NGX_OK)
         {
             if (s->spool_broken) {
@@ -491,25 +512,8 @@ memory:
         return NGX_ERROR;
     }
 
-    rec = ngx_alloc(sizeof(ngx_cms_redis_record_t) + len, s->log);
-    if (rec == NULL) {
-        s->lost++;
-        return NGX_ERROR;
-    }
-
-    last = ngx_cpymem(rec->line, s->line, len);
-    rec->len = last - rec->line;
-    rec->time = ngx_current_msec;
-
-    f = &rec->fields;
-    f->seq.data = rec->line;
-    f->seq.len = seq_len;
-    f->maxlen.data = rec->line + seq_len + 1;
-    f->maxlen.len = maxlen_len;
-    f->key.data = f->maxlen.data + maxlen_len + 1;
-    f->key.len = key->len;
-    f->record.data = rec->line + header_len;
-    f->record.len = len - header_len - 1;
+    rec = s->spare;
+    s->spare = NULL;
 
     ngx_queue_insert_tail(&s->memory, &rec->queue);
     s->memory_n++;
@@ -853,74 +857,112 @@ ngx_cms_redis_stream_batch_memory(ngx_cms_redis_stream_t *s)
 }
 
 
+/*
+ * The EVALSHA of a batch, written straight into one buffer (RESP): keys
+ * are the seq key and each record's stream, arguments the source and
+ * seq, maxlen, record of each.  No argv arrays, no pool: this runs for
+ * every record sent.
+ */
+
+static ngx_inline u_char *
+ngx_cms_redis_stream_bulk(u_char *p, const void *data, size_t len)
+{
+    *p++ = '$';
+    p = ngx_cms_redis_uint(p, len);
+    *p++ = CR; *p++ = LF;
+    p = ngx_cpymem(p, data, len);
+    *p++ = CR; *p++ = LF;
+
+    return p;
+}
+
+
 static ngx_int_t
 ngx_cms_redis_stream_call(ngx_cms_redis_stream_t *s, ngx_uint_t n,
     u_char *source, size_t source_len)
 {
-    u_char                *p;
-    ngx_int_t              rc;
-    ngx_str_t             *argv, *prefix;
-    ngx_uint_t             i, argc;
-    ngx_pool_t            *pool;
+    u_char                *cmd, *p, *nkeys;
+    u_char                 digits[NGX_INT64_LEN];
+    size_t                 size;
+    ngx_str_t             *prefix;
+    ngx_uint_t             i;
     ngx_cms_redis_line_t  *l;
 
     static u_char  seq_key[] = "cms:stream:seq:";
 
-    pool = ngx_create_pool(4096, s->log);
-    if (pool == NULL) {
+    prefix = &s->conf->prefix;
+
+    /* a bulk string: "$" len CRLF data CRLF */
+
+#define NGX_CMS_REDIS_BULK  (1 + NGX_INT64_LEN + 4)
+
+    size = 1 + NGX_INT64_LEN + 2
+           + 3 * NGX_CMS_REDIS_BULK + sizeof("EVALSHA") - 1 + 40
+           + NGX_INT64_LEN
+           + NGX_CMS_REDIS_BULK + prefix->len + sizeof(seq_key) - 1
+           + source_len
+           + NGX_CMS_REDIS_BULK + source_len;
+
+    for (i = 0; i < n; i++) {
+        l = &s->lines[i];
+        size += 4 * NGX_CMS_REDIS_BULK + prefix->len + l->key.len
+                + l->seq.len + l->maxlen.len + l->record.len;
+    }
+
+    cmd = ngx_alloc(size, s->log);
+    if (cmd == NULL) {
         return NGX_ERROR;
     }
 
-    prefix = &s->conf->prefix;
+    p = cmd;
+    *p++ = '*';
+    p = ngx_cms_redis_uint(p, 3 + (1 + n) + (1 + 3 * n));
+    *p++ = CR; *p++ = LF;
 
-    /* keys: the seq key and n streams; args: source and 3 per record */
+    p = ngx_cms_redis_stream_bulk(p, "EVALSHA", sizeof("EVALSHA") - 1);
+    p = ngx_cms_redis_stream_bulk(p, s->conf->stream_script->sha1, 40);
 
-    argc = (1 + n) + (1 + 3 * n);
+    nkeys = ngx_cms_redis_uint(digits, 1 + n);
+    p = ngx_cms_redis_stream_bulk(p, digits, (size_t) (nkeys - digits));
 
-    argv = ngx_palloc(pool, argc * sizeof(ngx_str_t));
-    if (argv == NULL) {
-        goto failed;
-    }
+    /* keys */
 
-    p = ngx_pnalloc(pool, prefix->len + sizeof(seq_key) - 1 + source_len);
-    if (p == NULL) {
-        goto failed;
-    }
-
-    argv[0].data = p;
+    *p++ = '$';
+    p = ngx_cms_redis_uint(p, prefix->len + sizeof(seq_key) - 1 + source_len);
+    *p++ = CR; *p++ = LF;
     p = ngx_cpymem(p, prefix->data, prefix->len);
     p = ngx_cpymem(p, seq_key, sizeof(seq_key) - 1);
     p = ngx_cpymem(p, source, source_len);
-    argv[0].len = p - argv[0].data;
+    *p++ = CR; *p++ = LF;
 
     for (i = 0; i < n; i++) {
         l = &s->lines[i];
 
-        p = ngx_pnalloc(pool, prefix->len + l->key.len);
-        if (p == NULL) {
-            goto failed;
-        }
-
-        argv[1 + i].data = p;
+        *p++ = '$';
+        p = ngx_cms_redis_uint(p, prefix->len + l->key.len);
+        *p++ = CR; *p++ = LF;
         p = ngx_cpymem(p, prefix->data, prefix->len);
         p = ngx_cpymem(p, l->key.data, l->key.len);
-        argv[1 + i].len = p - argv[1 + i].data;
-
-        argv[n + 2 + 3 * i] = l->seq;
-        argv[n + 3 + 3 * i] = l->maxlen;
-        argv[n + 4 + 3 * i] = l->record;
+        *p++ = CR; *p++ = LF;
     }
 
-    argv[n + 1].data = source;
-    argv[n + 1].len = source_len;
+    /* arguments */
 
-    rc = ngx_cms_redis_script_call(s->conf->stream_script, NULL,
-                                   ngx_cms_redis_stream_reply, s, 1 + n,
-                                   argc, argv);
+    p = ngx_cms_redis_stream_bulk(p, source, source_len);
 
-    ngx_destroy_pool(pool);
+    for (i = 0; i < n; i++) {
+        l = &s->lines[i];
 
-    if (rc != NGX_OK) {
+        p = ngx_cms_redis_stream_bulk(p, l->seq.data, l->seq.len);
+        p = ngx_cms_redis_stream_bulk(p, l->maxlen.data, l->maxlen.len);
+        p = ngx_cms_redis_stream_bulk(p, l->record.data, l->record.len);
+    }
+
+    if (ngx_cms_redis_script_submit(s->conf->stream_script,
+                                    ngx_cms_redis_stream_reply, s,
+                                    (char *) cmd, p - cmd)
+        != NGX_OK)
+    {
         ngx_cms_redis_stream_error(s, NGX_LOG_ERR, "cannot send a batch");
         return NGX_ERROR;
     }
@@ -928,12 +970,6 @@ ngx_cms_redis_stream_call(ngx_cms_redis_stream_t *s, ngx_uint_t n,
     s->busy = 1;
 
     return NGX_OK;
-
-failed:
-
-    ngx_destroy_pool(pool);
-
-    return NGX_ERROR;
 }
 
 

@@ -16,6 +16,7 @@ use Test::More;
 use Time::HiRes qw(sleep);
 use JSON::PP;
 use POSIX qw(:sys_wait_h);
+use IO::Socket::INET;
 use CmsTest;
 use CmsSeed qw(tms_session id_of);
 
@@ -246,5 +247,38 @@ wait_for('reconciled into Redis', sub {
     redis_cli("HGET cms-test:slots:space:$space{3} rec") =~ /Alone/ });
 like(redis_cli("HGET cms-test:slots:space:$space{3} rec"), qr/Alone/,
      'Redis back: the meeting made while it was down is in Redis');
+
+# --- fast shutdown (SIGTERM) while a check-out waits for Redis's word:
+# the worker exits without sending that write to the bridge (its client
+# never hears an answer, so the bridge must not act on it either)
+
+wait_for('A connected again', sub { status('a')->{redis}{available} });
+kill 'STOP', $t->{pids}{redis};
+$t->sim('DELETE', '/_sim/requests');
+
+my $body = open_body('Shutdown', 'sd');
+my $sock = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port{a}")
+    or die "connect: $!";
+print $sock "PUT /api/v1/cospaces/$space{4} HTTP/1.1\r\n"
+          . "Host: localhost\r\nAuthorization: Basic dG1zOng=\r\n"
+          . "Content-Type: application/x-www-form-urlencoded\r\n"
+          . "Content-Length: " . length($body) . "\r\n"
+          . "Connection: close\r\n\r\n$body";
+sleep 0.5;   # read, and waiting for Redis (command_timeout is 2s)
+
+my $master = delete $t->{pids}{nginx_a};
+kill 'TERM', $master;
+ok(wait_for('A gone', sub { waitpid($master, WNOHANG) == $master }),
+   'A stops at once');
+
+my $answer = <$sock>;
+ok(!defined $answer, 'the waiting client gets no answer, the connection '
+                     . 'is closed');
+
+my $log = $t->sim('GET', '/_sim/requests');
+is(scalar(grep { $_->{method} eq 'PUT' } @$log), 0,
+   'the waiting PUT never reached the bridge');
+
+kill 'CONT', $t->{pids}{redis};
 
 $t->done;
