@@ -848,9 +848,8 @@ ngx_cms_redis_allowed(char *cmd, size_t len)
 
 /*
  * RESP, written here rather than by redisFormatCommandArgv(), which
- * formats every argument's header with sprintf(): a batch of the stream
- * has four arguments a record.  The result is freed with
- * redisFreeCommand(), that is free().
+ * formats every argument's header with sprintf().  The result is freed
+ * with redisFreeCommand(), that is free().
  */
 
 static ngx_int_t
@@ -865,7 +864,7 @@ ngx_cms_redis_format_argv(char **cmd, ngx_uint_t argc, ngx_str_t *argv,
 
     /* "*<n>\r\n", then "$<len>\r\n<data>\r\n" per argument */
 
-    len = 1 + NGX_INT_T_LEN + 2 + n * (1 + NGX_INT64_LEN + 4) + first_len;
+    len = 1 + NGX_INT_T_LEN + 2 + n * NGX_CMS_REDIS_BULK + first_len;
 
     for (i = 0; i < argc; i++) {
         len += argv[i].len;
@@ -886,19 +885,11 @@ ngx_cms_redis_format_argv(char **cmd, ngx_uint_t argc, ngx_str_t *argv,
     *p++ = CR; *p++ = LF;
 
     if (first) {
-        *p++ = '$';
-        p = ngx_cms_redis_uint(p, first_len);
-        *p++ = CR; *p++ = LF;
-        p = ngx_cpymem(p, first, first_len);
-        *p++ = CR; *p++ = LF;
+        p = ngx_cms_redis_bulk(p, first, first_len);
     }
 
     for (i = 0; i < argc; i++) {
-        *p++ = '$';
-        p = ngx_cms_redis_uint(p, argv[i].len);
-        *p++ = CR; *p++ = LF;
-        p = ngx_cpymem(p, argv[i].data, argv[i].len);
-        *p++ = CR; *p++ = LF;
+        p = ngx_cms_redis_bulk(p, argv[i].data, argv[i].len);
     }
 
     *cmd = (char *) start;
@@ -922,4 +913,19 @@ ngx_cms_redis_uint(u_char *p, uint64_t n)
     } while (n);
 
     return ngx_cpymem(p, d, digits + NGX_INT64_LEN - d);
+}
+
+
+/* a RESP bulk string: "$" length CRLF data CRLF */
+
+u_char *
+ngx_cms_redis_bulk(u_char *p, const void *data, size_t len)
+{
+    *p++ = '$';
+    p = ngx_cms_redis_uint(p, len);
+    *p++ = CR; *p++ = LF;
+    p = ngx_cpymem(p, data, len);
+    *p++ = CR; *p++ = LF;
+
+    return p;
 }

@@ -306,6 +306,9 @@ void ngx_cms_redis_spool_consume(ngx_cms_redis_spool_t *spool, off_t n,
     ngx_log_t *log);
 off_t ngx_cms_redis_spool_used(ngx_cms_redis_spool_t *spool);
 u_char *ngx_cms_redis_uint(u_char *p, uint64_t n);
+u_char *ngx_cms_redis_bulk(u_char *p, const void *data, size_t len);
+/* the most a bulk string adds to its data: "$" length CRLF ... CRLF */
+#define NGX_CMS_REDIS_BULK  (1 + NGX_INT64_LEN + 4)
 ngx_int_t ngx_cms_redis_script_submit(ngx_cms_redis_script_t *script,
     ngx_cms_redis_handler_pt handler, void *data, char *cmd, size_t len);
 void ngx_cms_redis_spool_close(ngx_cms_redis_spool_t *spool, ngx_log_t *log);

@@ -864,19 +864,6 @@ ngx_cms_redis_stream_batch_memory(ngx_cms_redis_stream_t *s)
  * every record sent.
  */
 
-static ngx_inline u_char *
-ngx_cms_redis_stream_bulk(u_char *p, const void *data, size_t len)
-{
-    *p++ = '$';
-    p = ngx_cms_redis_uint(p, len);
-    *p++ = CR; *p++ = LF;
-    p = ngx_cpymem(p, data, len);
-    *p++ = CR; *p++ = LF;
-
-    return p;
-}
-
-
 static ngx_int_t
 ngx_cms_redis_stream_call(ngx_cms_redis_stream_t *s, ngx_uint_t n,
     u_char *source, size_t source_len)
@@ -891,10 +878,6 @@ ngx_cms_redis_stream_call(ngx_cms_redis_stream_t *s, ngx_uint_t n,
     static u_char  seq_key[] = "cms:stream:seq:";
 
     prefix = &s->conf->prefix;
-
-    /* a bulk string: "$" len CRLF data CRLF */
-
-#define NGX_CMS_REDIS_BULK  (1 + NGX_INT64_LEN + 4)
 
     size = 1 + NGX_INT64_LEN + 2
            + 3 * NGX_CMS_REDIS_BULK + sizeof("EVALSHA") - 1 + 40
@@ -919,11 +902,11 @@ ngx_cms_redis_stream_call(ngx_cms_redis_stream_t *s, ngx_uint_t n,
     p = ngx_cms_redis_uint(p, 3 + (1 + n) + (1 + 3 * n));
     *p++ = CR; *p++ = LF;
 
-    p = ngx_cms_redis_stream_bulk(p, "EVALSHA", sizeof("EVALSHA") - 1);
-    p = ngx_cms_redis_stream_bulk(p, s->conf->stream_script->sha1, 40);
+    p = ngx_cms_redis_bulk(p, "EVALSHA", sizeof("EVALSHA") - 1);
+    p = ngx_cms_redis_bulk(p, s->conf->stream_script->sha1, 40);
 
     nkeys = ngx_cms_redis_uint(digits, 1 + n);
-    p = ngx_cms_redis_stream_bulk(p, digits, (size_t) (nkeys - digits));
+    p = ngx_cms_redis_bulk(p, digits, (size_t) (nkeys - digits));
 
     /* keys */
 
@@ -948,14 +931,14 @@ ngx_cms_redis_stream_call(ngx_cms_redis_stream_t *s, ngx_uint_t n,
 
     /* arguments */
 
-    p = ngx_cms_redis_stream_bulk(p, source, source_len);
+    p = ngx_cms_redis_bulk(p, source, source_len);
 
     for (i = 0; i < n; i++) {
         l = &s->lines[i];
 
-        p = ngx_cms_redis_stream_bulk(p, l->seq.data, l->seq.len);
-        p = ngx_cms_redis_stream_bulk(p, l->maxlen.data, l->maxlen.len);
-        p = ngx_cms_redis_stream_bulk(p, l->record.data, l->record.len);
+        p = ngx_cms_redis_bulk(p, l->seq.data, l->seq.len);
+        p = ngx_cms_redis_bulk(p, l->maxlen.data, l->maxlen.len);
+        p = ngx_cms_redis_bulk(p, l->record.data, l->record.len);
     }
 
     if (ngx_cms_redis_script_submit(s->conf->stream_script,
