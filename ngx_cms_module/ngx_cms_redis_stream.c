@@ -41,9 +41,10 @@
  *   - No loss, with a spool in mode=always: a record accepted (NGX_OK)
  *     is in the file before the call returns, so it survives kill -9 of
  *     the worker or of the whole of nginx (not an OS crash or power
- *     loss: no fsync, as with access_log).  Once Redis acknowledged it, Redis' own
- *     durability applies (persistence, asynchronous replication: a
- *     Sentinel failover can lose acknowledged writes; no WAIT is used).
+ *     loss: no fsync, as with access_log).  Once Redis acknowledged it,
+ *     Redis' own durability applies (persistence, asynchronous
+ *     replication: a Sentinel failover can lose acknowledged writes; no
+ *     WAIT is used).
  *   - Without a spool, or when the spool cannot be written (disk full,
  *     max_size), records wait in memory, at most 10000; beyond that, and
  *     whatever is still in memory when the process exits, is lost and
