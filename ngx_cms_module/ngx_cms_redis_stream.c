@@ -84,6 +84,7 @@ typedef struct {
     ngx_msec_t                  time;         /* when added */
     ngx_cms_redis_line_t        fields;       /* in line[], parsed */
     size_t                      len;
+    size_t                      size;         /* room in line[] */
     u_char                      line[1];
 } ngx_cms_redis_record_t;
 
@@ -110,8 +111,8 @@ typedef struct {
 
     u_char                     *buf;
     size_t                      buf_size;
-    ngx_cms_redis_record_t     *spare;        /* the next record's room */
-    size_t                      spare_size;
+    ngx_queue_t                 rooms;        /* records to reuse */
+    ngx_uint_t                  rooms_n;
     ngx_cms_redis_line_t        lines[NGX_CMS_REDIS_STREAM_BATCH];
 
     ngx_event_t                 kick_ev;
@@ -151,6 +152,10 @@ static void ngx_cms_redis_stream_error(ngx_cms_redis_stream_t *s,
     ngx_uint_t level, const char *fmt, ...);
 static void ngx_cms_redis_stream_kick_handler(ngx_event_t *ev);
 static void ngx_cms_redis_stream_scan_handler(ngx_event_t *ev);
+static ngx_cms_redis_record_t *ngx_cms_redis_stream_room(
+    ngx_cms_redis_stream_t *s, size_t len);
+static void ngx_cms_redis_stream_recycle(ngx_cms_redis_stream_t *s,
+    ngx_cms_redis_record_t *rec);
 
 
 static ngx_cms_redis_stream_t  ngx_cms_redis_stream;
@@ -212,6 +217,7 @@ ngx_cms_redis_stream_init(ngx_cycle_t *cycle, ngx_cms_redis_main_conf_t *rmcf)
 
     ngx_queue_init(&s->orphans);
     ngx_queue_init(&s->memory);
+    ngx_queue_init(&s->rooms);
 
     s->kick_ev.handler = ngx_cms_redis_stream_kick_handler;
     s->retry_ev.handler = ngx_cms_redis_stream_kick_handler;
@@ -332,10 +338,13 @@ ngx_cms_redis_stream_exit(void)
     ngx_free(s->buf);
     s->buf = NULL;
 
-    if (s->spare) {
-        ngx_free(s->spare);
-        s->spare = NULL;
+    while (!ngx_queue_empty(&s->rooms)) {
+        q = ngx_queue_head(&s->rooms);
+        ngx_queue_remove(q);
+        ngx_free(ngx_queue_data(q, ngx_cms_redis_record_t, queue));
     }
+
+    s->rooms_n = 0;
 }
 
 
@@ -369,26 +378,16 @@ ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
     len = 2 * NGX_INT64_LEN + 4 + key->len + record->len;
 
     /*
-     * Built where it will stay if it waits in memory: the spare record
-     * is handed over to the memory queue, or kept for the next record
-     * when this one went to the file.
+     * Built where it will stay if it waits in memory; given back for
+     * the next record when this one goes to the file.
      */
 
-    if (s->spare == NULL || s->spare_size < len) {
-        if (s->spare) {
-            ngx_free(s->spare);
-        }
-
-        s->spare = ngx_alloc(sizeof(ngx_cms_redis_record_t) + len, s->log);
-        if (s->spare == NULL) {
-            s->lost++;
-            return NGX_ERROR;
-        }
-
-        s->spare_size = len;
+    rec = ngx_cms_redis_stream_room(s, len);
+    if (rec == NULL) {
+        s->lost++;
+        return NGX_ERROR;
     }
 
-    rec = s->spare;
     line = rec->line;
 
     /* ngx_sprintf() would do, at about ten times the cost */
@@ -482,6 +481,8 @@ ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
                               s->own->path);
             }
 
+            ngx_cms_redis_stream_recycle(s, rec);
+
             s->added++;
             s->unsent++;
             ngx_cms_redis_stream_wake();
@@ -499,6 +500,7 @@ ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
 memory:
 
     if (s->memory_n >= NGX_CMS_REDIS_STREAM_MEMORY) {
+        ngx_cms_redis_stream_recycle(s, rec);
         s->lost++;
 
         /* once per thousand, not once per record */
@@ -513,9 +515,6 @@ memory:
         return NGX_ERROR;
     }
 
-    rec = s->spare;
-    s->spare = NULL;
-
     ngx_queue_insert_tail(&s->memory, &rec->queue);
     s->memory_n++;
     s->memory_bytes += len;
@@ -525,6 +524,55 @@ memory:
     ngx_cms_redis_stream_wake();
 
     return NGX_OK;
+}
+
+
+/*
+ * Records of usual size (an audit record is under 1 kB) get a room of
+ * NGX_CMS_REDIS_STREAM_ROOM bytes, kept for reuse once confirmed: no
+ * malloc() and free() per record under a steady stream.
+ */
+
+static ngx_cms_redis_record_t *
+ngx_cms_redis_stream_room(ngx_cms_redis_stream_t *s, size_t len)
+{
+    ngx_queue_t             *q;
+    ngx_cms_redis_record_t  *rec;
+
+    if (len <= NGX_CMS_REDIS_STREAM_ROOM && !ngx_queue_empty(&s->rooms)) {
+        q = ngx_queue_head(&s->rooms);
+        ngx_queue_remove(q);
+        s->rooms_n--;
+
+        return ngx_queue_data(q, ngx_cms_redis_record_t, queue);
+    }
+
+    len = ngx_max(len, NGX_CMS_REDIS_STREAM_ROOM);
+
+    rec = ngx_alloc(sizeof(ngx_cms_redis_record_t) + len, s->log);
+    if (rec == NULL) {
+        return NULL;
+    }
+
+    rec->size = len;
+
+    return rec;
+}
+
+
+static void
+ngx_cms_redis_stream_recycle(ngx_cms_redis_stream_t *s,
+    ngx_cms_redis_record_t *rec)
+{
+    if (rec->size != NGX_CMS_REDIS_STREAM_ROOM
+        || s->rooms_n >= NGX_CMS_REDIS_STREAM_ROOMS)
+    {
+        ngx_free(rec);
+        return;
+    }
+
+    ngx_queue_insert_head(&s->rooms, &rec->queue);
+    s->rooms_n++;
 }
 
 
@@ -992,7 +1040,7 @@ ngx_cms_redis_stream_reply(ngx_cms_redis_reply_t *reply, ngx_str_t *error,
                 ngx_queue_remove(q);
                 rec = ngx_queue_data(q, ngx_cms_redis_record_t, queue);
                 s->memory_bytes -= rec->len;
-                ngx_free(rec);
+                ngx_cms_redis_stream_recycle(s, rec);
                 s->memory_n--;
             }
         }
@@ -1107,7 +1155,8 @@ ngx_cms_redis_stream_spill(ngx_cms_redis_stream_t *s)
     while (!ngx_queue_empty(&s->memory)) {
         q = ngx_queue_head(&s->memory);
         ngx_queue_remove(q);
-        ngx_free(ngx_queue_data(q, ngx_cms_redis_record_t, queue));
+        ngx_cms_redis_stream_recycle(s,
+                         ngx_queue_data(q, ngx_cms_redis_record_t, queue));
     }
 
     s->memory_n = 0;
