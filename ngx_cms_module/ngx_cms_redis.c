@@ -518,32 +518,37 @@ ngx_cms_redis_available(void)
 }
 
 
+/* name and key may be the same string: it is read before key is set */
+
 ngx_int_t
 ngx_cms_redis_key(ngx_pool_t *pool, ngx_str_t *name, ngx_str_t *key)
 {
-    u_char     *p;
-    ngx_str_t  *prefix;
+    u_char     *p, *start;
+    ngx_str_t   src, *prefix;
 
     ngx_cms_redis_main_conf_t  *rmcf;
 
     rmcf = ngx_cms_redis_conf();
     prefix = rmcf ? &rmcf->prefix : NULL;
 
-    key->len = (prefix ? prefix->len : 0) + name->len;
+    src = *name;
 
-    p = ngx_pnalloc(pool, key->len + 1);
-    if (p == NULL) {
+    start = ngx_pnalloc(pool, (prefix ? prefix->len : 0) + src.len + 1);
+    if (start == NULL) {
         return NGX_ERROR;
     }
 
-    key->data = p;
+    p = start;
 
     if (prefix) {
         p = ngx_cpymem(p, prefix->data, prefix->len);
     }
 
-    p = ngx_cpymem(p, name->data, name->len);
+    p = ngx_cpymem(p, src.data, src.len);
     *p = '\0';
+
+    key->data = start;
+    key->len = p - start;
 
     return NGX_OK;
 }
@@ -862,9 +867,13 @@ ngx_cms_redis_format_argv(char **cmd, ngx_uint_t argc, ngx_str_t *argv,
 
     n = argc + (first ? 1 : 0);
 
-    /* "*<n>\r\n", then "$<len>\r\n<data>\r\n" per argument */
+    /*
+     * "*<n>\r\n", then "$<len>\r\n<data>\r\n" per argument, and a NUL
+     * as hiredis' own formatter leaves: its async send peeks at the byte
+     * after the command's name, one past the end for a one-word command
+     */
 
-    len = 1 + NGX_INT_T_LEN + 2 + n * NGX_CMS_REDIS_BULK + first_len;
+    len = 1 + NGX_INT_T_LEN + 2 + n * NGX_CMS_REDIS_BULK + first_len + 1;
 
     for (i = 0; i < argc; i++) {
         len += argv[i].len;
@@ -892,6 +901,7 @@ ngx_cms_redis_format_argv(char **cmd, ngx_uint_t argc, ngx_str_t *argv,
         p = ngx_cms_redis_bulk(p, argv[i].data, argv[i].len);
     }
 
+    *p = '\0';
     *cmd = (char *) start;
 
     return p - start;

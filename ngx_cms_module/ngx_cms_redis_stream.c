@@ -933,7 +933,8 @@ ngx_cms_redis_stream_call(ngx_cms_redis_stream_t *s, ngx_uint_t n,
            + NGX_INT64_LEN
            + NGX_CMS_REDIS_BULK + prefix->len + sizeof(seq_key) - 1
            + source_len
-           + NGX_CMS_REDIS_BULK + source_len;
+           + NGX_CMS_REDIS_BULK + source_len
+           + 1;                                 /* NUL: see format_argv */
 
     for (i = 0; i < n; i++) {
         l = &s->lines[i];
@@ -989,6 +990,8 @@ ngx_cms_redis_stream_call(ngx_cms_redis_stream_t *s, ngx_uint_t n,
         p = ngx_cms_redis_bulk(p, l->maxlen.data, l->maxlen.len);
         p = ngx_cms_redis_bulk(p, l->record.data, l->record.len);
     }
+
+    *p = '\0';
 
     if (ngx_cms_redis_script_submit(s->conf->stream_script,
                                     ngx_cms_redis_stream_reply, s,

@@ -161,6 +161,14 @@ like($r->{content}, qr{<slotInUse rule="double-booking" />}, 'slotInUse');
 is((grep { $_->{id} eq $space{1} } @{ $t->sim('GET', '/_sim/state')
    ->{coSpaces} })[0]{name}, 'Meeting A', 'CMS still has meeting A');
 
+# the held set, which cms_slot_max_meetings counts across proxies, under
+# its one key (a key built over itself once came out as garbage)
+is(redis_cli('ZRANGE cms-test:slots:held 0 -1'), $space{1},
+   'slots:held holds slot 1 only');
+is(join(',', sort grep { !/slots:space:/ }
+            split /\n/, redis_cli('--scan --pattern "cms-test:*slots*"')),
+   'cms-test:slots:held', 'and no other slots key besides the spaces');
+
 is(api('b', PUT => "/api/v1/cospaces/$space{1}", open_body('Meeting A', 'a'))
    ->{status}, 200, 'meeting A extends through B');
 is(api('b', PUT => "/api/v1/cospaces/$space{1}", close_body(1))->{status},
