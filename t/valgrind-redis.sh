@@ -2,9 +2,9 @@
 #
 # The Redis tests with every nginx process (master, workers, "nginx -t")
 # under valgrind memcheck, then a summary of what valgrind found in code
-# of ours (ngx_cms_redis*, hiredis) and in the rest.
+# of ours (any ngx_cms function, hiredis) and in the rest.
 #
-#   t/valgrind-redis.sh                  all of t/redis*.t
+#   t/valgrind-redis.sh                  t/redis*.t and t/*_redis.t
 #   t/valgrind-redis.sh t/redis.t        some of them
 #
 # The harness takes its nginx binary from TEST_NGINX_BINARY; this points
@@ -34,7 +34,7 @@ EOF
 chmod +x "$out/nginx"
 
 if [ $# -eq 0 ]; then
-    set -- t/redis*.t
+    set -- t/redis*.t t/*_redis.t
 fi
 
 TEST_NGINX_BINARY="$out/nginx" prove "$@" > "$out/prove.log" 2>&1
@@ -69,8 +69,8 @@ for my $log (glob "$dir/vg.*.log") {
                                          \ lost)/mx
             or next;
         $kind =~ s/^.* blocks are //;
-        my $mine = $rec =~ /ngx_cms_redis|hiredis|redisAsync|redisFree
-                           |redisReader/x;
+        my $mine = $rec =~ /ngx_cms_|ngx_http_cms|hiredis|redisAsync
+                           |redisFree|redisReader/x;
         $count{$mine ? 'ours' : 'other'}{$kind}++;
         push @ours, "$log:\n$rec" if $mine;
     }

@@ -364,7 +364,13 @@ ngx_cms_slots_admin(ngx_http_request_t *r, ngx_cms_slots_main_conf_t *smcf)
             by = r->connection->addr_text;
         }
 
-        rc = ngx_cms_slots_release(smcf, n, index, &by, r->connection->log,
+        /*
+         * The job may outlive the request (a client that leaves does not
+         * stop it): it logs to the worker's log, not the connection's,
+         * which goes with the connection's pool.
+         */
+
+        rc = ngx_cms_slots_release(smcf, n, index, &by, smcf->log,
                                    ngx_cms_slots_admin_done, w, &err);
 
     } else if (ngx_http_arg(r, (u_char *) "reconcile", 9, &value) == NGX_OK
@@ -375,7 +381,7 @@ ngx_cms_slots_admin(ngx_http_request_t *r, ngx_cms_slots_main_conf_t *smcf)
         ngx_str_set(&err, "a reconciliation is running, or there is no "
                           "bridge to ask");
 
-        rc = ngx_cms_slots_reconcile(smcf, r->connection->log, &why,
+        rc = ngx_cms_slots_reconcile(smcf, smcf->log, &why,
                                      ngx_cms_slots_admin_done, w);
 
     } else {
