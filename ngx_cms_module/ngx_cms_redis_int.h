@@ -30,7 +30,7 @@
 #define NGX_CMS_REDIS_STREAM_MEMORY    10000    /* records without spool */
 #define NGX_CMS_REDIS_STREAM_FALLBACK  1024     /* mode=fallback: then spool */
 #define NGX_CMS_REDIS_STREAM_RETRY     1000     /* ms, after a Redis error */
-#define NGX_CMS_REDIS_STREAM_LINGER    2        /* ms a few records wait */
+#define NGX_CMS_REDIS_STREAM_LINGER    10       /* ms a few records wait */
 #define NGX_CMS_REDIS_STREAM_ROOM      2048     /* a record's usual room */
 #define NGX_CMS_REDIS_STREAM_ROOMS     256      /* rooms kept for reuse */
 #define NGX_CMS_REDIS_SPOOL_SCAN       5000     /* ms, look for orphans */
