@@ -16,6 +16,7 @@ use lib "$FindBin::Bin/lib";
 
 use Test::More;
 use CmsTest;
+use CmsWait qw(wait_for);
 
 my $t = CmsTest->new;
 
@@ -131,7 +132,9 @@ my %auth = (user => 'admin', password => 'secret1');
 my ($P, $O, $N) = map { $t->port($_) } qw(proxy order plain);
 
 # the event the example emits when a worker starts reached its event hook
-sleep 0.3;
+# (waited for: a worker under valgrind takes its time to start)
+wait_for('the worker start event',
+         sub { $t->error_log =~ /cms example: event example\.start/ });
 like($t->error_log, qr/cms event example\.start worker: \{"pid":\d+\}/,
      'the core relayed the example\'s event');
 like($t->error_log, qr/cms example: event example\.start subject=worker detail=\{"pid":\d+\}/,
