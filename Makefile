@@ -1,7 +1,8 @@
 # ngx_cms: build, test and run.
 #
 #   make          build build/ngx_http_cms_module.so against Debian's nginx
-#   make test     install what is missing, build, unit tests, the t/ suite
+#   make test     install what is missing, build, unit tests, the t/ suite,
+#                 then the t/ suite again under valgrind (make memcheck)
 #   make run      install what is missing, build, start the demo stack
 #
 # The module is built with Debian's recipe (nginx-dev's conf_flags, as in
@@ -20,9 +21,10 @@ PORT       ?= 8080
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS   := nginx nginx-dev libxml2-dev libhiredis-dev libpcre2-dev \
               redis-server redis-sentinel libmojolicious-perl \
-              libio-socket-ssl-perl libcmocka-dev openssl curl gcc make
+              libio-socket-ssl-perl libcmocka-dev openssl curl gcc make \
+              valgrind
 
-.PHONY: all deps test unit prove run clean smoke
+.PHONY: all deps test unit prove memcheck run clean smoke
 
 all: $(MODULE)
 
@@ -80,11 +82,17 @@ prove: $(MODULE)
 	tmp=$$(mktemp -d /tmp/ngx-cms-test.XXXXXX) && chmod 755 $$tmp && \
 	TMPDIR=$$tmp prove -r -j2 t/; rc=$$?; rm -rf $$tmp; exit $$rc
 
+# every nginx process under valgrind; fails on a memory error or a definite
+# leak in our code (t/memcheck.sh)
+memcheck: $(MODULE)
+	sh t/memcheck.sh
+
 test: deps
 	$(MAKE) all
 	$(MAKE) -C plugins/example
 	$(MAKE) unit
 	$(MAKE) prove
+	$(MAKE) memcheck
 
 run: deps all
 	PORT=$(PORT) perl t/run-demo
