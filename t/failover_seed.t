@@ -125,7 +125,8 @@ is(join(',', map { $_->{bridge} } grep { $_->{method} eq 'PUT' } @after),
 is(join(',', map { $_->{bridge} } grep { $_->{method} eq 'DELETE' } @after),
    'core1', 'the call was ended on core1, where it runs');
 ok(!grep({ $_->{bridge} eq 'core1' && $_->{method} ne 'DELETE' } @after),
-   'nothing else went to core1 after the failover');
+   'nothing else went to core1 after the failover')
+    or diag(explain([ grep { $_->{bridge} eq 'core1' } @after ]));
 
 my ($delete) = step($session, qr/^DELETE/);
 is($delete->{status}, 200, 'DELETE /calls/<id>: 200');
