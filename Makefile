@@ -21,15 +21,16 @@ PORT       ?= 8080
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS   := nginx nginx-dev libxml2-dev libhiredis-dev libpcre2-dev \
               redis-server redis-sentinel libmojolicious-perl \
-              libio-socket-ssl-perl libcmocka-dev openssl curl gcc make \
-              valgrind
+              libio-socket-ssl-perl libcmocka-dev openssl curl gcc make
+# and what only the tests need (make memcheck)
+TEST_PKGS  := valgrind
 
 .PHONY: all deps test unit prove memcheck run clean smoke
 
 all: $(MODULE)
 
 deps:
-	@missing=""; for p in $(DEB_PKGS); do \
+	@missing=""; for p in $(DEB_PKGS) $(EXTRA_PKGS); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
 	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
@@ -85,9 +86,11 @@ prove: $(MODULE)
 # every nginx process under valgrind; fails on a memory error or a definite
 # leak in our code (t/memcheck.sh)
 memcheck: $(MODULE)
+	$(MAKE) deps EXTRA_PKGS="$(TEST_PKGS)"
 	sh t/memcheck.sh
 
-test: deps
+test:
+	$(MAKE) deps EXTRA_PKGS="$(TEST_PKGS)"
 	$(MAKE) all
 	$(MAKE) -C plugins/example
 	$(MAKE) unit
