@@ -150,6 +150,7 @@ ngx_int_t ngx_cms_body_replace(ngx_http_request_t *r, ngx_cms_ctx_t *ctx);
 
 /* ngx_cms_filter.c */
 ngx_int_t ngx_cms_filter_init(ngx_conf_t *cf);
+ngx_int_t ngx_cms_user_init(ngx_conf_t *cf);
 
 /* ngx_cms_xml.c */
 xmlDocPtr ngx_cms_xml_parse(ngx_log_t *log, u_char *data, size_t len,

@@ -82,7 +82,7 @@ ngx_cms_admin_handler(ngx_http_request_t *r)
 {
     u_char                 *p, *last;
     ngx_int_t               rc;
-    ngx_str_t               action, upstream, to, force, reason, *user;
+    ngx_str_t               action, upstream, to, force, reason, user;
     ngx_uint_t              health, failover;
     ngx_pool_cleanup_t     *cln;
     ngx_cms_admin_ctx_t    *actx;
@@ -185,18 +185,30 @@ ngx_cms_admin_handler(ngx_http_request_t *r)
     prop.to = b->slot;
     prop.manual = failover;
 
-    /* who: the authenticated user if any, and the address */
+    /*
+     * who: the user nginx verified, if any, and the address; the name
+     * goes into logs and the status, so no byte of it may forge a line
+     */
 
-    user = NULL;
+    ngx_cms_verified_user(r, &user);
 
-    if (ngx_http_auth_basic_user(r) == NGX_OK && r->headers_in.user.len) {
-        user = &r->headers_in.user;
+    p = prop.by.data;
+    last = prop.by.data + NGX_CMS_SHM_NAME_LEN;
+
+    if (user.len) {
+        p = ngx_slprintf(p, last, "admin:");
+
+        if ((size_t) (last - p) >= 3 * user.len) {
+            p = (u_char *) ngx_escape_uri(p, user.data, user.len,
+                                          NGX_ESCAPE_MAIL_AUTH);
+        }
+
+        p = ngx_slprintf(p, last, "@%V", &r->connection->addr_text);
+
+    } else {
+        p = ngx_slprintf(p, last, "admin@%V", &r->connection->addr_text);
     }
 
-    p = user ? ngx_snprintf(prop.by.data, NGX_CMS_SHM_NAME_LEN,
-                            "admin:%V@%V", user, &r->connection->addr_text)
-             : ngx_snprintf(prop.by.data, NGX_CMS_SHM_NAME_LEN,
-                            "admin@%V", &r->connection->addr_text);
     prop.by.len = p - prop.by.data;
 
     ngx_str_null(&reason);

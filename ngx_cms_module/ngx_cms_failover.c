@@ -34,7 +34,7 @@
  *   cms_failover_redis on|off;                        ups  [on with cms_redis]
  *   cms_health_ssl_verify on|off;                     ups  [on]
  *   cms_health_ssl_trusted_certificate <file>;        ups  [system bundle]
- *   cms_status;                                       location
+ *   cms_status [detail];                              location
  *   cms_admin [<upstream>];                           location
  *
  * and, on cms_bridge (ngx_cms_upstream.c): an https:// or http:// address
@@ -129,7 +129,7 @@ static ngx_command_t  ngx_cms_failover_commands[] = {
       NULL },
 
     { ngx_string("cms_status"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
       ngx_cms_status_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,

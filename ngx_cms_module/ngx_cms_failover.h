@@ -135,6 +135,7 @@ typedef struct {
 
 typedef struct {
     ngx_str_t                  admin_upstream; /* cms_admin <upstream> */
+    ngx_uint_t                 status_detail;  /* cms_status detail */
 } ngx_cms_fo_loc_conf_t;
 
 

@@ -25,6 +25,11 @@ static ngx_int_t ngx_cms_send_buffered(ngx_http_request_t *r,
 static void ngx_cms_free_doc(void *data);
 static ngx_int_t ngx_cms_error_header(ngx_http_request_t *r,
     ngx_cms_ctx_t *ctx);
+static ngx_int_t ngx_cms_credentials_rejected(ngx_http_request_t *r,
+    ngx_cms_ctx_t *ctx);
+static ngx_int_t ngx_cms_error_answer(ngx_http_request_t *r,
+    ngx_cms_ctx_t *ctx, const char *element, const char *error,
+    ngx_str_t *reason);
 static ngx_int_t ngx_cms_error_body(ngx_http_request_t *r,
     ngx_cms_ctx_t *ctx, ngx_chain_t *in);
 
@@ -104,6 +109,17 @@ ngx_cms_header_filter(ngx_http_request_t *r)
     }
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_cms_module);
+
+    if (r->headers_out.status == NGX_HTTP_UNAUTHORIZED
+        && r->upstream != NULL
+        && lcf->credentials == NGX_CMS_CREDENTIALS_INJECT)
+    {
+        ctx = ngx_http_get_module_ctx(r, ngx_http_cms_module);
+
+        if (ctx != NULL && ctx->state == NGX_CMS_STATE_PROXY) {
+            return ngx_cms_credentials_rejected(r, ctx);
+        }
+    }
 
     if (r->err_status >= NGX_HTTP_BAD_REQUEST && lcf->enable) {
         ctx = ngx_cms_classify(r);
@@ -336,13 +352,73 @@ ngx_cms_free_doc(void *data)
 }
 
 
+/*
+ * The bridge refused the credentials the proxy injected.  Passed on as
+ * it came (401 with the bridge's WWW-Authenticate) it would read as the
+ * client's own login failing, and clients such as TMS prompt for a new
+ * password or lock the account; it is the proxy's failure, answered as
+ * one: 502 in CMS style, with the reason.
+ */
+
+static ngx_int_t
+ngx_cms_credentials_rejected(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
+{
+    ngx_str_t         unknown = ngx_string("?");
+    ngx_str_t        *bridge;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    bridge = ctx->bridge ? &ctx->bridge->name
+                         : (r->upstream->peer.name ? r->upstream->peer.name
+                                                   : &unknown);
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "cms: bridge \"%V\" rejected the proxy's credentials "
+                  "(401): check its cms_bridge user= and password=", bridge);
+
+    /* the bridge's challenge is copied as a plain header line */
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("WWW-Authenticate") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "WWW-Authenticate",
+                               sizeof("WWW-Authenticate") - 1) == 0)
+        {
+            h[i].hash = 0;
+        }
+    }
+
+    r->headers_out.www_authenticate = NULL;
+
+    r->headers_out.status = NGX_HTTP_BAD_GATEWAY;
+    r->headers_out.status_line.len = 0;
+
+    ngx_str_set(&ctx->call.reason,
+                "the call bridge rejected the proxy's credentials");
+
+    return ngx_cms_error_answer(r, ctx, "callBridgeUnavailable",
+                                "credentialsRejected", &ctx->call.reason);
+}
+
+
 static ngx_int_t
 ngx_cms_error_header(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
 {
-    size_t                len;
-    u_char               *p;
-    ngx_buf_t            *b;
-    ngx_table_elt_t      *h;
+    ngx_str_t             reason;
     ngx_cms_error_map_t  *m;
 
     for (m = ngx_cms_error_map; m->status; m++) {
@@ -355,10 +431,29 @@ ngx_cms_error_header(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
         return ngx_http_next_header_filter(r);
     }
 
+    ctx->call.upstream_failed = (r->headers_out.status >= 502);
+
+    reason.data = (u_char *) m->reason;
+    reason.len = ngx_strlen(m->reason);
+
+    return ngx_cms_error_answer(r, ctx, m->element, m->error, &reason);
+}
+
+
+/* our failureDetails replaces whatever body the status came with */
+
+static ngx_int_t
+ngx_cms_error_answer(ngx_http_request_t *r, ngx_cms_ctx_t *ctx,
+    const char *element, const char *error, ngx_str_t *reason)
+{
+    size_t            len;
+    u_char           *p;
+    ngx_buf_t        *b;
+    ngx_table_elt_t  *h;
+
     len = sizeof("<?xml version=\"1.0\"?>\n<failureDetails><") - 1
-          + ngx_strlen(m->element)
-          + (m->error ? sizeof(" error=\"\"") - 1 + ngx_strlen(m->error)
-                      : 0)
+          + ngx_strlen(element)
+          + (error ? sizeof(" error=\"\"") - 1 + ngx_strlen(error) : 0)
           + sizeof(" /></failureDetails>") - 1;
 
     b = ngx_create_temp_buf(r->pool, len);
@@ -367,10 +462,10 @@ ngx_cms_error_header(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
     }
 
     p = ngx_sprintf(b->pos, "<?xml version=\"1.0\"?>\n<failureDetails><%s",
-                    m->element);
+                    element);
 
-    if (m->error) {
-        p = ngx_sprintf(p, " error=\"%s\"", m->error);
+    if (error) {
+        p = ngx_sprintf(p, " error=\"%s\"", error);
     }
 
     b->last = ngx_cpymem(p, " /></failureDetails>",
@@ -380,7 +475,6 @@ ngx_cms_error_header(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
 
     ctx->response = b;
     ctx->error_page = 1;
-    ctx->call.upstream_failed = (r->headers_out.status >= 502);
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
@@ -389,8 +483,7 @@ ngx_cms_error_header(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
 
     h->hash = 1;
     ngx_str_set(&h->key, "X-Cms-Proxy-Reason");
-    h->value.data = (u_char *) m->reason;
-    h->value.len = ngx_strlen(m->reason);
+    h->value = *reason;
 
     ngx_str_set(&r->headers_out.content_type, "text/xml");
     r->headers_out.content_type_len = r->headers_out.content_type.len;

@@ -20,8 +20,13 @@ static void ngx_cms_form_error(ngx_cms_form_error_t *err, int code,
     size_t offset, const char *message);
 static int ngx_cms_form_contains(const unsigned char *s, size_t len,
     const char *word);
-static int ngx_cms_form_caseeq(const unsigned char *s, size_t len,
-    const char *word);
+
+
+static inline unsigned char
+ngx_cms_form_lower(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (c | 0x20) : c;
+}
 
 
 /*
@@ -248,8 +253,10 @@ ngx_cms_form_error(ngx_cms_form_error_t *err, int code, size_t offset,
 
 
 /*
- * The first parameter with exactly this decoded name.  CMS documents its
- * parameter names case-sensitively, so the match is exact.
+ * The first parameter with this decoded name, compared without case:
+ * CMS reads parameter names that way (cms-api-notes 1.7, 1.9), so the
+ * proxy must too, or a name spelled in another case would be judged as
+ * absent while the bridge acts on it.
  */
 
 ngx_cms_form_param_t *
@@ -267,14 +274,58 @@ ngx_cms_form_get_n(ngx_cms_form_param_t *params, size_t n,
     size_t  i;
 
     for (i = 0; i < n; i++) {
-        if (params[i].name_len == len
-            && memcmp(params[i].name, name, len) == 0)
+        if (ngx_cms_form_name_eq(params[i].name, params[i].name_len,
+                                 name, len))
         {
             return &params[i];
         }
     }
 
     return NULL;
+}
+
+
+/*
+ * A name given more than once, in any spelling: which one the bridge
+ * acts on is not documented, so no decision may rest on either.
+ */
+
+ngx_cms_form_param_t *
+ngx_cms_form_repeated(ngx_cms_form_param_t *params, size_t n)
+{
+    size_t  i, k;
+
+    for (i = 1; i < n; i++) {
+        for (k = 0; k < i; k++) {
+            if (ngx_cms_form_name_eq(params[i].name, params[i].name_len,
+                                     params[k].name, params[k].name_len))
+            {
+                return &params[i];
+            }
+        }
+    }
+
+    return NULL;
+}
+
+
+int
+ngx_cms_form_name_eq(const unsigned char *a, size_t alen,
+    const unsigned char *b, size_t blen)
+{
+    size_t  i;
+
+    if (alen != blen) {
+        return 0;
+    }
+
+    for (i = 0; i < alen; i++) {
+        if (ngx_cms_form_lower(a[i]) != ngx_cms_form_lower(b[i])) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
@@ -400,7 +451,9 @@ ngx_cms_form_is_secret(const unsigned char *name, size_t len)
     const char  **w;
 
     for (w = ngx_cms_form_not_secret; *w; w++) {
-        if (ngx_cms_form_caseeq(name, len, *w)) {
+        if (ngx_cms_form_name_eq(name, len, (const unsigned char *) *w,
+                                 strlen(*w)))
+        {
             return 0;
         }
     }
@@ -448,32 +501,3 @@ ngx_cms_form_contains(const unsigned char *s, size_t len, const char *word)
 }
 
 
-static int
-ngx_cms_form_caseeq(const unsigned char *s, size_t len, const char *word)
-{
-    size_t         i;
-    unsigned char  a, b;
-
-    if (strlen(word) != len) {
-        return 0;
-    }
-
-    for (i = 0; i < len; i++) {
-        a = s[i];
-        b = (unsigned char) word[i];
-
-        if (a >= 'A' && a <= 'Z') {
-            a |= 0x20;
-        }
-
-        if (b >= 'A' && b <= 'Z') {
-            b |= 0x20;
-        }
-
-        if (a != b) {
-            return 0;
-        }
-    }
-
-    return 1;
-}

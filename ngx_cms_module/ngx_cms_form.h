@@ -73,14 +73,20 @@ int ngx_cms_form_parse(const unsigned char *body, size_t len,
     ngx_cms_form_error_t *err);
 
 /*
- * The first parameter with exactly this decoded name (case-sensitive, as
- * CMS documents its names), or NULL.
+ * The first parameter with this decoded name, compared without case (as
+ * CMS compares them), or NULL.  repeated: a parameter whose name an
+ * earlier one already had, in any case, or NULL.  name_eq: two names
+ * equal without case (ASCII).
  */
 
 ngx_cms_form_param_t *ngx_cms_form_get(ngx_cms_form_param_t *params,
     size_t n, const char *name);
 ngx_cms_form_param_t *ngx_cms_form_get_n(ngx_cms_form_param_t *params,
     size_t n, const unsigned char *name, size_t len);
+ngx_cms_form_param_t *ngx_cms_form_repeated(ngx_cms_form_param_t *params,
+    size_t n);
+int ngx_cms_form_name_eq(const unsigned char *a, size_t alen,
+    const unsigned char *b, size_t blen);
 
 /*
  * Serializes the decoded names and values (whatever a hook set them to):

@@ -354,11 +354,9 @@ ngx_cms_call_role(ngx_http_request_t *r, ngx_cms_call_t *call)
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_cms_module);
 
-    if (r->headers_in.user.len == 0 && r->headers_in.authorization) {
-        (void) ngx_http_auth_basic_user(r);
-    }
+    /* never the raw header: only a name nginx's auth has verified */
 
-    call->user = r->headers_in.user;
+    ngx_cms_verified_user(r, &call->user);
     call->role = lcf->default_role;
 
     if (lcf->user_roles == NULL || call->user.len == 0) {
@@ -561,7 +559,7 @@ ngx_cms_param_get(ngx_cms_call_t *call, const char *name)
 
     for (i = 0; i < call->params->nelts; i++) {
         if (prm[i].name.len == len
-            && ngx_strncmp(prm[i].name.data, name, len) == 0)
+            && ngx_strncasecmp(prm[i].name.data, (u_char *) name, len) == 0)
         {
             return &prm[i];
         }
@@ -592,7 +590,8 @@ ngx_cms_param_set(ngx_cms_call_t *call, ngx_str_t *name, ngx_str_t *value)
 
     for (i = 0; i < call->params->nelts; i++) {
         if (prm[i].name.len == name->len
-            && ngx_strncmp(prm[i].name.data, name->data, name->len) == 0)
+            && ngx_strncasecmp(prm[i].name.data, name->data, name->len)
+               == 0)
         {
             prm[i].value.data = v;
             prm[i].value.len = value->len;
@@ -634,7 +633,8 @@ ngx_cms_param_remove(ngx_cms_call_t *call, ngx_str_t *name)
 
     for (i = 0; i < call->params->nelts; i++) {
         if (prm[i].name.len == name->len
-            && ngx_strncmp(prm[i].name.data, name->data, name->len) == 0)
+            && ngx_strncasecmp(prm[i].name.data, name->data, name->len)
+               == 0)
         {
             ngx_memmove(&prm[i], &prm[i + 1],
                         (call->params->nelts - i - 1)

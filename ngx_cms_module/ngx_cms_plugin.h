@@ -63,7 +63,8 @@ typedef struct {
  * len > 0 and are not NUL-terminated, except operation (a static C
  * string) and the decoded parameter names and values (NUL-terminated as
  * the core parsed them; values set with ngx_cms_param_set() too).
- * Parameter names are matched exactly, in the client's case.  Fields
+ * Parameter names are matched without case, as CMS matches them (a body
+ * naming one parameter twice never reaches the hooks).  Fields
  * marked "mutable" may be changed through the functions below, never
  * directly.
  */
@@ -91,7 +92,7 @@ struct ngx_cms_call_s {
     unsigned                    params_changed:1;
 
     /* who */
-    ngx_str_t                   user;       /* $remote_user */
+    ngx_str_t                   user;       /* as nginx verified it */
     ngx_str_t                   role;       /* from cms_role_map */
 
     /* where */
@@ -165,6 +166,14 @@ ngx_int_t ngx_cms_plugin_register(ngx_conf_t *cf, ngx_cms_plugin_t *plugin);
 /* is the plugin enabled in this request's location? */
 ngx_uint_t ngx_cms_plugin_enabled(ngx_http_request_t *r,
     ngx_cms_plugin_t *plugin);
+
+/*
+ * The user nginx's auth_basic verified for this request, or an empty
+ * string: never a name merely decoded from the Authorization header
+ * (under "satisfy any" a wrong password may be let in by address, and
+ * a location without auth verifies nothing).
+ */
+void ngx_cms_verified_user(ngx_http_request_t *r, ngx_str_t *user);
 
 /* parameters */
 ngx_cms_param_t *ngx_cms_param_get(ngx_cms_call_t *call, const char *name);

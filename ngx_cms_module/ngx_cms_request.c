@@ -16,6 +16,8 @@ static void ngx_cms_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_cms_parse_body(ngx_http_request_t *r,
     ngx_cms_ctx_t *ctx);
 static ngx_cms_method_e ngx_cms_method(ngx_http_request_t *r);
+static ngx_int_t ngx_cms_refuse_repeated(ngx_http_request_t *r,
+    ngx_cms_form_param_t *dup);
 
 
 ngx_cms_ctx_t *
@@ -217,7 +219,7 @@ ngx_cms_parse_body(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
     ngx_buf_t             *b;
     ngx_chain_t           *cl;
     ngx_cms_loc_conf_t    *lcf;
-    ngx_cms_form_param_t  *params;
+    ngx_cms_form_param_t  *params, *dup, *moved;
     ngx_cms_form_error_t   err;
 
     static ngx_str_t  too_big =
@@ -305,14 +307,66 @@ ngx_cms_parse_body(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
                                     "error", "malformedBody", &reason);
     }
 
+    /*
+     * The bridge's view of the body: names without case, and no name
+     * given twice, since which copy the bridge acts on is undocumented
+     * and a decision (the operation, a policy rule) could rest on the
+     * other one.
+     */
+
+    dup = ngx_cms_form_repeated(params, n);
+
+    if (dup != NULL) {
+        return ngx_cms_refuse_repeated(r, dup);
+    }
+
     ctx->params = params;
     ctx->nparams = n;
 
+    /* CMS moves only with an id: an empty movedParticipant= dials out */
+
+    moved = ngx_cms_form_get(params, n, "movedParticipant");
+
     ctx->operation = ngx_cms_api_refine(&ctx->api,
-                         ngx_cms_form_get(params, n, "movedParticipant")
-                         != NULL);
+                                        moved != NULL && moved->value_len);
 
     return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_cms_refuse_repeated(ngx_http_request_t *r, ngx_cms_form_param_t *dup)
+{
+    size_t      i;
+    ngx_str_t   reason;
+    ngx_uint_t  plain;
+
+    /* the name is echoed only when it is a plain word, as CMS's are */
+
+    plain = (dup->name_len <= 64);
+
+    for (i = 0; plain && i < dup->name_len; i++) {
+        plain = (isalnum(dup->name[i]) || dup->name[i] == '_');
+    }
+
+    reason.data = ngx_pnalloc(r->pool, 160);
+    if (reason.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    reason.len = ngx_snprintf(reason.data, 160,
+                              "parameter \"%*s\" given more than once "
+                              "(names are compared without case)",
+                              plain ? dup->name_len : 1,
+                              plain ? dup->name : (u_char *) "?")
+                 - reason.data;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0, "cms: %V", &reason);
+
+    return ngx_cms_send_failure(r, NGX_HTTP_BAD_REQUEST, "parameterError",
+                                "parameter",
+                                plain ? (char *) dup->name : "body",
+                                "error", "ambiguous", &reason);
 }
 
 

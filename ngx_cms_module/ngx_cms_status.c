@@ -17,16 +17,17 @@
 
 #if (NGX_CMS_FAILOVER_REDIS)
 #include "ngx_cms_fo_redis.h"
+#include "ngx_cms_redis.h"
 #endif
 
 
 static ngx_int_t ngx_cms_status_handler(ngx_http_request_t *r);
 static void ngx_cms_status_cluster(ngx_cms_json_t *j,
-    ngx_cms_fo_cluster_t *cl, ngx_cms_shm_cluster_t *sh);
+    ngx_cms_fo_cluster_t *cl, ngx_cms_shm_cluster_t *sh, ngx_uint_t detail);
 static void ngx_cms_status_bridges(ngx_cms_json_t *j,
-    ngx_cms_fo_cluster_t *cl, ngx_cms_shm_cluster_t *sh);
+    ngx_cms_fo_cluster_t *cl, ngx_cms_shm_cluster_t *sh, ngx_uint_t detail);
 static void ngx_cms_status_discovery(ngx_cms_json_t *j,
-    ngx_cms_fo_cluster_t *cl, ngx_cms_shm_cluster_t *sh);
+    ngx_cms_fo_cluster_t *cl, ngx_cms_shm_cluster_t *sh, ngx_uint_t detail);
 static void ngx_cms_status_history(ngx_cms_json_t *j,
     ngx_cms_shm_cluster_t *sh);
 
@@ -38,7 +39,30 @@ static const char  *ngx_cms_cred_names[] = { "unknown", "ok", "rejected" };
 char *
 ngx_cms_status_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    ngx_cms_fo_loc_conf_t  *flcf = conf;
+
+    ngx_str_t                 *value;
     ngx_http_core_loc_conf_t  *clcf;
+
+    /*
+     * Addresses, pids and error texts (which name addresses) only with
+     * "detail": the plain status is for dashboards and monitors, the
+     * detailed one for operators.
+     */
+
+    if (cf->args->nelts == 2) {
+        value = cf->args->elts;
+
+        if (ngx_strcmp(value[1].data, "detail") != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\": cms_status takes "
+                               "nothing or \"detail\" (addresses, pids and "
+                               "errors)", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        flcf->status_detail = 1;
+    }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_cms_status_handler;
@@ -52,11 +76,12 @@ ngx_cms_status_handler(ngx_http_request_t *r)
 {
     ngx_int_t                rc;
     ngx_buf_t               *b;
-    ngx_uint_t               i;
+    ngx_uint_t               i, detail;
     ngx_chain_t              out;
     ngx_cms_json_t           j;
     ngx_cms_fo_cluster_t   **cl;
     ngx_cms_shm_cluster_t   *snap;
+    ngx_cms_fo_loc_conf_t   *flcf;
     ngx_cms_fo_main_conf_t  *fmcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -69,6 +94,8 @@ ngx_cms_status_handler(ngx_http_request_t *r)
     }
 
     fmcf = ngx_http_get_module_main_conf(r, ngx_cms_failover_module);
+    flcf = ngx_http_get_module_loc_conf(r, ngx_cms_failover_module);
+    detail = flcf->status_detail;
 
     if (ngx_cms_json_init(&j, r->pool, 8192) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -79,7 +106,13 @@ ngx_cms_status_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_cms_json_printf(&j, "{\"version\":1,\"pid\":%P,\"time\":", ngx_pid);
+    ngx_cms_json_raw(&j, (u_char *) "{\"version\":1,", 13);
+
+    if (detail) {
+        ngx_cms_json_printf(&j, "\"pid\":%P,", ngx_pid);
+    }
+
+    ngx_cms_json_raw(&j, (u_char *) "\"time\":", 7);
     ngx_cms_json_time(&j, ngx_time());
     ngx_cms_json_raw(&j, (u_char *) ",\"upstreams\":[", 14);
 
@@ -99,13 +132,19 @@ ngx_cms_status_handler(ngx_http_request_t *r)
             ngx_cms_json_raw(&j, (u_char *) ",", 1);
         }
 
-        ngx_cms_status_cluster(&j, cl[i], snap);
+        ngx_cms_status_cluster(&j, cl[i], snap, detail);
     }
 
     ngx_cms_json_raw(&j, (u_char *) "],\"redis\":", 10);
 
 #if (NGX_CMS_FAILOVER_REDIS)
-    ngx_cms_fo_redis_status(&j, r->pool);
+    if (detail) {
+        ngx_cms_fo_redis_status(&j, r->pool);
+
+    } else {
+        ngx_cms_json_printf(&j, "{\"available\":%s}",
+                            ngx_cms_redis_available() ? "true" : "false");
+    }
 #else
     ngx_cms_json_raw(&j, (u_char *) "null", 4);
 #endif
@@ -147,7 +186,7 @@ ngx_cms_status_handler(ngx_http_request_t *r)
 
 static void
 ngx_cms_status_cluster(ngx_cms_json_t *j, ngx_cms_fo_cluster_t *cl,
-    ngx_cms_shm_cluster_t *sh)
+    ngx_cms_shm_cluster_t *sh, ngx_uint_t detail)
 {
     ngx_cms_shm_change_t  *last;
 
@@ -190,15 +229,18 @@ ngx_cms_status_cluster(ngx_cms_json_t *j, ngx_cms_fo_cluster_t *cl,
                         cl->failback == NGX_CMS_FAILBACK_AUTO
                         ? "auto" : "manual", cl->hold);
 
-    ngx_cms_json_printf(j, ",\"checker\":{\"pid\":%P,\"generation\":%ui}",
-                        sh->owner, sh->owner_generation);
+    if (detail) {
+        ngx_cms_json_printf(j, ",\"checker\":{\"pid\":%P,"
+                            "\"generation\":%ui}",
+                            sh->owner, sh->owner_generation);
+    }
 
     ngx_cms_json_raw(j, (u_char *) ",\"bridges\":[", 12);
-    ngx_cms_status_bridges(j, cl, sh);
+    ngx_cms_status_bridges(j, cl, sh, detail);
     ngx_cms_json_raw(j, (u_char *) "]", 1);
 
     ngx_cms_json_raw(j, (u_char *) ",\"discovery\":", 13);
-    ngx_cms_status_discovery(j, cl, sh);
+    ngx_cms_status_discovery(j, cl, sh, detail);
 
     ngx_cms_json_raw(j, (u_char *) ",\"redis\":", 9);
 #if (NGX_CMS_FAILOVER_REDIS)
@@ -220,7 +262,7 @@ ngx_cms_status_cluster(ngx_cms_json_t *j, ngx_cms_fo_cluster_t *cl,
 
 static void
 ngx_cms_status_bridges(ngx_cms_json_t *j, ngx_cms_fo_cluster_t *cl,
-    ngx_cms_shm_cluster_t *sh)
+    ngx_cms_shm_cluster_t *sh, ngx_uint_t detail)
 {
     ngx_uint_t             i;
     ngx_cms_fo_bridge_t   *b;
@@ -236,8 +278,12 @@ ngx_cms_status_bridges(ngx_cms_json_t *j, ngx_cms_fo_cluster_t *cl,
 
         ngx_cms_json_raw(j, (u_char *) "{\"name\":", 8);
         ngx_cms_json_string(j, b->conf->name.data, b->conf->name.len);
-        ngx_cms_json_raw(j, (u_char *) ",\"address\":", 11);
-        ngx_cms_json_string(j, b->conf->address.data, b->conf->address.len);
+
+        if (detail) {
+            ngx_cms_json_raw(j, (u_char *) ",\"address\":", 11);
+            ngx_cms_json_string(j, b->conf->address.data,
+                                b->conf->address.len);
+        }
 
         ngx_cms_json_printf(j, ",\"role\":\"%s\",\"priority\":%ui,"
                             "\"active\":%s,\"health\":\"%s\","
@@ -262,7 +308,11 @@ ngx_cms_status_bridges(ngx_cms_json_t *j, ngx_cms_fo_cluster_t *cl,
                             sb->failures, sb->passive, sb->ok_run,
                             sb->fail_run);
 
-        if (sb->error.len) {
+        if (sb->error.len && !detail) {
+            /* error texts name addresses */
+            ngx_cms_json_raw(j, (u_char *) "\"(cms_status detail)\"", 21);
+
+        } else if (sb->error.len) {
             ngx_cms_json_string(j, sb->error.data, sb->error.len);
 
         } else {
@@ -276,7 +326,7 @@ ngx_cms_status_bridges(ngx_cms_json_t *j, ngx_cms_fo_cluster_t *cl,
 
 static void
 ngx_cms_status_discovery(ngx_cms_json_t *j, ngx_cms_fo_cluster_t *cl,
-    ngx_cms_shm_cluster_t *sh)
+    ngx_cms_shm_cluster_t *sh, ngx_uint_t detail)
 {
     ngx_uint_t                 i, k, n, found;
     ngx_cms_fo_bridge_t       *b;
@@ -289,7 +339,7 @@ ngx_cms_status_discovery(ngx_cms_json_t *j, ngx_cms_fo_cluster_t *cl,
 
     ngx_cms_json_raw(j, (u_char *) ",\"from\":", 8);
 
-    if (sh->discovered_from.len) {
+    if (sh->discovered_from.len && detail) {
         ngx_cms_json_string(j, sh->discovered_from.data,
                             sh->discovered_from.len);
     } else {
@@ -298,7 +348,10 @@ ngx_cms_status_discovery(ngx_cms_json_t *j, ngx_cms_fo_cluster_t *cl,
 
     ngx_cms_json_raw(j, (u_char *) ",\"error\":", 9);
 
-    if (sh->discovery_error.len) {
+    if (sh->discovery_error.len && !detail) {
+        ngx_cms_json_raw(j, (u_char *) "\"(cms_status detail)\"", 21);
+
+    } else if (sh->discovery_error.len) {
         ngx_cms_json_string(j, sh->discovery_error.data,
                             sh->discovery_error.len);
     } else {
@@ -315,8 +368,12 @@ ngx_cms_status_discovery(ngx_cms_json_t *j, ngx_cms_fo_cluster_t *cl,
         ngx_cms_json_string(j, d->id.data, d->id.len);
         ngx_cms_json_raw(j, (u_char *) ",\"name\":", 8);
         ngx_cms_json_string(j, d->name.data, d->name.len);
-        ngx_cms_json_raw(j, (u_char *) ",\"address\":", 11);
-        ngx_cms_json_string(j, d->address.data, d->address.len);
+
+        if (detail) {
+            ngx_cms_json_raw(j, (u_char *) ",\"address\":", 11);
+            ngx_cms_json_string(j, d->address.data, d->address.len);
+        }
+
         ngx_cms_json_raw(j, (u_char *) ",\"configured\":", 14);
 
         b = (d->slot == NGX_CMS_SHM_NO_SLOT)

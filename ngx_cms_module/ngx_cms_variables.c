@@ -229,7 +229,7 @@ ngx_cms_param_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 {
     ngx_str_t             *name = (ngx_str_t *) data;
 
-    size_t                 i, len;
+    size_t                 len;
     u_char                *p;
     ngx_cms_ctx_t         *ctx;
     ngx_cms_form_param_t  *prm;
@@ -245,17 +245,16 @@ ngx_cms_param_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     len = name->len - (sizeof("cms_param_") - 1);
     p = name->data + sizeof("cms_param_") - 1;
 
-    for (i = 0; i < ctx->nparams; i++) {
-        prm = &ctx->params[i];
+    /* names without case, as the bridge reads them */
 
-        if (prm->name_len == len && ngx_strncmp(prm->name, p, len) == 0) {
-            v->data = prm->value;
-            v->len = prm->value_len;
-            v->valid = 1;
-            v->no_cacheable = 1;
-            v->not_found = 0;
-            break;
-        }
+    prm = ngx_cms_form_get_n(ctx->params, ctx->nparams, p, len);
+
+    if (prm != NULL) {
+        v->data = prm->value;
+        v->len = prm->value_len;
+        v->valid = 1;
+        v->no_cacheable = 1;
+        v->not_found = 0;
     }
 
     return NGX_OK;

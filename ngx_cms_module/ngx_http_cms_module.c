@@ -267,5 +267,9 @@ ngx_cms_postconfiguration(ngx_conf_t *cf)
 
     *h = ngx_cms_log_handler;
 
+    if (ngx_cms_user_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_cms_filter_init(cf);
 }

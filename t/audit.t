@@ -33,8 +33,15 @@ chmod 0755, $t->dir or die "chmod: $!";
 
 $t->start_sim;
 
+# the audit names users nginx verified (auth_basic), never the raw header
+$t->write_file('htpasswd', "admin:{PLAIN}secret1\n");
+
+# anonymous clients are let in (the bridge's credentials are injected);
+# a client that names itself is checked
 my $proxy_conf = <<'EOF';
         location /api/v1/ {
+            auth_basic $cms_realm;
+            auth_basic_user_file %%TESTDIR%%/htpasswd;
             cms_api on;
             cms_plugins audit %%SLOTS%%;
             cms_credentials inject;
@@ -53,6 +60,11 @@ my $conf = <<'EOF';
 %%GLOBALS%%
 events {}
 http {
+    map $http_authorization $cms_realm {
+        ""       off;
+        default  "cms";
+    }
+
     log_format rid '$request_id $request_method $request_uri $status';
     access_log %%TESTDIR%%/access.log rid;
 
@@ -98,6 +110,8 @@ http {
         listen 127.0.0.1:%%PORT_down%%;
         cms_audit_log %%TESTDIR%%/audit.log;
         location /api/v1/ {
+            auth_basic "cms";
+            auth_basic_user_file %%TESTDIR%%/htpasswd;
             cms_api on;
             cms_plugins audit;
             cms_credentials inject;
@@ -115,6 +129,8 @@ http {
         listen 127.0.0.1:%%PORT_noslots%%;
         cms_audit_log %%TESTDIR%%/noslots.log;
         location /api/v1/ {
+            auth_basic "cms";
+            auth_basic_user_file %%TESTDIR%%/htpasswd;
             cms_api on;
             cms_plugins audit;
             cms_credentials inject;
@@ -132,6 +148,8 @@ http {
         listen 127.0.0.1:%%PORT_policy%%;
         cms_audit_log %%TESTDIR%%/policy.log;
         location /api/v1/ {
+            auth_basic "cms";
+            auth_basic_user_file %%TESTDIR%%/htpasswd;
             cms_api on;
             cms_plugins audit policy;
 %%POLICY%%
@@ -696,6 +714,8 @@ http {
         listen 127.0.0.1:%%PORT_through%%;
         cms_audit_log %%TESTDIR%%/kill-through.log;
         location /api/v1/ {
+            auth_basic "cms";
+            auth_basic_user_file %%TESTDIR%%/htpasswd;
             cms_api on;
             cms_plugins audit;
             cms_credentials inject;
@@ -706,6 +726,8 @@ http {
         listen 127.0.0.1:%%PORT_buffer%%;
         cms_audit_log %%TESTDIR%%/kill-buffered.log buffer=64k flush=1h;
         location /api/v1/ {
+            auth_basic "cms";
+            auth_basic_user_file %%TESTDIR%%/htpasswd;
             cms_api on;
             cms_plugins audit;
             cms_credentials inject;

@@ -71,7 +71,7 @@ http {
         }
 
         location = /cms-status {
-            cms_status;
+            cms_status detail;
         }
 
         location /cms-admin/ {

@@ -41,7 +41,7 @@ http {
 
     server {
         listen 127.0.0.1:%%PORT_proxy%%;
-        location = /cms-status { cms_status; }
+        location = /cms-status { cms_status detail; }
         location /cms-admin/ { cms_admin; }
     }
 }

@@ -50,7 +50,7 @@ http {
             proxy_connect_timeout 1s;
         }
 
-        location = /cms-status { cms_status; }
+        location = /cms-status { cms_status detail; }
         location /cms-admin/ { cms_admin; }
     }
 }

@@ -52,7 +52,7 @@ http {
             proxy_connect_timeout 1s;
         }
 
-        location = /cms-status { cms_status; }
+        location = /cms-status { cms_status detail; }
     }
 }
 EOF

@@ -78,7 +78,7 @@ $t->write_conf("%%GLOBALS%%\nevents {}\nhttp {\n"
             proxy_ssl_server_name on;
         }
 
-        location = /cms-status { cms_status; }
+        location = /cms-status { cms_status detail; }
     }
 }
 EOF

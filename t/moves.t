@@ -27,6 +27,9 @@ my $plugins = $AUDIT ? 'audit moves' : 'moves';
 
 $t->start_sim;
 
+# roles come from users nginx verified (auth_basic), never from the header
+$t->write_file('htpasswd', join '', map { "$_:{PLAIN}x\n" } qw(cmm tms));
+
 $t->write_conf(<<"EOF");
 %%GLOBALS%%
 events {}
@@ -46,6 +49,8 @@ http {
         listen 127.0.0.1:%%PORT_proxy%%;
 
         location /api/v1/ {
+            auth_basic "cms";
+            auth_basic_user_file %%TESTDIR%%/htpasswd;
             cms_api on;
             cms_plugins $plugins;
             cms_credentials inject;
@@ -58,6 +63,8 @@ http {
         listen 127.0.0.1:%%PORT_checked%%;
 
         location /api/v1/ {
+            auth_basic "cms";
+            auth_basic_user_file %%TESTDIR%%/htpasswd;
             cms_api on;
             cms_plugins $plugins;
             cms_credentials inject;

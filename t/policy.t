@@ -233,6 +233,21 @@ sub denied {
     };
 }
 
+# a name given twice is refused by the core before any rule looks at it:
+# which copy the bridge acts on is undocumented
+sub ambiguous {
+    my ($res, $param, $name) = @_;
+
+    subtest $name => sub {
+        is($res->{status}, 400, 'status 400');
+        is($res->{content}, qq{<?xml version="1.0"?>\n<failureDetails>}
+           . qq{<parameterError parameter="$param" error="ambiguous" />}
+           . qq{</failureDetails>}, 'failureDetails body');
+        like($res->{headers}{'x-cms-proxy-reason'},
+             qr/^parameter "$param" given more than once/, 'reason header');
+    };
+}
+
 sub bridge_saw {
     return [ map { "$_->{method} $_->{path}" . ($_->{body} ne '' ? " $_->{body}" : '') }
              @{ $t->sim_requests } ];
@@ -377,9 +392,8 @@ is($seen->{body}, 'messageBoardEnabled=false&participantLimit=150',
 
 $r = as(tms => POST => $P, '/api/v1/callProfiles',
         'participantLimit=100&participantLimit=900');
-denied($r, 400, 'parameterError', 'profile-limit',
-       'policy rule profile-limit: participantLimit is given more than once',
-       'cap: a repeated parameter is refused, not guessed at');
+ambiguous($r, 'participantLimit',
+          'cap: a repeated parameter is refused, not guessed at');
 
 # --- cap, deny
 
@@ -504,9 +518,7 @@ denied($r, 400, 'parameterError', 'dial-out', $bad_reason,
 
 $r = as(admin => POST => $P, "/api/v1/calls/$call1/calllegs",
         'remoteParty=alice@video.example.com&remoteParty=evil@pstn.example.net');
-denied($r, 400, 'parameterError', 'dial-out',
-       'policy rule dial-out: remoteParty is given more than once',
-       'dial-out: a second remoteParty is refused');
+ambiguous($r, 'remoteParty', 'dial-out: a second remoteParty is refused');
 
 $r = as(admin => POST => $P, "/api/v1/calls/$call1/participants",
         'remoteParty=evil@pstn.example.net');
@@ -567,9 +579,7 @@ is(checkout($spaces[2], 1)->{status}, 200, 'meetings: now the third opens');
 
 $r = as(admin => PUT => $M, "/api/v1/coSpaces/$spaces[3]",
         'nonMemberAccess=TRUE&nonMemberAccess=false');
-denied($r, 400, 'parameterError', 'max-meetings',
-       'policy rule max-meetings: nonMemberAccess is given more than once',
-       'meetings: an ambiguous checkout is refused');
+ambiguous($r, 'nonMemberAccess', 'meetings: an ambiguous checkout is refused');
 
 $r = as(admin => PUT => $M, "/api/v1/coSpaces/$spaces[3]",
         'nonMemberAccess=1');

@@ -27,6 +27,9 @@ plan skip_all => 'this build has no Redis client'
     unless -f "$CmsTest::ROOT/ngx_cms_module/ngx_cms_redis.module";
 
 $t->start_sim;
+
+# slots name users nginx verified (auth_basic), never the raw header
+$t->write_file('htpasswd', "tms:{PLAIN}x\n");
 my $redis = $t->start_redis;
 
 for my $n (qw(a b)) {
@@ -47,6 +50,8 @@ http {
         listen 127.0.0.1:%%PORT_proxy_$n%%;
 
         location /api/v1/ {
+            auth_basic "cms";
+            auth_basic_user_file %%TESTDIR%%/htpasswd;
             cms_api on;
             cms_plugins slots;
             cms_credentials inject;

@@ -61,6 +61,7 @@ typedef struct {
     ngx_msec_t                  flush;
 
     time_t                      error_log_time;
+    ngx_fd_t                    protected_fd; /* its mode was checked */
 } ngx_cms_audit_file_t;
 
 
@@ -113,6 +114,8 @@ static char *ngx_cms_audit_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static ngx_int_t ngx_cms_audit_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_cms_audit_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_cms_audit_init_module(ngx_cycle_t *cycle);
+static void ngx_cms_audit_file_protect(ngx_cms_audit_file_t *af,
+    ngx_log_t *log);
 
 
 static ngx_command_t  ngx_cms_audit_commands[] = {
@@ -420,6 +423,10 @@ ngx_cms_audit_write_fd(ngx_cms_audit_file_t *af, u_char *buf, size_t len,
     time_t     now;
     ssize_t    n;
     ngx_err_t  err;
+
+    if (af->file->fd != af->protected_fd) {
+        ngx_cms_audit_file_protect(af, log);
+    }
 
     n = ngx_write_fd(af->file->fd, buf, len);
 
@@ -984,7 +991,38 @@ ngx_cms_audit_init_module(ngx_cycle_t *cycle)
                           &af[i]->file->name);
             return NGX_ERROR;
         }
+
+        ngx_cms_audit_file_protect(af[i], cycle->log);
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Who met whom, and when, is not for every local user: nginx creates its
+ * log files 0644, so the audit file loses its "other" bits, here in the
+ * master (which owns a new file) and again in the worker whenever the
+ * descriptor changes (a reopen: the file is the workers' user's then).
+ */
+
+static void
+ngx_cms_audit_file_protect(ngx_cms_audit_file_t *af, ngx_log_t *log)
+{
+    ngx_file_info_t  fi;
+
+    af->protected_fd = af->file->fd;
+
+    if (af->file->fd == NGX_INVALID_FILE
+        || ngx_fd_info(af->file->fd, &fi) == NGX_FILE_ERROR
+        || (fi.st_mode & S_IRWXO) == 0)
+    {
+        return;
+    }
+
+    if (fchmod(af->file->fd, fi.st_mode & 07770) == -1) {
+        ngx_log_error(NGX_LOG_WARN, log, ngx_errno,
+                      "cms: cannot make the audit file \"%V\" unreadable "
+                      "to others", &af->file->name);
+    }
 }

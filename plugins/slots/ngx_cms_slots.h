@@ -100,6 +100,7 @@ typedef struct {
     uint64_t                    res_name_key;
 
     ngx_cms_slots_id_t          last_call;  /* of the last meeting */
+    ngx_cms_slots_id_t          lookalike;  /* last one reported */
     uint64_t                    version;    /* of its record in Redis */
 } ngx_cms_slots_slot_t;
 
@@ -158,6 +159,8 @@ typedef struct {
     ngx_uint_t                  conflicts;
     ngx_uint_t                  refused_limit;
     ngx_uint_t                  released;
+    ngx_uint_t                  lookalikes; /* spaces named like a slot
+                                               that is another space */
 } ngx_cms_slots_sh_t;
 
 

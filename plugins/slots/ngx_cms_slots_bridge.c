@@ -447,10 +447,19 @@ ngx_cms_slots_rec_page(ngx_cms_client_t *cc)
                                     | XML_PARSE_NOERROR
                                     | XML_PARSE_NOWARNING);
     if (doc == NULL) {
-        ngx_cms_slots_job_end(job, NGX_ERROR, "listing not XML");
         ngx_shmtx_lock(&job->smcf->shpool->mutex);
+        ngx_cms_slots_set_text(&job->smcf->sh->reconcile_error,
+                               (u_char *) "listing: not XML", 16);
         job->smcf->sh->reconciling = 0;
         ngx_shmtx_unlock(&job->smcf->shpool->mutex);
+
+        ngx_log_error(NGX_LOG_ERR, job->log, 0,
+                      "cms slots: reconciliation failed: bridge %V answered "
+                      "the listing with a body that is not XML",
+                      &job->target.host);
+
+        /* last: it frees the job */
+        ngx_cms_slots_job_end(job, NGX_ERROR, "listing not XML");
         return;
     }
 

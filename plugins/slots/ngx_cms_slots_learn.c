@@ -28,6 +28,10 @@ static void ngx_cms_slots_learn_sync(ngx_cms_call_t *call,
     ngx_cms_slots_main_conf_t *smcf, xmlNodePtr root);
 static void ngx_cms_slots_learn_detail(ngx_cms_call_t *call,
     ngx_cms_slots_main_conf_t *smcf, xmlNodePtr root);
+static ngx_uint_t ngx_cms_slots_lookalike_locked(
+    ngx_cms_slots_main_conf_t *smcf, ngx_cms_slots_pool_t *pool, long index,
+    ngx_cms_slots_slot_t *slot, u_char *id, size_t id_len,
+    ngx_cms_slots_change_t *ch);
 static xmlNodePtr ngx_cms_slots_child(xmlNodePtr node, const char *name);
 static ngx_uint_t ngx_cms_slots_text(xmlNodePtr node, const char *name,
     u_char *buf, size_t size, size_t *len);
@@ -470,13 +474,14 @@ ngx_cms_slots_learn_space(ngx_cms_slots_main_conf_t *smcf, u_char *id,
 {
     long                     index, named;
     uint64_t                 now_ms, name_key;
-    ngx_uint_t               i, n, change, placeholder, mapped;
+    ngx_uint_t               i, n, change, placeholder, mapped, lookalike;
     ngx_cms_slots_pool_t    *pool;
     ngx_cms_slots_slot_t    *slot;
     ngx_cms_slots_change_t   ch;
 
     change = 0;
     mapped = 0;
+    lookalike = 0;
     placeholder = 0;
     now_ms = ngx_cms_slots_now_ms();
 
@@ -499,6 +504,25 @@ ngx_cms_slots_learn_space(ngx_cms_slots_main_conf_t *smcf, u_char *id,
                 continue;
             }
 
+            /*
+             * A slot's space is the one learned first after the sync
+             * made the pool (or the configured pool's): a space made
+             * later with the same name is a look-alike, reported, never
+             * adopted (it would free the real slot for a double
+             * booking).  Only a new sync, or the space being gone from
+             * CMS, gives the slot another space.
+             */
+
+            slot = &pool->slots[index - pool->model.start];
+
+            if (slot->space.len) {
+                lookalike = ngx_cms_slots_lookalike_locked(smcf, pool,
+                                                           index, slot, id,
+                                                           id_len, &ch);
+                slot = NULL;
+                break;
+            }
+
             ngx_cms_slots_map_locked(smcf, pool, index, id, id_len);
 
             slot = ngx_cms_slots_by_space_locked(smcf, id, id_len, &n,
@@ -509,6 +533,18 @@ ngx_cms_slots_learn_space(ngx_cms_slots_main_conf_t *smcf, u_char *id,
 
         if (slot == NULL) {
             ngx_shmtx_unlock(&smcf->shpool->mutex);
+
+            if (lookalike) {
+                ngx_log_error(NGX_LOG_WARN, log, 0,
+                              "cms slots: space %*s is named like slot "
+                              "\"%*s\", which is space %*s: not adopted "
+                              "(seen in a %s)", id_len, id,
+                              ch.slot.len, ch.slot.data, ch.space.len,
+                              ch.space.data, how);
+
+                ngx_cms_slots_emit(&ch, log);
+            }
+
             return;
         }
     }
@@ -618,6 +654,37 @@ done:
 
     ngx_cms_slots_emit(&ch, log);
     ngx_cms_slots_redis_publish(smcf, n, index);
+}
+
+
+/*
+ * A look-alike of the slot at index: counted and described in ch (the
+ * note names the look-alike) once per space, for the caller to log and
+ * emit after the lock is released.  Returns whether it is new.
+ */
+
+static ngx_uint_t
+ngx_cms_slots_lookalike_locked(ngx_cms_slots_main_conf_t *smcf,
+    ngx_cms_slots_pool_t *pool, long index, ngx_cms_slots_slot_t *slot,
+    u_char *id, size_t id_len, ngx_cms_slots_change_t *ch)
+{
+    if (slot->lookalike.len == id_len
+        && ngx_strncmp(slot->lookalike.data, id, id_len) == 0)
+    {
+        return 0;
+    }
+
+    ngx_cms_slots_set_id(&slot->lookalike, id, id_len);
+    smcf->sh->lookalikes++;
+
+    ngx_cms_slots_change_fill_locked(ch, "lookalike", pool, index, slot);
+
+    ch->note.len = ngx_snprintf(ch->note.data, NGX_CMS_SLOTS_TEXT_LEN,
+                                "space %*s has its name, not adopted",
+                                id_len, id)
+                   - ch->note.data;
+
+    return 1;
 }
 
 

@@ -318,45 +318,6 @@ ngx_cms_slots_param(ngx_cms_call_t *call, const char *name)
 }
 
 
-/*
- * A parameter the slot decision rests on, given twice or in another
- * case: which one the bridge acts on is not documented, so the guard
- * cannot judge the PUT and refuses it.
- */
-
-static ngx_uint_t
-ngx_cms_slots_ambiguous(ngx_cms_call_t *call)
-{
-    size_t            len;
-    ngx_uint_t        i, k, seen;
-    ngx_cms_param_t  *prm;
-
-    static const char  *names[] = { "name", "nonMemberAccess", "secret" };
-
-    prm = call->params->elts;
-
-    for (k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
-        len = ngx_strlen(names[k]);
-        seen = 0;
-
-        for (i = 0; i < call->params->nelts; i++) {
-            if (prm[i].name.len == len
-                && ngx_strncasecmp(prm[i].name.data, (u_char *) names[k],
-                                   len) == 0)
-            {
-                if (++seen > 1
-                    || ngx_strncmp(prm[i].name.data, names[k], len) != 0)
-                {
-                    return 1;
-                }
-            }
-        }
-    }
-
-    return 0;
-}
-
-
 /* a PUT to a coSpace: is it a slot, and what does it do to it? */
 
 static ngx_int_t
@@ -364,7 +325,7 @@ ngx_cms_slots_put(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
     ngx_cms_slots_req_t *sr)
 {
     ngx_int_t               rc;
-    ngx_str_t              *name, *nma, *secret, rule, reason;
+    ngx_str_t              *name, *nma, *secret;
     ngx_uint_t              n;
     ngx_cms_slots_pool_t   *pool;
     ngx_cms_slots_slot_t   *slot;
@@ -418,16 +379,10 @@ ngx_cms_slots_put(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
 
     ngx_shmtx_unlock(&smcf->shpool->mutex);
 
-    if (ngx_cms_slots_ambiguous(call)) {
-        ngx_str_set(&rule, "ambiguous-put");
-        ngx_str_set(&reason, "name, nonMemberAccess or secret given twice "
-                             "or in another case: the slot guard cannot "
-                             "tell what the bridge would do");
-        sr->resolved = 1;
-        ngx_cms_deny(call, NGX_HTTP_BAD_REQUEST, "parameterError", &rule,
-                     &reason);
-        return NGX_CMS_DENY;
-    }
+    /*
+     * name, nonMemberAccess and secret given twice never get here: the
+     * core refuses any repeated name (in any case) as ambiguous
+     */
 
     if (sr->shape == NGX_CMS_SLOT_PUT_OTHER) {
         sr->action = NGX_CMS_SLOT_ACT_NONE;

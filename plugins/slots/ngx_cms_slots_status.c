@@ -186,9 +186,11 @@ ngx_cms_slots_status_json(ngx_http_request_t *r,
 
     p = ngx_sprintf(p, "\"counters\":{\"checkouts\":%ui,\"checkins\":%ui,"
                     "\"conflicts\":%ui,\"refused_limit\":%ui,"
-                    "\"released\":%ui,\"corrections\":%ui},",
+                    "\"released\":%ui,\"corrections\":%ui,"
+                    "\"lookalikes\":%ui},",
                     sh->checkouts, sh->checkins, sh->conflicts,
-                    sh->refused_limit, sh->released, sh->corrections);
+                    sh->refused_limit, sh->released, sh->corrections,
+                    sh->lookalikes);
 
     p = ngx_sprintf(p, "\"reconciliation\":{\"running\":%s,",
                     sh->reconciling ? "true" : "false");
@@ -326,7 +328,7 @@ ngx_cms_slots_admin(ngx_http_request_t *r, ngx_cms_slots_main_conf_t *smcf)
 {
     long                     index;
     ngx_int_t                rc;
-    ngx_str_t                value, by, err, why;
+    ngx_str_t                value, by, user, err, why;
     ngx_uint_t               n;
     ngx_pool_cleanup_t      *cln;
     ngx_cms_slots_waiter_t  *w;
@@ -354,13 +356,24 @@ ngx_cms_slots_admin(ngx_http_request_t *r, ngx_cms_slots_main_conf_t *smcf)
                                              &err);
         }
 
-        by = r->headers_in.user;
-        if (by.len == 0 && r->headers_in.authorization) {
-            (void) ngx_http_auth_basic_user(r);
-            by = r->headers_in.user;
-        }
+        /*
+         * who: the user nginx verified (never a name read from the raw
+         * header), else the address; escaped, as it goes into logs
+         */
 
-        if (by.len == 0) {
+        ngx_cms_verified_user(r, &user);
+
+        if (user.len) {
+            by.data = ngx_pnalloc(r->pool, 3 * user.len);
+            if (by.data == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            by.len = (u_char *) ngx_escape_uri(by.data, user.data, user.len,
+                                               NGX_ESCAPE_MAIL_AUTH)
+                     - by.data;
+
+        } else {
             by = r->connection->addr_text;
         }
 

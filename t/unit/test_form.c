@@ -364,17 +364,24 @@ test_duplicates(void **state)
     assert_int_equal(parse(&p, body), NGX_CMS_FORM_OK);
     assert_params(body, &p, kv, 3);
 
-    /* the first exact match; "Name" is another parameter */
+    /* names without case, as CMS reads them: the first of any spelling */
 
     prm = ngx_cms_form_get(p.params, p.n, "name");
     assert_ptr_equal(prm, &p.params[0]);
 
     prm = ngx_cms_form_get(p.params, p.n, "Name");
-    assert_ptr_equal(prm, &p.params[1]);
+    assert_ptr_equal(prm, &p.params[0]);
 
-    assert_null(ngx_cms_form_get(p.params, p.n, "NAME"));
+    prm = ngx_cms_form_get(p.params, p.n, "NAME");
+    assert_ptr_equal(prm, &p.params[0]);
+
     assert_null(ngx_cms_form_get(p.params, p.n, "nam"));
     assert_null(ngx_cms_form_get(p.params, p.n, ""));
+
+    /* the second spelling repeats the first: ambiguous */
+
+    assert_ptr_equal(ngx_cms_form_repeated(p.params, p.n), &p.params[1]);
+    assert_null(ngx_cms_form_repeated(p.params, 1));
 
     prm = ngx_cms_form_get_n(p.params, p.n, (const unsigned char *) "namex",
                              4);
