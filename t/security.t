@@ -168,10 +168,19 @@ sub audit {
            grep { length } split /\n/, $t->read_file('audit.log');
 }
 
-sub last_call_record {
+sub call_records {
     my ($path_re) = @_;
-    my @r = grep { ($_->{kind} // '') ne 'event'
-                   && ($_->{path} // '') =~ $path_re } audit();
+    return grep { ($_->{kind} // '') ne 'event'
+                  && ($_->{path} // '') =~ $path_re } audit();
+}
+
+# the record is written in the log phase, after the answer has gone:
+# wait for the one more record the last request made
+sub last_call_record {
+    my ($path_re, $before) = @_;
+    my @r;
+    wait_for("an audit record for $path_re",
+             sub { @r = call_records($path_re); @r > $before });
     return $r[-1];
 }
 
@@ -195,12 +204,13 @@ sub setup_calls {
 
 my ($call1, $call2, $pid) = setup_calls();
 my $before = scalar participants();
+my $nrec = () = call_records(qr{/participants$});
 
 my $r = as(cmm => POST => "/api/v1/calls/$call2/participants",
            'movedParticipant=&remoteParty=sip:evil@attacker.example');
 is($r->{status}, 403, 'a mover with an empty movedParticipant=: 403');
 is(scalar participants(), $before, 'nobody was dialled');
-my $rec = last_call_record(qr{/participants$});
+my $rec = last_call_record(qr{/participants$}, $nrec++);
 is($rec->{operation}, 'participant.create',
    'the audit names what the bridge would have done: participant.create');
 
@@ -210,7 +220,7 @@ $r = as(tms => POST => "/api/v1/calls/$call2/participants",
         "movedparticipant=$pid");
 is($r->{status}, 403, 'a scheduler moving with movedparticipant=: 403');
 ok((grep { $_->{id} eq $pid } participants()), 'the participant stayed');
-$rec = last_call_record(qr{/participants$});
+$rec = last_call_record(qr{/participants$}, $nrec++);
 is($rec->{operation}, 'participant.move', 'audited as the move it is');
 
 $r = as(cmm => POST => "/api/v1/calls/$call2/participants",
@@ -339,6 +349,7 @@ is($r->{status}, 200, 'the verified user (satisfy all): the role, 200');
 
 $t->sim('PUT', '/_sim/bridges/core1/credentials',
         { user => 'admin', password => 'rotated' });
+$nrec = () = call_records(qr{^/api/v1/coSpaces$});
 $r = as(tms => POST => '/api/v1/coSpaces', 'name=Rejected');
 $t->sim('PUT', '/_sim/bridges/core1/credentials',
         { user => 'admin', password => 'secret1' });
@@ -348,7 +359,7 @@ like($r->{content}, qr{<failureDetails><callBridgeUnavailable error="credentials
      'CMS-style failureDetails');
 like($r->{headers}{'x-cms-proxy-reason'} // '', qr/rejected the proxy's credentials/,
      'the reason header says whose credentials');
-$rec = last_call_record(qr{^/api/v1/coSpaces$});
+$rec = last_call_record(qr{^/api/v1/coSpaces$}, $nrec);
 is($rec->{status}, 502, 'audit: 502');
 is($rec->{bridge_status}, 401, 'audit: the bridge\'s 401');
 like($rec->{reason} // '', qr/credentials/, 'audit: the reason');
