@@ -16,6 +16,8 @@
 #include "ngx_cms_form.h"
 #include "ngx_cms_plugin.h"
 
+#include <libxml/tree.h>
+
 
 #define NGX_CMS_ROLE_PRIMARY       0
 #define NGX_CMS_ROLE_BACKUP        1

@@ -27,9 +27,7 @@
 
 #include "ngx_cms_failover.h"
 
-#if (NGX_CMS_FAILOVER_REDIS)
 #include "ngx_cms_fo_redis.h"
-#endif
 
 #include <libxml/parser.h>
 
@@ -130,7 +128,6 @@ static void
 ngx_cms_affinity_share(ngx_cms_fo_cluster_t *cl, u_char *key, size_t len,
     ngx_uint_t slot)
 {
-#if (NGX_CMS_FAILOVER_REDIS)
     ngx_cms_fo_bridge_t  *b;
 
     if (cl->redis == NULL) {
@@ -145,7 +142,6 @@ ngx_cms_affinity_share(ngx_cms_fo_cluster_t *cl, u_char *key, size_t len,
     }
 
     ngx_cms_fo_redis_call(cl, key, len, b ? &b->conf->name : NULL);
-#endif
 }
 
 

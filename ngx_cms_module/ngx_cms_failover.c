@@ -44,9 +44,7 @@
 
 #include "ngx_cms_failover.h"
 
-#if (NGX_CMS_FAILOVER_REDIS)
 #include "ngx_cms_fo_redis.h"
-#endif
 
 
 static void *ngx_cms_fo_create_main_conf(ngx_conf_t *cf);
@@ -290,11 +288,9 @@ ngx_cms_fo_postconfiguration(ngx_conf_t *cf)
         }
     }
 
-#if (NGX_CMS_FAILOVER_REDIS)
     if (ngx_cms_fo_redis_conf(cf, fmcf) != NGX_OK) {
         return NGX_ERROR;
     }
-#endif
 
     if (ngx_cms_unavailable_filter_init(cf) != NGX_OK) {
         return NGX_ERROR;
@@ -461,11 +457,9 @@ ngx_cms_fo_init_process(ngx_cycle_t *cycle)
             b[j].target.log = cycle->log;
         }
 
-#if (NGX_CMS_FAILOVER_REDIS)
         if (ngx_cms_fo_redis_init_process(cycle, cl[i]) != NGX_OK) {
             return NGX_ERROR;
         }
-#endif
 
         if (cl[i]->health
             && ngx_cms_health_init_process(cycle, cl[i]) != NGX_OK)
@@ -1006,11 +1000,9 @@ ngx_cms_failover_propose(ngx_cms_fo_cluster_t *cl, ngx_cms_fo_proposal_t *p,
         return;
     }
 
-#if (NGX_CMS_FAILOVER_REDIS)
     if (ngx_cms_fo_redis_propose(cl, p, done, data)) {
         return;
     }
-#endif
 
     ngx_cms_failover_propose_local(cl, p, done, data);
 }

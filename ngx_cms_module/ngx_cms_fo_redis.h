@@ -1,7 +1,7 @@
 
 /*
  * ngx_cms: the failover state agreed through Redis (ngx_cms_fo_redis.c),
- * built only with the Redis client (NGX_CMS_FAILOVER_REDIS).
+ * always built (the Redis client is part of every build).
  */
 
 

@@ -29,9 +29,7 @@
 
 #include "ngx_cms_failover.h"
 
-#if (NGX_CMS_FAILOVER_REDIS)
 #include "ngx_cms_fo_redis.h"
-#endif
 
 #include <libxml/parser.h>
 
@@ -143,9 +141,7 @@ ngx_cms_health_tick(ngx_event_t *ev)
             ngx_cms_discovery_tick(cl);
         }
 
-#if (NGX_CMS_FAILOVER_REDIS)
         ngx_cms_fo_redis_tick(cl);
-#endif
 
     } else if (cl->owner) {
         ngx_cms_health_disown(cl);

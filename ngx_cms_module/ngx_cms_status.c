@@ -15,10 +15,8 @@
 
 #include "ngx_cms_failover.h"
 
-#if (NGX_CMS_FAILOVER_REDIS)
 #include "ngx_cms_fo_redis.h"
 #include "ngx_cms_redis.h"
-#endif
 
 
 static ngx_int_t ngx_cms_status_handler(ngx_http_request_t *r);
@@ -137,7 +135,6 @@ ngx_cms_status_handler(ngx_http_request_t *r)
 
     ngx_cms_json_raw(&j, (u_char *) "],\"redis\":", 10);
 
-#if (NGX_CMS_FAILOVER_REDIS)
     if (detail) {
         ngx_cms_fo_redis_status(&j, r->pool);
 
@@ -145,9 +142,6 @@ ngx_cms_status_handler(ngx_http_request_t *r)
         ngx_cms_json_printf(&j, "{\"available\":%s}",
                             ngx_cms_redis_available() ? "true" : "false");
     }
-#else
-    ngx_cms_json_raw(&j, (u_char *) "null", 4);
-#endif
 
     ngx_cms_json_raw(&j, (u_char *) "}\n", 2);
 
@@ -243,11 +237,7 @@ ngx_cms_status_cluster(ngx_cms_json_t *j, ngx_cms_fo_cluster_t *cl,
     ngx_cms_status_discovery(j, cl, sh, detail);
 
     ngx_cms_json_raw(j, (u_char *) ",\"redis\":", 9);
-#if (NGX_CMS_FAILOVER_REDIS)
     ngx_cms_fo_redis_cluster_status(j, cl);
-#else
-    ngx_cms_json_raw(j, (u_char *) "{\"enabled\":false}", 17);
-#endif
 
     ngx_cms_json_printf(j, ",\"calls\":{\"affinity\":%s,\"tracked\":%ui,"
                         "\"evicted\":%ui}",

@@ -28,9 +28,7 @@
 
 #include "ngx_cms_audit.h"
 
-#if (NGX_CMS_AUDIT_REDIS)
 #include "ngx_cms_redis.h"
-#endif
 
 
 #define NGX_CMS_AUDIT_SCOPE_WRITES   0
@@ -293,7 +291,6 @@ static void
 ngx_cms_audit_stream(ngx_cms_audit_loc_conf_t *alcf, ngx_str_t *rec,
     ngx_log_t *log)
 {
-#if (NGX_CMS_AUDIT_REDIS)
 
     ngx_int_t  rc;
 
@@ -321,7 +318,6 @@ ngx_cms_audit_stream(ngx_cms_audit_loc_conf_t *alcf, ngx_str_t *rec,
                       "\"%V\", only to the file", &alcf->stream);
     }
 
-#endif
 }
 
 
@@ -671,11 +667,9 @@ ngx_cms_audit_stream_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_cms_audit_loc_conf_t  *alcf = conf;
 
     ngx_str_t                  *value;
-#if (NGX_CMS_AUDIT_REDIS)
     u_char                     *p;
     ngx_int_t                   n;
     ngx_cms_audit_main_conf_t  *amcf;
-#endif
 
     if (alcf->stream_set) {
         return "is duplicate";
@@ -693,15 +687,6 @@ ngx_cms_audit_stream_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
-#if !(NGX_CMS_AUDIT_REDIS)
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "\"cms_audit_stream\" needs the Redis client "
-                       "(ngx_cms_module/ngx_cms_redis.module), which this "
-                       "build does not have");
-    return NGX_CONF_ERROR;
-
-#else
 
     /* the Redis client's rule for stream keys: it refuses other keys */
 
@@ -754,7 +739,6 @@ ngx_cms_audit_stream_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     return NGX_CONF_OK;
 
-#endif
 }
 
 
@@ -947,7 +931,6 @@ ngx_cms_audit_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-#if (NGX_CMS_AUDIT_REDIS)
 
     if (amcf->stream_file && !ngx_cms_redis_configured(cf)) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
@@ -957,7 +940,6 @@ ngx_cms_audit_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-#endif
 
     return NGX_OK;
 }

@@ -33,18 +33,10 @@
 #include <ngx_http.h>
 
 #include <ngx_cms_plugin.h>
+#include <ngx_cms_bridge.h>
 
+#include <libxml/tree.h>
 #include <libxml/parser.h>
-
-#include "ngx_cms.h"
-
-#if (NGX_CMS_MOVES_HAVE_CLIENT)
-#include "ngx_cms_client.h"
-#endif
-
-#if (NGX_CMS_MOVES_HAVE_FAILOVER)
-#include "ngx_cms_failover.h"
-#endif
 
 
 #define NGX_CMS_MOVES_PRIORITY      900
@@ -61,7 +53,6 @@ typedef struct {
 
 typedef struct ngx_cms_moves_req_s  ngx_cms_moves_req_t;
 
-#if (NGX_CMS_MOVES_HAVE_CLIENT)
 
 /* a canMove check on its way; outlives the request if it must */
 
@@ -78,7 +69,6 @@ typedef struct {
     ngx_log_t                  *log;
 } ngx_cms_moves_check_t;
 
-#endif
 
 
 struct ngx_cms_moves_req_s {
@@ -99,7 +89,6 @@ static ngx_int_t ngx_cms_moves_refuse(ngx_cms_call_t *call,
     const char *outcome, ngx_str_t *reason);
 static void ngx_cms_moves_event(ngx_cms_call_t *call,
     ngx_cms_moves_req_t *mr);
-#if (NGX_CMS_MOVES_HAVE_CLIENT)
 static ngx_int_t ngx_cms_moves_check(ngx_cms_call_t *call,
     ngx_cms_moves_req_t *mr, ngx_cms_moves_loc_conf_t *mlcf);
 static ngx_uint_t ngx_cms_moves_targets(ngx_cms_moves_loc_conf_t *mlcf,
@@ -107,7 +96,6 @@ static ngx_uint_t ngx_cms_moves_targets(ngx_cms_moves_loc_conf_t *mlcf,
 static ngx_int_t ngx_cms_moves_ask(ngx_cms_moves_check_t *ck);
 static void ngx_cms_moves_answer(ngx_cms_client_t *cc);
 static void ngx_cms_moves_cleanup(void *data);
-#endif
 
 static char *ngx_cms_moves_roles(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -270,14 +258,7 @@ ngx_cms_moves_request(ngx_cms_call_t *call)
         return NGX_DECLINED;
     }
 
-#if (NGX_CMS_MOVES_HAVE_CLIENT)
     return ngx_cms_moves_check(call, mr, mlcf);
-#else
-    ngx_log_error(NGX_LOG_WARN, call->request->connection->log, 0,
-                  "cms moves: cms_move_check_can_move needs a build with "
-                  "the internal client; move not checked");
-    return NGX_DECLINED;
-#endif
 }
 
 
@@ -303,7 +284,6 @@ ngx_cms_moves_refuse(ngx_cms_call_t *call, ngx_cms_moves_req_t *mr,
 }
 
 
-#if (NGX_CMS_MOVES_HAVE_CLIENT)
 
 /*
  * The participant may live on any bridge of the cluster (seed 004:
@@ -384,95 +364,19 @@ static ngx_uint_t
 ngx_cms_moves_targets(ngx_cms_moves_loc_conf_t *mlcf,
     ngx_cms_moves_check_t *ck)
 {
-    ngx_uint_t                      i, j;
-    ngx_cms_bridge_t               *b;
-    ngx_cms_cluster_conf_t         *ccf;
-    ngx_cms_client_target_t        *t;
-    ngx_http_upstream_srv_conf_t  **uscfp;
-    ngx_http_upstream_main_conf_t  *umcf;
+    ngx_uint_t                i, n;
+    ngx_cms_bridge_target_t   bt[NGX_CMS_MOVES_MAX_BRIDGES];
 
-    umcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_upstream_module);
-    if (umcf == NULL) {
-        return 0;
+    n = ngx_cms_bridge_targets(&mlcf->upstream, NGX_CMS_BRIDGE_ALL, bt,
+                               NGX_CMS_MOVES_MAX_BRIDGES, mlcf->timeout,
+                               64 * 1024, ck->log);
+
+    for (i = 0; i < n && ck->ntargets < NGX_CMS_MOVES_MAX_BRIDGES; i++) {
+        ck->targets[ck->ntargets] = bt[i].target;
+        ck->names[ck->ntargets++] = bt[i].name;
     }
 
-    uscfp = umcf->upstreams.elts;
-
-    for (i = 0; i < umcf->upstreams.nelts; i++) {
-
-        if (uscfp[i]->srv_conf == NULL) {
-            continue;
-        }
-
-        ccf = uscfp[i]->srv_conf[ngx_http_cms_module.ctx_index];
-
-        if (ccf == NULL || ccf->bridges.nelts == 0) {
-            continue;
-        }
-
-        if (mlcf->upstream.len
-            && (uscfp[i]->host.len != mlcf->upstream.len
-                || ngx_strncmp(uscfp[i]->host.data, mlcf->upstream.data,
-                               mlcf->upstream.len) != 0))
-        {
-            continue;
-        }
-
-        b = ccf->bridges.elts;
-
-#if (NGX_CMS_MOVES_HAVE_FAILOVER)
-        {
-        ngx_cms_fo_cluster_t  *cl;
-        ngx_cms_fo_bridge_t   *fb;
-
-        /* the failover module's targets know TLS */
-
-        cl = ngx_cms_failover_cluster((ngx_cycle_t *) ngx_cycle,
-                                      &uscfp[i]->host);
-        if (cl && cl->bridges.nelts == ccf->bridges.nelts) {
-            fb = cl->bridges.elts;
-
-            for (j = 0; j < cl->bridges.nelts
-                        && ck->ntargets < NGX_CMS_MOVES_MAX_BRIDGES; j++)
-            {
-                t = &ck->targets[ck->ntargets];
-                *t = fb[j].target;
-                t->timeout = mlcf->timeout;
-                t->max_response = 64 * 1024;
-                t->log = ck->log;
-                ck->names[ck->ntargets++] = b[j].name;
-            }
-
-            return ck->ntargets;
-        }
-        }
-#endif
-
-        for (j = 0; j < ccf->bridges.nelts
-                    && ck->ntargets < NGX_CMS_MOVES_MAX_BRIDGES; j++)
-        {
-            if (b[j].naddrs == 0) {
-                continue;
-            }
-
-            t = &ck->targets[ck->ntargets];
-            ngx_memzero(t, sizeof(ngx_cms_client_target_t));
-
-            t->addr = &b[j].addrs[0];
-            t->host = b[j].address;
-            t->authorization = b[j].authorization;
-            t->timeout = mlcf->timeout;
-            t->max_response = 64 * 1024;
-            t->log = ck->log;
-
-            ck->names[ck->ntargets++] = b[j].name;
-        }
-
-        return ck->ntargets;
-    }
-
-    return 0;
+    return ck->ntargets;
 }
 
 
@@ -598,7 +502,6 @@ ngx_cms_moves_cleanup(void *data)
     ck->cln = NULL;
 }
 
-#endif
 
 
 /* every move, whatever became of it, is an event for the audit */

@@ -21,6 +21,8 @@
 
 #include <ngx_cms_plugin.h>
 
+#include <libxml/tree.h>
+
 
 #define NGX_CMS_REWRITE_PRIORITY      100
 #define NGX_CMS_REWRITE_MAX_CAPTURE   9

@@ -29,6 +29,8 @@
 
 #include <ngx_cms_plugin.h>
 
+#include <libxml/tree.h>
+
 #include "ngx_cms_slot_model.h"
 
 

@@ -16,23 +16,16 @@
  * name, nonMemberAccess=false, regenerateSecret=true), sent by the
  * proxy itself, then the slot is free.
  *
- * The bridge: the active one when the failover module is built in, the
- * primary of the cms_slot_upstream cluster otherwise.
+ * The bridge: the active one of the cms_slot_upstream cluster
+ * (include/ngx_cms_bridge.h), with its credentials.
  */
 
 
 #include "ngx_cms_slots.h"
 
-#if (NGX_CMS_SLOTS_HAVE_CLIENT)
+#include <ngx_cms_bridge.h>
 
 #include <libxml/parser.h>
-
-#include "ngx_cms.h"
-#include "ngx_cms_client.h"
-
-#if (NGX_CMS_SLOTS_HAVE_FAILOVER)
-#include "ngx_cms_failover.h"
-#endif
 
 
 #define NGX_CMS_SLOTS_MAX_RESPONSE  (512 * 1024)
@@ -99,85 +92,19 @@ static ngx_int_t
 ngx_cms_slots_target(ngx_cms_slots_main_conf_t *smcf,
     ngx_cms_client_target_t *target, ngx_log_t *log)
 {
-    ngx_uint_t                      i, j;
-    ngx_cms_bridge_t               *b;
-    ngx_cms_cluster_conf_t         *ccf;
-    ngx_http_upstream_srv_conf_t  **uscfp;
-    ngx_http_upstream_main_conf_t  *umcf;
+    ngx_cms_bridge_target_t  bt;
 
-    umcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_upstream_module);
-    if (umcf == NULL) {
+    if (ngx_cms_bridge_targets(&smcf->cluster, NGX_CMS_BRIDGE_ACTIVE, &bt, 1,
+                               smcf->bridge_timeout,
+                               NGX_CMS_SLOTS_MAX_RESPONSE, log)
+        == 0)
+    {
         return NGX_DECLINED;
     }
 
-    uscfp = umcf->upstreams.elts;
+    *target = bt.target;
 
-    for (i = 0; i < umcf->upstreams.nelts; i++) {
-
-        if (uscfp[i]->srv_conf == NULL) {
-            continue;
-        }
-
-        ccf = uscfp[i]->srv_conf[ngx_http_cms_module.ctx_index];
-
-        if (ccf == NULL || ccf->bridges.nelts == 0) {
-            continue;
-        }
-
-        if (smcf->cluster.len
-            && (uscfp[i]->host.len != smcf->cluster.len
-                || ngx_strncmp(uscfp[i]->host.data, smcf->cluster.data,
-                               smcf->cluster.len) != 0))
-        {
-            continue;
-        }
-
-#if (NGX_CMS_SLOTS_HAVE_FAILOVER)
-        {
-        ngx_cms_fo_cluster_t  *cl;
-        ngx_cms_fo_bridge_t   *fb;
-
-        cl = ngx_cms_failover_cluster((ngx_cycle_t *) ngx_cycle,
-                                      &uscfp[i]->host);
-        if (cl && cl->sh) {
-            fb = ngx_cms_failover_bridge_by_slot(cl, cl->sh->active);
-            if (fb) {
-                *target = fb->target;
-                target->timeout = smcf->bridge_timeout;
-                target->max_response = NGX_CMS_SLOTS_MAX_RESPONSE;
-                target->log = log;
-                return NGX_OK;
-            }
-        }
-        }
-#endif
-
-        b = ccf->bridges.elts;
-
-        for (j = 0; j < ccf->bridges.nelts; j++) {
-            if (b[j].role == NGX_CMS_ROLE_PRIMARY && b[j].naddrs) {
-                break;
-            }
-        }
-
-        if (j == ccf->bridges.nelts) {
-            return NGX_DECLINED;
-        }
-
-        ngx_memzero(target, sizeof(ngx_cms_client_target_t));
-
-        target->addr = &b[j].addrs[0];
-        target->host = b[j].address;
-        target->authorization = b[j].authorization;
-        target->timeout = smcf->bridge_timeout;
-        target->max_response = NGX_CMS_SLOTS_MAX_RESPONSE;
-        target->log = log;
-
-        return NGX_OK;
-    }
-
-    return NGX_DECLINED;
+    return NGX_OK;
 }
 
 
@@ -900,32 +827,3 @@ ngx_cms_slots_urlencode(u_char *dst, u_char *src, size_t len)
 }
 
 
-#else /* !NGX_CMS_SLOTS_HAVE_CLIENT */
-
-
-ngx_uint_t
-ngx_cms_slots_bridge_available(ngx_cms_slots_main_conf_t *smcf)
-{
-    return 0;
-}
-
-
-ngx_int_t
-ngx_cms_slots_reconcile(ngx_cms_slots_main_conf_t *smcf, ngx_log_t *log,
-    ngx_str_t *why, ngx_cms_slots_done_pt done, void *data)
-{
-    return NGX_DECLINED;
-}
-
-
-ngx_int_t
-ngx_cms_slots_release(ngx_cms_slots_main_conf_t *smcf, ngx_uint_t npool,
-    long index, ngx_str_t *by, ngx_log_t *log, ngx_cms_slots_done_pt done,
-    void *data, ngx_str_t *err)
-{
-    ngx_str_set(err, "this build has no internal client");
-    return NGX_DECLINED;
-}
-
-
-#endif

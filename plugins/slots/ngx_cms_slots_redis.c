@@ -30,7 +30,6 @@
 #include "ngx_cms_slots.h"
 
 
-#if (NGX_CMS_SLOTS_HAVE_REDIS)
 
 #include "ngx_cms_redis.h"
 
@@ -1230,82 +1229,3 @@ ngx_cms_slots_hex(u_char *p, size_t len)
 }
 
 
-#else
-
-ngx_int_t
-ngx_cms_slots_redis_conf(ngx_conf_t *cf, ngx_cms_slots_main_conf_t *smcf)
-{
-    if (smcf->redis == 1) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"cms_slot_redis on\" needs a build with the "
-                           "Redis client");
-        return NGX_ERROR;
-    }
-
-    smcf->redis = 0;
-    return NGX_OK;
-}
-
-ngx_int_t
-ngx_cms_slots_redis_init_process(ngx_cms_slots_main_conf_t *smcf)
-{
-    return NGX_OK;
-}
-
-ngx_uint_t
-ngx_cms_slots_redis_active(ngx_cms_slots_main_conf_t *smcf)
-{
-    return 0;
-}
-
-ngx_int_t
-ngx_cms_slots_redis_decide(ngx_cms_slots_main_conf_t *smcf,
-    ngx_cms_slots_req_t *sr, ngx_cms_slots_hold_t *seed,
-    ngx_http_request_t *r)
-{
-    return NGX_ERROR;
-}
-
-void
-ngx_cms_slots_redis_resolve(ngx_cms_slots_main_conf_t *smcf,
-    ngx_cms_slots_req_t *sr, ngx_uint_t ok, ngx_uint_t changed)
-{
-}
-
-void
-ngx_cms_slots_redis_publish(ngx_cms_slots_main_conf_t *smcf,
-    ngx_uint_t pool, long index)
-{
-}
-
-void
-ngx_cms_slots_redis_field(ngx_cms_slots_main_conf_t *smcf, const char *op,
-    ngx_uint_t npool, long index, uint64_t nk, ngx_str_t *arg)
-{
-}
-
-void
-ngx_cms_slots_redis_publish_map(ngx_cms_slots_main_conf_t *smcf,
-    ngx_uint_t pool, long index)
-{
-}
-
-void
-ngx_cms_slots_redis_publish_pool(ngx_cms_slots_main_conf_t *smcf,
-    ngx_uint_t pool)
-{
-}
-
-void
-ngx_cms_slots_redis_push_all(ngx_cms_slots_main_conf_t *smcf)
-{
-}
-
-void
-ngx_cms_slots_redis_status(ngx_cms_slots_main_conf_t *smcf, ngx_str_t *out,
-    ngx_pool_t *pool)
-{
-    ngx_str_set(out, "{\"configured\":false}");
-}
-
-#endif

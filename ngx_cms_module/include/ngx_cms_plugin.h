@@ -26,7 +26,9 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include <libxml/tree.h>
+/* the parsed answer is a libxml2 tree; plugins that read it include
+ * <libxml/tree.h> themselves (struct _xmlDoc is its xmlDoc) */
+struct _xmlDoc;
 
 
 #define NGX_CMS_PLUGIN_ABI_VERSION  1
@@ -217,7 +219,7 @@ void ngx_cms_want_response_body(ngx_cms_call_t *call);
  * (response_malformed).  After changing the tree, call
  * ngx_cms_response_changed() so the body is re-serialized.
  */
-xmlDocPtr ngx_cms_response_xml(ngx_cms_call_t *call);
+struct _xmlDoc *ngx_cms_response_xml(ngx_cms_call_t *call);
 void ngx_cms_response_changed(ngx_cms_call_t *call);
 
 /* a suspended request hook is done: rc as a request hook would return */
