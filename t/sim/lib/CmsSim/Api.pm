@@ -177,6 +177,7 @@ sub get_status ($self, $ctx) {
       callLegsActive    => $rt->{callLegs}->count,
       callLegsMaxActive => $rt->{max_active},
       callLegsCompleted => $rt->{completed},
+      clusterEnabled    => $self->{config}{clustered} ? 'true' : 'false',
     ))
   );
 }
@@ -192,11 +193,23 @@ sub get_cluster ($self, $ctx) {
 # --- callBridges -----------------------------------------------------------
 # The table is the simulator's configuration, so it is read-only here.
 
+# A CMS that is not clustered has an empty callBridges table. Its answer
+# is Cisco's example (APIARY "Call Bridge Methods") byte for byte, the
+# self-closed '<callBridges total="0"/>', rather than the open/close form of
+# the simulator's other empty lists: that example is the only evidence of
+# what an unclustered bridge sends.
+use constant UNCLUSTERED_CALL_BRIDGES => qq{<?xml version="1.0"?>\n<callBridges total="0"/>};
+
 sub list_call_bridges ($self, $ctx) {
+  unless ($self->{config}{clustered}) {
+    _uint_param($ctx->{query}, $_) for qw(offset limit);
+    return _xml(200, UNCLUSTERED_CALL_BRIDGES);
+  }
   return $self->_list($ctx, 'callBridges', \&call_bridge_item, $self->{store}->bridges);
 }
 
 sub get_call_bridge ($self, $ctx) {
+  CmsSim::Error::not_found('callBridgeDoesNotExist') unless $self->{config}{clustered};
   my $bridge = $self->{store}->bridge_by_id($ctx->{ids}[0]) // CmsSim::Error::not_found('callBridgeDoesNotExist');
   return _xml(200, document(call_bridge_detail($bridge)));
 }

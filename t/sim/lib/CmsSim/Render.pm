@@ -187,7 +187,7 @@ sub system_status (%s) {
       . el(uptimeSeconds        => $s{uptimeSeconds})
       . el(cdrTime              => rfc3339_now())
       . el(activated            => 'true')
-      . el(clusterEnabled       => 'true')
+      . el(clusterEnabled       => $s{clusterEnabled} // 'true')
       . el(callLegsActive       => $legs)
       . el(callLegsMaxActive    => $s{callLegsMaxActive})
       . el(callLegsCompleted    => $s{callLegsCompleted})
