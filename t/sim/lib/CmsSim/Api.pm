@@ -23,6 +23,7 @@ use Scalar::Util qw(blessed);
 use Mojo::Util qw(url_unescape);
 use CmsSim::Error qw(param_error);
 use CmsSim::Params;
+use CmsSim::Generic;
 use CmsSim::Schema ();
 use CmsSim::Render qw(
   cospace_item cospace_detail profile_item profile_detail bulk_set_item bulk_set_detail
@@ -33,7 +34,12 @@ use CmsSim::XML qw(list_doc document failure_doc);
 
 # config: hash ref shared with the control API ({page_size => N, ...}).
 sub new ($class, %args) {
-  return bless {store => $args{store}, config => $args{config}, started => time}, $class;
+  return bless {
+    store   => $args{store},
+    config  => $args{config},
+    started => time,
+    generic => CmsSim::Generic->new(store => $args{store}, config => $args{config}),
+  }, $class;
 }
 
 # Routing table: path pattern (":id" captures a segment, anything else is a
@@ -41,7 +47,7 @@ sub new ($class, %args) {
 my @ROUTES = (
   ['system/status'                 => {GET => 'get_status'}],
   ['system/load'                   => {GET => 'get_load'}],
-  ['system/configuration/cluster'  => {GET => 'get_cluster'}],
+  ['system/configuration/cluster'  => {GET => 'get_cluster', PUT => 'modify_cluster', POST => 'modify_cluster'}],
   ['callBridges'                   => {GET => 'list_call_bridges'}],
   ['callBridges/:id'               => {GET => 'get_call_bridge'}],
   ['callProfiles'                  => {GET => 'list_profiles', POST => 'create_profile'}],
@@ -87,7 +93,21 @@ sub _dispatch ($self, $bridge, $method, $target, $body) {
   my @segments = map { url_unescape $_ } split m{/}, $rest, -1;
 
   my ($route, @ids) = _match(\@segments);
-  CmsSim::Error::fail('unrecognizedObject') unless $route;
+
+  # Every other node of the blueprint: CmsSim::Generic.
+  unless ($route) {
+    my ($path, @gids) = CmsSim::Generic->match(\@segments);
+    CmsSim::Error::fail('unrecognizedObject') unless $path;
+    $self->{store}->run_due_syncs;
+    my $ctx = {
+      bridge => $bridge,
+      method => $method,
+      ids    => \@gids,
+      query  => CmsSim::Params->parse($query),
+      form   => CmsSim::Params->parse($body),
+    };
+    return $self->{generic}->handle($path, $ctx);
+  }
   my $handler = $route->[1]{uc $method} // die CmsSim::Error->new(405, 'invalidOperation');
 
   # Bulk syncs with sync_delay_ms finish lazily: settle them before any
@@ -96,12 +116,29 @@ sub _dispatch ($self, $bridge, $method, $target, $body) {
 
   my $ctx = {
     bridge => $bridge,
+    method => $method,
     ids    => \@ids,
     node   => $route->[0][0],
     query  => CmsSim::Params->parse($query),
     form   => CmsSim::Params->parse($body),
   };
   return $self->$handler($ctx);
+}
+
+# Every (pattern, method) the simulator serves, hand-written and generic,
+# for the coverage test (t/api_nodes.t).
+sub served ($class) {
+  my %out;
+  for my $route (@ROUTES) {
+    my $p = join '/', @{$route->[0]};
+    $out{$p}{$_} = 1 for keys %{$route->[1]};
+  }
+  for my $p (keys %CmsSim::Generic::NODE) {
+    my ($hand) = grep { lc $_ eq lc $p } keys %out;
+    next if $hand;    # a hand-written node wins; see _dispatch
+    $out{$p}{$_} = 1 for CmsSim::Generic->methods($p);
+  }
+  return \%out;
 }
 
 sub _match ($segments) {
@@ -187,7 +224,20 @@ sub get_load ($self, $ctx) {
 }
 
 sub get_cluster ($self, $ctx) {
-  return _xml(200, document(cluster_config($self->{store}->bridge_by_name($ctx->{bridge})->{label})));
+  my $state = $self->{store}->singleton("system/configuration/cluster $ctx->{bridge}");
+  return _xml(200, document(cluster_config($self->{store}->bridge_by_name($ctx->{bridge})->{label}, $state)));
+}
+
+# APIARY: "Issue a PUT or a POST on the /system/configuration/cluster node";
+# the fields are the blueprint's. The settings are each bridge's own.
+# uniqueName stays the bridge's name in /callBridges: it is how clients
+# find out which bridge they talk to.
+sub modify_cluster ($self, $ctx) {
+  my $state = $self->{store}->singleton("system/configuration/cluster $ctx->{bridge}");
+  my $new = $self->{generic}->_apply($CmsSim::Generic::NODE{'system/configuration/cluster'}{fields}, $state, $ctx, 0);
+  delete $new->{uniqueName};
+  %$state = %$new;
+  return _ok;
 }
 
 # --- callBridges -----------------------------------------------------------

@@ -201,8 +201,12 @@ sub system_status (%s) {
 # GET /system/configuration/cluster: uniqueName matches this bridge's name
 # in /callBridges, which is how clients find out which bridge they talk to
 # (cms-api-notes 1.10, MIVIDAS get_call_bridge_id).
-sub cluster_config ($label) {
-  raw_el(cluster => el(uniqueName => $label) . el(peerLinkBitRate => '') . el(participantLimit => ''));
+sub cluster_config ($label, $set = {}) {
+  raw_el(cluster => el(uniqueName => $label)
+      . el(peerLinkBitRate  => $set->{peerLinkBitRate} // '')
+      . el(participantLimit => $set->{participantLimit} // '')
+      . join('', map { el($_, $set->{$_}) }
+        qw(loadLimit newConferenceLoadLimitBasisPoints existingConferenceLoadLimitBasisPoints maxPeerVideoStreams)));
 }
 
 sub system_load ($legs) { raw_el(load => el(mediaProcessingLoad => 100 * $legs)) }
