@@ -313,7 +313,7 @@ sub _access_query ($self, $ctx) {
   my $store  = $self->{store};
   my $tenant = $q->get('tenant') // '';
   my ($hit) = grep {
-    ($_->{tenant} // '') eq $tenant
+    ($tenant eq '' || ($_->{tenant} // '') eq $tenant)
       && ((length($uri // '') && lc($uri) eq lc($_->{uri} // ''))
       || (length($call_id // '') && $call_id eq ($_->{callId} // '')))
   } $store->table('coSpaces')->all, $store->generic('coSpaces/:id/accessMethods')->all;
