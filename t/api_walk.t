@@ -405,4 +405,24 @@ is($denied->{operation}, 'tenant.delete', 'the denial is audited as tenant.delet
 is($denied->{rule}, 'keep-tenants', 'by the rule keep-tenants');
 is($denied->{object_id}, $tenant, 'naming the tenant');
 
+# --- a create answered without Location: the summary says so --------------------------
+
+$t->sim('PUT', '/_sim/bridges/core1/fault',
+        { mode => 'status', status => 200, path => '^/api/v1/calls$' });
+$r = ask($P, 'POST', '/api/v1/calls', "coSpace=$SPACE");
+is($r->{status}, 200, 'a bridge answers a call create with 200 and no Location');
+is($r->{headers}{location}, undef, 'no Location');
+$t->sim('PUT', '/_sim/bridges/core1/fault', { mode => 'none' });
+
+my $last;
+$deadline = time + 10;
+while (time < $deadline) {
+    my @all = grep { length } split /\n/, (eval { $t->read_file('audit.log') } // '');
+    $last = $json->decode($all[-1]) if @all;
+    last if $last && $last->{operation} eq 'call.create';
+    sleep 0.05;
+}
+is($last->{summary}, "admin created call (no id returned) in coSpace $SPACE",
+   'the summary says no id came back, without a gap');
+
 $t->done;
