@@ -260,6 +260,24 @@ sub walk {
         }
     }
 
+    # node-specific filters: tenantFilter finds the object given a tenant
+    my %q = map { $_ => 1 } @{ $NODE{$kind}{query} };
+    my ($tf) = grep { $_->[0] eq 'tenant' } @fields;
+    if ($q{tenantFilter} && $tf) {
+        my $tenant = $made{tenants} // make('tenants');
+        both('PUT', "$base/$id", "tenant=$tenant", "modify $kind (tenant)");
+        my $l = both('GET', "$base?tenantFilter=$tenant", undef, "list $kind, tenantFilter");
+        like($l->{content}, qr{ total="1"><\Q$k->{tag}\E id="\Q$id\E"}, "tenantFilter $kind: the tenant's one");
+        $l = both('GET', "$base?tenantFilter=$NOPE", undef, "list $kind, another tenant");
+        like($l->{content}, qr{ total="0"}, "tenantFilter $kind: none for another tenant");
+    }
+    if ($q{usageFilter}) {
+        my $l = both('GET', "$base?usageFilter=unreferenced", undef, "list $kind, unreferenced");
+        like($l->{content}, qr{<\Q$k->{tag}\E id="\Q$id\E"}, "usageFilter $kind: the new one is unreferenced");
+        my $e = both('GET', "$base?usageFilter=sometimes", undef, "list $kind, bad usageFilter");
+        is($e->{status}, 400, "usageFilter $kind: a value CMS does not know is refused");
+    }
+
     # list: both objects, one page of one
     my $l = both('GET', "$base?offset=1&limit=1", undef, "list $kind, paged");
     my $plural = $k->{plural};
@@ -308,6 +326,51 @@ for my $kind (sort keys %KIND) {
 
 is(scalar(keys %walked), $eligible, "all $eligible object types that can be created were walked");
 ok($eligible >= 29, 'tenants, LDAP, dial plans, profiles, TURN, web bridges, ... (29 or more)');
+
+# --- singletons and queries, hand-written in the simulator ------------------------------
+
+{
+    my $clp = make('callLegProfiles');
+    both('PUT', '/api/v1/system/profiles', "callLegProfile=$clp", 'set the global callLegProfile');
+    my $g = both('GET', '/api/v1/system/profiles', undef, 'get the global profiles');
+    like($g->{content}, qr{<profiles><callLegProfile>\Q$clp\E</callLegProfile></profiles>},
+         'system/profiles names it');
+    my $l = both('GET', '/api/v1/callLegProfiles?usageFilter=referenced', undef, 'referenced callLegProfiles');
+    like($l->{content}, qr{<callLegProfile id="\Q$clp\E"/>}, 'the global profile counts as a use');
+    my $e = both('PUT', '/api/v1/system/profiles', "callLegProfile=$NOPE", 'an unknown global callLegProfile');
+    is($e->{content}, failure('callLegProfileDoesNotExist'), 'is refused');
+    $e = both('POST', '/api/v1/system/profiles', "callLegProfile=$clp", 'POST to system/profiles');
+    is($e->{content}, failure('invalidOperation'), 'is the failure table\'s invalidOperation');
+
+    both('PUT', '/api/v1/system/configuration/xmpp', 'domain=example.com&uniqueName=cb1', 'set xmpp');
+    $g = both('GET', '/api/v1/system/configuration/xmpp', undef, 'get xmpp');
+    like($g->{content}, qr{<xmpp><uniqueName>cb1</uniqueName><domain>example\.com</domain></xmpp>},
+         'xmpp in the blueprint\'s element order');
+
+    my $rr = ask($P, 'POST', '/api/v1/inboundDialPlanRules', 'domain=video.example.com&priority=5');
+    push @sent, { method => 'POST', path => '/api/v1/inboundDialPlanRules', res => $rr, what => 'inbound rule' };
+    my $q = both('POST', '/api/v1/accessQuery', 'uri=cool.bridge.space', 'accessQuery by uri');
+    like($q->{content}, qr{<accessQuery><uri>cool\.bridge\.space\@video\.example\.com</uri></accessQuery>},
+         'accessQuery: the coSpace\'s full URI');
+    $q = both('POST', '/api/v1/accessQuery', 'callId=497540167', 'accessQuery by callId');
+    like($q->{content}, qr{<uri>cool\.bridge\.space\@}, 'found by callId too');
+    $q = both('POST', '/api/v1/accessQuery', 'uri=cool.bridge.space&tenant=' . $NOPE, 'accessQuery, unknown tenant');
+    is($q->{content}, failure('tenantDoesNotExist'), 'an unknown tenant is refused');
+    $q = both('POST', '/api/v1/uriUsageQuery', 'uri=cool.bridge.space', 'uriUsageQuery');
+    like($q->{content}, qr{<uriUsageQuery><coSpaceId>\Q$SPACE\E</coSpaceId></uriUsageQuery>}, 'uriUsageQuery: the coSpace');
+
+    $g = both('GET', "/api/v1/coSpaces/$SPACE/meetingEntryDetail", undef, 'meetingEntryDetail');
+    like($g->{content}, qr{<meetingEntryDetail><uri>cool\.bridge\.space</uri><callId>497540167</callId></meetingEntryDetail>},
+         'meetingEntryDetail: uri and callId');
+
+    # a coSpace in a tenant: the tenant must exist, and scopes the list
+    my $tenant = $made{tenants};
+    my $e2 = both('POST', '/api/v1/coSpaces', "name=x&tenant=$NOPE", 'coSpace in an unknown tenant');
+    is($e2->{content}, failure('tenantDoesNotExist'), 'refused: tenantDoesNotExist');
+    my ($cs) = both('POST', '/api/v1/coSpaces', "name=Tenant+space&tenant=$tenant", 'coSpace in a tenant', created => 1);
+    $l = both('GET', "/api/v1/coSpaces?tenantFilter=$tenant", undef, 'coSpaces of the tenant');
+    like($l->{content}, qr{<coSpaces total="2">}, 'tenantFilter: the tenant\'s two coSpaces');
+}
 
 # --- credentials: the bridge's challenge passes through ------------------------------------
 

@@ -179,14 +179,10 @@ sub delete_profile ($self, $kind, $id) {
   $self->{db}{$kind}->remove($id);
 }
 
-# usageFilter=referenced|unreferenced (APIARY callProfiles/callLegProfiles).
-sub profile_is_referenced ($self, $kind, $id) {
-  my $field = $kind eq 'callProfiles' ? 'callProfile' : 'callLegProfile';
-  for my $obj ($self->{db}{coSpaces}->all, $self->{db}{bulkSets}->all) {
-    return 1 if ($obj->{$field} // '') eq $id;
-  }
-  return 0;
-}
+# usageFilter=referenced|unreferenced (APIARY callProfiles/callLegProfiles):
+# a coSpace, a parameter set, a tenant, an access method, the global
+# profiles... anything that names the profile uses it.
+sub profile_is_referenced ($self, $kind, $id) { $self->is_referenced($id) }
 
 # ---------------------------------------------------------------------------
 # coSpaces
