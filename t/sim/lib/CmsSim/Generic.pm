@@ -69,8 +69,10 @@ sub missing_reason ($kind) {
   return "${tag}DoesNotExist";
 }
 
-# The parent object of a nested node must exist: coSpaces/<id>/... answers
-# 404 coSpaceDoesNotExist for an unknown coSpace, as the hand-written nodes do.
+# The objects a path goes through must exist: coSpaces/<id>/accessMethods
+# and webBridges/<id>/status answer 404 coSpaceDoesNotExist /
+# webBridgeDoesNotExist for an unknown id, as the hand-written nodes do.
+# The last id of an object node is its handler's business.
 sub _check_parents ($self, $ctx, $path) {
   my @segs = split m{/}, $path;
   my @ids  = @{$ctx->{ids}};
@@ -80,8 +82,7 @@ sub _check_parents ($self, $ctx, $path) {
     if ($segs[$i] eq ':id') {
       my $kind = $prefix;
       my $id   = $ids[$n++];
-      last if $n > @ids;
-      next if $i == $#segs;    # the object itself: checked by its handler
+      last if $i == $#segs;
       not_found(missing_reason($kind)) unless $self->{store}->exists_in($kind, $id, $ctx->{bridge});
     }
     $prefix = length $prefix ? "$prefix/$segs[$i]" : $segs[$i];
@@ -270,22 +271,12 @@ sub _static ($self, $path, $node, $ctx) {
     return _xml(200, document('<meetingEntryDetail>' . el(uri => $space->{uri}) . el(callId => $space->{callId})
         . '</meetingEntryDetail>'));
   }
-  for my $i (0 .. $#{$ctx->{ids}}) {    # an object-level node: the object must exist
-    my ($kind) = $path =~ m{\A(.*?)/:id} or last;
-    last if $i;
-    $self->_exists_or_404($kind, $ctx->{ids}[0], $ctx->{bridge});
-  }
   return _xml(200, $node->{example}) if defined $node->{example};
   my $root = $path =~ s{.*/}{}r;
   return _xml(200, document("<$root></$root>"));
 }
 
-sub _exists_or_404 ($self, $kind, $id, $bridge) {
-  not_found(missing_reason($kind)) unless $self->{store}->exists_in($kind, $id, $bridge);
-}
-
 sub _action ($self, $path, $node, $ctx, $method) {
-  if (my ($kind) = $path =~ m{\A(.*?)/:id}) { $self->_exists_or_404($kind, $ctx->{ids}[0], $ctx->{bridge}) }
   my $fields = $node->{fields} // [];
   # Query nodes take their parameters in the body or the query string.
   my $in = $ctx->{form};
