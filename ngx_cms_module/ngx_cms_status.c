@@ -193,16 +193,6 @@ ngx_cms_status_cluster(ngx_cms_json_t *j, ngx_cms_fo_cluster_t *cl,
     ngx_cms_json_printf(j, ",\"checker\":{\"pid\":%P,\"generation\":%ui}",
                         sh->owner, sh->owner_generation);
 
-    /* null until a list was read; false: the bridge is not clustered */
-
-    ngx_cms_json_raw(j, (u_char *) ",\"clustered\":", 13);
-
-    if (sh->discovered_ok) {
-        ngx_cms_json_printf(j, "%s", sh->ndiscovered ? "true" : "false");
-    } else {
-        ngx_cms_json_raw(j, (u_char *) "null", 4);
-    }
-
     ngx_cms_json_raw(j, (u_char *) ",\"bridges\":[", 12);
     ngx_cms_status_bridges(j, cl, sh);
     ngx_cms_json_raw(j, (u_char *) "]", 1);
