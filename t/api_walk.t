@@ -420,8 +420,13 @@ for my $i (0 .. $#sent) {
     (my $path = $s->{path}) =~ s/\?.*//;
     is("$r->{method} $r->{path}", "$s->{method} $path", "audit record $i: $s->{what}")
         or last;
-    isnt($r->{operation}, 'unknown', "audit $s->{what}: the proxy knows the node")
-        unless $s->{path} =~ m{/callLegProfiles/[^/]+/callLegProfileTrace|/v1/effectiveWebBridgeProfile};
+    # Two blueprint paths are not where CMS serves them; the proxy passes
+    # them through unnamed (README, "Tests": deliberate differences).
+    if ($s->{path} =~ m{/callLegProfiles/[^/]+/callLegProfileTrace$|^/api/v1/effectiveWebBridgeProfile$}) {
+        is($r->{operation}, 'unknown', "audit $s->{what}: unknown, as the README says");
+    } else {
+        isnt($r->{operation}, 'unknown', "audit $s->{what}: the proxy knows the node");
+    }
     if (my $op = expected_op($s->{method}, $s->{path})) {
         $checked++;
         is($r->{operation}, $op, "audit $s->{what}: operation $op");
