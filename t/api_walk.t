@@ -370,6 +370,23 @@ ok($eligible >= 29, 'tenants, LDAP, dial plans, profiles, TURN, web bridges, ...
     my ($cs) = both('POST', '/api/v1/coSpaces', "name=Tenant+space&tenant=$tenant", 'coSpace in a tenant', created => 1);
     $l = both('GET', "/api/v1/coSpaces?tenantFilter=$tenant", undef, 'coSpaces of the tenant');
     like($l->{content}, qr{<coSpaces total="2">}, 'tenantFilter: the tenant\'s two coSpaces');
+
+    # its call, legs and participants belong to the tenant too
+    my $space = id_of($cs);
+    my $cr = ask($P, 'POST', '/api/v1/calls', "coSpace=$space");
+    my $call = id_of($cr);
+    push @sent, { method => 'POST', path => '/api/v1/calls', res => $cr, what => 'call in the tenant' };
+    my $leg = ask($P, 'POST', "/api/v1/calls/$call/callLegs", 'remoteParty=ex90@example.com');
+    push @sent, { method => 'POST', path => "/api/v1/calls/$call/callLegs", res => $leg, what => 'leg in the tenant' };
+    for my $node (qw(calls callLegs participants)) {
+        $l = both('GET', "/api/v1/$node?tenantFilter=$tenant", undef, "$node of the tenant");
+        like($l->{content}, qr{ total="1"><\w+ id="$GUID">.*<tenant>\Q$tenant\E</tenant>}, "tenantFilter: the tenant's one in $node");
+        $l = both('GET', "/api/v1/$node?tenantFilter=$NOPE", undef, "$node of another tenant");
+        like($l->{content}, qr{ total="0"}, "tenantFilter: none of another tenant in $node");
+    }
+    my $end = ask($P, 'DELETE', "/api/v1/calls/$call");
+    is($end->{status}, 200, 'the call ends');
+    push @sent, { method => 'DELETE', path => "/api/v1/calls/$call", res => $end, what => 'end the call' };
 }
 
 # --- credentials: the bridge's challenge passes through ------------------------------------

@@ -411,7 +411,7 @@ sub list_call_legs ($self, $ctx) {
          (!defined $call_id || $_->{call} eq $call_id)
       && _substring_ok($q, filter => @$_{qw(name remoteParty)})
       && _equal_ok($q, participantFilter => $_->{participant})
-      && _equal_ok($q, tenantFilter      => undef)
+      && _equal_ok($q, tenantFilter      => $_->{tenant})
   } $store->rt($ctx->{bridge})->{callLegs}->all;
   return $self->_list($ctx, 'callLegs', \&leg_item, @items);
 }
@@ -447,7 +447,7 @@ sub list_participants ($self, $ctx) {
   my @items = grep {
          _substring_ok($q, filter => @{$_->{p}}{qw(name uri)})
       && _equal_ok($q, callBridgeFilter => $_->{remote} // $own)
-      && _equal_ok($q, tenantFilter     => undef)
+      && _equal_ok($q, tenantFilter     => $_->{p}{tenant})
   } $store->participants_view($ctx->{bridge}, $call_id);
   return $self->_list($ctx, 'participants', \&participant_item, @items);
 }

@@ -381,6 +381,10 @@ sub create_call ($self, $bridge, $params) {
   if ($space) {
     $call->{coSpace}  = $space->{id};
     $call->{callType} = 'coSpace';
+
+    # APIARY call "tenant": "the specific tenant that the call belongs to",
+    # the tenant of its coSpace.
+    $call->{tenant} = $space->{tenant} if defined $space->{tenant};
   }
   else { $call->{callType} = 'adHoc' }
   $call->{name} = $name // $space->{name};
@@ -481,6 +485,10 @@ sub _add_participant ($self, $bridge, $call, %a) {
     config      => $a{leg_config} // {},
   };
   $leg->{$_} = $a{$_} for grep { defined $a{$_} } qw(movedCallLeg movedCallLegCallBridge);
+
+  # A participant and its leg are associated with their call's tenant
+  # (APIARY participant and callLeg "tenant"), which tenantFilter selects.
+  $p->{tenant} = $leg->{tenant} = $call->{tenant} if defined $call->{tenant};
   $rt->{participants}->add($p);
   $rt->{callLegs}->add($leg);
 
