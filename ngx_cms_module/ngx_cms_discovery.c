@@ -464,6 +464,8 @@ ngx_cms_discovery_finish(ngx_cms_discovery_t *d, ngx_str_t *err)
 
     } else {
         sh->discovery_error.len = 0;
+        sh->discovered_ok = 1;
+        sh->discovered_via = d->from->slot;
         sh->ndiscovered = d->nfound;
 
         for (i = 0; i < d->nfound; i++) {
@@ -593,6 +595,34 @@ ngx_cms_discovery_match(ngx_cms_fo_cluster_t *cl, u_char *address,
 }
 
 
+/*
+ * Whether the configured bridge in "slot" belongs to the cluster found.
+ * A bridge that is not clustered lists no bridge at all (Cisco's
+ * example answer is <callBridges total="0"/>): it is a cluster of one,
+ * itself, so the bridge that answered is not missing.  The error log,
+ * the event and the status all use this one rule.
+ */
+
+ngx_uint_t
+ngx_cms_discovery_has(ngx_cms_shm_discovered_t *found, ngx_uint_t n,
+    ngx_uint_t via, ngx_uint_t slot)
+{
+    ngx_uint_t  i;
+
+    if (n == 0) {
+        return slot == via;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (found[i].slot == slot) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 /* the differences, once per change */
 
 static void
@@ -601,7 +631,7 @@ ngx_cms_discovery_report(ngx_cms_discovery_t *d)
     u_char                *p, *last;
     uint32_t               crc;
     ngx_str_t              subject, detail;
-    ngx_uint_t             i, j, found, unknown, missing;
+    ngx_uint_t             i, j, unknown, missing;
     ngx_cms_fo_bridge_t   *b;
     ngx_cms_fo_cluster_t  *cl;
     u_char                 text[2048];
@@ -618,7 +648,8 @@ ngx_cms_discovery_report(ngx_cms_discovery_t *d)
 
     p = ngx_slprintf(p, last, "{\"upstream\":");
     p = ngx_cms_json_escape(p, last, cl->name.data, cl->name.len);
-    p = ngx_slprintf(p, last, ",\"unknown\":[");
+    p = ngx_slprintf(p, last, ",\"clustered\":%s,\"unknown\":[",
+                     d->nfound ? "true" : "false");
 
     for (i = 0; i < d->nfound; i++) {
         if (d->found[i].slot != NGX_CMS_SHM_NO_SLOT) {
@@ -637,15 +668,10 @@ ngx_cms_discovery_report(ngx_cms_discovery_t *d)
     p = ngx_slprintf(p, last, "],\"missing\":[");
 
     for (j = 0; j < cl->bridges.nelts; j++) {
-        found = 0;
 
-        for (i = 0; i < d->nfound; i++) {
-            if (d->found[i].slot == b[j].slot) {
-                found = 1;
-            }
-        }
-
-        if (!found) {
+        if (!ngx_cms_discovery_has(d->found, d->nfound, d->from->slot,
+                                   b[j].slot))
+        {
             p = ngx_slprintf(p, last, "%s", missing++ ? "," : "");
             p = ngx_cms_json_escape(p, last, b[j].conf->name.data,
                                     b[j].conf->name.len);
@@ -666,6 +692,12 @@ ngx_cms_discovery_report(ngx_cms_discovery_t *d)
         ngx_log_error(NGX_LOG_WARN, cl->log, 0,
                       "cms: upstream \"%V\": the cluster differs from the "
                       "configuration: %*s", &cl->name, p - text, text);
+
+    } else if (d->nfound == 0) {
+        ngx_log_error(NGX_LOG_INFO, cl->log, 0,
+                      "cms: upstream \"%V\": bridge \"%V\" is not "
+                      "clustered (/callBridges lists none), as configured",
+                      &cl->name, &d->from->conf->name);
 
     } else {
         ngx_log_error(NGX_LOG_INFO, cl->log, 0,

@@ -249,6 +249,8 @@ ngx_int_t ngx_cms_unavailable_filter_init(ngx_conf_t *cf);
 void ngx_cms_discovery_tick(ngx_cms_fo_cluster_t *cl);
 void ngx_cms_discovery_cancel(ngx_cms_fo_cluster_t *cl);
 void ngx_cms_discovery_reset(ngx_cms_fo_cluster_t *cl);
+ngx_uint_t ngx_cms_discovery_has(ngx_cms_shm_discovered_t *found,
+    ngx_uint_t n, ngx_uint_t via, ngx_uint_t slot);
 
 /* ngx_cms_status.c */
 char *ngx_cms_status_directive(ngx_conf_t *cf, ngx_command_t *cmd,

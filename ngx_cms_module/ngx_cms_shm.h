@@ -136,6 +136,8 @@ typedef struct {
     ngx_cms_shm_text_t         discovery_error;
     ngx_uint_t                 ndiscovered;
     ngx_cms_shm_discovered_t   discovered[NGX_CMS_SHM_DISCOVERED];
+    ngx_uint_t                 discovered_ok; /* a list was read */
+    ngx_uint_t                 discovered_via; /* slot that answered it */
 
     /* call affinity */
     ngx_rbtree_t               calls;

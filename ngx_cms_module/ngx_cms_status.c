@@ -318,7 +318,7 @@ static void
 ngx_cms_status_discovery(ngx_cms_json_t *j, ngx_cms_fo_cluster_t *cl,
     ngx_cms_shm_cluster_t *sh, ngx_uint_t detail)
 {
-    ngx_uint_t                 i, k, n, found;
+    ngx_uint_t                 i, k, n;
     ngx_cms_fo_bridge_t       *b;
     ngx_cms_shm_discovered_t  *d;
 
@@ -344,6 +344,16 @@ ngx_cms_status_discovery(ngx_cms_json_t *j, ngx_cms_fo_cluster_t *cl,
     } else if (sh->discovery_error.len) {
         ngx_cms_json_string(j, sh->discovery_error.data,
                             sh->discovery_error.len);
+    } else {
+        ngx_cms_json_raw(j, (u_char *) "null", 4);
+    }
+
+    /* null until a list was read; false: the bridge is not clustered */
+
+    ngx_cms_json_raw(j, (u_char *) ",\"clustered\":", 13);
+
+    if (sh->discovered_ok) {
+        ngx_cms_json_printf(j, "%s", sh->ndiscovered ? "true" : "false");
     } else {
         ngx_cms_json_raw(j, (u_char *) "null", 4);
     }
@@ -398,24 +408,19 @@ ngx_cms_status_discovery(ngx_cms_json_t *j, ngx_cms_fo_cluster_t *cl,
         ngx_cms_json_string(j, d->name.data, d->name.len);
     }
 
-    /* what we have and the cluster does not, by our name; only once
-     * something was discovered */
+    /* what we have and the cluster does not, by our name; only once a
+     * list was read, by the rule the error log follows */
 
     ngx_cms_json_raw(j, (u_char *) "],\"missing\":[", 13);
 
-    if (sh->discovered_at && sh->ndiscovered) {
+    if (sh->discovered_ok) {
         b = cl->bridges.elts;
 
         for (k = 0, n = 0; k < cl->bridges.nelts; k++) {
-            found = 0;
 
-            for (i = 0; i < sh->ndiscovered; i++) {
-                if (sh->discovered[i].slot == b[k].slot) {
-                    found = 1;
-                }
-            }
-
-            if (found) {
+            if (ngx_cms_discovery_has(sh->discovered, sh->ndiscovered,
+                                      sh->discovered_via, b[k].slot))
+            {
                 continue;
             }
 

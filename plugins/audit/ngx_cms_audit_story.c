@@ -163,10 +163,20 @@ ngx_cms_audit_story_summary(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
 
     } else if (f->op == NGX_CMS_AUDIT_OP_CALL_CREATE) {
 
-        ngx_cms_audit_story_verb(j, done, "created call ", "create a call");
+        ngx_cms_audit_story_verb(j, done, "created call", "create a call");
 
-        if (done && call->location_id.len) {
-            ngx_cms_audit_story_str(j, &call->location_id);
+        /* a bridge that answered 200 without a Location still created
+         * something: say that its id is unknown rather than leave a gap */
+
+        if (done) {
+            ngx_cms_audit_json_string_lit(j, " ");
+
+            if (call->location_id.len) {
+                ngx_cms_audit_story_str(j, &call->location_id);
+
+            } else {
+                ngx_cms_audit_json_string_lit(j, "(no id returned)");
+            }
         }
 
         ngx_cms_audit_json_string_lit(j, " in ");

@@ -23,6 +23,7 @@ use Scalar::Util qw(blessed);
 use Mojo::Util qw(url_unescape);
 use CmsSim::Error qw(param_error);
 use CmsSim::Params;
+use CmsSim::Generic;
 use CmsSim::Schema ();
 use CmsSim::Render qw(
   cospace_item cospace_detail profile_item profile_detail bulk_set_item bulk_set_detail
@@ -33,7 +34,12 @@ use CmsSim::XML qw(list_doc document failure_doc);
 
 # config: hash ref shared with the control API ({page_size => N, ...}).
 sub new ($class, %args) {
-  return bless {store => $args{store}, config => $args{config}, started => time}, $class;
+  return bless {
+    store   => $args{store},
+    config  => $args{config},
+    started => time,
+    generic => CmsSim::Generic->new(store => $args{store}, config => $args{config}),
+  }, $class;
 }
 
 # Routing table: path pattern (":id" captures a segment, anything else is a
@@ -41,7 +47,7 @@ sub new ($class, %args) {
 my @ROUTES = (
   ['system/status'                 => {GET => 'get_status'}],
   ['system/load'                   => {GET => 'get_load'}],
-  ['system/configuration/cluster'  => {GET => 'get_cluster'}],
+  ['system/configuration/cluster'  => {GET => 'get_cluster', PUT => 'modify_cluster', POST => 'modify_cluster'}],
   ['callBridges'                   => {GET => 'list_call_bridges'}],
   ['callBridges/:id'               => {GET => 'get_call_bridge'}],
   ['callProfiles'                  => {GET => 'list_profiles', POST => 'create_profile'}],
@@ -87,7 +93,21 @@ sub _dispatch ($self, $bridge, $method, $target, $body) {
   my @segments = map { url_unescape $_ } split m{/}, $rest, -1;
 
   my ($route, @ids) = _match(\@segments);
-  CmsSim::Error::fail('unrecognizedObject') unless $route;
+
+  # Every other node of the blueprint: CmsSim::Generic.
+  unless ($route) {
+    my ($path, @gids) = CmsSim::Generic->match(\@segments);
+    CmsSim::Error::fail('unrecognizedObject') unless $path;
+    $self->{store}->run_due_syncs;
+    my $ctx = {
+      bridge => $bridge,
+      method => $method,
+      ids    => \@gids,
+      query  => CmsSim::Params->parse($query),
+      form   => CmsSim::Params->parse($body),
+    };
+    return $self->{generic}->handle($path, $ctx);
+  }
   my $handler = $route->[1]{uc $method} // die CmsSim::Error->new(405, 'invalidOperation');
 
   # Bulk syncs with sync_delay_ms finish lazily: settle them before any
@@ -96,12 +116,29 @@ sub _dispatch ($self, $bridge, $method, $target, $body) {
 
   my $ctx = {
     bridge => $bridge,
+    method => $method,
     ids    => \@ids,
     node   => $route->[0][0],
     query  => CmsSim::Params->parse($query),
     form   => CmsSim::Params->parse($body),
   };
   return $self->$handler($ctx);
+}
+
+# Every (pattern, method) the simulator serves, hand-written and generic,
+# for the coverage test (t/api_nodes.t).
+sub served ($class) {
+  my %out;
+  for my $route (@ROUTES) {
+    my $p = join '/', @{$route->[0]};
+    $out{$p}{$_} = 1 for keys %{$route->[1]};
+  }
+  for my $p (keys %CmsSim::Generic::NODE) {
+    my ($hand) = grep { lc $_ eq lc $p } keys %out;
+    next if $hand;    # a hand-written node wins; see _dispatch
+    $out{$p}{$_} = 1 for CmsSim::Generic->methods($p);
+  }
+  return \%out;
 }
 
 sub _match ($segments) {
@@ -177,6 +214,7 @@ sub get_status ($self, $ctx) {
       callLegsActive    => $rt->{callLegs}->count,
       callLegsMaxActive => $rt->{max_active},
       callLegsCompleted => $rt->{completed},
+      clusterEnabled    => $self->{config}{clustered} ? 'true' : 'false',
     ))
   );
 }
@@ -186,17 +224,42 @@ sub get_load ($self, $ctx) {
 }
 
 sub get_cluster ($self, $ctx) {
-  return _xml(200, document(cluster_config($self->{store}->bridge_by_name($ctx->{bridge})->{label})));
+  my $state = $self->{store}->singleton("system/configuration/cluster $ctx->{bridge}");
+  return _xml(200, document(cluster_config($self->{store}->bridge_by_name($ctx->{bridge})->{label}, $state)));
+}
+
+# APIARY: "Issue a PUT or a POST on the /system/configuration/cluster node";
+# the fields are the blueprint's. The settings are each bridge's own.
+# uniqueName stays the bridge's name in /callBridges: it is how clients
+# find out which bridge they talk to.
+sub modify_cluster ($self, $ctx) {
+  my $state = $self->{store}->singleton("system/configuration/cluster $ctx->{bridge}");
+  my $new = $self->{generic}->_apply($CmsSim::Generic::NODE{'system/configuration/cluster'}{fields}, $state, $ctx, 0);
+  delete $new->{uniqueName};
+  %$state = %$new;
+  return _ok;
 }
 
 # --- callBridges -----------------------------------------------------------
 # The table is the simulator's configuration, so it is read-only here.
 
+# A CMS that is not clustered has an empty callBridges table. Its answer
+# is Cisco's example (APIARY "Call Bridge Methods") byte for byte, the
+# self-closed '<callBridges total="0"/>', rather than the open/close form of
+# the simulator's other empty lists: that example is the only evidence of
+# what an unclustered bridge sends.
+use constant UNCLUSTERED_CALL_BRIDGES => qq{<?xml version="1.0"?>\n<callBridges total="0"/>};
+
 sub list_call_bridges ($self, $ctx) {
+  unless ($self->{config}{clustered}) {
+    _uint_param($ctx->{query}, $_) for qw(offset limit);
+    return _xml(200, UNCLUSTERED_CALL_BRIDGES);
+  }
   return $self->_list($ctx, 'callBridges', \&call_bridge_item, $self->{store}->bridges);
 }
 
 sub get_call_bridge ($self, $ctx) {
+  CmsSim::Error::not_found('callBridgeDoesNotExist') unless $self->{config}{clustered};
   my $bridge = $self->{store}->bridge_by_id($ctx->{ids}[0]) // CmsSim::Error::not_found('callBridgeDoesNotExist');
   return _xml(200, document(call_bridge_detail($bridge)));
 }
@@ -348,7 +411,7 @@ sub list_call_legs ($self, $ctx) {
          (!defined $call_id || $_->{call} eq $call_id)
       && _substring_ok($q, filter => @$_{qw(name remoteParty)})
       && _equal_ok($q, participantFilter => $_->{participant})
-      && _equal_ok($q, tenantFilter      => undef)
+      && _equal_ok($q, tenantFilter      => $_->{tenant})
   } $store->rt($ctx->{bridge})->{callLegs}->all;
   return $self->_list($ctx, 'callLegs', \&leg_item, @items);
 }
@@ -384,7 +447,7 @@ sub list_participants ($self, $ctx) {
   my @items = grep {
          _substring_ok($q, filter => @{$_->{p}}{qw(name uri)})
       && _equal_ok($q, callBridgeFilter => $_->{remote} // $own)
-      && _equal_ok($q, tenantFilter     => undef)
+      && _equal_ok($q, tenantFilter     => $_->{p}{tenant})
   } $store->participants_view($ctx->{bridge}, $call_id);
   return $self->_list($ctx, 'participants', \&participant_item, @items);
 }

@@ -104,10 +104,11 @@ sub call_detail ($c, $counts) {
 
 # --- callLegs --------------------------------------------------------------
 
-# APIARY list example: name, remoteParty, originalRemoteParty, call.
+# APIARY list example: name, remoteParty, originalRemoteParty, call; then
+# (APIARY response table) tenant, when the call has one.
 sub leg_item ($l) {
   obj('callLeg', $l->{id}, el(name => $l->{name}), el(remoteParty => $l->{remoteParty}),
-    el(originalRemoteParty => $l->{remoteParty}), el(call => $l->{call}));
+    el(originalRemoteParty => $l->{remoteParty}), el(call => $l->{call}), el(tenant => $l->{tenant}));
 }
 
 # APIARY detail example order; <configuration> carries the overrides given
@@ -135,11 +136,11 @@ sub leg_detail ($l) {
 
 # --- participants ----------------------------------------------------------
 
-# APIARY: name, call, tenant, and callBridge only for participants hosted by
+# APIARY: name, call, tenant (when the call has one), and callBridge only for participants hosted by
 # another bridge of the cluster. $v is a participants_view() entry.
 sub participant_item ($v) {
   obj('participant', $v->{p}{id}, el(name => $v->{p}{name}), el(call => $v->{call}),
-    el(callBridge => $v->{remote}));
+    el(tenant => $v->{p}{tenant}), el(callBridge => $v->{remote}));
 }
 
 # APIARY example order: call, numCallLegs, name, uri, originalUri, userJid,
@@ -187,7 +188,7 @@ sub system_status (%s) {
       . el(uptimeSeconds        => $s{uptimeSeconds})
       . el(cdrTime              => rfc3339_now())
       . el(activated            => 'true')
-      . el(clusterEnabled       => 'true')
+      . el(clusterEnabled       => $s{clusterEnabled} // 'true')
       . el(callLegsActive       => $legs)
       . el(callLegsMaxActive    => $s{callLegsMaxActive})
       . el(callLegsCompleted    => $s{callLegsCompleted})
@@ -201,8 +202,12 @@ sub system_status (%s) {
 # GET /system/configuration/cluster: uniqueName matches this bridge's name
 # in /callBridges, which is how clients find out which bridge they talk to
 # (cms-api-notes 1.10, MIVIDAS get_call_bridge_id).
-sub cluster_config ($label) {
-  raw_el(cluster => el(uniqueName => $label) . el(peerLinkBitRate => '') . el(participantLimit => ''));
+sub cluster_config ($label, $set = {}) {
+  raw_el(cluster => el(uniqueName => $label)
+      . el(peerLinkBitRate  => $set->{peerLinkBitRate} // '')
+      . el(participantLimit => $set->{participantLimit} // '')
+      . join('', map { el($_, $set->{$_}) }
+        qw(loadLimit newConferenceLoadLimitBasisPoints existingConferenceLoadLimitBasisPoints maxPeerVideoStreams)));
 }
 
 sub system_load ($legs) { raw_el(load => el(mediaProcessingLoad => 100 * $legs)) }

@@ -21,10 +21,19 @@ our @EXPORT_OK = qw(apply_params expand_mapping validate_mapping);
 my @LAYOUTS = qw(allEqual speakerOnly telepresence stacked allEqualQuarters allEqualNinths
   allEqualSixteenths allEqualTwentyFifths onePlusFive onePlusSeven onePlusNine automatic onePlusN);
 
-# References to object kinds the simulator does not model (tenants, branding
-# profiles, ...) can never resolve, so they always fail with the matching
-# xxxDoesNotExist, as a CMS without such objects would.
-sub _none ($error) { return (type => 'ref', table => undef, error => $error) }
+# References to the blueprint's other kinds (CmsSim::Generic keeps them):
+# an id that names no such object fails with the matching xxxDoesNotExist.
+# dialInSecurityProfiles are named by the blueprint but have no node, so no
+# reference to one can resolve.
+sub _none ($error) {
+  my %table = (
+    tenantDoesNotExist                => 'tenants',
+    callBrandingProfileDoesNotExist   => 'callBrandingProfiles',
+    layoutTemplateDoesNotExist        => 'layoutTemplates',
+    dialInSecurityProfileDoesNotExist => 'dialInSecurityProfiles',
+  );
+  return (type => 'ref', table => $table{$error}, error => $error);
+}
 
 our @COSPACE = (
   [name                           => type => 'str'],

@@ -18,10 +18,15 @@ use CmsSim::Util qw(stable_guid to_chars);
 use constant MAX_LOGGED_REQUESTS => 10_000;
 
 # %o: bridges => [{name, host, port, tls, user, password}], page_size,
-#     fixture, cert, key
+#     fixture, cert, key, unclustered
 sub new ($class, %o) {
   my $self = bless {
-    defaults => {page_size => $o{page_size} // 10, sync_delay_ms => 0, gzip => Mojo::JSON::false},
+    defaults => {
+      page_size     => $o{page_size} // 10,
+      sync_delay_ms => 0,
+      gzip          => Mojo::JSON::false,
+      clustered     => $o{unclustered} ? Mojo::JSON::false : Mojo::JSON::true,
+    },
     fixture  => $o{fixture} // 'default',
     requests => [],
     seq      => 0,
@@ -70,6 +75,7 @@ sub configure ($self, $c) {
   $self->{config}{page_size}     = 0 + $c->{page_size}     if defined $c->{page_size};
   $self->{config}{sync_delay_ms} = 0 + $c->{sync_delay_ms} if defined $c->{sync_delay_ms};
   $self->{config}{gzip} = $c->{gzip} ? Mojo::JSON::true : Mojo::JSON::false if exists $c->{gzip};
+  $self->{config}{clustered} = $c->{clustered} ? Mojo::JSON::true : Mojo::JSON::false if exists $c->{clustered};
   $self->{store}->sync_delay_ms($self->{config}{sync_delay_ms});
   return undef;
 }

@@ -53,6 +53,8 @@ sub bridge_by_id ($self, $id) { (grep { $_->{id} eq ($id // '') } @{$self->{brid
 # Back to the fixture: drops every object, keeps the callBridges table.
 sub reset ($self) {
   $self->{db} = {map { $_ => CmsSim::Table->new } qw(coSpaces callProfiles callLegProfiles bulkSets bulkSyncs)};
+  $self->{gen}        = {};    # blueprint kinds served by CmsSim::Generic
+  $self->{singletons} = {};
   for my $cb (@{$self->{bridges}}) {
     $self->{rt}{$cb->{name}} = {
       calls        => CmsSim::Table->new,
@@ -100,7 +102,44 @@ sub table ($self, $name) { $self->{db}{$name} }
 sub rt ($self, $bridge) { $self->{rt}{$bridge} }
 
 sub _exists ($self) {
-  return sub ($table, $id) { defined $self->{db}{$table}->get($id) };
+  return sub ($table, $id) { $self->exists_in($table, $id) };
+}
+
+# Objects of the blueprint's other kinds (CmsSim::Generic), one table per
+# kind, keyed by the kind's collection path ("tenants",
+# "coSpaces/:id/accessMethods"); part of the shared database.
+sub generic ($self, $kind) { $self->{gen}{$kind} //= CmsSim::Table->new }
+
+sub singleton ($self, $path) { $self->{singletons}{$path} //= {} }
+
+# The hand-written kinds whose table has another name, or lives per bridge.
+my %HAND_TABLE = (cospaceBulkParameterSets => 'bulkSets', cospaceBulkSyncs => 'bulkSyncs');
+
+# Whether an object of a kind exists (for references in bodies and parents
+# in paths). callBridges are the configuration; calls, callLegs and
+# participants are the asking bridge's (or any bridge's without one).
+sub exists_in ($self, $kind, $id, $bridge = undef) {
+  return 0 unless defined $id && length $id;
+  return defined $self->bridge_by_id($id) if $kind eq 'callBridges';
+  if ($kind =~ /\A(?:calls|callLegs|participants)\z/) {
+    my @rts = defined $bridge ? ($self->{rt}{$bridge}) : values %{$self->{rt}};
+    return !!grep { defined $_->{$kind}->get($id) } @rts;
+  }
+  my $table = $self->{db}{$HAND_TABLE{$kind} // $kind} // $self->{gen}{$kind};
+  return $table ? defined $table->get($id) : 0;
+}
+
+# usageFilter: whether any stored object names this id in one of its fields.
+sub is_referenced ($self, $id) {
+  for my $table (values %{$self->{db}}, values %{$self->{gen}}) {
+    for my $obj ($table->all) {
+      return 1 if grep { $_ ne 'id' && !ref $obj->{$_} && ($obj->{$_} // '') eq $id } keys %$obj;
+    }
+  }
+  for my $state (values %{$self->{singletons}}) {
+    return 1 if grep { ($_ // '') eq $id } values %$state;
+  }
+  return 0;
 }
 
 sub _get_or_404 ($self, $table, $id, $reason) {
@@ -140,14 +179,10 @@ sub delete_profile ($self, $kind, $id) {
   $self->{db}{$kind}->remove($id);
 }
 
-# usageFilter=referenced|unreferenced (APIARY callProfiles/callLegProfiles).
-sub profile_is_referenced ($self, $kind, $id) {
-  my $field = $kind eq 'callProfiles' ? 'callProfile' : 'callLegProfile';
-  for my $obj ($self->{db}{coSpaces}->all, $self->{db}{bulkSets}->all) {
-    return 1 if ($obj->{$field} // '') eq $id;
-  }
-  return 0;
-}
+# usageFilter=referenced|unreferenced (APIARY callProfiles/callLegProfiles):
+# a coSpace, a parameter set, a tenant, an access method, the global
+# profiles... anything that names the profile uses it.
+sub profile_is_referenced ($self, $kind, $id) { $self->is_referenced($id) }
 
 # ---------------------------------------------------------------------------
 # coSpaces
@@ -346,6 +381,10 @@ sub create_call ($self, $bridge, $params) {
   if ($space) {
     $call->{coSpace}  = $space->{id};
     $call->{callType} = 'coSpace';
+
+    # APIARY call "tenant": "the specific tenant that the call belongs to",
+    # the tenant of its coSpace.
+    $call->{tenant} = $space->{tenant} if defined $space->{tenant};
   }
   else { $call->{callType} = 'adHoc' }
   $call->{name} = $name // $space->{name};
@@ -446,6 +485,10 @@ sub _add_participant ($self, $bridge, $call, %a) {
     config      => $a{leg_config} // {},
   };
   $leg->{$_} = $a{$_} for grep { defined $a{$_} } qw(movedCallLeg movedCallLegCallBridge);
+
+  # A participant and its leg are associated with their call's tenant
+  # (APIARY participant and callLeg "tenant"), which tenantFilter selects.
+  $p->{tenant} = $leg->{tenant} = $call->{tenant} if defined $call->{tenant};
   $rt->{participants}->add($p);
   $rt->{callLegs}->add($leg);
 
@@ -560,7 +603,8 @@ sub create_participant ($self, $bridge, $call_id, $params) {
   if ($params->given('callBridge')) {
     fail('callBridgeDoesNotExist') unless $self->bridge_by_id($params->get('callBridge'));
   }
-  fail('callBridgeGroupDoesNotExist') if $params->given('callBridgeGroup');
+  fail('callBridgeGroupDoesNotExist')
+    if $params->given('callBridgeGroup') && !$self->exists_in(callBridgeGroups => $params->get('callBridgeGroup'));
 
   my $leg_config = $self->_leg_overrides($params);
   my $p_config   = apply_params(\@CmsSim::Schema::PARTICIPANT, {}, $params, $self->_exists);
