@@ -80,6 +80,7 @@ unit:
 
 # each run gets its own TMPDIR: nothing else can touch its test directories
 prove: $(MODULE)
+	$(MAKE) -s -C t/redis_debug
 	tmp=$$(mktemp -d /tmp/ngx-cms-test.XXXXXX) && chmod 755 $$tmp && \
 	TMPDIR=$$tmp prove -r -j2 t/; rc=$$?; rm -rf $$tmp; exit $$rc
 
@@ -87,6 +88,7 @@ prove: $(MODULE)
 # leak in our code (t/memcheck.sh)
 memcheck: $(MODULE)
 	$(MAKE) deps EXTRA_PKGS="$(TEST_PKGS)"
+	$(MAKE) -s -C t/redis_debug
 	sh t/memcheck.sh
 
 test:
@@ -104,3 +106,4 @@ clean:
 	rm -rf $(BUILD)
 	-$(MAKE) -C t/unit clean
 	-$(MAKE) -C plugins/example clean
+	-$(MAKE) -C t/redis_debug clean

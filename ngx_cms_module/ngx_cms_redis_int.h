@@ -90,8 +90,6 @@ typedef struct {
     u_char                     *stream_file;  /* the first one, for errors */
     ngx_uint_t                  stream_line;
 
-    ngx_array_t                *debug_channels;  /* of ngx_str_t */
-    ngx_cms_redis_script_t     *debug_script;
 
     u_char                     *file;        /* where cms_redis was */
     ngx_uint_t                  line;
@@ -342,15 +340,6 @@ char *ngx_cms_redis_status_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 u_char *ngx_cms_redis_json_str(u_char *p, u_char *last, u_char *s,
     size_t len);
 
-/* ngx_cms_redis_debug.c */
-char *ngx_cms_redis_debug_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_cms_redis_debug_subscribe(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-char *ngx_cms_redis_debug_script(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-ngx_int_t ngx_cms_redis_debug_init(ngx_cycle_t *cycle);
-void ngx_cms_redis_debug_exit(void);
 
 
 #endif /* _NGX_CMS_REDIS_INT_H_INCLUDED_ */

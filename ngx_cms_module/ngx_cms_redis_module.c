@@ -30,10 +30,9 @@
  * location{}:
  *
  *   cms_redis_status;
- *   cms_redis_debug;                           tests only: any command
  *
- * http{}, tests only: cms_redis_debug_subscribe <channel>;
- *                     cms_redis_debug_script <lua>;
+ * (The tests' window on this API, cms_redis_debug, is a module of its own
+ * in t/redis_debug/, never part of the module that ships.)
  *
  * Without "cms_redis" nothing of this runs and the API answers
  * NGX_DECLINED.  Redis down fails open for the stream (records wait) and
@@ -101,27 +100,6 @@ static ngx_command_t  ngx_cms_redis_commands[] = {
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_cms_redis_status_directive,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("cms_redis_debug"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_cms_redis_debug_directive,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("cms_redis_debug_subscribe"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_cms_redis_debug_subscribe,
-      NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("cms_redis_debug_script"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_cms_redis_debug_script,
-      NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
@@ -314,8 +292,6 @@ ngx_cms_redis_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    (void) ngx_cms_redis_debug_init(cycle);
-
     ngx_cms_redis_start_worker(cycle);
 
     return NGX_OK;
@@ -325,7 +301,6 @@ ngx_cms_redis_init_process(ngx_cycle_t *cycle)
 static void
 ngx_cms_redis_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_cms_redis_debug_exit();
     ngx_cms_redis_exit_worker(cycle);
 }
 

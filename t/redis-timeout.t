@@ -78,6 +78,7 @@ $t->{pids}{hole} = $hole_pid;
 
 my $conf = <<'EOF';
 %%GLOBALS%%
+%%REDIS_DEBUG%%
 events {}
 http {
     access_log off;

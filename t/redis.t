@@ -30,6 +30,7 @@ $t->start_redis(key => 'redis2', args => [
 
 $t->write_conf(<<'EOF');
 %%GLOBALS%%
+%%REDIS_DEBUG%%
 events {}
 http {
     access_log off;
@@ -69,6 +70,7 @@ EOF
 
 $t->write_conf(<<'EOF', 'nginx2.conf');
 %%GLOBALS%%
+%%REDIS_DEBUG%%
 events {}
 http {
     access_log off;
@@ -308,6 +310,7 @@ sub conf_error {
     my ($http) = @_;
     $t->write_conf(<<"EOF", 'bad.conf');
 %%GLOBALS%%
+%%REDIS_DEBUG%%
 events {}
 http {
     $http

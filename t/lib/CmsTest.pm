@@ -98,7 +98,8 @@ sub read_file {
     return $c;
 }
 
-# %%MODULE%%, %%TESTDIR%%, %%PORT_name%% and %%GLOBALS%% are expanded.
+# %%MODULE%%, %%TESTDIR%%, %%PORT_name%%, %%GLOBALS%% and %%REDIS_DEBUG%%
+# (loads the tests' Redis console, t/redis_debug) are expanded.
 sub expand {
     my ($self, $text) = @_;
 
@@ -113,6 +114,8 @@ EOF
 
     $text =~ s/%%GLOBALS%%/$globals/g;
     $text =~ s/%%MODULE%%/$MODULE/g;
+    $text =~ s{%%REDIS_DEBUG%%}
+              {load_module $ROOT/build/redis-debug/ngx_cms_redis_debug_module.so;}g;
     $text =~ s/%%TESTDIR%%/$self->{dir}/g;
     $text =~ s/%%PORT_(\w+)%%/$self->port($1)/ge;
 

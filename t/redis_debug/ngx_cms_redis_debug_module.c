@@ -18,11 +18,93 @@
  * is orphaned by construction.
  *
  * This sends any command the client names: it is for test
- * configurations only, never for a listener others can reach.
+ * configurations only, never for a listener others can reach.  So it is
+ * a module of its own, built only by the test suite (make -C
+ * t/redis_debug) and loaded after ngx_http_cms_module.so; the module
+ * that ships has none of it.  It may use the Redis client's internal
+ * header: it lives with the tests.
+ *
+ *   cms_redis_debug_subscribe <channel>;   (http)
+ *   cms_redis_debug_script <lua>;          (http)
  */
 
 
 #include "ngx_cms_redis_int.h"
+
+
+typedef struct {
+    ngx_array_t                *channels;   /* of ngx_str_t */
+    ngx_cms_redis_script_t     *script;
+} ngx_cms_redis_debug_main_conf_t;
+
+
+static void *ngx_cms_redis_debug_create_main_conf(ngx_conf_t *cf);
+static char *ngx_cms_redis_debug_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_cms_redis_debug_subscribe(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_cms_redis_debug_script(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_cms_redis_debug_init(ngx_cycle_t *cycle);
+static void ngx_cms_redis_debug_exit(ngx_cycle_t *cycle);
+
+
+static ngx_command_t  ngx_cms_redis_debug_commands[] = {
+
+    { ngx_string("cms_redis_debug"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_cms_redis_debug_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("cms_redis_debug_subscribe"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_cms_redis_debug_subscribe,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("cms_redis_debug_script"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_cms_redis_debug_script,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_cms_redis_debug_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_cms_redis_debug_create_main_conf,  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    NULL,                                  /* create location configuration */
+    NULL                                   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_cms_redis_debug_module = {
+    NGX_MODULE_V1,
+    &ngx_cms_redis_debug_module_ctx,       /* module context */
+    ngx_cms_redis_debug_commands,          /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_cms_redis_debug_init,              /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_cms_redis_debug_exit,              /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
 
 
 #define NGX_CMS_REDIS_DEBUG_ARGS      32
@@ -63,7 +145,14 @@ static u_char     *ngx_cms_redis_debug_messages[NGX_CMS_REDIS_DEBUG_MESSAGES];
 static ngx_uint_t  ngx_cms_redis_debug_nmessages;
 
 
-char *
+static void *
+ngx_cms_redis_debug_create_main_conf(ngx_conf_t *cf)
+{
+    return ngx_pcalloc(cf->pool, sizeof(ngx_cms_redis_debug_main_conf_t));
+}
+
+
+static char *
 ngx_cms_redis_debug_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_core_loc_conf_t  *clcf;
@@ -75,24 +164,24 @@ ngx_cms_redis_debug_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-char *
+static char *
 ngx_cms_redis_debug_subscribe(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_cms_redis_main_conf_t  *rmcf = conf;
+    ngx_cms_redis_debug_main_conf_t  *rmcf = conf;
 
     ngx_str_t  *value, *ch;
 
-    if (rmcf->debug_channels == NULL) {
-        rmcf->debug_channels = ngx_array_create(cf->pool, 2,
+    if (rmcf->channels == NULL) {
+        rmcf->channels = ngx_array_create(cf->pool, 2,
                                                 sizeof(ngx_str_t));
-        if (rmcf->debug_channels == NULL) {
+        if (rmcf->channels == NULL) {
             return NGX_CONF_ERROR;
         }
     }
 
     value = cf->args->elts;
 
-    ch = ngx_array_push(rmcf->debug_channels);
+    ch = ngx_array_push(rmcf->channels);
     if (ch == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -103,21 +192,21 @@ ngx_cms_redis_debug_subscribe(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-char *
+static char *
 ngx_cms_redis_debug_script(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_cms_redis_main_conf_t  *rmcf = conf;
+    ngx_cms_redis_debug_main_conf_t  *rmcf = conf;
 
     ngx_str_t  *value;
 
-    if (rmcf->debug_script) {
+    if (rmcf->script) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
 
-    rmcf->debug_script = ngx_cms_redis_script_add(cf, &value[1]);
-    if (rmcf->debug_script == NULL) {
+    rmcf->script = ngx_cms_redis_script_add(cf, &value[1]);
+    if (rmcf->script == NULL) {
         return NGX_CONF_ERROR;
     }
 
@@ -125,22 +214,25 @@ ngx_cms_redis_debug_script(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-ngx_int_t
+static ngx_int_t
 ngx_cms_redis_debug_init(ngx_cycle_t *cycle)
 {
-    ngx_str_t                  *ch;
-    ngx_uint_t                  i;
-    ngx_cms_redis_main_conf_t  *rmcf;
+    ngx_str_t                        *ch;
+    ngx_uint_t                        i;
+    ngx_cms_redis_debug_main_conf_t  *rmcf;
 
-    rmcf = ngx_cms_redis_worker.conf;
+    rmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_cms_redis_debug_module);
 
-    if (rmcf == NULL || rmcf->debug_channels == NULL) {
+    if (rmcf == NULL || rmcf->channels == NULL
+        || ngx_cms_redis_worker.conf == NULL)
+    {
         return NGX_OK;
     }
 
-    ch = rmcf->debug_channels->elts;
+    ch = rmcf->channels->elts;
 
-    for (i = 0; i < rmcf->debug_channels->nelts; i++) {
+    for (i = 0; i < rmcf->channels->nelts; i++) {
         if (ngx_cms_redis_subscribe(&ch[i], ngx_cms_redis_debug_message,
                                     NULL)
             != NGX_OK)
@@ -153,8 +245,8 @@ ngx_cms_redis_debug_init(ngx_cycle_t *cycle)
 }
 
 
-void
-ngx_cms_redis_debug_exit(void)
+static void
+ngx_cms_redis_debug_exit(ngx_cycle_t *cycle)
 {
     ngx_uint_t  i;
 
@@ -201,7 +293,7 @@ ngx_cms_redis_debug_handler(ngx_http_request_t *r)
     ngx_uint_t                   i, n;
     ngx_cms_redis_debug_ctx_t   *ctx;
     ngx_cms_redis_debug_args_t  *args;
-    ngx_cms_redis_main_conf_t   *rmcf;
+    ngx_cms_redis_debug_main_conf_t  *rmcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -269,7 +361,7 @@ ngx_cms_redis_debug_handler(ngx_http_request_t *r)
     ctx->request = r;
     ctx->detached = args->detach;
 
-    rmcf = ngx_http_get_module_main_conf(r, ngx_cms_redis_module);
+    rmcf = ngx_http_get_module_main_conf(r, ngx_cms_redis_debug_module);
 
     if (what.len == 3 && ngx_strncmp(what.data, "cmd", 3) == 0
         && args->na)
@@ -278,7 +370,7 @@ ngx_cms_redis_debug_handler(ngx_http_request_t *r)
                                           args->na, args->a);
 
     } else if (what.len == 6 && ngx_strncmp(what.data, "script", 6) == 0
-               && rmcf->debug_script)
+               && rmcf->script)
     {
         for (i = 0; i < args->na && args->nk + i < NGX_CMS_REDIS_DEBUG_ARGS;
              i++)
@@ -286,7 +378,7 @@ ngx_cms_redis_debug_handler(ngx_http_request_t *r)
             args->k[args->nk + i] = args->a[i];
         }
 
-        rc = ngx_cms_redis_script_call(rmcf->debug_script, r->pool,
+        rc = ngx_cms_redis_script_call(rmcf->script, r->pool,
                                        ngx_cms_redis_debug_reply, ctx,
                                        args->nk, args->nk + i, args->k);
 
