@@ -27,6 +27,8 @@
 
 
 static ngx_int_t ngx_cms_admin_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_cms_admin_arg(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value);
 static void ngx_cms_admin_done(void *data, ngx_int_t rc,
     ngx_cms_shm_change_t *result);
 static ngx_int_t ngx_cms_admin_send(ngx_http_request_t *r,
@@ -74,6 +76,43 @@ ngx_cms_admin_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * An argument, percent-decoded: bridge names may be UTF-8, and the
+ * reason is text.  Control bytes (a decoded %0A) would forge log lines:
+ * they become spaces.
+ */
+
+static ngx_int_t
+ngx_cms_admin_arg(ngx_http_request_t *r, const char *name, ngx_str_t *value)
+{
+    u_char  *src, *dst, *p;
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), value) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    dst = ngx_pnalloc(r->pool, value->len);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    src = value->data;
+    p = dst;
+    ngx_unescape_uri(&p, &src, value->len, NGX_UNESCAPE_URI);
+
+    value->data = dst;
+    value->len = p - dst;
+
+    for (p = dst; p < dst + value->len; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            *p = ' ';
+        }
+    }
+
+    return NGX_OK;
 }
 
 
@@ -134,7 +173,7 @@ ngx_cms_admin_handler(ngx_http_request_t *r)
     upstream = flcf->admin_upstream;
 
     if (upstream.len == 0) {
-        (void) ngx_http_arg(r, (u_char *) "upstream", 8, &upstream);
+        (void) ngx_cms_admin_arg(r, "upstream", &upstream);
     }
 
     cl = ngx_cms_failover_cluster((ngx_cycle_t *) ngx_cycle, &upstream);
@@ -147,7 +186,7 @@ ngx_cms_admin_handler(ngx_http_request_t *r)
     }
 
     if (failover) {
-        if (ngx_http_arg(r, (u_char *) "to", 2, &to) != NGX_OK
+        if (ngx_cms_admin_arg(r, "to", &to) != NGX_OK
             || to.len == 0)
         {
             return ngx_cms_admin_error(r, NGX_HTTP_BAD_REQUEST,
@@ -212,7 +251,7 @@ ngx_cms_admin_handler(ngx_http_request_t *r)
     prop.by.len = p - prop.by.data;
 
     ngx_str_null(&reason);
-    (void) ngx_http_arg(r, (u_char *) "reason", 6, &reason);
+    (void) ngx_cms_admin_arg(r, "reason", &reason);
 
     p = ngx_snprintf(prop.why.data, NGX_CMS_SHM_TEXT_LEN, "manual %s",
                      failover ? "failover" : "failback");

@@ -10,6 +10,7 @@
 
 
 #include "ngx_cms_failover.h"
+#include "ngx_cms_json_escape.h"
 
 
 static ngx_int_t ngx_cms_json_reserve(ngx_cms_json_t *j, size_t size);
@@ -129,37 +130,29 @@ ngx_cms_json_time(ngx_cms_json_t *j, time_t t)
 }
 
 
-/* a quoted, escaped string; needs up to len * 6 + 2 bytes */
+/*
+ * A quoted, escaped string (the project's one escaper: UTF-8 names stay
+ * intact); needs up to len * 6 + 2 bytes, and is cut to what fits.
+ */
 
 u_char *
 ngx_cms_json_escape(u_char *p, u_char *last, u_char *s, size_t len)
 {
-    u_char         ch;
-    static u_char  hex[] = "0123456789abcdef";
+    size_t  room;
 
     if (p + 2 > last) {
         return p;
     }
 
-    *p++ = '"';
+    room = last - p - 2;
 
-    while (len-- && p + 7 <= last) {
-        ch = *s++;
-
-        if (ch == '"' || ch == '\\') {
-            *p++ = '\\';
-            *p++ = ch;
-
-        } else if (ch < 0x20 || ch >= 0x7f) {
-            *p++ = '\\'; *p++ = 'u'; *p++ = '0'; *p++ = '0';
-            *p++ = hex[ch >> 4];
-            *p++ = hex[ch & 0xf];
-
-        } else {
-            *p++ = ch;
-        }
+    if (ngx_cms_json_escaped_len(s, len) > room) {
+        /* a cut sequence comes out as \u00XX bytes: still valid JSON */
+        len = room / 6;
     }
 
+    *p++ = '"';
+    p = ngx_cms_json_escape_utf8(p, s, len);
     *p++ = '"';
 
     return p;

@@ -10,6 +10,7 @@
 
 
 #include "ngx_cms.h"
+#include "ngx_cms_json_escape.h"
 
 
 static int ngx_cms_plugin_cmp(const void *one, const void *two);
@@ -1126,30 +1127,7 @@ ngx_cms_log_handler(ngx_http_request_t *r)
 size_t
 ngx_cms_json_escape_str(u_char *dst, u_char *src, size_t len)
 {
-    u_char         *p, c;
-    size_t          i;
-    static u_char   hex[] = "0123456789abcdef";
-
-    p = dst;
-
-    for (i = 0; i < len; i++) {
-        c = src[i];
-
-        if (c == '"' || c == '\\') {
-            *p++ = '\\';
-            *p++ = c;
-
-        } else if (c < 0x20 || c == 0x7f) {
-            p = ngx_cpymem(p, "\\u00", 4);
-            *p++ = hex[c >> 4];
-            *p++ = hex[c & 0xf];
-
-        } else {
-            *p++ = c;
-        }
-    }
-
-    return p - dst;
+    return ngx_cms_json_escape_utf8(dst, src, len) - dst;
 }
 
 

@@ -8,6 +8,7 @@
 
 
 #include "ngx_cms_redis_int.h"
+#include "ngx_cms_json_escape.h"
 
 
 static u_char *ngx_cms_redis_status_conn(u_char *p, u_char *last,
@@ -119,14 +120,14 @@ ngx_cms_redis_json_str(u_char *p, u_char *last, u_char *s, size_t len)
 {
     size_t  n;
 
-    n = len + ngx_escape_json(NULL, s, len);
+    n = ngx_cms_json_escaped_len(s, len);
 
     if (p + n + 2 > last) {
         return ngx_slprintf(p, last, "\"\"");
     }
 
     *p++ = '"';
-    p = (u_char *) ngx_escape_json(p, s, len);
+    p = ngx_cms_json_escape_utf8(p, s, len);
     *p++ = '"';
 
     return p;

@@ -16,7 +16,8 @@ use JSON::PP;
 use Test::More;
 
 my $root = "$FindBin::Bin/..";
-my $src = "$root/plugins/audit/ngx_cms_audit_json.c";
+my $src = "$root/plugins/audit/ngx_cms_audit_json.c "
+        . "$root/ngx_cms_module/ngx_cms_json_escape.c";
 my $dir = tempdir('cms-audit-json-XXXXXXXX', TMPDIR => 1, CLEANUP => 1);
 
 plan skip_all => 'no C compiler' unless `cc --version 2>/dev/null`;
@@ -93,9 +94,9 @@ main(void)
         switch (line[0]) {
 
         case 'e':
-            out = malloc(ngx_cms_audit_json_escaped_len(in, n) + 1);
-            end = ngx_cms_audit_json_escape(out, in, n);
-            if ((size_t) (end - out) != ngx_cms_audit_json_escaped_len(in, n)
+            out = malloc(ngx_cms_json_escaped_len(in, n) + 1);
+            end = ngx_cms_json_escape_utf8(out, in, n);
+            if ((size_t) (end - out) != ngx_cms_json_escaped_len(in, n)
                 || (size_t) (end - out) > NGX_CMS_AUDIT_JSON_ESCAPED_MAX(n))
             {
                 printf("LENGTH MISMATCH\n");
@@ -162,7 +163,7 @@ my $san = `echo 'int main(void){return 0;}' | cc -fsanitize=address,undefined -x
 my $flags = '-std=c99 -Wall -Wextra -Werror -g'
             . ($san ? ' -fsanitize=address,undefined -fno-sanitize-recover' : '');
 
-my $out = `cc $flags -I$root/plugins/audit -o $dir/t $dir/t.c $src 2>&1`;
+my $out = `cc $flags -I$root/plugins/audit -I$root/ngx_cms_module/include -o $dir/t $dir/t.c $src 2>&1`;
 is($?, 0, 'the JSON code builds alone' . ($san ? ', with sanitizers' : ''))
     or diag($out);
 

@@ -226,9 +226,11 @@ void ngx_cms_response_changed(ngx_cms_call_t *call);
 void ngx_cms_resume(ngx_cms_call_t *call, ngx_int_t rc);
 
 /*
- * A string escaped for a JSON document (event details, status answers):
- * '"' and '\\' backslashed, control bytes as \u00XX.  dst needs up to
- * 6 * len bytes; returns the bytes written.
+ * A string escaped for a JSON document (event details, status answers),
+ * by the project's one escaper (ngx_cms_json_escape.h): valid UTF-8 as
+ * it is, '"' and '\\' backslashed, controls and bytes of no well-formed
+ * sequence as \u00XX.  dst needs up to 6 * len bytes; returns the bytes
+ * written.
  */
 size_t ngx_cms_json_escape_str(u_char *dst, u_char *src, size_t len);
 

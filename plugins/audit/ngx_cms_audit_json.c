@@ -20,12 +20,11 @@
 #include <string.h>
 
 #include "ngx_cms_audit_json.h"
+#include "ngx_cms_json_escape.h"
 
 
 #define NGX_CMS_AUDIT_JSON_VALID_DEPTH  16
 
-#define NGX_CMS_AUDIT_JSON_ONES  0x0101010101010101ULL
-#define NGX_CMS_AUDIT_JSON_HIGH  0x8080808080808080ULL
 
 
 static void ngx_cms_audit_json_overflow(ngx_cms_audit_json_t *j);
@@ -40,94 +39,6 @@ static const unsigned char *ngx_cms_audit_json_skip_number(
     const unsigned char *p, const unsigned char *end);
 static const unsigned char *ngx_cms_audit_json_skip_word(
     const unsigned char *p, const unsigned char *end, const char *word);
-
-
-static const char  ngx_cms_audit_json_hex[] = "0123456789abcdef";
-
-
-/* a byte JSON takes as it is: printable ASCII but '"' and '\' */
-
-static inline int
-ngx_cms_audit_json_plain(unsigned char c)
-{
-    return (unsigned) (c - 0x20) < 0x5f && c != '"' && c != '\\';
-}
-
-
-/*
- * The same for eight bytes at once, with the usual word-at-a-time tests:
- * each term sets the high bit of some byte exactly when one of the eight
- * is below 0x20, above 0x7e (0x7f and every byte of UTF-8), a '"' or a
- * '\'.  A carry or borrow between bytes only ever starts at a byte that
- * matched, so the answer is exact.  Byte order does not matter.
- */
-
-static inline int
-ngx_cms_audit_json_plain8(uint64_t w)
-{
-    uint64_t  q, b;
-
-    q = w ^ (NGX_CMS_AUDIT_JSON_ONES * '"');
-    b = w ^ (NGX_CMS_AUDIT_JSON_ONES * '\\');
-
-    return ((((w - NGX_CMS_AUDIT_JSON_ONES * 0x20) & ~w)
-             | ((w + NGX_CMS_AUDIT_JSON_ONES) | w)
-             | ((q - NGX_CMS_AUDIT_JSON_ONES) & ~q)
-             | ((b - NGX_CMS_AUDIT_JSON_ONES) & ~b))
-            & NGX_CMS_AUDIT_JSON_HIGH)
-           == 0;
-}
-
-
-/* the length of a well-formed UTF-8 sequence at s (s[0] >= 0x80), or 0 */
-
-static inline size_t
-ngx_cms_audit_json_utf8(const unsigned char *s, size_t len)
-{
-    size_t    n, i;
-    uint32_t  c, min;
-
-    c = s[0];
-
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        c &= 0x1f;
-        min = 0x80;
-
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        c &= 0x0f;
-        min = 0x800;
-
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        c &= 0x07;
-        min = 0x10000;
-
-    } else {
-        return 0;
-    }
-
-    if (len < n) {
-        return 0;
-    }
-
-    for (i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-
-        c = (c << 6) | (s[i] & 0x3f);
-    }
-
-    /* overlong forms, UTF-16 surrogates and beyond U+10FFFF */
-
-    if (c < min || (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff) {
-        return 0;
-    }
-
-    return n;
-}
 
 
 void
@@ -195,16 +106,16 @@ ngx_cms_audit_json_put_escaped(ngx_cms_audit_json_t *j, const unsigned char *s,
 
     if (j->pos) {
         if (len <= (size_t) (j->end - j->pos) / 6) {
-            j->pos = ngx_cms_audit_json_escape(j->pos, s, len);
+            j->pos = ngx_cms_json_escape_utf8(j->pos, s, len);
             return;
         }
 
         /* near the end of the buffer: only now is the exact size needed */
 
-        n = ngx_cms_audit_json_escaped_len(s, len);
+        n = ngx_cms_json_escaped_len(s, len);
 
         if (n <= (size_t) (j->end - j->pos)) {
-            j->pos = ngx_cms_audit_json_escape(j->pos, s, len);
+            j->pos = ngx_cms_json_escape_utf8(j->pos, s, len);
             return;
         }
 
@@ -213,7 +124,7 @@ ngx_cms_audit_json_put_escaped(ngx_cms_audit_json_t *j, const unsigned char *s,
         return;
     }
 
-    j->len += ngx_cms_audit_json_escaped_len(s, len);
+    j->len += ngx_cms_json_escaped_len(s, len);
 }
 
 
@@ -450,168 +361,6 @@ ngx_cms_audit_json_string_end(ngx_cms_audit_json_t *j)
 }
 
 
-size_t
-ngx_cms_audit_json_escaped_len(const unsigned char *s, size_t len)
-{
-    size_t                n, out;
-    uint64_t              w;
-    const unsigned char  *end;
-
-    out = len;
-    end = s + len;
-
-    /* out starts at one byte a byte; escapes and bad bytes add to it */
-
-    while (s < end) {
-
-        while (end - s >= 8) {
-            memcpy(&w, s, 8);
-
-            if (!ngx_cms_audit_json_plain8(w)) {
-                break;
-            }
-
-            s += 8;
-        }
-
-        while (s < end && ngx_cms_audit_json_plain(*s)) {
-            s++;
-        }
-
-        if (s == end) {
-            break;
-        }
-
-        switch (*s) {
-
-        case '"':
-        case '\\':
-        case '\b':
-        case '\f':
-        case '\n':
-        case '\r':
-        case '\t':
-            out += 1;
-            s++;
-            continue;
-        }
-
-        n = (*s >= 0x80) ? ngx_cms_audit_json_utf8(s, end - s) : 0;
-
-        if (n == 0) {
-            out += 5;
-            s++;
-            continue;
-        }
-
-        s += n;
-    }
-
-    return out;
-}
-
-
-unsigned char *
-ngx_cms_audit_json_escape(unsigned char *dst, const unsigned char *s,
-    size_t len)
-{
-    size_t                n;
-    uint64_t              w;
-    unsigned char         c;
-    const unsigned char  *end;
-
-    end = s + len;
-
-    while (s < end) {
-
-        /* plain runs, eight bytes at a time */
-
-        while (end - s >= 8) {
-            memcpy(&w, s, 8);
-
-            if (!ngx_cms_audit_json_plain8(w)) {
-                break;
-            }
-
-            memcpy(dst, &w, 8);
-            dst += 8;
-            s += 8;
-        }
-
-        /* then byte by byte, up to the byte that is not plain */
-
-        while (s < end && ngx_cms_audit_json_plain(*s)) {
-            *dst++ = *s++;
-        }
-
-        if (s == end) {
-            break;
-        }
-
-        c = *s;
-
-        switch (c) {
-
-        case '"':
-        case '\\':
-            *dst++ = '\\';
-            *dst++ = c;
-            s++;
-            continue;
-
-        case '\b':
-            *dst++ = '\\';
-            *dst++ = 'b';
-            s++;
-            continue;
-
-        case '\f':
-            *dst++ = '\\';
-            *dst++ = 'f';
-            s++;
-            continue;
-
-        case '\n':
-            *dst++ = '\\';
-            *dst++ = 'n';
-            s++;
-            continue;
-
-        case '\r':
-            *dst++ = '\\';
-            *dst++ = 'r';
-            s++;
-            continue;
-
-        case '\t':
-            *dst++ = '\\';
-            *dst++ = 't';
-            s++;
-            continue;
-        }
-
-        n = (c >= 0x80) ? ngx_cms_audit_json_utf8(s, end - s) : 0;
-
-        if (n == 0) {
-            *dst++ = '\\';
-            *dst++ = 'u';
-            *dst++ = '0';
-            *dst++ = '0';
-            *dst++ = (unsigned char) ngx_cms_audit_json_hex[c >> 4];
-            *dst++ = (unsigned char) ngx_cms_audit_json_hex[c & 0xf];
-            s++;
-            continue;
-        }
-
-        memcpy(dst, s, n);
-        dst += n;
-        s += n;
-    }
-
-    return dst;
-}
-
-
 int
 ngx_cms_audit_json_valid(const unsigned char *s, size_t len)
 {
@@ -785,7 +534,7 @@ ngx_cms_audit_json_skip_string(const unsigned char *p,
             continue;
         }
 
-        n = ngx_cms_audit_json_utf8(p, end - p);
+        n = ngx_cms_json_utf8(p, end - p);
         if (n == 0) {
             return NULL;
         }

@@ -93,15 +93,10 @@ void ngx_cms_audit_json_string_end(ngx_cms_audit_json_t *j);
 void ngx_cms_audit_json_raw(ngx_cms_audit_json_t *j, const char *s,
     size_t len);
 
-/*
- * The escaped form of len bytes, without quotes: at most 6 * len bytes
- * (NGX_CMS_AUDIT_JSON_ESCAPED_MAX).
- */
-#define NGX_CMS_AUDIT_JSON_ESCAPED_MAX(len)  (6 * (len))
+/* strings are escaped by the project's one escaper */
+#include <ngx_cms_json_escape.h>
 
-size_t ngx_cms_audit_json_escaped_len(const unsigned char *s, size_t len);
-unsigned char *ngx_cms_audit_json_escape(unsigned char *dst,
-    const unsigned char *s, size_t len);
+#define NGX_CMS_AUDIT_JSON_ESCAPED_MAX(len)  NGX_CMS_JSON_ESCAPED_MAX(len)
 
 /* is this exactly one valid JSON value (RFC 8259), at most depth deep? */
 int ngx_cms_audit_json_valid(const unsigned char *s, size_t len);

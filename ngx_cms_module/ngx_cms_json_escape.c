@@ -1,0 +1,278 @@
+
+/*
+ * ngx_cms: JSON string escaping, the one escaper of the project (status,
+ * admin, discovery, events, Redis status, audit records).
+ *
+ * Every string goes out as valid UTF-8 JSON whatever the bytes were:
+ * well-formed UTF-8 (Chinese, German, ... names) is copied as it is; a
+ * byte that is not part of a well-formed sequence is written as \u00XX
+ * (its Latin-1 reading), so the text stays valid JSON and the byte value
+ * is still visible; control characters are escaped, so one record is
+ * always one line.
+ *
+ * Speed: most bytes are plain ASCII (ids, paths, names).  Strings are
+ * scanned eight bytes at a time while they are plain, and copied in those
+ * runs; only bytes from 0x80 up go through the UTF-8 check.
+ *
+ * Pure code: plain buffers, no nginx types.
+ */
+
+
+#include <stdint.h>
+#include <string.h>
+
+#include "ngx_cms_json_escape.h"
+
+
+#define NGX_CMS_JSON_ONES  0x0101010101010101ULL
+#define NGX_CMS_JSON_HIGH  0x8080808080808080ULL
+
+
+static const char  ngx_cms_json_hex[] = "0123456789abcdef";
+
+
+/* a byte JSON takes as it is: printable ASCII but '"' and '\' */
+
+static inline int
+ngx_cms_json_plain(unsigned char c)
+{
+    return (unsigned) (c - 0x20) < 0x5f && c != '"' && c != '\\';
+}
+
+
+/*
+ * The same for eight bytes at once, with the usual word-at-a-time tests:
+ * each term sets the high bit of some byte exactly when one of the eight
+ * is below 0x20, above 0x7e (0x7f and every byte of UTF-8), a '"' or a
+ * '\'.  A carry or borrow between bytes only ever starts at a byte that
+ * matched, so the answer is exact.  Byte order does not matter.
+ */
+
+static inline int
+ngx_cms_json_plain8(uint64_t w)
+{
+    uint64_t  q, b;
+
+    q = w ^ (NGX_CMS_JSON_ONES * '"');
+    b = w ^ (NGX_CMS_JSON_ONES * '\\');
+
+    return ((((w - NGX_CMS_JSON_ONES * 0x20) & ~w)
+             | ((w + NGX_CMS_JSON_ONES) | w)
+             | ((q - NGX_CMS_JSON_ONES) & ~q)
+             | ((b - NGX_CMS_JSON_ONES) & ~b))
+            & NGX_CMS_JSON_HIGH)
+           == 0;
+}
+
+
+/* the length of a well-formed UTF-8 sequence at s (s[0] >= 0x80), or 0 */
+
+size_t
+ngx_cms_json_utf8(const unsigned char *s, size_t len)
+{
+    size_t    n, i;
+    uint32_t  c, min;
+
+    c = s[0];
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        c &= 0x1f;
+        min = 0x80;
+
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        c &= 0x0f;
+        min = 0x800;
+
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        c &= 0x07;
+        min = 0x10000;
+
+    } else {
+        return 0;
+    }
+
+    if (len < n) {
+        return 0;
+    }
+
+    for (i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+
+        c = (c << 6) | (s[i] & 0x3f);
+    }
+
+    /* overlong forms, UTF-16 surrogates and beyond U+10FFFF */
+
+    if (c < min || (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff) {
+        return 0;
+    }
+
+    return n;
+}
+
+
+size_t
+ngx_cms_json_escaped_len(const unsigned char *s, size_t len)
+{
+    size_t                n, out;
+    uint64_t              w;
+    const unsigned char  *end;
+
+    out = len;
+    end = s + len;
+
+    /* out starts at one byte a byte; escapes and bad bytes add to it */
+
+    while (s < end) {
+
+        while (end - s >= 8) {
+            memcpy(&w, s, 8);
+
+            if (!ngx_cms_json_plain8(w)) {
+                break;
+            }
+
+            s += 8;
+        }
+
+        while (s < end && ngx_cms_json_plain(*s)) {
+            s++;
+        }
+
+        if (s == end) {
+            break;
+        }
+
+        switch (*s) {
+
+        case '"':
+        case '\\':
+        case '\b':
+        case '\f':
+        case '\n':
+        case '\r':
+        case '\t':
+            out += 1;
+            s++;
+            continue;
+        }
+
+        n = (*s >= 0x80) ? ngx_cms_json_utf8(s, end - s) : 0;
+
+        if (n == 0) {
+            out += 5;
+            s++;
+            continue;
+        }
+
+        s += n;
+    }
+
+    return out;
+}
+
+
+unsigned char *
+ngx_cms_json_escape_utf8(unsigned char *dst, const unsigned char *s,
+    size_t len)
+{
+    size_t                n;
+    uint64_t              w;
+    unsigned char         c;
+    const unsigned char  *end;
+
+    end = s + len;
+
+    while (s < end) {
+
+        /* plain runs, eight bytes at a time */
+
+        while (end - s >= 8) {
+            memcpy(&w, s, 8);
+
+            if (!ngx_cms_json_plain8(w)) {
+                break;
+            }
+
+            memcpy(dst, &w, 8);
+            dst += 8;
+            s += 8;
+        }
+
+        /* then byte by byte, up to the byte that is not plain */
+
+        while (s < end && ngx_cms_json_plain(*s)) {
+            *dst++ = *s++;
+        }
+
+        if (s == end) {
+            break;
+        }
+
+        c = *s;
+
+        switch (c) {
+
+        case '"':
+        case '\\':
+            *dst++ = '\\';
+            *dst++ = c;
+            s++;
+            continue;
+
+        case '\b':
+            *dst++ = '\\';
+            *dst++ = 'b';
+            s++;
+            continue;
+
+        case '\f':
+            *dst++ = '\\';
+            *dst++ = 'f';
+            s++;
+            continue;
+
+        case '\n':
+            *dst++ = '\\';
+            *dst++ = 'n';
+            s++;
+            continue;
+
+        case '\r':
+            *dst++ = '\\';
+            *dst++ = 'r';
+            s++;
+            continue;
+
+        case '\t':
+            *dst++ = '\\';
+            *dst++ = 't';
+            s++;
+            continue;
+        }
+
+        n = (c >= 0x80) ? ngx_cms_json_utf8(s, end - s) : 0;
+
+        if (n == 0) {
+            *dst++ = '\\';
+            *dst++ = 'u';
+            *dst++ = '0';
+            *dst++ = '0';
+            *dst++ = (unsigned char) ngx_cms_json_hex[c >> 4];
+            *dst++ = (unsigned char) ngx_cms_json_hex[c & 0xf];
+            s++;
+            continue;
+        }
+
+        memcpy(dst, s, n);
+        dst += n;
+        s += n;
+    }
+
+    return dst;
+}
