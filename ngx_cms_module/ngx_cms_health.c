@@ -28,6 +28,7 @@
 
 
 #include "ngx_cms_failover.h"
+#include "ngx_cms_xml.h"
 
 #include "ngx_cms_fo_redis.h"
 
@@ -326,54 +327,32 @@ ngx_cms_health_done(ngx_cms_client_t *cc)
 }
 
 
-/*
- * Well-formed XML whose root is <status>.  The parser is configured as
- * the core's (ngx_cms_xml.c): no DTD, no entities, no network; a
- * DOCTYPE is refused before libxml2 sees it.
- */
+/* well-formed XML whose root is <status>, by the one hardened parse */
 
 static ngx_uint_t
 ngx_cms_health_status_document(u_char *data, size_t len)
 {
-    ngx_uint_t        ok;
-    xmlDocPtr         doc;
-    xmlNodePtr        root;
-    xmlParserCtxtPtr  ctxt;
+    ngx_uint_t  ok;
+    xmlDocPtr   doc;
+    xmlNodePtr  root;
 
-    if (len == 0 || len > NGX_CMS_CHECK_MAX_RESPONSE
-        || ngx_strlcasestrn(data, data + len, (u_char *) "<!DOCTYPE", 9 - 1)
-           != NULL)
-    {
+    if (len > NGX_CMS_CHECK_MAX_RESPONSE) {
         return 0;
     }
 
-    ctxt = xmlNewParserCtxt();
-    if (ctxt == NULL) {
-        return 0;
-    }
-
-    /* UTF-8 regardless of any declaration or BOM: the DOCTYPE check
-     * above must see the bytes libxml2 will parse */
-
-    doc = xmlCtxtReadMemory(ctxt, (char *) data, (int) len, NULL, "UTF-8",
-                            XML_PARSE_NONET|XML_PARSE_IGNORE_ENC
-                            |XML_PARSE_NOERROR|XML_PARSE_NOWARNING);
+    doc = ngx_cms_xml_read(data, len, NULL);
 
     ok = 0;
 
-    if (doc && ctxt->wellFormed) {
+    if (doc) {
         root = xmlDocGetRootElement(doc);
 
         ok = (root != NULL
               && root->type == XML_ELEMENT_NODE
               && xmlStrcmp(root->name, (const xmlChar *) "status") == 0);
-    }
 
-    if (doc) {
         xmlFreeDoc(doc);
     }
-
-    xmlFreeParserCtxt(ctxt);
 
     return ok;
 }

@@ -1,18 +1,14 @@
 
 /*
- * ngx_cms: parsing bridge answers with libxml2, safely, and writing them
- * back in the shape they came in.
- *
- * Safety (reference/performance-and-reliability.md §5): a document with a
- * DOCTYPE is refused before libxml2 sees it (CMS never sends one, and
- * every entity trick needs one); no NOENT, no DTDLOAD, no HUGE; NONET;
- * libxml2's own depth (256) and size limits apply; the caller has
- * already capped the size.
+ * ngx_cms: bridge answers for the response hooks, parsed with the one
+ * hardened parse (ngx_cms_xml_read.c), and written back in the shape they
+ * came in.
  */
 
 
 #include "ngx_cms.h"
 #include "ngx_cms_xml_shape.h"
+#include "ngx_cms_xml.h"
 
 #include <libxml/parser.h>
 
@@ -53,49 +49,28 @@ xmlDocPtr
 ngx_cms_xml_parse(ngx_log_t *log, u_char *data, size_t len,
     ngx_uint_t *malformed)
 {
-    uintptr_t         n;
-    xmlDocPtr         doc;
-    xmlParserCtxtPtr  ctxt;
+    uintptr_t   n;
+    xmlDocPtr   doc;
+    ngx_uint_t  why;
 
     *malformed = 0;
 
-    if (ngx_strlcasestrn(data, data + len, (u_char *) "<!DOCTYPE", 9 - 1)
-        != NULL)
-    {
-        ngx_log_error(NGX_LOG_WARN, log, 0,
-                      "cms: bridge answer with a DOCTYPE refused");
-        *malformed = 1;
-        return NULL;
-    }
+    doc = ngx_cms_xml_read(data, len, &why);
 
-    ctxt = xmlNewParserCtxt();
-    if (ctxt == NULL) {
-        return NULL;
-    }
+    if (doc == NULL) {
+        if (why == NGX_CMS_XML_DOCTYPE) {
+            ngx_log_error(NGX_LOG_WARN, log, 0,
+                          "cms: bridge answer with a DOCTYPE refused");
 
-    /* UTF-8 regardless of any declaration or BOM: the DOCTYPE check
-     * above must see the bytes libxml2 will parse */
-
-    doc = xmlCtxtReadMemory(ctxt, (char *) data, (int) len, NULL, "UTF-8",
-                            XML_PARSE_NONET|XML_PARSE_IGNORE_ENC
-                            |XML_PARSE_NOERROR|XML_PARSE_NOWARNING);
-
-    if (doc == NULL || !ctxt->wellFormed) {
-        ngx_log_error(NGX_LOG_WARN, log, 0,
-                      "cms: bridge answer is not well-formed XML "
-                      "(line %d), passed through untouched",
-                      ctxt->input ? ctxt->input->line : 0);
-
-        if (doc) {
-            xmlFreeDoc(doc);
+        } else if (why == NGX_CMS_XML_MALFORMED) {
+            ngx_log_error(NGX_LOG_WARN, log, 0,
+                          "cms: bridge answer is not well-formed XML, "
+                          "passed through untouched");
         }
 
-        xmlFreeParserCtxt(ctxt);
-        *malformed = 1;
+        *malformed = (why != NGX_CMS_XML_EMPTY);
         return NULL;
     }
-
-    xmlFreeParserCtxt(ctxt);
 
     /* number the elements: new ones added by hooks stay unnumbered */
 

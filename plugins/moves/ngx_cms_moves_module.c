@@ -34,6 +34,7 @@
 
 #include <ngx_cms_plugin.h>
 #include <ngx_cms_bridge.h>
+#include <ngx_cms_xml.h>
 
 #include <libxml/tree.h>
 #include <libxml/parser.h>
@@ -447,9 +448,7 @@ ngx_cms_moves_answer(ngx_cms_client_t *cc)
 
     mr->checked_on = ck->names[ck->next];
 
-    doc = xmlReadMemory((const char *) cc->body.data, (int) cc->body.len,
-                        NULL, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR
-                                    | XML_PARSE_NOWARNING);
+    doc = ngx_cms_xml_read(cc->body.data, cc->body.len, NULL);
     root = doc ? xmlDocGetRootElement(doc) : NULL;
 
     for (c = root ? root->children : NULL; c; c = c->next) {

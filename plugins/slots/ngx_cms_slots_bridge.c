@@ -24,6 +24,7 @@
 #include "ngx_cms_slots.h"
 
 #include <ngx_cms_bridge.h>
+#include <ngx_cms_xml.h>
 
 #include <libxml/parser.h>
 
@@ -369,10 +370,7 @@ ngx_cms_slots_rec_page(ngx_cms_client_t *cc)
         return;
     }
 
-    doc = xmlReadMemory((const char *) cc->body.data, (int) cc->body.len,
-                        NULL, NULL, XML_PARSE_NONET | XML_PARSE_NOBLANKS
-                                    | XML_PARSE_NOERROR
-                                    | XML_PARSE_NOWARNING);
+    doc = ngx_cms_xml_read(cc->body.data, cc->body.len, NULL);
     if (doc == NULL) {
         ngx_shmtx_lock(&job->smcf->shpool->mutex);
         ngx_cms_slots_set_text(&job->smcf->sh->reconcile_error,
@@ -513,9 +511,7 @@ ngx_cms_slots_rec_detail(ngx_cms_client_t *cc)
     gone = 0;
 
     if (cc->rc == NGX_OK && cc->status == NGX_HTTP_OK) {
-        doc = xmlReadMemory((const char *) cc->body.data, (int) cc->body.len,
-                            NULL, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR
-                                        | XML_PARSE_NOWARNING);
+        doc = ngx_cms_xml_read(cc->body.data, cc->body.len, NULL);
         root = doc ? xmlDocGetRootElement(doc) : NULL;
 
         if (root && xmlStrcmp(root->name, (const xmlChar *) "coSpace") == 0)
