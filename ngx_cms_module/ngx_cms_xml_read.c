@@ -62,22 +62,3 @@ ngx_cms_xml_read(u_char *data, size_t len, ngx_uint_t *why)
     return doc;
 }
 
-
-const char *
-ngx_cms_xml_why(ngx_uint_t why)
-{
-    switch (why) {
-
-    case NGX_CMS_XML_EMPTY:
-        return "empty";
-
-    case NGX_CMS_XML_DOCTYPE:
-        return "has a DOCTYPE";
-
-    case NGX_CMS_XML_MALFORMED:
-        return "not well-formed XML";
-
-    default:
-        return "XML";
-    }
-}

@@ -33,8 +33,5 @@ struct _xmlDoc;
 /* the document, or NULL with *why (if given) set to NGX_CMS_XML_* */
 struct _xmlDoc *ngx_cms_xml_read(u_char *data, size_t len, ngx_uint_t *why);
 
-/* "empty", "has a DOCTYPE", "not well-formed XML" */
-const char *ngx_cms_xml_why(ngx_uint_t why);
-
 
 #endif /* _NGX_CMS_XML_H_INCLUDED_ */
