@@ -1,6 +1,10 @@
 
 /*
- * ngx_cms: internal declarations shared by the core files.
+ * ngx_cms: the http layer's declarations (module, request phases,
+ * plugin registry and hooks, balancer, filters, variables, status and
+ * admin endpoints).  It builds on the cluster (ngx_cms_failover.h), which
+ * knows nothing of it: what the cluster has to say comes up through the
+ * hooks registered in ngx_cms_cluster_hooks.
  */
 
 
@@ -15,40 +19,16 @@
 #include "ngx_cms_api.h"
 #include "ngx_cms_form.h"
 #include "ngx_cms_plugin.h"
+#include "ngx_cms_failover.h"
+#include "ngx_cms_json.h"
 
 #include <libxml/tree.h>
 
-
-#define NGX_CMS_ROLE_PRIMARY       0
-#define NGX_CMS_ROLE_BACKUP        1
 
 #define NGX_CMS_CREDENTIALS_PASS   0
 #define NGX_CMS_CREDENTIALS_INJECT 1
 
 #define NGX_CMS_MAX_PARAMS_DEFAULT 64
-
-
-/* one call bridge of the cluster, declared with cms_bridge in upstream{} */
-
-typedef struct {
-    ngx_str_t                    name;
-    ngx_str_t                    address;       /* host:port as configured */
-    ngx_addr_t                  *addrs;
-    ngx_uint_t                   naddrs;
-    ngx_str_t                    user;
-    ngx_str_t                    authorization; /* "Basic <base64>" */
-    ngx_uint_t                   role;
-    ngx_uint_t                   priority;      /* 0 primary, 1.. backups */
-} ngx_cms_bridge_t;
-
-
-/* our configuration of one upstream{} block: the cluster */
-
-typedef struct {
-    ngx_array_t                  bridges;       /* of ngx_cms_bridge_t */
-    ngx_http_upstream_init_pt    original_init_upstream;
-    ngx_http_upstream_init_peer_pt  original_init_peer;
-} ngx_cms_cluster_conf_t;
 
 
 typedef struct {
@@ -75,6 +55,9 @@ typedef struct {
 
     ngx_array_t                 *user_roles;    /* of ngx_cms_user_role_t */
     ngx_str_t                    default_role;
+
+    ngx_str_t                    admin_upstream; /* cms_admin <upstream> */
+    ngx_uint_t                   status_detail;  /* cms_status detail */
 } ngx_cms_loc_conf_t;
 
 
@@ -126,6 +109,24 @@ typedef struct {
 } ngx_cms_ctx_t;
 
 
+/* per request */
+
+typedef struct {
+    ngx_cms_fo_cluster_t      *cluster;
+    ngx_cms_fo_bridge_t       *bridge;      /* the last one chosen */
+    ngx_cms_fo_bridge_t       *call_bridge; /* the call lives there */
+    ngx_uint_t                 unavailable;
+
+    ngx_buf_t                 *capture;     /* a listing, to learn from */
+    ngx_buf_t                 *answer;      /* our failureDetails */
+
+    unsigned                   not_replayed:1;
+    unsigned                   replace:1;
+    unsigned                   replaced:1;
+    unsigned                   learn:1;
+} ngx_cms_fo_req_t;
+
+
 extern ngx_module_t  ngx_http_cms_module;
 
 
@@ -172,6 +173,26 @@ ngx_int_t ngx_cms_send_failure(ngx_http_request_t *r, ngx_uint_t status,
 
 /* ngx_cms_variables.c */
 ngx_int_t ngx_cms_add_variables(ngx_conf_t *cf);
+
+
+/* ngx_cms_upstream.c */
+ngx_int_t ngx_cms_upstream_check(ngx_conf_t *cf, ngx_cms_fo_cluster_t *cl);
+void ngx_cms_upstream_init_process(ngx_cms_fo_cluster_t *cl);
+void ngx_cms_upstream_watch(ngx_cms_fo_cluster_t *cl);
+
+/* ngx_cms_affinity_filter.c */
+ngx_int_t ngx_cms_affinity_filter_init(ngx_conf_t *cf);
+
+/* ngx_cms_unavailable.c */
+ngx_int_t ngx_cms_unavailable_filter_init(ngx_conf_t *cf);
+
+/* ngx_cms_status.c */
+char *ngx_cms_status_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+/* ngx_cms_admin.c */
+char *ngx_cms_admin_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 #endif /* _NGX_CMS_H_INCLUDED_ */

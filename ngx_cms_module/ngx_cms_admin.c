@@ -23,7 +23,7 @@
  */
 
 
-#include "ngx_cms_failover.h"
+#include "ngx_cms.h"
 
 
 static ngx_int_t ngx_cms_admin_handler(ngx_http_request_t *r);
@@ -57,7 +57,7 @@ typedef struct {
 char *
 ngx_cms_admin_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_cms_fo_loc_conf_t  *flcf = conf;
+    ngx_cms_loc_conf_t  *flcf = conf;
 
     ngx_str_t                 *value;
     ngx_http_core_loc_conf_t  *clcf;
@@ -126,7 +126,7 @@ ngx_cms_admin_handler(ngx_http_request_t *r)
     ngx_pool_cleanup_t     *cln;
     ngx_cms_admin_ctx_t    *actx;
     ngx_cms_fo_bridge_t    *b;
-    ngx_cms_fo_loc_conf_t  *flcf;
+    ngx_cms_loc_conf_t     *flcf;
     ngx_cms_fo_cluster_t   *cl;
     ngx_cms_fo_proposal_t   prop;
 
@@ -168,7 +168,7 @@ ngx_cms_admin_handler(ngx_http_request_t *r)
                                    "failback", &action);
     }
 
-    flcf = ngx_http_get_module_loc_conf(r, ngx_cms_failover_module);
+    flcf = ngx_http_get_module_loc_conf(r, ngx_http_cms_module);
 
     upstream = flcf->admin_upstream;
 

@@ -49,7 +49,6 @@
 
 static void *ngx_cms_fo_create_main_conf(ngx_conf_t *cf);
 static void *ngx_cms_fo_create_srv_conf(ngx_conf_t *cf);
-static void *ngx_cms_fo_create_loc_conf(ngx_conf_t *cf);
 static ngx_int_t ngx_cms_fo_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_cms_fo_merge_cluster(ngx_conf_t *cf,
     ngx_cms_fo_cluster_t *prev, ngx_cms_fo_cluster_t *cl);
@@ -126,20 +125,6 @@ static ngx_command_t  ngx_cms_failover_commands[] = {
       offsetof(ngx_cms_fo_cluster_t, ssl_trusted_certificate),
       NULL },
 
-    { ngx_string("cms_status"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
-      ngx_cms_status_directive,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("cms_admin"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
-      ngx_cms_admin_directive,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
-
       ngx_null_command
 };
 
@@ -154,9 +139,12 @@ static ngx_http_module_t  ngx_cms_failover_module_ctx = {
     ngx_cms_fo_create_srv_conf,            /* create server configuration */
     NULL,                                  /* merge server configuration */
 
-    ngx_cms_fo_create_loc_conf,            /* create location configuration */
+    NULL,                                  /* create location configuration */
     NULL                                   /* merge location configuration */
 };
+
+
+ngx_cms_cluster_hooks_t  ngx_cms_cluster_hooks;
 
 
 ngx_module_t  ngx_cms_failover_module = {
@@ -232,13 +220,6 @@ ngx_cms_fo_create_srv_conf(ngx_conf_t *cf)
 
 /* only cms_admin's: it is not inherited */
 
-static void *
-ngx_cms_fo_create_loc_conf(ngx_conf_t *cf)
-{
-    return ngx_pcalloc(cf->pool, sizeof(ngx_cms_fo_loc_conf_t));
-}
-
-
 static ngx_int_t
 ngx_cms_fo_postconfiguration(ngx_conf_t *cf)
 {
@@ -266,10 +247,6 @@ ngx_cms_fo_postconfiguration(ngx_conf_t *cf)
             continue;
         }
 
-        if (ngx_cms_upstream_check(cf, cl) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
         if (ngx_cms_fo_merge_cluster(cf, http, cl) != NGX_OK) {
             return NGX_ERROR;
         }
@@ -288,15 +265,7 @@ ngx_cms_fo_postconfiguration(ngx_conf_t *cf)
         }
     }
 
-    if (ngx_cms_fo_redis_conf(cf, fmcf) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_cms_unavailable_filter_init(cf) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return ngx_cms_affinity_filter_init(cf);
+    return ngx_cms_fo_redis_conf(cf, fmcf);
 }
 
 
@@ -1154,7 +1123,11 @@ ngx_cms_failover_event(ngx_cms_fo_cluster_t *cl, const char *type,
     ev.detail = *detail;
     ev.log = cl->log;
 
-    ngx_cms_event_emit((ngx_cycle_t *) ngx_cycle, &ev);
+    /* the layer above (the plugins' event hooks) registered to hear it */
+
+    if (ngx_cms_cluster_hooks.event) {
+        ngx_cms_cluster_hooks.event((ngx_cycle_t *) ngx_cycle, &ev);
+    }
 }
 
 

@@ -25,9 +25,43 @@
 #define _NGX_CMS_FAILOVER_H_INCLUDED_
 
 
-#include "ngx_cms.h"
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_cms_plugin.h"
 #include "ngx_cms_shm.h"
 #include "ngx_cms_client.h"
+#include "ngx_cms_json.h"
+
+
+#define NGX_CMS_ROLE_PRIMARY       0
+#define NGX_CMS_ROLE_BACKUP        1
+
+
+/* one call bridge of the cluster, declared with cms_bridge in upstream{} */
+
+typedef struct {
+    ngx_str_t                    name;
+    ngx_str_t                    address;       /* host:port as configured */
+    ngx_addr_t                  *addrs;
+    ngx_uint_t                   naddrs;
+    ngx_str_t                    user;
+    ngx_str_t                    authorization; /* "Basic <base64>" */
+    ngx_uint_t                   role;
+    ngx_uint_t                   priority;      /* 0 primary, 1.. backups */
+} ngx_cms_bridge_t;
+
+
+/* our configuration of one upstream{} block: the cluster */
+
+typedef struct {
+    ngx_array_t                  bridges;       /* of ngx_cms_bridge_t */
+    ngx_http_upstream_init_pt    original_init_upstream;
+    ngx_http_upstream_init_peer_pt  original_init_peer;
+} ngx_cms_cluster_conf_t;
+
+
 
 
 #define NGX_CMS_FAILBACK_AUTO          0
@@ -133,10 +167,6 @@ typedef struct {
 } ngx_cms_fo_main_conf_t;
 
 
-typedef struct {
-    ngx_str_t                  admin_upstream; /* cms_admin <upstream> */
-    ngx_uint_t                 status_detail;  /* cms_status detail */
-} ngx_cms_fo_loc_conf_t;
 
 
 /* a change of the active bridge somebody wants */
@@ -160,36 +190,27 @@ typedef void (*ngx_cms_fo_done_pt)(void *data, ngx_int_t rc,
     ngx_cms_shm_change_t *result);
 
 
-/* per request */
+
+
+
+
+/*
+ * What the cluster tells the layer above, through what that layer
+ * registered at configuration time: events (failover, failback, health,
+ * discovery) for the plugins' event hooks; each worker's start and each
+ * health tick, for the balancer's requests in flight.
+ */
 
 typedef struct {
-    ngx_cms_fo_cluster_t      *cluster;
-    ngx_cms_fo_bridge_t       *bridge;      /* the last one chosen */
-    ngx_cms_fo_bridge_t       *call_bridge; /* the call lives there */
-    ngx_uint_t                 unavailable;
-
-    ngx_buf_t                 *capture;     /* a listing, to learn from */
-    ngx_buf_t                 *answer;      /* our failureDetails */
-
-    unsigned                   not_replayed:1;
-    unsigned                   replace:1;
-    unsigned                   replaced:1;
-    unsigned                   learn:1;
-} ngx_cms_fo_req_t;
+    void                     (*event)(ngx_cycle_t *cycle,
+                                      ngx_cms_event_t *ev);
+    void                     (*init_process)(ngx_cms_fo_cluster_t *cl);
+    void                     (*tick)(ngx_cms_fo_cluster_t *cl);
+} ngx_cms_cluster_hooks_t;
 
 
-/* a growing text buffer for JSON */
-
-typedef struct {
-    ngx_pool_t                *pool;
-    u_char                    *start;
-    u_char                    *pos;
-    u_char                    *end;
-    ngx_uint_t                 failed;
-} ngx_cms_json_t;
-
-
-extern ngx_module_t  ngx_cms_failover_module;
+extern ngx_module_t             ngx_cms_failover_module;
+extern ngx_cms_cluster_hooks_t  ngx_cms_cluster_hooks;
 
 
 /* ngx_cms_failover.c */
@@ -228,22 +249,21 @@ void ngx_cms_health_exit_process(ngx_cms_fo_cluster_t *cl);
 void ngx_cms_health_passive(ngx_cms_fo_cluster_t *cl, ngx_cms_fo_bridge_t *b,
     const char *what, ngx_str_t *peer);
 
-/* ngx_cms_upstream.c */
-ngx_int_t ngx_cms_upstream_check(ngx_conf_t *cf, ngx_cms_fo_cluster_t *cl);
-void ngx_cms_upstream_init_process(ngx_cms_fo_cluster_t *cl);
-void ngx_cms_upstream_watch(ngx_cms_fo_cluster_t *cl);
-
 /* ngx_cms_affinity.c */
+typedef struct {
+    u_char                     len;
+    u_char                     changed;
+    u_char                     id[NGX_CMS_SHM_CALL_ID_LEN];
+} ngx_cms_affinity_id_t;
+
+void ngx_cms_affinity_learn_batch(ngx_cms_fo_cluster_t *cl,
+    ngx_cms_affinity_id_t *ids, ngx_uint_t n, ngx_uint_t slot);
 ngx_uint_t ngx_cms_affinity_lookup(ngx_cms_fo_cluster_t *cl, u_char *id,
     size_t len);
 void ngx_cms_affinity_learn(ngx_cms_fo_cluster_t *cl, u_char *id,
     size_t len, ngx_uint_t slot, ngx_uint_t share);
 void ngx_cms_affinity_forget(ngx_cms_fo_cluster_t *cl, u_char *id,
     size_t len, ngx_uint_t share);
-ngx_int_t ngx_cms_affinity_filter_init(ngx_conf_t *cf);
-
-/* ngx_cms_unavailable.c */
-ngx_int_t ngx_cms_unavailable_filter_init(ngx_conf_t *cf);
 
 /* ngx_cms_discovery.c */
 void ngx_cms_discovery_tick(ngx_cms_fo_cluster_t *cl);
@@ -251,23 +271,5 @@ void ngx_cms_discovery_cancel(ngx_cms_fo_cluster_t *cl);
 void ngx_cms_discovery_reset(ngx_cms_fo_cluster_t *cl);
 ngx_uint_t ngx_cms_discovery_has(ngx_cms_shm_discovered_t *found,
     ngx_uint_t n, ngx_uint_t via, ngx_uint_t slot);
-
-/* ngx_cms_status.c */
-char *ngx_cms_status_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-
-/* ngx_cms_admin.c */
-char *ngx_cms_admin_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-
-/* ngx_cms_json.c */
-ngx_int_t ngx_cms_json_init(ngx_cms_json_t *j, ngx_pool_t *pool,
-    size_t size);
-void ngx_cms_json_printf(ngx_cms_json_t *j, const char *fmt, ...);
-void ngx_cms_json_string(ngx_cms_json_t *j, u_char *s, size_t len);
-void ngx_cms_json_raw(ngx_cms_json_t *j, u_char *s, size_t len);
-void ngx_cms_json_time(ngx_cms_json_t *j, time_t t);
-u_char *ngx_cms_json_escape(u_char *p, u_char *last, u_char *s, size_t len);
-
 
 #endif /* _NGX_CMS_FAILOVER_H_INCLUDED_ */

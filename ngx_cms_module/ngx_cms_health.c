@@ -67,7 +67,9 @@ static ngx_str_t  ngx_cms_health_path = ngx_string(NGX_CMS_HEALTH_PATH);
 ngx_int_t
 ngx_cms_health_init_process(ngx_cycle_t *cycle, ngx_cms_fo_cluster_t *cl)
 {
-    ngx_cms_upstream_init_process(cl);
+    if (ngx_cms_cluster_hooks.init_process) {
+        ngx_cms_cluster_hooks.init_process(cl);
+    }
 
     cl->tick.handler = ngx_cms_health_tick;
     cl->tick.data = cl;
@@ -121,7 +123,9 @@ ngx_cms_health_tick(ngx_event_t *ev)
 
     now = ngx_current_msec;
 
-    ngx_cms_upstream_watch(cl);
+    if (ngx_cms_cluster_hooks.tick) {
+        ngx_cms_cluster_hooks.tick(cl);
+    }
 
     if (ngx_cms_health_own(cl, now)) {
         b = cl->bridges.elts;

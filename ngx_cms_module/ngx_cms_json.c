@@ -9,7 +9,7 @@
  */
 
 
-#include "ngx_cms_failover.h"
+#include "ngx_cms_json.h"
 #include "ngx_cms_json_escape.h"
 
 

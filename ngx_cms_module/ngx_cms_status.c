@@ -13,7 +13,7 @@
  */
 
 
-#include "ngx_cms_failover.h"
+#include "ngx_cms.h"
 
 #include "ngx_cms_fo_redis.h"
 #include "ngx_cms_redis.h"
@@ -37,7 +37,7 @@ static const char  *ngx_cms_cred_names[] = { "unknown", "ok", "rejected" };
 char *
 ngx_cms_status_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_cms_fo_loc_conf_t  *flcf = conf;
+    ngx_cms_loc_conf_t  *flcf = conf;
 
     ngx_str_t                 *value;
     ngx_http_core_loc_conf_t  *clcf;
@@ -79,7 +79,7 @@ ngx_cms_status_handler(ngx_http_request_t *r)
     ngx_cms_json_t           j;
     ngx_cms_fo_cluster_t   **cl;
     ngx_cms_shm_cluster_t   *snap;
-    ngx_cms_fo_loc_conf_t   *flcf;
+    ngx_cms_loc_conf_t      *flcf;
     ngx_cms_fo_main_conf_t  *fmcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -92,7 +92,7 @@ ngx_cms_status_handler(ngx_http_request_t *r)
     }
 
     fmcf = ngx_http_get_module_main_conf(r, ngx_cms_failover_module);
-    flcf = ngx_http_get_module_loc_conf(r, ngx_cms_failover_module);
+    flcf = ngx_http_get_module_loc_conf(r, ngx_http_cms_module);
     detail = flcf->status_detail;
 
     if (ngx_cms_json_init(&j, r->pool, 8192) != NGX_OK) {

@@ -26,7 +26,7 @@
  */
 
 
-#include "ngx_cms_failover.h"
+#include "ngx_cms.h"
 
 
 #define NGX_CMS_UNAVAILABLE_HEAD                                              \

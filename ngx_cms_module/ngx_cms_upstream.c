@@ -36,7 +36,7 @@
  */
 
 
-#include "ngx_cms_failover.h"
+#include "ngx_cms.h"
 
 
 typedef struct {

@@ -16,6 +16,7 @@ static char *ngx_cms_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static ngx_int_t ngx_cms_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_cms_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_cms_postconfiguration_clusters(ngx_conf_t *cf);
 
 
 static ngx_conf_enum_t  ngx_cms_credentials_modes[] = {
@@ -81,6 +82,20 @@ static ngx_command_t  ngx_http_cms_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_cms_loc_conf_t, default_role),
+      NULL },
+
+    { ngx_string("cms_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_cms_status_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("cms_admin"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_cms_admin_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
       ngx_null_command
@@ -271,5 +286,57 @@ ngx_cms_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    return ngx_cms_filter_init(cf);
+    /* what the cluster below has to tell us comes through these */
+
+    ngx_cms_cluster_hooks.event = ngx_cms_event_emit;
+    ngx_cms_cluster_hooks.init_process = ngx_cms_upstream_init_process;
+    ngx_cms_cluster_hooks.tick = ngx_cms_upstream_watch;
+
+    if (ngx_cms_postconfiguration_clusters(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* in this order: the top filter runs first */
+
+    if (ngx_cms_filter_init(cf) != NGX_OK
+        || ngx_cms_unavailable_filter_init(cf) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_cms_affinity_filter_init(cf);
+}
+
+
+/* every upstream with cms_bridge must be balanced by us */
+
+static ngx_int_t
+ngx_cms_postconfiguration_clusters(ngx_conf_t *cf)
+{
+    ngx_uint_t                      i;
+    ngx_cms_fo_cluster_t           *cl;
+    ngx_http_upstream_srv_conf_t  **uscfp;
+    ngx_http_upstream_main_conf_t  *umcf;
+
+    umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module);
+    uscfp = umcf->upstreams.elts;
+
+    for (i = 0; i < umcf->upstreams.nelts; i++) {
+
+        if (uscfp[i]->srv_conf == NULL) {
+            continue;
+        }
+
+        cl = uscfp[i]->srv_conf[ngx_cms_failover_module.ctx_index];
+
+        if (cl == NULL || cl->bridges.nelts == 0) {
+            continue;
+        }
+
+        if (ngx_cms_upstream_check(cf, cl) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
 }
