@@ -13,9 +13,9 @@ SHELL      := /bin/bash
 BUILD      := $(CURDIR)/build
 NGX_SRC    := /usr/share/nginx/src
 MODULE     := $(BUILD)/ngx_http_cms_module.so
-MODULE_CFG := config $(wildcard ngx_cms_module/*.module plugins/*/config.module)
+MODULE_CFG := config $(wildcard ngx_cms_module/*/*.module plugins/*/config.module)
 SOURCES    := $(MODULE_CFG) $(filter-out plugins/example/%, \
-              $(wildcard ngx_cms_module/*.[ch] plugins/*/*.[ch]))
+              $(wildcard ngx_cms_module/*/*.[ch] plugins/*/*.[ch]))
 PORT       ?= 8080
 
 # Debian packages the build, the tests and the demo need.

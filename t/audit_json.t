@@ -17,7 +17,7 @@ use Test::More;
 
 my $root = "$FindBin::Bin/..";
 my $src = "$root/plugins/audit/ngx_cms_audit_json.c "
-        . "$root/ngx_cms_module/ngx_cms_json_escape.c";
+        . "$root/ngx_cms_module/lib/ngx_cms_json_escape.c";
 my $dir = tempdir('cms-audit-json-XXXXXXXX', TMPDIR => 1, CLEANUP => 1);
 
 plan skip_all => 'no C compiler' unless `cc --version 2>/dev/null`;
