@@ -17,6 +17,13 @@
 #include "ngx_cms_plugin.h"
 
 
+/*
+ * The release: the status JSON reports it, and it must equal the version
+ * in debian/changelog (the package build refuses to go on otherwise).
+ */
+#define NGX_CMS_VERSION            "0.1.0"
+
+
 #define NGX_CMS_ROLE_PRIMARY       0
 #define NGX_CMS_ROLE_BACKUP        1
 

@@ -79,7 +79,8 @@ ngx_cms_status_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_cms_json_printf(&j, "{\"version\":1,\"pid\":%P,\"time\":", ngx_pid);
+    ngx_cms_json_printf(&j, "{\"version\":1,\"ngx_cms\":\"" NGX_CMS_VERSION
+                        "\",\"pid\":%P,\"time\":", ngx_pid);
     ngx_cms_json_time(&j, ngx_time());
     ngx_cms_json_raw(&j, (u_char *) ",\"upstreams\":[", 14);
 
