@@ -150,8 +150,9 @@ deb:
 
 test-deb: deb
 	$(MAKE) deps EXTRA_PKGS="$(DEB_TEST_PKGS)"
+	SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	tmp=$$(mktemp -d /tmp/ngx-cms-test-deb.XXXXXX) && chmod 755 $$tmp && \
-	TMPDIR=$$tmp flock /run/lock/ngx-cms-test-deb.lock \
-	    prove -v t/deb/test-deb.pl; rc=$$?; rm -rf $$tmp; exit $$rc
+	$$SUDO env TMPDIR=$$tmp flock /run/lock/ngx-cms-test-deb.lock \
+	    prove -v t/deb/test-deb.pl; rc=$$?; $$SUDO rm -rf $$tmp; exit $$rc
 
 .PHONY: deb test-deb
