@@ -291,6 +291,8 @@ remove_site();
 ($ok, $out) = sh('DEBIAN_FRONTEND=noninteractive apt-get install -y -q '
                  . "--no-install-recommends @DEBS");
 ok($ok, 'apt-get install ./build/deb/*.deb') or diag($out);
+like($out, qr/^Processing triggers for nginx /m,
+     'the install asks nginx to reload (dh_nginx\'s nginx-reload trigger)');
 is(pkg_status($_), 'installed', "$_ is installed") for @PKGS;
 
 my $version = `dpkg-query -W -f='\${Version}' libnginx-mod-http-cms`;
@@ -346,7 +348,7 @@ open my $elog, '<', '/var/log/nginx/error.log';
 seek $elog, 0, 2 if $elog;
 
 ($ok, $out) = nginx_running() ? nginx_reload() : nginx_start();
-ok($ok, ($SYSTEMD ? 'systemctl' : 'nginx') . ' starts the system nginx')
+ok($ok, ($SYSTEMD ? 'systemctl' : 'nginx') . ' starts (or reloads) the system nginx with the site')
     or diag($out);
 $t->wait_port($P);
 
@@ -504,6 +506,7 @@ remove_site();
 ($ok, $out) = sh('DEBIAN_FRONTEND=noninteractive apt-get remove -y -q '
                  . "@PKGS");
 ok($ok, 'apt-get remove') or diag($out);
+like($out, qr/^Processing triggers for nginx /m, '... and so does the removal');
 ok(!-e $ENABLED && -l "$ENABLED.removed",
    'removed: the module is disabled (the link kept as .removed)');
 ok(!-e $SO, 'the module is gone');
