@@ -159,39 +159,14 @@ sub restore {
     }
 }
 
-END { restore() }
+END { local $?; restore() }
 $SIG{INT} = $SIG{TERM} = sub { exit 1 };
 
-my $t = CmsTest->new;     # the loopback ports, the simulator, Redis
-my $d = $t->dir;
-
-# --- certificates: a CA the bridges' certificate chains to
-
-my @ec = qw(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes);
-
-sub openssl {
-    my ($args) = @_;
-    system("openssl $args >/dev/null 2>&1") == 0 or die "openssl $args";
-}
-
-openssl("req -x509 @ec -days 2 -subj /CN=ngx-cms-test-ca "
-        . "-keyout $d/ca.key -out $d/ca.pem");
-openssl("req @ec -subj /CN=bridges.cms.test -keyout $d/bridge.key "
-        . "-out $d/bridge.csr");
-$t->write_file('bridge.ext', 'subjectAltName=DNS:bridges.cms.test,'
-               . "DNS:core1.cms.test,DNS:core2.cms.test\n");
-openssl("x509 -req -in $d/bridge.csr -CA $d/ca.pem -CAkey $d/ca.key "
-        . "-CAcreateserial -days 2 -extfile $d/bridge.ext -out $d/bridge.pem");
-
-# --- the configuration, laid out as the README's install section says
-
-my $P = $t->port('proxy');
+# The harness (free loopback ports, the simulator, Redis) is made once
+# the package is in: CmsTest insists on a module, and the one under test
+# is the packaged one.
+my ($t, $d, $P, $bridges);
 my $apipass = 'tms-' . int(rand(1e9));
-
-my $bridges = <<"EOF";
-cms_bridge core1 https://127.0.0.1:${\ $t->port('core1')} user=admin password=secret1 ssl_name=core1.cms.test;
-cms_bridge core2 https://127.0.0.1:${\ $t->port('core2')} user=admin2 password=secret2 backup ssl_name=core2.cms.test;
-EOF
 
 sub http_conf {
     my ($redis) = @_;
@@ -285,11 +260,11 @@ sub remove_site {
 
 # --- 2a. before the install: the cms_* directives are unknown
 
-write_site();
+spew($HTTPCONF, "cms_zone ngx_cms_test 4m;\n");
 my ($ok, $out) = sh('nginx -t');
-ok(!$ok, 'before the install, nginx -t refuses a site using the module');
-like($out, qr/unknown directive "cms_/, '... for its unknown cms_* directives');
-remove_site();
+ok(!$ok, 'before the install, nginx -t refuses a configuration using the module');
+like($out, qr/unknown directive "cms_zone"/, '... for its unknown cms_* directives');
+unlink $HTTPCONF;
 
 # --- 1. install
 
@@ -324,6 +299,37 @@ like(`cat $AVAILABLE`, qr{^load_module modules/ngx_http_cms_module\.so;$}m,
 
 like(`dpkg -L libnginx-mod-http-cms-dev`, qr{^\Q$INCLUDE\E/ngx_cms_plugin\.h$}m,
      "the -dev package ships the plugin header in $INCLUDE");
+
+# --- the harness, certificates: a CA the bridges' certificate chains to
+
+$CmsTest::MODULE = $SO;
+$t = CmsTest->new;
+$d = $t->dir;
+
+my @ec = qw(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes);
+
+sub openssl {
+    my ($args) = @_;
+    system("openssl $args >/dev/null 2>&1") == 0 or die "openssl $args";
+}
+
+openssl("req -x509 @ec -days 2 -subj /CN=ngx-cms-test-ca "
+        . "-keyout $d/ca.key -out $d/ca.pem");
+openssl("req @ec -subj /CN=bridges.cms.test -keyout $d/bridge.key "
+        . "-out $d/bridge.csr");
+$t->write_file('bridge.ext', 'subjectAltName=DNS:bridges.cms.test,'
+               . "DNS:core1.cms.test,DNS:core2.cms.test\n");
+openssl("x509 -req -in $d/bridge.csr -CA $d/ca.pem -CAkey $d/ca.key "
+        . "-CAcreateserial -days 2 -extfile $d/bridge.ext -out $d/bridge.pem");
+
+# the configuration, laid out as the README's install section says
+
+$P = $t->port('proxy');
+
+$bridges = <<"EOF";
+cms_bridge core1 https://127.0.0.1:${\ $t->port('core1')} user=admin password=secret1 ssl_name=core1.cms.test;
+cms_bridge core2 https://127.0.0.1:${\ $t->port('core2')} user=admin2 password=secret2 backup ssl_name=core2.cms.test;
+EOF
 
 # --- 2. nginx -t loads it through modules-enabled
 
