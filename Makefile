@@ -107,3 +107,55 @@ clean:
 	-$(MAKE) -C t/unit clean
 	-$(MAKE) -C plugins/example clean
 	-$(MAKE) -C t/redis_debug clean
+
+
+# --- Debian packages ----------------------------------------------------
+#
+#   make deb        build/deb/libnginx-mod-http-cms{,-dev}_<version>_*.deb
+#                   (and the -dbgsym package in build/deb/debug/), with
+#                   dpkg-buildpackage (debian/, dh with the nginx addon)
+#                   in a copy of the tree, checked by lintian
+#   make test-deb   make deb, then t/deb/test-deb.pl: installs the
+#                   packages next to the system nginx, runs it, removes
+#                   and purges them (root; leaves the machine as found)
+#
+# Self-contained on purpose (its own variables and .PHONY, nothing above
+# changed), so it merges cleanly with other edits to this Makefile.
+
+DEB_OUT    := $(BUILD)/deb
+DEB_WORK   := $(BUILD)/deb-src
+# the tree the source package is made of (no tests, no benchmarks)
+DEB_TREE   := config ngx_cms_module plugins conf README.md debian
+# what building and checking packages needs besides the Build-Depends
+DEB_TOOLS  := build-essential dpkg-dev debhelper lintian
+# what t/deb/test-deb.pl needs besides DEB_PKGS
+DEB_TEST_PKGS := $(DEB_TOOLS) redis-server libmojolicious-perl openssl
+
+deb:
+	$(MAKE) deps EXTRA_PKGS="$(DEB_TOOLS)"
+	@set -e; ver=$$(dpkg-parsechangelog -l debian/changelog -S Version); \
+	src=$(DEB_WORK)/libnginx-mod-http-cms-$$ver; \
+	rm -rf $(DEB_WORK) $(DEB_OUT); mkdir -p $$src $(DEB_OUT); \
+	{ git ls-files -co --exclude-standard -- $(DEB_TREE) 2>/dev/null \
+	  || find $(DEB_TREE) -type f; } | tar -cf - -T - | tar -xf - -C $$src; \
+	cd $$src; \
+	if ! dpkg-checkbuilddeps 2>/dev/null; then \
+	    SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get build-dep -y -qq ./; \
+	fi; \
+	dpkg-buildpackage -us -uc -b > $(DEB_WORK)/build.log 2>&1 \
+	    || { tail -40 $(DEB_WORK)/build.log; exit 1; }; \
+	lintian --fail-on error,warning --info $(DEB_WORK)/*.changes
+	mkdir -p $(DEB_OUT)/debug
+	mv $(DEB_WORK)/*-dbgsym_*.deb $(DEB_OUT)/debug/
+	mv $(DEB_WORK)/*.deb $(DEB_OUT)/
+	@ls -l $(DEB_OUT)/*.deb $(DEB_OUT)/debug/*.deb
+
+test-deb: deb
+	$(MAKE) deps EXTRA_PKGS="$(DEB_TEST_PKGS)"
+	SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	tmp=$$(mktemp -d /tmp/ngx-cms-test-deb.XXXXXX) && chmod 755 $$tmp && \
+	$$SUDO env TMPDIR=$$tmp flock /run/lock/ngx-cms-test-deb.lock \
+	    prove -v t/deb/test-deb.pl; rc=$$?; $$SUDO rm -rf $$tmp; exit $$rc
+
+.PHONY: deb test-deb

@@ -24,6 +24,12 @@
 
 #include <libxml/tree.h>
 
+/*
+ * The release: the status JSON reports it, and it must equal the version
+ * in debian/changelog (the package build refuses to go on otherwise).
+ */
+#define NGX_CMS_VERSION            "0.1.0"
+
 
 #define NGX_CMS_CREDENTIALS_PASS   0
 #define NGX_CMS_CREDENTIALS_INJECT 1

@@ -105,6 +105,8 @@ ngx_cms_status_handler(ngx_http_request_t *r)
     }
 
     ngx_cms_json_raw(&j, (u_char *) "{\"version\":1,", 13);
+    ngx_cms_json_raw(&j, (u_char *) "\"ngx_cms\":\"" NGX_CMS_VERSION "\",",
+                     sizeof("\"ngx_cms\":\"" NGX_CMS_VERSION "\",") - 1);
 
     if (detail) {
         ngx_cms_json_printf(&j, "\"pid\":%P,", ngx_pid);
