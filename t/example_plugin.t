@@ -40,8 +40,11 @@ is_deeply(\@includes, [qw(<ngx_config.h> <ngx_core.h> <ngx_http.h> <ngx_cms_plug
 
 my $nm = `nm -D --undefined-only $EXAMPLE 2>&1`;
 my @cms = sort $nm =~ /\b(ngx_cms_\w+)/g;
-is_deeply(\@cms, [qw(ngx_cms_deny ngx_cms_event_emit ngx_cms_plugin_register)],
-          'it calls into the core through the public API only');
+is_deeply(\@cms, [qw(ngx_cms_call_ctx ngx_cms_call_num ngx_cms_call_request
+                      ngx_cms_call_str ngx_cms_deny ngx_cms_event_emit
+                      ngx_cms_plugin_register)],
+          'it calls into the core through the public API only (the call '
+          . 'object through its accessors)');
 
 # --- load order: the core first
 

@@ -31,7 +31,7 @@
 struct _xmlDoc;
 
 
-#define NGX_CMS_PLUGIN_ABI_VERSION  1
+#define NGX_CMS_PLUGIN_ABI_VERSION  2
 #define NGX_CMS_MAX_PLUGINS         16
 
 
@@ -61,74 +61,72 @@ typedef struct {
 
 
 /*
- * What a hook sees of one API call.  Strings are never NULL-data when
- * len > 0 and are not NUL-terminated, except operation (a static C
- * string) and the decoded parameter names and values (NUL-terminated as
- * the core parsed them; values set with ngx_cms_param_set() too).
- * Parameter names are matched without case, as CMS matches them (a body
- * naming one parameter twice never reaches the hooks).  Fields
- * marked "mutable" may be changed through the functions below, never
- * directly.
+ * What a hook sees of one API call: an opaque object, read through the
+ * accessors below, so the core may add to it without breaking a compiled
+ * plugin (NGX_CMS_PLUGIN_ABI_VERSION says when a plugin must be rebuilt;
+ * one built for another version is refused at nginx -t, naming both).
+ *
+ * Strings are never NULL-data when len > 0 and are not NUL-terminated,
+ * except operation (a static C string) and the decoded parameter names
+ * and values (NUL-terminated as the core parsed them; values set with
+ * ngx_cms_param_set() too).  Parameter names are matched without case,
+ * as CMS matches them (a body naming one parameter twice never reaches
+ * the hooks).  Strings and parameters are changed only through the
+ * functions for it (ngx_cms_param_set(), ngx_cms_deny(), ...).
  */
 
 typedef struct ngx_cms_call_s  ngx_cms_call_t;
+typedef struct ngx_cms_plugin_s  ngx_cms_plugin_t;
 
-struct ngx_cms_call_s {
-    ngx_http_request_t         *request;    /* the client request */
+typedef enum {
+    NGX_CMS_CALL_METHOD = 0,        /* "GET", "PUT", ... */
+    NGX_CMS_CALL_PATH,              /* raw, without the query */
+    NGX_CMS_CALL_OPERATION,         /* "coSpace.modify", ... */
+    NGX_CMS_CALL_COLLECTION,        /* canonical, e.g. "coSpaces" */
+    NGX_CMS_CALL_OBJECT_ID,
+    NGX_CMS_CALL_SUB_COLLECTION,
+    NGX_CMS_CALL_SUB_ID,
+    NGX_CMS_CALL_CALL_ID,           /* calls/<id>/... */
+    NGX_CMS_CALL_USER,              /* as nginx verified it */
+    NGX_CMS_CALL_ROLE,              /* from cms_role */
+    NGX_CMS_CALL_BRIDGE,            /* last bridge sent to */
+    NGX_CMS_CALL_LOCATION,          /* Location header, if any */
+    NGX_CMS_CALL_LOCATION_ID,       /* its last path segment */
+    NGX_CMS_CALL_RULE,              /* the rule that decided */
+    NGX_CMS_CALL_REASON,            /* human readable */
+    NGX_CMS_CALL_PLUGIN             /* the plugin that decided */
+} ngx_cms_call_str_e;
 
-    /* what: from the path and the body */
-    ngx_str_t                   method;     /* "GET", "PUT", ... */
-    ngx_str_t                   path;       /* raw, without the query */
-    ngx_str_t                   operation;  /* "coSpace.modify", ... */
-    ngx_str_t                   collection; /* canonical, e.g. "coSpaces" */
-    ngx_str_t                   object_id;
-    ngx_str_t                   sub_collection;
-    ngx_str_t                   sub_id;
-    ngx_str_t                   call_id;    /* calls/<id>/... */
-    unsigned                    known:1;    /* operation is not "unknown" */
-    unsigned                    write:1;    /* POST, PUT, DELETE */
-    unsigned                    call_scoped:1;
+typedef enum {
+    NGX_CMS_CALL_KNOWN = 0,         /* operation is not "unknown" */
+    NGX_CMS_CALL_WRITE,             /* POST, PUT, DELETE */
+    NGX_CMS_CALL_CALL_SCOPED,
+    NGX_CMS_CALL_PARAMS_CHANGED,
+    NGX_CMS_CALL_STATUS,            /* 0 until known */
+    NGX_CMS_CALL_BRIDGE_STATUS,     /* the bridge's own, 0: no answer */
+    NGX_CMS_CALL_UPSTREAM_MS,       /* time spent on bridges */
+    NGX_CMS_CALL_UPSTREAM_FAILED,   /* no bridge answer */
+    NGX_CMS_CALL_CLIENT_ABORTED,
+    NGX_CMS_CALL_RESPONSE_TOO_BIG,
+    NGX_CMS_CALL_RESPONSE_MALFORMED,
+    NGX_CMS_CALL_RESPONSE_CHANGED,
+    NGX_CMS_CALL_VERDICT            /* ngx_cms_verdict_e */
+} ngx_cms_call_num_e;
 
-    ngx_array_t                *params;     /* of ngx_cms_param_t, ordered,
-                                               mutable */
-    unsigned                    params_changed:1;
+/* the client request */
+ngx_http_request_t *ngx_cms_call_request(ngx_cms_call_t *call);
 
-    /* who */
-    ngx_str_t                   user;       /* as nginx verified it */
-    ngx_str_t                   role;       /* from cms_role_map */
+/* a string of the call (read it; change it only through the API) */
+ngx_str_t *ngx_cms_call_str(ngx_cms_call_t *call, ngx_cms_call_str_e which);
 
-    /* where */
-    ngx_str_t                   bridge;     /* last bridge sent to */
+/* a number or a flag of the call */
+ngx_uint_t ngx_cms_call_num(ngx_cms_call_t *call, ngx_cms_call_num_e which);
 
-    /* the answer */
-    ngx_uint_t                  status;     /* 0 until known */
-    ngx_uint_t                  bridge_status; /* the bridge's own, 0 if
-                                               none answered */
-    ngx_str_t                   location;   /* Location header, if any */
-    ngx_str_t                   location_id;/* its last path segment */
-    ngx_msec_t                  upstream_ms;/* time spent on bridges */
-    unsigned                    upstream_failed:1; /* no bridge answer */
-    unsigned                    client_aborted:1;
-    unsigned                    response_body_wanted:1;
-    unsigned                    response_too_big:1;
-    unsigned                    response_malformed:1;
-    unsigned                    response_changed:1;
+/* the parameters, of ngx_cms_param_t, in order; NULL: no body */
+ngx_array_t *ngx_cms_call_params(ngx_cms_call_t *call);
 
-    /* the verdict so far */
-    ngx_cms_verdict_e           verdict;
-    ngx_str_t                   rule;       /* the rule that decided */
-    ngx_str_t                   reason;     /* human readable */
-    ngx_str_t                   plugin;     /* the plugin that decided */
-
-    /* notes plugins leave for each other, e.g. "slot", "meeting" */
-    ngx_array_t                *notes;      /* of ngx_cms_note_t */
-
-    /* the plugins' own per-request state, by plugin index */
-    void                       *plugin_ctx[NGX_CMS_MAX_PLUGINS];
-
-    /* the core's; plugins keep out */
-    void                       *core;
-};
+/* the plugin's own per-request state: a slot to read and to set */
+void **ngx_cms_call_ctx(ngx_cms_call_t *call, ngx_cms_plugin_t *plugin);
 
 
 /* events outside any request: failover, slots, Redis */
@@ -140,8 +138,6 @@ typedef struct {
     ngx_log_t                  *log;
 } ngx_cms_event_t;
 
-
-typedef struct ngx_cms_plugin_s  ngx_cms_plugin_t;
 
 struct ngx_cms_plugin_s {
     ngx_uint_t                  abi_version; /* NGX_CMS_PLUGIN_ABI_VERSION */

@@ -202,7 +202,7 @@ ngx_cms_audit_log(ngx_cms_call_t *call)
     ngx_cms_audit_facts_t      facts;
     ngx_cms_audit_loc_conf_t  *alcf;
 
-    r = call->request;
+    r = ngx_cms_call_request(call);
     log = r->connection->log;
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_cms_audit_module);
@@ -219,8 +219,8 @@ ngx_cms_audit_log(ngx_cms_call_t *call)
     }
 
     if (alcf->scope == NGX_CMS_AUDIT_SCOPE_WRITES
-        && !call->write
-        && call->verdict != NGX_CMS_VERDICT_DENY)
+        && !ngx_cms_call_num(call, NGX_CMS_CALL_WRITE)
+        && ngx_cms_call_num(call, NGX_CMS_CALL_VERDICT) != NGX_CMS_VERDICT_DENY)
     {
         return;
     }
@@ -236,7 +236,8 @@ ngx_cms_audit_log(ngx_cms_call_t *call)
     {
         ngx_log_error(NGX_LOG_CRIT, log, 0,
                       "cms: no memory for the audit record of %V %V",
-                      &call->method, &call->path);
+                      ngx_cms_call_str(call,
+                                       NGX_CMS_CALL_METHOD), ngx_cms_call_str(call, NGX_CMS_CALL_PATH));
         return;
     }
 

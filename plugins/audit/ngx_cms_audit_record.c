@@ -173,7 +173,7 @@ ngx_cms_audit_call_json(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
 
     static const char  *verdicts[] = { "pass", "allow", "deny" };
 
-    r = call->request;
+    r = ngx_cms_call_request(call);
 
     ngx_cms_audit_json_open(j, '{');
 
@@ -184,47 +184,66 @@ ngx_cms_audit_call_json(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
 
     ngx_cms_audit_record_str(j, "request_id", &f->request_id);
     ngx_cms_audit_record_str(j, "client", &r->connection->addr_text);
-    ngx_cms_audit_record_str(j, "user", &call->user);
-    ngx_cms_audit_record_str(j, "role", &call->role);
+    ngx_cms_audit_record_str(j, "user", ngx_cms_call_str(call,
+                                                         NGX_CMS_CALL_USER));
+    ngx_cms_audit_record_str(j, "role", ngx_cms_call_str(call,
+                                                         NGX_CMS_CALL_ROLE));
 
-    ngx_cms_audit_record_str(j, "method", &call->method);
-    ngx_cms_audit_record_str(j, "path", &call->path);
-    ngx_cms_audit_record_str(j, "operation", &call->operation);
-    ngx_cms_audit_record_str(j, "object_id", &call->object_id);
-    ngx_cms_audit_record_str(j, "call_id", &call->call_id);
+    ngx_cms_audit_record_str(j, "method", ngx_cms_call_str(call,
+                                                           NGX_CMS_CALL_METHOD));
+    ngx_cms_audit_record_str(j, "path", ngx_cms_call_str(call,
+                                                         NGX_CMS_CALL_PATH));
+    ngx_cms_audit_record_str(j, "operation", ngx_cms_call_str(call,
+                                                              NGX_CMS_CALL_OPERATION));
+    ngx_cms_audit_record_str(j, "object_id", ngx_cms_call_str(call,
+                                                              NGX_CMS_CALL_OBJECT_ID));
+    ngx_cms_audit_record_str(j, "call_id", ngx_cms_call_str(call,
+                                                            NGX_CMS_CALL_CALL_ID));
 
     ngx_cms_audit_json_key_lit(j, "params");
     ngx_cms_audit_record_params(j, call);
 
     ngx_cms_audit_json_key_lit(j, "verdict");
-    ngx_cms_audit_json_cstring(j, call->verdict <= NGX_CMS_VERDICT_DENY
-                                  ? verdicts[call->verdict] : "unknown");
+    ngx_cms_audit_json_cstring(j, ngx_cms_call_num(call,
+                                                   NGX_CMS_CALL_VERDICT) <= NGX_CMS_VERDICT_DENY
+                                  ? verdicts[ngx_cms_call_num(call,
+                                                              NGX_CMS_CALL_VERDICT)] : "unknown");
 
-    ngx_cms_audit_record_str(j, "plugin", &call->plugin);
-    ngx_cms_audit_record_str(j, "rule", &call->rule);
-    ngx_cms_audit_record_str(j, "reason", &call->reason);
+    ngx_cms_audit_record_str(j, "plugin", ngx_cms_call_str(call,
+                                                           NGX_CMS_CALL_PLUGIN));
+    ngx_cms_audit_record_str(j, "rule", ngx_cms_call_str(call,
+                                                         NGX_CMS_CALL_RULE));
+    ngx_cms_audit_record_str(j, "reason", ngx_cms_call_str(call,
+                                                           NGX_CMS_CALL_REASON));
 
     ngx_cms_audit_json_key_lit(j, "status");
-    ngx_cms_audit_json_uint(j, call->status);
+    ngx_cms_audit_json_uint(j, ngx_cms_call_num(call, NGX_CMS_CALL_STATUS));
 
     ngx_cms_audit_json_key_lit(j, "bridge_status");
-    ngx_cms_audit_json_uint(j, call->bridge_status);
+    ngx_cms_audit_json_uint(j, ngx_cms_call_num(call,
+                                                NGX_CMS_CALL_BRIDGE_STATUS));
 
-    ngx_cms_audit_record_str(j, "location", &call->location);
-    ngx_cms_audit_record_str(j, "location_id", &call->location_id);
-    ngx_cms_audit_record_str(j, "bridge", &call->bridge);
+    ngx_cms_audit_record_str(j, "location", ngx_cms_call_str(call,
+                                                             NGX_CMS_CALL_LOCATION));
+    ngx_cms_audit_record_str(j, "location_id", ngx_cms_call_str(call,
+                                                                NGX_CMS_CALL_LOCATION_ID));
+    ngx_cms_audit_record_str(j, "bridge", ngx_cms_call_str(call,
+                                                           NGX_CMS_CALL_BRIDGE));
 
     ngx_cms_audit_json_key_lit(j, "upstream_ms");
-    ngx_cms_audit_json_uint(j, call->upstream_ms);
+    ngx_cms_audit_json_uint(j, ngx_cms_call_num(call,
+                                                NGX_CMS_CALL_UPSTREAM_MS));
 
     ngx_cms_audit_json_key_lit(j, "duration_ms");
     ngx_cms_audit_json_uint(j, f->duration_ms);
 
     ngx_cms_audit_json_key_lit(j, "upstream_failed");
-    ngx_cms_audit_json_bool(j, call->upstream_failed);
+    ngx_cms_audit_json_bool(j, ngx_cms_call_num(call,
+                                                NGX_CMS_CALL_UPSTREAM_FAILED));
 
     ngx_cms_audit_json_key_lit(j, "client_aborted");
-    ngx_cms_audit_json_bool(j, call->client_aborted);
+    ngx_cms_audit_json_bool(j, ngx_cms_call_num(call,
+                                                NGX_CMS_CALL_CLIENT_ABORTED));
 
     ngx_cms_audit_record_str(j, "meeting", &f->meeting);
     ngx_cms_audit_record_str(j, "slot", &f->slot);
@@ -254,10 +273,10 @@ ngx_cms_audit_record_params(ngx_cms_audit_json_t *j, ngx_cms_call_t *call)
 
     ngx_cms_audit_json_open(j, '{');
 
-    if (call->params) {
-        p = call->params->elts;
+    if (ngx_cms_call_params(call)) {
+        p = ngx_cms_call_params(call)->elts;
 
-        for (i = 0; i < call->params->nelts; i++) {
+        for (i = 0; i < ngx_cms_call_params(call)->nelts; i++) {
             name = p[i].name;
 
             ngx_cms_audit_json_key_n(j, name.data, name.len);

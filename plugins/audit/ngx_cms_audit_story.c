@@ -64,12 +64,17 @@ ngx_cms_audit_story_facts(ngx_cms_call_t *call, ngx_cms_audit_facts_t *f)
      * logged as 499, yet the change was made.
      */
 
-    status = call->bridge_status ? call->bridge_status : call->status;
+    status = ngx_cms_call_num(call,
+                              NGX_CMS_CALL_BRIDGE_STATUS)
+                                  ? ngx_cms_call_num(call,
+                                                     NGX_CMS_CALL_BRIDGE_STATUS) : ngx_cms_call_num(call, NGX_CMS_CALL_STATUS);
 
-    f->done = (call->verdict != NGX_CMS_VERDICT_DENY
+    f->done = (ngx_cms_call_num(call,
+                                NGX_CMS_CALL_VERDICT) != NGX_CMS_VERDICT_DENY
                && status >= 200 && status < 300);
 
-    f->op = ngx_cms_audit_story_op(&call->operation);
+    f->op = ngx_cms_audit_story_op(ngx_cms_call_str(call,
+                                                    NGX_CMS_CALL_OPERATION));
     f->story = NGX_CMS_AUDIT_STORY_OTHER;
 
     /* what the slots plugin knows: the slot, its meeting, the change */
@@ -171,8 +176,9 @@ ngx_cms_audit_story_summary(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
         if (done) {
             ngx_cms_audit_json_string_lit(j, " ");
 
-            if (call->location_id.len) {
-                ngx_cms_audit_story_str(j, &call->location_id);
+            if (ngx_cms_call_str(call, NGX_CMS_CALL_LOCATION_ID)->len) {
+                ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
+                                                            NGX_CMS_CALL_LOCATION_ID));
 
             } else {
                 ngx_cms_audit_json_string_lit(j, "(no id returned)");
@@ -195,20 +201,23 @@ ngx_cms_audit_story_summary(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     } else if (f->op == NGX_CMS_AUDIT_OP_CALL_DELETE) {
         ngx_cms_audit_story_verb(j, done, "ended", "end");
         ngx_cms_audit_json_string_lit(j, " call ");
-        ngx_cms_audit_story_str(j, &call->object_id);
+        ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
+                                                    NGX_CMS_CALL_OBJECT_ID));
 
     } else if (f->op == NGX_CMS_AUDIT_OP_LEG_CREATE
-               && call->call_id.len)
+               && ngx_cms_call_str(call, NGX_CMS_CALL_CALL_ID)->len)
     {
         ngx_cms_audit_story_verb(j, done, "dialled", "dial");
         ngx_cms_audit_json_string_lit(j, " ");
         ngx_cms_audit_story_param(j, call, "remoteParty", "(no remoteParty)");
         ngx_cms_audit_json_string_lit(j, " into call ");
-        ngx_cms_audit_story_str(j, &call->call_id);
+        ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
+                                                    NGX_CMS_CALL_CALL_ID));
 
-        if (done && call->location_id.len) {
+        if (done && ngx_cms_call_str(call, NGX_CMS_CALL_LOCATION_ID)->len) {
             ngx_cms_audit_json_string_lit(j, " (callLeg ");
-            ngx_cms_audit_story_str(j, &call->location_id);
+            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
+                                                        NGX_CMS_CALL_LOCATION_ID));
             ngx_cms_audit_json_string_lit(j, ")");
         }
 
@@ -217,11 +226,13 @@ ngx_cms_audit_story_summary(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
         ngx_cms_audit_json_string_lit(j, " participant ");
         ngx_cms_audit_story_param(j, call, "movedParticipant", "?");
         ngx_cms_audit_json_string_lit(j, " into call ");
-        ngx_cms_audit_story_str(j, &call->call_id);
+        ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
+                                                    NGX_CMS_CALL_CALL_ID));
 
-        if (done && call->location_id.len) {
+        if (done && ngx_cms_call_str(call, NGX_CMS_CALL_LOCATION_ID)->len) {
             ngx_cms_audit_json_string_lit(j, ", now participant ");
-            ngx_cms_audit_story_str(j, &call->location_id);
+            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
+                                                        NGX_CMS_CALL_LOCATION_ID));
         }
 
     } else if (f->op == NGX_CMS_AUDIT_OP_SET_CREATE) {
@@ -233,9 +244,10 @@ ngx_cms_audit_story_summary(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
         ngx_cms_audit_json_string_lit(j, " to ");
         ngx_cms_audit_story_param(j, call, "endIndex", "?");
 
-        if (done && call->location_id.len) {
+        if (done && ngx_cms_call_str(call, NGX_CMS_CALL_LOCATION_ID)->len) {
             ngx_cms_audit_json_string_lit(j, " (bulk parameter set ");
-            ngx_cms_audit_story_str(j, &call->location_id);
+            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
+                                                        NGX_CMS_CALL_LOCATION_ID));
             ngx_cms_audit_json_string_lit(j, ")");
         }
 
@@ -244,9 +256,10 @@ ngx_cms_audit_story_summary(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
         ngx_cms_audit_json_string_lit(j, " bulk parameter set ");
         ngx_cms_audit_story_param(j, call, "cospaceBulkParameterSet", "?");
 
-        if (done && call->location_id.len) {
+        if (done && ngx_cms_call_str(call, NGX_CMS_CALL_LOCATION_ID)->len) {
             ngx_cms_audit_json_string_lit(j, " (bulk sync ");
-            ngx_cms_audit_story_str(j, &call->location_id);
+            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
+                                                        NGX_CMS_CALL_LOCATION_ID));
             ngx_cms_audit_json_string_lit(j, ")");
         }
 
@@ -279,7 +292,8 @@ ngx_cms_audit_story_slot(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
 
         } else {
             ngx_cms_audit_json_string_lit(j, " coSpace ");
-            ngx_cms_audit_story_str(j, &call->object_id);
+            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
+                                                        NGX_CMS_CALL_OBJECT_ID));
         }
 
         ngx_cms_audit_json_string_lit(j, " as ");
@@ -297,7 +311,8 @@ ngx_cms_audit_story_slot(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
 
         } else {
             ngx_cms_audit_json_string_lit(j, " (coSpace ");
-            ngx_cms_audit_story_str(j, &call->object_id);
+            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
+                                                        NGX_CMS_CALL_OBJECT_ID));
             ngx_cms_audit_json_string_lit(j, ")");
         }
 
@@ -312,7 +327,8 @@ ngx_cms_audit_story_slot(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
 
         } else {
             ngx_cms_audit_json_string_lit(j, " coSpace ");
-            ngx_cms_audit_story_str(j, &call->object_id);
+            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
+                                                        NGX_CMS_CALL_OBJECT_ID));
         }
 
         if (f->held.len
@@ -325,7 +341,8 @@ ngx_cms_audit_story_slot(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
 
         } else if (f->slot.len) {
             ngx_cms_audit_json_string_lit(j, " (coSpace ");
-            ngx_cms_audit_story_str(j, &call->object_id);
+            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
+                                                        NGX_CMS_CALL_OBJECT_ID));
             ngx_cms_audit_json_string_lit(j, ")");
         }
 
@@ -338,7 +355,8 @@ ngx_cms_audit_story_slot(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     default: /* NGX_CMS_AUDIT_STORY_RENAME */
         ngx_cms_audit_story_verb(j, done, "renamed", "rename");
         ngx_cms_audit_json_string_lit(j, " coSpace ");
-        ngx_cms_audit_story_str(j, &call->object_id);
+        ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
+                                                    NGX_CMS_CALL_OBJECT_ID));
         ngx_cms_audit_json_string_lit(j, " to ");
         ngx_cms_audit_story_quoted(j, &f->meeting);
         return;
@@ -362,17 +380,18 @@ ngx_cms_audit_story_generic(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
 
     done = f->done;
 
-    ngx_cms_audit_action(&call->operation, &action);
+    ngx_cms_audit_action(ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION),
+                         &action);
 
-    owner.data = call->operation.data;
+    owner.data = ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION)->data;
     owner.len = action.len ? (size_t) (action.data - 1 - owner.data) : 0;
 
-    if (!call->known || owner.len == 0) {
+    if (!ngx_cms_call_num(call, NGX_CMS_CALL_KNOWN) || owner.len == 0) {
         ngx_cms_audit_story_verb(j, done, "sent", "send");
         ngx_cms_audit_json_string_lit(j, " ");
-        ngx_cms_audit_story_str(j, &call->method);
+        ngx_cms_audit_story_str(j, ngx_cms_call_str(call, NGX_CMS_CALL_METHOD));
         ngx_cms_audit_json_string_lit(j, " ");
-        ngx_cms_audit_story_str(j, &call->path);
+        ngx_cms_audit_story_str(j, ngx_cms_call_str(call, NGX_CMS_CALL_PATH));
         return;
     }
 
@@ -385,9 +404,10 @@ ngx_cms_audit_story_generic(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
         ngx_cms_audit_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, &owner);
 
-        if (done && call->location_id.len) {
+        if (done && ngx_cms_call_str(call, NGX_CMS_CALL_LOCATION_ID)->len) {
             ngx_cms_audit_json_string_lit(j, " ");
-            ngx_cms_audit_story_str(j, &call->location_id);
+            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
+                                                        NGX_CMS_CALL_LOCATION_ID));
         }
 
         name = ngx_cms_param_get(call, "name");
@@ -402,13 +422,15 @@ ngx_cms_audit_story_generic(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
         ngx_cms_audit_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, &owner);
 
-        if (call->sub_id.len) {
+        if (ngx_cms_call_str(call, NGX_CMS_CALL_SUB_ID)->len) {
             ngx_cms_audit_json_string_lit(j, " ");
-            ngx_cms_audit_story_str(j, &call->sub_id);
+            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
+                                                        NGX_CMS_CALL_SUB_ID));
 
-        } else if (call->object_id.len) {
+        } else if (ngx_cms_call_str(call, NGX_CMS_CALL_OBJECT_ID)->len) {
             ngx_cms_audit_json_string_lit(j, " ");
-            ngx_cms_audit_story_str(j, &call->object_id);
+            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
+                                                        NGX_CMS_CALL_OBJECT_ID));
         }
 
         ngx_cms_audit_story_param_names(j, call);
@@ -418,28 +440,38 @@ ngx_cms_audit_story_generic(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
         ngx_cms_audit_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, &owner);
         ngx_cms_audit_json_string_lit(j, " ");
-        ngx_cms_audit_story_str(j, call->sub_id.len ? &call->sub_id
-                                                    : &call->object_id);
+        ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
+                                                    NGX_CMS_CALL_SUB_ID)->len ? ngx_cms_call_str(call, NGX_CMS_CALL_SUB_ID)
+                                                    : ngx_cms_call_str(call,
+                                                                       NGX_CMS_CALL_OBJECT_ID));
 
     } else if (ngx_cms_audit_is("list")) {
         ngx_cms_audit_story_verb(j, done, "listed", "list");
         ngx_cms_audit_json_string_lit(j, " ");
-        ngx_cms_audit_story_str(j, call->sub_collection.len
-                                   ? &call->sub_collection
-                                   : &call->collection);
+        ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
+                                                    NGX_CMS_CALL_SUB_COLLECTION)->len
+                                   ? ngx_cms_call_str(call,
+                                                      NGX_CMS_CALL_SUB_COLLECTION)
+                                   : ngx_cms_call_str(call,
+                                                      NGX_CMS_CALL_COLLECTION));
 
     } else if (ngx_cms_audit_is("get")) {
         ngx_cms_audit_story_verb(j, done, "read", "read");
         ngx_cms_audit_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, &owner);
 
-        if (call->sub_id.len) {
+        if (ngx_cms_call_str(call, NGX_CMS_CALL_SUB_ID)->len) {
             ngx_cms_audit_json_string_lit(j, " ");
-            ngx_cms_audit_story_str(j, &call->sub_id);
+            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
+                                                        NGX_CMS_CALL_SUB_ID));
 
-        } else if (call->object_id.len && call->sub_collection.len == 0) {
+        } else if (ngx_cms_call_str(call,
+                                    NGX_CMS_CALL_OBJECT_ID)->len
+                                        && ngx_cms_call_str(call,
+                                                            NGX_CMS_CALL_SUB_COLLECTION)->len == 0) {
             ngx_cms_audit_json_string_lit(j, " ");
-            ngx_cms_audit_story_str(j, &call->object_id);
+            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
+                                                        NGX_CMS_CALL_OBJECT_ID));
         }
 
         return;
@@ -448,9 +480,10 @@ ngx_cms_audit_story_generic(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
         /* modifyAll, deleteAll, actions: the operation says it best */
         ngx_cms_audit_story_verb(j, done, "did", "do");
         ngx_cms_audit_json_string_lit(j, " ");
-        ngx_cms_audit_story_str(j, &call->operation);
+        ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
+                                                    NGX_CMS_CALL_OPERATION));
         ngx_cms_audit_json_string_lit(j, " on ");
-        ngx_cms_audit_story_str(j, &call->path);
+        ngx_cms_audit_story_str(j, ngx_cms_call_str(call, NGX_CMS_CALL_PATH));
         return;
     }
 
@@ -458,11 +491,16 @@ ngx_cms_audit_story_generic(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
 
     /* below an object: "created participant <id> under calls <id>" */
 
-    if (call->sub_collection.len && call->object_id.len) {
+    if (ngx_cms_call_str(call,
+                         NGX_CMS_CALL_SUB_COLLECTION)->len
+                             && ngx_cms_call_str(call,
+                                                 NGX_CMS_CALL_OBJECT_ID)->len) {
         ngx_cms_audit_json_string_lit(j, " under ");
-        ngx_cms_audit_story_singular(j, &call->collection);
+        ngx_cms_audit_story_singular(j, ngx_cms_call_str(call,
+                                                         NGX_CMS_CALL_COLLECTION));
         ngx_cms_audit_json_string_lit(j, " ");
-        ngx_cms_audit_story_str(j, &call->object_id);
+        ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
+                                                    NGX_CMS_CALL_OBJECT_ID));
     }
 }
 
@@ -475,36 +513,40 @@ ngx_cms_audit_story_outcome(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     ngx_str_t   s, reason;
     ngx_uint_t  status;
 
-    if (call->verdict == NGX_CMS_VERDICT_DENY) {
+    if (ngx_cms_call_num(call, NGX_CMS_CALL_VERDICT) == NGX_CMS_VERDICT_DENY) {
         ngx_cms_audit_json_string_lit(j, ": denied");
 
-        if (call->plugin.len) {
+        if (ngx_cms_call_str(call, NGX_CMS_CALL_PLUGIN)->len) {
             ngx_cms_audit_json_string_lit(j, " by ");
-            ngx_cms_audit_story_str(j, &call->plugin);
+            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
+                                                        NGX_CMS_CALL_PLUGIN));
         }
 
-        if (call->rule.len) {
+        if (ngx_cms_call_str(call, NGX_CMS_CALL_RULE)->len) {
             ngx_cms_audit_json_string_lit(j, " rule ");
-            ngx_cms_audit_story_str(j, &call->rule);
+            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
+                                                        NGX_CMS_CALL_RULE));
         }
 
-        reason = call->reason;
+        reason = (*ngx_cms_call_str(call, NGX_CMS_CALL_REASON));
 
         /*
          * A reason written for the client may name the rule already
          * ("policy rule keep: ..."): the sentence says it once.
          */
 
-        if (call->rule.len) {
+        if (ngx_cms_call_str(call, NGX_CMS_CALL_RULE)->len) {
             p = ngx_strnstr(reason.data, (char *) "rule ", reason.len);
 
             if (p && (size_t) (reason.data + reason.len - p)
-                     > 5 + call->rule.len + 2
-                && ngx_strncmp(p + 5, call->rule.data, call->rule.len) == 0
-                && p[5 + call->rule.len] == ':'
-                && p[5 + call->rule.len + 1] == ' ')
+                     > 5 + ngx_cms_call_str(call, NGX_CMS_CALL_RULE)->len + 2
+                && ngx_strncmp(p + 5, ngx_cms_call_str(call,
+                                                       NGX_CMS_CALL_RULE)->data, ngx_cms_call_str(call, NGX_CMS_CALL_RULE)->len) == 0
+                && p[5 + ngx_cms_call_str(call, NGX_CMS_CALL_RULE)->len] == ':'
+                && p[5 + ngx_cms_call_str(call,
+                                          NGX_CMS_CALL_RULE)->len + 1] == ' ')
             {
-                p += 5 + call->rule.len + 2;
+                p += 5 + ngx_cms_call_str(call, NGX_CMS_CALL_RULE)->len + 2;
                 reason.len -= p - reason.data;
                 reason.data = p;
             }
@@ -520,7 +562,7 @@ ngx_cms_audit_story_outcome(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     }
 
     if (f->done) {
-        if (call->client_aborted) {
+        if (ngx_cms_call_num(call, NGX_CMS_CALL_CLIENT_ABORTED)) {
             ngx_cms_audit_json_string_lit(j, "; the client went away "
                                                "before the answer");
         }
@@ -528,19 +570,24 @@ ngx_cms_audit_story_outcome(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
         return;
     }
 
-    if (call->upstream_failed) {
+    if (ngx_cms_call_num(call, NGX_CMS_CALL_UPSTREAM_FAILED)) {
         ngx_cms_audit_json_string_lit(j, ": no bridge answered");
         return;
     }
 
-    if (call->client_aborted && call->bridge_status == 0) {
+    if (ngx_cms_call_num(call,
+                         NGX_CMS_CALL_CLIENT_ABORTED) && ngx_cms_call_num(call,
+                                                                          NGX_CMS_CALL_BRIDGE_STATUS) == 0) {
         ngx_cms_audit_json_string_lit(j, ": the client went away before "
                                            "the answer, the outcome is "
                                            "unknown");
         return;
     }
 
-    status = call->bridge_status ? call->bridge_status : call->status;
+    status = ngx_cms_call_num(call,
+                              NGX_CMS_CALL_BRIDGE_STATUS)
+                                  ? ngx_cms_call_num(call,
+                                                     NGX_CMS_CALL_BRIDGE_STATUS) : ngx_cms_call_num(call, NGX_CMS_CALL_STATUS);
 
     if (status == 0) {
         ngx_cms_audit_json_string_lit(j, ": no answer");
@@ -558,8 +605,8 @@ ngx_cms_audit_story_outcome(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
 static void
 ngx_cms_audit_story_subject(ngx_cms_audit_json_t *j, ngx_cms_call_t *call)
 {
-    if (call->user.len) {
-        ngx_cms_audit_story_str(j, &call->user);
+    if (ngx_cms_call_str(call, NGX_CMS_CALL_USER)->len) {
+        ngx_cms_audit_story_str(j, ngx_cms_call_str(call, NGX_CMS_CALL_USER));
 
     } else {
         ngx_cms_audit_json_string_lit(j, "anonymous");
@@ -643,15 +690,16 @@ ngx_cms_audit_story_param_names(ngx_cms_audit_json_t *j, ngx_cms_call_t *call)
     ngx_uint_t        i;
     ngx_cms_param_t  *p;
 
-    if (call->params == NULL || call->params->nelts == 0) {
+    if (ngx_cms_call_params(call) == NULL
+        || ngx_cms_call_params(call)->nelts == 0) {
         return;
     }
 
-    p = call->params->elts;
+    p = ngx_cms_call_params(call)->elts;
 
     ngx_cms_audit_json_string_lit(j, " (");
 
-    for (i = 0; i < call->params->nelts; i++) {
+    for (i = 0; i < ngx_cms_call_params(call)->nelts; i++) {
         if (i) {
             ngx_cms_audit_json_string_lit(j, ", ");
         }

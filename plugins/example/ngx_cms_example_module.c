@@ -178,9 +178,9 @@ ngx_cms_example_request(ngx_cms_call_t *call)
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    ngx_cms_example_count(&call->operation);
+    ngx_cms_example_count(ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION));
 
-    part = &call->request->headers_in.headers.part;
+    part = &ngx_cms_call_request(call)->headers_in.headers.part;
     h = part->elts;
 
     for (i = 0; /* void */ ; i++) {
@@ -220,8 +220,9 @@ ngx_cms_example_response(ngx_cms_call_t *call)
     ngx_uint_t                i, n;
     ngx_cms_example_count_t  *c;
 
-    if (ngx_cms_example_add_header(call->request, "X-Cms-Example",
-                                   &call->operation)
+    if (ngx_cms_example_add_header(ngx_cms_call_request(call), "X-Cms-Example",
+                                   ngx_cms_call_str(call,
+                                                    NGX_CMS_CALL_OPERATION))
         == NULL)
     {
         return NGX_ERROR;
@@ -233,9 +234,12 @@ ngx_cms_example_response(ngx_cms_call_t *call)
         c = ngx_cms_example_counts->elts;
 
         for (i = 0; i < ngx_cms_example_counts->nelts; i++) {
-            if (c[i].operation.len == call->operation.len
-                && ngx_strncmp(c[i].operation.data, call->operation.data,
-                               call->operation.len) == 0)
+            if (c[i].operation.len == ngx_cms_call_str(call,
+                                                       NGX_CMS_CALL_OPERATION)->len
+                && ngx_strncmp(c[i].operation.data, ngx_cms_call_str(call,
+                                                                     NGX_CMS_CALL_OPERATION)->data,
+                               ngx_cms_call_str(call,
+                                                NGX_CMS_CALL_OPERATION)->len) == 0)
             {
                 n = c[i].calls;
                 break;
@@ -243,7 +247,7 @@ ngx_cms_example_response(ngx_cms_call_t *call)
         }
     }
 
-    p = ngx_pnalloc(call->request->pool, NGX_INT_T_LEN);
+    p = ngx_pnalloc(ngx_cms_call_request(call)->pool, NGX_INT_T_LEN);
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -251,7 +255,8 @@ ngx_cms_example_response(ngx_cms_call_t *call)
     count.data = p;
     count.len = ngx_sprintf(p, "%ui", n) - p;
 
-    if (ngx_cms_example_add_header(call->request, "X-Cms-Example-Count",
+    if (ngx_cms_example_add_header(ngx_cms_call_request(call),
+                                   "X-Cms-Example-Count",
                                    &count)
         == NULL)
     {
@@ -269,7 +274,7 @@ ngx_cms_example_log(ngx_cms_call_t *call)
 {
     const char  *verdict;
 
-    switch (call->verdict) {
+    switch (ngx_cms_call_num(call, NGX_CMS_CALL_VERDICT)) {
 
     case NGX_CMS_VERDICT_DENY:
         verdict = "deny";
@@ -283,11 +288,15 @@ ngx_cms_example_log(ngx_cms_call_t *call)
         verdict = "pass";
     }
 
-    ngx_log_error(NGX_LOG_NOTICE, call->request->connection->log, 0,
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cms_call_request(call)->connection->log,
+                  0,
                   "cms example: log %V status=%ui verdict=%s rule=\"%V\" "
                   "plugin=\"%V\" bridge=\"%V\"",
-                  &call->operation, call->status, verdict, &call->rule,
-                  &call->plugin, &call->bridge);
+                  ngx_cms_call_str(call,
+                                   NGX_CMS_CALL_OPERATION), ngx_cms_call_num(call, NGX_CMS_CALL_STATUS), verdict, ngx_cms_call_str(call, NGX_CMS_CALL_RULE),
+                  ngx_cms_call_str(call,
+                                   NGX_CMS_CALL_PLUGIN), ngx_cms_call_str(call,
+                                                                          NGX_CMS_CALL_BRIDGE));
 }
 
 
@@ -410,9 +419,11 @@ ngx_cms_example_a_log(ngx_cms_call_t *call)
         return;
     }
 
-    ngx_log_error(NGX_LOG_NOTICE, call->request->connection->log, 0,
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cms_call_request(call)->connection->log,
+                  0,
                   "cms example_a: %V order %*s",
-                  &call->operation, o->len, o->order);
+                  ngx_cms_call_str(call,
+                                   NGX_CMS_CALL_OPERATION), o->len, o->order);
 }
 
 
@@ -426,9 +437,11 @@ ngx_cms_example_b_log(ngx_cms_call_t *call)
         return;
     }
 
-    ngx_log_error(NGX_LOG_NOTICE, call->request->connection->log, 0,
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cms_call_request(call)->connection->log,
+                  0,
                   "cms example_b: %V order %*s",
-                  &call->operation, o->len, o->order);
+                  ngx_cms_call_str(call,
+                                   NGX_CMS_CALL_OPERATION), o->len, o->order);
 }
 
 
@@ -438,20 +451,18 @@ static ngx_cms_example_order_t *
 ngx_cms_example_order(ngx_cms_call_t *call, const char *step)
 {
     size_t                    len;
-    ngx_uint_t                slot;
     ngx_cms_example_order_t  *o;
 
-    slot = ngx_cms_example_a_plugin.index;
-    o = call->plugin_ctx[slot];
+    o = *ngx_cms_call_ctx(call, &ngx_cms_example_a_plugin);
 
     if (o == NULL) {
-        o = ngx_pcalloc(call->request->pool,
+        o = ngx_pcalloc(ngx_cms_call_request(call)->pool,
                         sizeof(ngx_cms_example_order_t));
         if (o == NULL) {
             return NULL;
         }
 
-        call->plugin_ctx[slot] = o;
+        *ngx_cms_call_ctx(call, &ngx_cms_example_a_plugin) = o;
     }
 
     len = ngx_strlen(step);
@@ -490,7 +501,8 @@ ngx_cms_example_order_header(ngx_cms_call_t *call, const char *step)
         value.data = o->order;
         value.len = o->len;
 
-        o->header = ngx_cms_example_add_header(call->request, "X-Cms-Order",
+        o->header = ngx_cms_example_add_header(ngx_cms_call_request(call),
+                                               "X-Cms-Order",
                                                &value);
         if (o->header == NULL) {
             return NGX_ERROR;

@@ -205,33 +205,40 @@ ngx_cms_moves_request(ngx_cms_call_t *call)
     ngx_cms_moves_req_t       *mr;
     ngx_cms_moves_loc_conf_t  *mlcf;
 
-    if (!ngx_cms_moves_is(&call->operation, "participant.move")) {
+    if (!ngx_cms_moves_is(ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION),
+                          "participant.move")) {
         return NGX_DECLINED;
     }
 
-    mlcf = ngx_http_get_module_loc_conf(call->request, ngx_cms_moves_module);
+    mlcf = ngx_http_get_module_loc_conf(ngx_cms_call_request(call),
+                                        ngx_cms_moves_module);
 
-    mr = ngx_pcalloc(call->request->pool, sizeof(ngx_cms_moves_req_t));
+    mr = ngx_pcalloc(ngx_cms_call_request(call)->pool,
+                     sizeof(ngx_cms_moves_req_t));
     if (mr == NULL) {
         return NGX_ERROR;
     }
 
     mr->call = call;
-    mr->target = call->call_id.len ? call->call_id : call->object_id;
+    mr->target = ngx_cms_call_str(call,
+                                  NGX_CMS_CALL_CALL_ID)->len
+                                      ? (*ngx_cms_call_str(call,
+                                                           NGX_CMS_CALL_CALL_ID)) : (*ngx_cms_call_str(call, NGX_CMS_CALL_OBJECT_ID));
 
     moved = ngx_cms_param_get(call, "movedParticipant");
     if (moved) {
         mr->participant = moved->value;
     }
 
-    call->plugin_ctx[ngx_cms_moves_plugin.index] = mr;
+    (*ngx_cms_call_ctx(call, &ngx_cms_moves_plugin)) = mr;
 
     if (mlcf->roles) {
         role = mlcf->roles->elts;
 
         for (i = 0; i < mlcf->roles->nelts; i++) {
-            if (role[i].len == call->role.len
-                && ngx_strncmp(role[i].data, call->role.data, role[i].len)
+            if (role[i].len == ngx_cms_call_str(call, NGX_CMS_CALL_ROLE)->len
+                && ngx_strncmp(role[i].data, ngx_cms_call_str(call,
+                                                              NGX_CMS_CALL_ROLE)->data, role[i].len)
                    == 0)
             {
                 break;
@@ -239,7 +246,7 @@ ngx_cms_moves_request(ngx_cms_call_t *call)
         }
 
         if (i == mlcf->roles->nelts) {
-            p = ngx_pnalloc(call->request->pool, 256);
+            p = ngx_pnalloc(ngx_cms_call_request(call)->pool, 256);
             if (p == NULL) {
                 return NGX_ERROR;
             }
@@ -248,7 +255,8 @@ ngx_cms_moves_request(ngx_cms_call_t *call)
             reason.len = ngx_snprintf(p, 256,
                                       "role \"%V\" of \"%V\" may not move "
                                       "participants (cms_move_roles)",
-                                      &call->role, &call->user) - p;
+                                      ngx_cms_call_str(call,
+                                                       NGX_CMS_CALL_ROLE), ngx_cms_call_str(call, NGX_CMS_CALL_USER)) - p;
 
             return ngx_cms_moves_refuse(call, mr, NGX_HTTP_FORBIDDEN,
                                         "move-roles", "denied", &reason);
@@ -275,7 +283,7 @@ ngx_cms_moves_refuse(ngx_cms_call_t *call, ngx_cms_moves_req_t *mr,
 
     mr->outcome = outcome;
 
-    ngx_log_error(NGX_LOG_WARN, call->request->connection->log, 0,
+    ngx_log_error(NGX_LOG_WARN, ngx_cms_call_request(call)->connection->log, 0,
                   "cms moves: move of participant \"%V\" into call \"%V\" "
                   "refused: %V", &mr->participant, &mr->target, reason);
 
@@ -320,7 +328,7 @@ ngx_cms_moves_check(ngx_cms_call_t *call, ngx_cms_moves_req_t *mr,
     }
 
     ck = ngx_calloc(sizeof(ngx_cms_moves_check_t),
-                    call->request->connection->log);
+                    ngx_cms_call_request(call)->connection->log);
     if (ck == NULL) {
         return NGX_ERROR;
     }
@@ -329,13 +337,14 @@ ngx_cms_moves_check(ngx_cms_call_t *call, ngx_cms_moves_req_t *mr,
 
     if (ngx_cms_moves_targets(mlcf, ck) == 0) {
         ngx_free(ck);
-        ngx_log_error(NGX_LOG_WARN, call->request->connection->log, 0,
+        ngx_log_error(NGX_LOG_WARN,
+                      ngx_cms_call_request(call)->connection->log, 0,
                       "cms moves: no bridge to ask about participant "
                       "\"%V\"; move not checked", &mr->participant);
         return NGX_DECLINED;
     }
 
-    cln = ngx_pool_cleanup_add(call->request->pool, 0);
+    cln = ngx_pool_cleanup_add(ngx_cms_call_request(call)->pool, 0);
     if (cln == NULL) {
         ngx_free(ck);
         return NGX_ERROR;
@@ -438,7 +447,8 @@ ngx_cms_moves_answer(ngx_cms_client_t *cc)
 
     if (cc->rc != NGX_OK || cc->status != NGX_HTTP_OK) {
         /* no answer worth acting on: the bridge decides */
-        ngx_log_error(NGX_LOG_WARN, call->request->connection->log, 0,
+        ngx_log_error(NGX_LOG_WARN,
+                      ngx_cms_call_request(call)->connection->log, 0,
                       "cms moves: could not check participant \"%V\" on "
                       "bridge \"%V\" (status %ui%s%V); the move goes on "
                       "unchecked", &mr->participant, &ck->names[ck->next],
@@ -510,7 +520,7 @@ ngx_cms_moves_log(ngx_cms_call_t *call)
 {
     ngx_cms_moves_req_t  *mr;
 
-    mr = call->plugin_ctx[ngx_cms_moves_plugin.index];
+    mr = (*ngx_cms_call_ctx(call, &ngx_cms_moves_plugin));
 
     if (mr == NULL || mr->logged) {
         return;
@@ -533,12 +543,14 @@ ngx_cms_moves_event(ngx_cms_call_t *call, ngx_cms_moves_req_t *mr)
 
     /* the new participant: the Location's last segment */
 
-    new_id = call->location_id;
+    new_id = (*ngx_cms_call_str(call, NGX_CMS_CALL_LOCATION_ID));
 
     outcome = mr->outcome;
 
     if (outcome == NULL) {
-        outcome = (call->status == NGX_HTTP_OK) ? "moved" : "failed";
+        outcome = (ngx_cms_call_num(call,
+                                    NGX_CMS_CALL_STATUS) == NGX_HTTP_OK)
+                                        ? "moved" : "failed";
     }
 
     p = buf;
@@ -555,12 +567,13 @@ ngx_cms_moves_event(ngx_cms_call_t *call, ngx_cms_moves_req_t *mr)
     ngx_cms_moves_field("participant", &mr->participant);
     ngx_cms_moves_field("call", &mr->target);
     ngx_cms_moves_field("new_participant", &new_id);
-    ngx_cms_moves_field("user", &call->user);
-    ngx_cms_moves_field("role", &call->role);
-    ngx_cms_moves_field("bridge", &call->bridge);
+    ngx_cms_moves_field("user", ngx_cms_call_str(call, NGX_CMS_CALL_USER));
+    ngx_cms_moves_field("role", ngx_cms_call_str(call, NGX_CMS_CALL_ROLE));
+    ngx_cms_moves_field("bridge", ngx_cms_call_str(call, NGX_CMS_CALL_BRIDGE));
     ngx_cms_moves_field("can_move", &mr->can_move);
     ngx_cms_moves_field("checked_on", &mr->checked_on);
-    p = ngx_snprintf(p, last - p, ",\"status\":%ui}", call->status);
+    p = ngx_snprintf(p, last - p, ",\"status\":%ui}", ngx_cms_call_num(call,
+                                                                       NGX_CMS_CALL_STATUS));
 
 #undef ngx_cms_moves_field
 
@@ -570,7 +583,7 @@ ngx_cms_moves_event(ngx_cms_call_t *call, ngx_cms_moves_req_t *mr)
     ev.subject = mr->participant;
     ev.detail.data = buf;
     ev.detail.len = p - buf;
-    ev.log = call->request->connection->log;
+    ev.log = ngx_cms_call_request(call)->connection->log;
 
     ngx_cms_event_emit((ngx_cycle_t *) ngx_cycle, &ev);
 }

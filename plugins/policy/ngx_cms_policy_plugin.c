@@ -244,7 +244,7 @@ ngx_cms_policy_request(ngx_cms_call_t *call)
     ngx_cms_policy_conf_rule_t  **rules, *cr;
     u_char                        op[NGX_CMS_POLICY_OP_LEN];
 
-    r = call->request;
+    r = ngx_cms_call_request(call);
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_cms_policy_module);
 
@@ -333,19 +333,20 @@ ngx_cms_policy_view(ngx_cms_call_t *call, ngx_cms_policy_req_t *req,
 
     /* operation names are static ASCII, but the API promises no NUL */
 
-    len = call->operation.len;
+    len = ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION)->len;
 
     if (len == 0 || len >= NGX_CMS_POLICY_OP_LEN) {
         ngx_cpystrn(op, (u_char *) "unknown", NGX_CMS_POLICY_OP_LEN);
 
     } else {
-        ngx_memcpy(op, call->operation.data, len);
+        ngx_memcpy(op, ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION)->data,
+                   len);
         op[len] = '\0';
     }
 
     req->operation = (const char *) op;
 
-    switch (call->request->method) {
+    switch (ngx_cms_call_request(call)->method) {
 
     case NGX_HTTP_GET:
         req->method = NGX_CMS_POLICY_GET;
@@ -372,24 +373,25 @@ ngx_cms_policy_view(ngx_cms_call_t *call, ngx_cms_policy_req_t *req,
         break;
     }
 
-    req->role.data = call->role.data;
-    req->role.len = call->role.len;
+    req->role.data = ngx_cms_call_str(call, NGX_CMS_CALL_ROLE)->data;
+    req->role.len = ngx_cms_call_str(call, NGX_CMS_CALL_ROLE)->len;
 
     req->params = NULL;
     req->nparams = 0;
 
-    n = call->params ? call->params->nelts : 0;
+    n = ngx_cms_call_params(call) ? ngx_cms_call_params(call)->nelts : 0;
 
     if (n == 0) {
         return NGX_OK;
     }
 
-    v = ngx_palloc(call->request->pool, n * sizeof(ngx_cms_policy_param_t));
+    v = ngx_palloc(ngx_cms_call_request(call)->pool,
+                   n * sizeof(ngx_cms_policy_param_t));
     if (v == NULL) {
         return NGX_ERROR;
     }
 
-    p = call->params->elts;
+    p = ngx_cms_call_params(call)->elts;
 
     for (i = 0; i < n; i++) {
         v[i].name.data = p[i].name.data;
@@ -456,7 +458,7 @@ ngx_cms_policy_permit(ngx_cms_call_t *call, ngx_cms_policy_loc_conf_t *plcf,
         }
     }
 
-    if (plcf->grants && call->role.len) {
+    if (plcf->grants && ngx_cms_call_str(call, NGX_CMS_CALL_ROLE)->len) {
         grants = plcf->grants->elts;
 
         for (i = 0; i < plcf->grants->nelts; i++) {
@@ -467,10 +469,11 @@ ngx_cms_policy_permit(ngx_cms_call_t *call, ngx_cms_policy_loc_conf_t *plcf,
         }
     }
 
-    if (call->role.len) {
+    if (ngx_cms_call_str(call, NGX_CMS_CALL_ROLE)->len) {
         p = ngx_snprintf(reason, NGX_CMS_POLICY_REASON_LEN,
                          "policy: role \"%V\" may not %s",
-                         &call->role, req->operation);
+                         ngx_cms_call_str(call,
+                                          NGX_CMS_CALL_ROLE), req->operation);
 
     } else {
         p = ngx_snprintf(reason, NGX_CMS_POLICY_REASON_LEN,
@@ -496,7 +499,7 @@ ngx_cms_policy_set(ngx_cms_call_t *call, ngx_cms_policy_conf_rule_t *cr,
     ngx_str_t            name, value;
     ngx_http_request_t  *r;
 
-    r = call->request;
+    r = ngx_cms_call_request(call);
 
     /* the parameter as the client spelled it, or the rule's when added */
 
@@ -557,7 +560,7 @@ ngx_cms_policy_open(ngx_cms_call_t *call, ngx_cms_policy_conf_rule_t *cr,
     mark = &ctx->marks[ctx->nmarks];
     mark->zone = zone;
     mark->meter = res->meter;
-    mark->len = call->object_id.len;
+    mark->len = ngx_cms_call_str(call, NGX_CMS_CALL_OBJECT_ID)->len;
 
     if (res->meter != NGX_CMS_POLICY_CLOSE_ALL) {
 
@@ -573,7 +576,8 @@ ngx_cms_policy_open(ngx_cms_call_t *call, ngx_cms_policy_conf_rule_t *cr,
         }
 
         /* ids are GUIDs, and the bridge reads them in any case */
-        ngx_strlow(mark->id, call->object_id.data, mark->len);
+        ngx_strlow(mark->id, ngx_cms_call_str(call,
+                                              NGX_CMS_CALL_OBJECT_ID)->data, mark->len);
     }
 
     if (res->meter != NGX_CMS_POLICY_OPEN) {
@@ -641,7 +645,7 @@ ngx_cms_policy_deny(ngx_cms_call_t *call, ngx_str_t *rule, ngx_uint_t status,
     ngx_str_t            why;
     ngx_http_request_t  *r;
 
-    r = call->request;
+    r = ngx_cms_call_request(call);
 
     element = ngx_pnalloc(r->pool, error->len + 1);
     why.data = ngx_pnalloc(r->pool, len);
@@ -675,14 +679,18 @@ ngx_cms_policy_log(ngx_cms_call_t *call)
 {
     ngx_cms_policy_ctx_t  *ctx;
 
-    ctx = call->plugin_ctx[ngx_cms_policy_plugin.index];
+    ctx = (*ngx_cms_call_ctx(call, &ngx_cms_policy_plugin));
 
     if (ctx == NULL) {
         return;
     }
 
-    ngx_cms_policy_settle(ctx, call->status >= 200 && call->status < 300
-                               && !call->upstream_failed);
+    ngx_cms_policy_settle(ctx, ngx_cms_call_num(call,
+                                                NGX_CMS_CALL_STATUS) >= 200
+                                                    && ngx_cms_call_num(call,
+                                                                        NGX_CMS_CALL_STATUS) < 300
+                               && !ngx_cms_call_num(call,
+                                                    NGX_CMS_CALL_UPSTREAM_FAILED));
 }
 
 
@@ -793,11 +801,12 @@ ngx_cms_policy_get_ctx(ngx_cms_call_t *call)
     ngx_pool_cleanup_t    *cln;
     ngx_cms_policy_ctx_t  *ctx;
 
-    ctx = call->plugin_ctx[ngx_cms_policy_plugin.index];
+    ctx = (*ngx_cms_call_ctx(call, &ngx_cms_policy_plugin));
 
     if (ctx == NULL) {
-        ctx = ngx_pcalloc(call->request->pool, sizeof(ngx_cms_policy_ctx_t));
-        cln = ngx_pool_cleanup_add(call->request->pool, 0);
+        ctx = ngx_pcalloc(ngx_cms_call_request(call)->pool,
+                          sizeof(ngx_cms_policy_ctx_t));
+        cln = ngx_pool_cleanup_add(ngx_cms_call_request(call)->pool, 0);
 
         if (ctx == NULL || cln == NULL) {
             return NULL;
@@ -806,7 +815,7 @@ ngx_cms_policy_get_ctx(ngx_cms_call_t *call)
         cln->handler = ngx_cms_policy_cleanup;
         cln->data = ctx;
 
-        call->plugin_ctx[ngx_cms_policy_plugin.index] = ctx;
+        (*ngx_cms_call_ctx(call, &ngx_cms_policy_plugin)) = ctx;
     }
 
     return ctx;

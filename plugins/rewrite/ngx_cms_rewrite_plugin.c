@@ -150,15 +150,17 @@ ngx_cms_rewrite_request(ngx_cms_call_t *call)
     ngx_cms_rewrite_rule_t      *rule;
     ngx_cms_rewrite_loc_conf_t  *lcf;
 
-    lcf = ngx_http_get_module_loc_conf(call->request, ngx_cms_rewrite_module);
+    lcf = ngx_http_get_module_loc_conf(ngx_cms_call_request(call),
+                                       ngx_cms_rewrite_module);
 
     if (lcf->advertise.len
-        && ngx_cms_rewrite_is(&call->operation, "callBridge.get"))
+        && ngx_cms_rewrite_is(ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION),
+                              "callBridge.get"))
     {
         ngx_cms_want_response_body(call);
     }
 
-    if (lcf->rules == NULL || call->params == NULL) {
+    if (lcf->rules == NULL || ngx_cms_call_params(call) == NULL) {
         return NGX_DECLINED;
     }
 
@@ -169,7 +171,8 @@ ngx_cms_rewrite_request(ngx_cms_call_t *call)
     for (i = 0; i < lcf->rules->nelts; i++) {
 
         if (rule[i].ops && !ngx_cms_rewrite_op_match(rule[i].ops,
-                                                     &call->operation))
+                                                     ngx_cms_call_str(call,
+                                                                      NGX_CMS_CALL_OPERATION)))
         {
             continue;
         }
@@ -222,7 +225,8 @@ ngx_cms_rewrite_apply(ngx_cms_call_t *call, ngx_cms_rewrite_rule_t *rule)
          * never to reach the bridge unrewritten.
          */
 
-        ngx_log_error(NGX_LOG_ERR, call->request->connection->log, 0,
+        ngx_log_error(NGX_LOG_ERR, ngx_cms_call_request(call)->connection->log,
+                      0,
                       "cms rewrite: " ngx_regex_exec_n " failed: %i on "
                       "parameter \"%V\" with \"%V\"",
                       rc, &rule->name, &rule->pattern);
@@ -247,7 +251,7 @@ ngx_cms_rewrite_apply(ngx_cms_call_t *call, ngx_cms_rewrite_rule_t *rule)
         }
     }
 
-    value.data = ngx_pnalloc(call->request->pool, len ? len : 1);
+    value.data = ngx_pnalloc(ngx_cms_call_request(call)->pool, len ? len : 1);
     if (value.data == NULL) {
         return NGX_ERROR;
     }
@@ -276,7 +280,8 @@ ngx_cms_rewrite_apply(ngx_cms_call_t *call, ngx_cms_rewrite_rule_t *rule)
         return NGX_OK;
     }
 
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, call->request->connection->log, 0,
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP,
+                   ngx_cms_call_request(call)->connection->log, 0,
                    "cms rewrite: %V: \"%V\" rewritten to \"%V\" by \"%V\"",
                    &rule->name, &prm->value, &value, &rule->pattern);
 
@@ -293,16 +298,18 @@ ngx_cms_rewrite_response(ngx_cms_call_t *call)
     ngx_log_t                   *log;
     ngx_cms_rewrite_loc_conf_t  *lcf;
 
-    lcf = ngx_http_get_module_loc_conf(call->request, ngx_cms_rewrite_module);
+    lcf = ngx_http_get_module_loc_conf(ngx_cms_call_request(call),
+                                       ngx_cms_rewrite_module);
 
     if (lcf->advertise.len == 0
-        || !ngx_cms_rewrite_is(&call->operation, "callBridge.get")
-        || call->status != NGX_HTTP_OK)
+        || !ngx_cms_rewrite_is(ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION),
+                               "callBridge.get")
+        || ngx_cms_call_num(call, NGX_CMS_CALL_STATUS) != NGX_HTTP_OK)
     {
         return NGX_DECLINED;
     }
 
-    log = call->request->connection->log;
+    log = ngx_cms_call_request(call)->connection->log;
 
     /*
      * The answer goes on as the bridge sent it, with the bridge's own
@@ -310,17 +317,19 @@ ngx_cms_rewrite_response(ngx_cms_call_t *call)
      * went around the proxy.
      */
 
-    if (call->response_too_big) {
+    if (ngx_cms_call_num(call, NGX_CMS_CALL_RESPONSE_TOO_BIG)) {
         ngx_log_error(NGX_LOG_INFO, log, 0,
                       "cms rewrite: answer to %V not rewritten: over "
-                      "cms_response_buffer", &call->operation);
+                      "cms_response_buffer", ngx_cms_call_str(call,
+                                                              NGX_CMS_CALL_OPERATION));
         return NGX_DECLINED;
     }
 
-    if (call->response_malformed) {
+    if (ngx_cms_call_num(call, NGX_CMS_CALL_RESPONSE_MALFORMED)) {
         ngx_log_error(NGX_LOG_INFO, log, 0,
                       "cms rewrite: answer to %V not rewritten: not "
-                      "well-formed XML", &call->operation);
+                      "well-formed XML", ngx_cms_call_str(call,
+                                                          NGX_CMS_CALL_OPERATION));
         return NGX_DECLINED;
     }
 
@@ -329,7 +338,7 @@ ngx_cms_rewrite_response(ngx_cms_call_t *call)
     if (doc == NULL) {
         ngx_log_error(NGX_LOG_INFO, log, 0,
                       "cms rewrite: answer to %V not rewritten: no XML body",
-                      &call->operation);
+                      ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION));
         return NGX_DECLINED;
     }
 
@@ -349,9 +358,10 @@ ngx_cms_rewrite_address(ngx_cms_call_t *call,
     if (root == NULL
         || xmlStrcmp(root->name, (const xmlChar *) "callBridge") != 0)
     {
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, call->request->connection->log, 0,
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP,
+                       ngx_cms_call_request(call)->connection->log, 0,
                        "cms rewrite: answer to %V is not a <callBridge>",
-                       &call->operation);
+                       ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION));
         return NGX_DECLINED;
     }
 
@@ -389,9 +399,11 @@ ngx_cms_rewrite_address(ngx_cms_call_t *call,
         return NGX_DECLINED;
     }
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, call->request->connection->log, 0,
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP,
+                   ngx_cms_call_request(call)->connection->log, 0,
                    "cms rewrite: <address> of callBridge %V is now \"%V\"",
-                   &call->object_id, &lcf->advertise);
+                   ngx_cms_call_str(call,
+                                    NGX_CMS_CALL_OBJECT_ID), &lcf->advertise);
 
     ngx_cms_response_changed(call);
 

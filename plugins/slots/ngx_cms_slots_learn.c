@@ -55,7 +55,8 @@ ngx_cms_slots_learn_response(ngx_cms_call_t *call, ngx_cms_slots_req_t *sr)
     ngx_uint_t                  items, total;
     ngx_cms_slots_main_conf_t  *smcf;
 
-    smcf = ngx_http_get_module_main_conf(call->request, ngx_cms_slots_module);
+    smcf = ngx_http_get_module_main_conf(ngx_cms_call_request(call),
+                                         ngx_cms_slots_module);
 
     switch (sr->kind) {
 
@@ -89,8 +90,8 @@ ngx_cms_slots_learn_response(ngx_cms_call_t *call, ngx_cms_slots_req_t *sr)
 
     } else if (xmlStrcmp(root->name, (const xmlChar *) "coSpaces") == 0) {
         (void) ngx_cms_slots_learn_listing(smcf, doc,
-                          ngx_cms_slots_asked_ms(call->request), 1,
-                          call->request->connection->log, &items, &total,
+                          ngx_cms_slots_asked_ms(ngx_cms_call_request(call)), 1,
+                          ngx_cms_call_request(call)->connection->log, &items, &total,
                           NULL);
 
     } else if (xmlStrcmp(root->name, (const xmlChar *) "coSpace") == 0) {
@@ -111,8 +112,9 @@ ngx_cms_slots_learn_set(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf)
     ngx_cms_slots_pool_t  *pool;
     ngx_cms_slot_pool_t    def;
 
-    create = ngx_cms_slots_str_is(&call->method, "POST");
-    id = &call->object_id;
+    create = ngx_cms_slots_str_is(ngx_cms_call_str(call, NGX_CMS_CALL_METHOD),
+                                  "POST");
+    id = ngx_cms_call_str(call, NGX_CMS_CALL_OBJECT_ID);
 
     if (create) {
         if (ngx_cms_slots_location_id(call, &location) != NGX_OK) {
@@ -134,7 +136,8 @@ ngx_cms_slots_learn_set(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf)
 
     pool = ngx_cms_slots_pool_by_id_locked(smcf, id->data, id->len, &n);
 
-    if (ngx_cms_slots_str_is(&call->method, "DELETE")) {
+    if (ngx_cms_slots_str_is(ngx_cms_call_str(call, NGX_CMS_CALL_METHOD),
+                             "DELETE")) {
         if (pool) {
             /* its spaces stay until a sync removes them */
             pool->defined = 0;
@@ -194,7 +197,8 @@ ngx_cms_slots_learn_set(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf)
         pool = ngx_cms_slots_pool_new_locked(smcf, id->data, id->len, &n);
         if (pool == NULL) {
             ngx_shmtx_unlock(&smcf->shpool->mutex);
-            ngx_log_error(NGX_LOG_ERR, call->request->connection->log, 0,
+            ngx_log_error(NGX_LOG_ERR,
+                          ngx_cms_call_request(call)->connection->log, 0,
                           "cms slots: no room for pool \"%V\" (at most %d)",
                           id, NGX_CMS_SLOTS_MAX_POOLS);
             return;
@@ -340,10 +344,11 @@ done:
     ngx_shmtx_unlock(&smcf->shpool->mutex);
 
     if (applied) {
-        ngx_log_error(NGX_LOG_NOTICE, call->request->connection->log, 0,
+        ngx_log_error(NGX_LOG_NOTICE,
+                      ngx_cms_call_request(call)->connection->log, 0,
                       "cms slots: pool \"%*s\": %*s", ch.pool.len,
                       ch.pool.data, ch.note.len, ch.note.data);
-        ngx_cms_slots_emit(&ch, call->request->connection->log);
+        ngx_cms_slots_emit(&ch, ngx_cms_call_request(call)->connection->log);
         ngx_cms_slots_redis_publish_pool(smcf, n);
     }
 }
@@ -380,8 +385,8 @@ ngx_cms_slots_learn_detail(ngx_cms_call_t *call,
     ngx_cms_slots_learn_space(smcf, id, id_len, name, name_len,
                               nma_len ? nma : NULL, nma_len,
                               secret_len ? secret : NULL, secret_len,
-                              ngx_cms_slots_asked_ms(call->request),
-                              "detail", call->request->connection->log);
+                              ngx_cms_slots_asked_ms(ngx_cms_call_request(call)),
+                              "detail", ngx_cms_call_request(call)->connection->log);
 }
 
 

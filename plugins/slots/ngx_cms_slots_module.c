@@ -216,8 +216,9 @@ ngx_cms_slots_op(ngx_cms_call_t *call, const char *op)
 
     len = ngx_strlen(op);
 
-    return call->operation.len == len
-           && ngx_strncmp(call->operation.data, op, len) == 0;
+    return ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION)->len == len
+           && ngx_strncmp(ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION)->data,
+                          op, len) == 0;
 }
 
 
@@ -226,11 +227,11 @@ ngx_cms_slots_op(ngx_cms_call_t *call, const char *op)
 ngx_int_t
 ngx_cms_slots_location_id(ngx_cms_call_t *call, ngx_str_t *id)
 {
-    if (call->location_id.len == 0) {
+    if (ngx_cms_call_str(call, NGX_CMS_CALL_LOCATION_ID)->len == 0) {
         return NGX_DECLINED;
     }
 
-    *id = call->location_id;
+    *id = (*ngx_cms_call_str(call, NGX_CMS_CALL_LOCATION_ID));
 
     return NGX_OK;
 }
@@ -245,7 +246,8 @@ ngx_cms_slots_request(ngx_cms_call_t *call)
     ngx_cms_slots_req_t        *sr;
     ngx_cms_slots_main_conf_t  *smcf;
 
-    smcf = ngx_http_get_module_main_conf(call->request, ngx_cms_slots_module);
+    smcf = ngx_http_get_module_main_conf(ngx_cms_call_request(call),
+                                         ngx_cms_slots_module);
 
     if (smcf->sh == NULL) {
         return NGX_DECLINED;
@@ -255,15 +257,17 @@ ngx_cms_slots_request(ngx_cms_call_t *call)
         return NGX_ERROR;
     }
 
-    sr = ngx_pcalloc(call->request->pool, sizeof(ngx_cms_slots_req_t));
+    sr = ngx_pcalloc(ngx_cms_call_request(call)->pool,
+                     sizeof(ngx_cms_slots_req_t));
     if (sr == NULL) {
         return NGX_ERROR;
     }
 
     sr->call = call;
 
-    if (ngx_cms_slots_op(call, "coSpace.modify") && call->object_id.len) {
-        call->plugin_ctx[ngx_cms_slots_plugin.index] = sr;
+    if (ngx_cms_slots_op(call, "coSpace.modify") && ngx_cms_call_str(call,
+                                                                     NGX_CMS_CALL_OBJECT_ID)->len) {
+        (*ngx_cms_call_ctx(call, &ngx_cms_slots_plugin)) = sr;
         return ngx_cms_slots_put(call, smcf, sr);
     }
 
@@ -301,7 +305,7 @@ ngx_cms_slots_request(ngx_cms_call_t *call)
         return NGX_DECLINED;
     }
 
-    call->plugin_ctx[ngx_cms_slots_plugin.index] = sr;
+    (*ngx_cms_call_ctx(call, &ngx_cms_slots_plugin)) = sr;
 
     return NGX_DECLINED;
 }
@@ -355,13 +359,15 @@ ngx_cms_slots_put(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
         sr->has_secret = 1;
     }
 
-    sr->space = call->object_id;
+    sr->space = (*ngx_cms_call_str(call, NGX_CMS_CALL_OBJECT_ID));
     sr->kind = NGX_CMS_SLOTS_REQ_PUT_UNKNOWN;
 
     ngx_shmtx_lock(&smcf->shpool->mutex);
 
-    slot = ngx_cms_slots_by_space_locked(smcf, call->object_id.data,
-                                         call->object_id.len, &n,
+    slot = ngx_cms_slots_by_space_locked(smcf, ngx_cms_call_str(call,
+                                                                NGX_CMS_CALL_OBJECT_ID)->data,
+                                         ngx_cms_call_str(call,
+                                                          NGX_CMS_CALL_OBJECT_ID)->len, &n,
                                          &sr->index);
     if (slot == NULL) {
         ngx_shmtx_unlock(&smcf->shpool->mutex);
@@ -401,13 +407,14 @@ ngx_cms_slots_put(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
 
     if (ngx_cms_slots_redis_active(smcf)) {
         /* Redis decides; the zone's view seeds a table Redis lost */
-        rc = ngx_cms_slots_redis_decide(smcf, sr, &seed, call->request);
+        rc = ngx_cms_slots_redis_decide(smcf, sr, &seed,
+                                        ngx_cms_call_request(call));
         if (rc != NGX_DECLINED) {
             return rc;
         }
     }
 
-    ngx_log_error(NGX_LOG_WARN, call->request->connection->log, 0,
+    ngx_log_error(NGX_LOG_WARN, ngx_cms_call_request(call)->connection->log, 0,
                   "cms slots: redis is not available for the PUT to space "
                   "\"%V\": %s", &sr->space,
                   smcf->fail_open ? "the zone decides"
@@ -612,7 +619,7 @@ ngx_cms_slots_deny(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
     ch.hold = sr->holder;
     ngx_cms_slots_set_text(&ch.note, sr->meeting.data, sr->meeting.len);
 
-    p = ngx_pnalloc(call->request->pool, 512);
+    p = ngx_pnalloc(ngx_cms_call_request(call)->pool, 512);
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -645,11 +652,12 @@ ngx_cms_slots_deny(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
         }
     }
 
-    ngx_log_error(NGX_LOG_WARN, call->request->connection->log, 0,
+    ngx_log_error(NGX_LOG_WARN, ngx_cms_call_request(call)->connection->log, 0,
                   "cms slots: refused \"%V\" for meeting \"%V\": %V",
-                  &call->user, &sr->meeting, &reason);
+                  ngx_cms_call_str(call,
+                                   NGX_CMS_CALL_USER), &sr->meeting, &reason);
 
-    ngx_cms_slots_emit(&ch, call->request->connection->log);
+    ngx_cms_slots_emit(&ch, ngx_cms_call_request(call)->connection->log);
 
     sr->resolved = 1;
 
@@ -668,13 +676,14 @@ ngx_cms_slots_response(ngx_cms_call_t *call)
     ngx_cms_slots_req_t        *sr;
     ngx_cms_slots_main_conf_t  *smcf;
 
-    sr = call->plugin_ctx[ngx_cms_slots_plugin.index];
+    sr = (*ngx_cms_call_ctx(call, &ngx_cms_slots_plugin));
 
     if (sr == NULL || sr->resolved || sr->redis_wait) {
         return NGX_DECLINED;
     }
 
-    smcf = ngx_http_get_module_main_conf(call->request, ngx_cms_slots_module);
+    smcf = ngx_http_get_module_main_conf(ngx_cms_call_request(call),
+                                         ngx_cms_slots_module);
 
     switch (sr->kind) {
 
@@ -689,7 +698,7 @@ ngx_cms_slots_response(ngx_cms_call_t *call)
 
     default:
         sr->resolved = 1;
-        if (call->status == NGX_HTTP_OK) {
+        if (ngx_cms_call_num(call, NGX_CMS_CALL_STATUS) == NGX_HTTP_OK) {
             ngx_cms_slots_learn_response(call, sr);
         }
         break;
@@ -707,13 +716,14 @@ ngx_cms_slots_log(ngx_cms_call_t *call)
     ngx_cms_slots_req_t        *sr;
     ngx_cms_slots_main_conf_t  *smcf;
 
-    sr = call->plugin_ctx[ngx_cms_slots_plugin.index];
+    sr = (*ngx_cms_call_ctx(call, &ngx_cms_slots_plugin));
 
     if (sr == NULL || sr->resolved || sr->redis_wait) {
         return;
     }
 
-    smcf = ngx_http_get_module_main_conf(call->request, ngx_cms_slots_module);
+    smcf = ngx_http_get_module_main_conf(ngx_cms_call_request(call),
+                                         ngx_cms_slots_module);
 
     if (sr->kind == NGX_CMS_SLOTS_REQ_PUT) {
         ngx_cms_slots_put_done(call, smcf, sr);
@@ -743,10 +753,17 @@ ngx_cms_slots_put_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
 
     sr->resolved = 1;
 
-    log = call->request->connection->log;
-    ok = (call->status == NGX_HTTP_OK && !call->upstream_failed);
-    failed = (call->upstream_failed || call->status == 0
-              || call->status >= NGX_HTTP_INTERNAL_SERVER_ERROR);
+    log = ngx_cms_call_request(call)->connection->log;
+    ok = (ngx_cms_call_num(call,
+                           NGX_CMS_CALL_STATUS) == NGX_HTTP_OK
+                               && !ngx_cms_call_num(call,
+                                                    NGX_CMS_CALL_UPSTREAM_FAILED));
+    failed = (ngx_cms_call_num(call,
+                               NGX_CMS_CALL_UPSTREAM_FAILED)
+                                   || ngx_cms_call_num(call,
+                                                       NGX_CMS_CALL_STATUS) == 0
+              || ngx_cms_call_num(call,
+                                  NGX_CMS_CALL_STATUS) >= NGX_HTTP_INTERNAL_SERVER_ERROR);
 
     now = ngx_time();
     emit = 0;
@@ -784,8 +801,9 @@ ngx_cms_slots_put_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
         slot->hold.call.len = 0;
         ngx_cms_slots_set_text(&slot->hold.meeting, sr->meeting.data,
                                sr->meeting.len);
-        ngx_cms_slots_set_user(&slot->hold.user, call->user.data,
-                               call->user.len);
+        ngx_cms_slots_set_user(&slot->hold.user, ngx_cms_call_str(call,
+                                                                  NGX_CMS_CALL_USER)->data,
+                               ngx_cms_call_str(call, NGX_CMS_CALL_USER)->len);
         slot->last_call.len = 0;
         slot->changed_ms = ngx_cms_slots_now_ms();
         smcf->sh->checkouts++;
@@ -862,7 +880,8 @@ ngx_cms_slots_put_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
             ngx_log_error(NGX_LOG_INFO, log, 0,
                           "cms slots: check-out of space \"%V\" not done "
                           "(status %ui): reservation released",
-                          &sr->space, call->status);
+                          &sr->space, ngx_cms_call_num(call,
+                                                       NGX_CMS_CALL_STATUS));
         }
 
         return;
@@ -872,7 +891,7 @@ ngx_cms_slots_put_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
         ngx_cms_slots_set_text(&ch.note, (u_char *) "check-in failed", 15);
         ngx_log_error(NGX_LOG_WARN, log, 0,
                       "cms slots: slot \"%*s\" is stuck: its check-in got "
-                      "status %ui", ch.slot.len, ch.slot.data, call->status);
+                      "status %ui", ch.slot.len, ch.slot.data, ngx_cms_call_num(call, NGX_CMS_CALL_STATUS));
     }
 
     ngx_cms_slots_emit(&ch, log);
@@ -903,7 +922,7 @@ ngx_cms_slots_call_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
 
     sr->resolved = 1;
 
-    if (call->status != NGX_HTTP_OK) {
+    if (ngx_cms_call_num(call, NGX_CMS_CALL_STATUS) != NGX_HTTP_OK) {
         return;
     }
 
@@ -943,8 +962,10 @@ ngx_cms_slots_call_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
         }
 
     } else if (ngx_cms_slots_op(call, "coSpace.delete")) {
-        slot = ngx_cms_slots_by_space_locked(smcf, call->object_id.data,
-                                             call->object_id.len, &n, &index);
+        slot = ngx_cms_slots_by_space_locked(smcf, ngx_cms_call_str(call,
+                                                                    NGX_CMS_CALL_OBJECT_ID)->data,
+                                             ngx_cms_call_str(call,
+                                                              NGX_CMS_CALL_OBJECT_ID)->len, &n, &index);
         if (slot) {
             pool = &smcf->sh->pools[n];
             ngx_cms_slots_change_fill_locked(&ch, "space_deleted", pool,
@@ -956,21 +977,28 @@ ngx_cms_slots_call_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
         }
 
     } else {
-        slot = ngx_cms_slots_by_call_locked(smcf, call->object_id.data,
-                                            call->object_id.len, &n, &index);
+        slot = ngx_cms_slots_by_call_locked(smcf, ngx_cms_call_str(call,
+                                                                   NGX_CMS_CALL_OBJECT_ID)->data,
+                                            ngx_cms_call_str(call,
+                                                             NGX_CMS_CALL_OBJECT_ID)->len, &n, &index);
         if (slot) {
             pool = &smcf->sh->pools[n];
             ngx_cms_slots_change_fill_locked(&ch, "call_end", pool, index,
                                              slot);
-            ngx_cms_slots_set_id(&ch.hold.call, call->object_id.data,
-                                 call->object_id.len);
+            ngx_cms_slots_set_id(&ch.hold.call, ngx_cms_call_str(call,
+                                                                 NGX_CMS_CALL_OBJECT_ID)->data,
+                                 ngx_cms_call_str(call,
+                                                  NGX_CMS_CALL_OBJECT_ID)->len);
 
             /* the slot's current call only: a meeting's old call ending
              * late must not unlink the next meeting's */
 
-            if (slot->hold.call.len == call->object_id.len
-                && ngx_strncmp(slot->hold.call.data, call->object_id.data,
-                               call->object_id.len) == 0)
+            if (slot->hold.call.len == ngx_cms_call_str(call,
+                                                        NGX_CMS_CALL_OBJECT_ID)->len
+                && ngx_strncmp(slot->hold.call.data, ngx_cms_call_str(call,
+                                                                      NGX_CMS_CALL_OBJECT_ID)->data,
+                               ngx_cms_call_str(call,
+                                                NGX_CMS_CALL_OBJECT_ID)->len) == 0)
             {
                 slot->last_call = slot->hold.call;
                 slot->hold.call.len = 0;
@@ -991,14 +1019,17 @@ ngx_cms_slots_call_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
         ngx_cms_slots_redis_field(smcf, op, n, index, 0, &location);
 
     } else if (op) {
-        ngx_cms_slots_redis_field(smcf, op, n, index, 0, &call->object_id);
+        ngx_cms_slots_redis_field(smcf, op, n, index, 0, ngx_cms_call_str(call,
+                                                                          NGX_CMS_CALL_OBJECT_ID));
     }
 
     if (op && op[0] == 'p') {
         /* the space is gone: so is its mapping */
         ngx_shmtx_lock(&smcf->shpool->mutex);
-        slot = ngx_cms_slots_by_space_locked(smcf, call->object_id.data,
-                                             call->object_id.len, &n, &index);
+        slot = ngx_cms_slots_by_space_locked(smcf, ngx_cms_call_str(call,
+                                                                    NGX_CMS_CALL_OBJECT_ID)->data,
+                                             ngx_cms_call_str(call,
+                                                              NGX_CMS_CALL_OBJECT_ID)->len, &n, &index);
         if (slot) {
             ngx_cms_slots_unmap_locked(smcf, slot);
         }
@@ -1018,7 +1049,7 @@ ngx_cms_slots_call_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
             (void) ngx_cms_note_set(call, "meeting", &note);
         }
 
-        ngx_cms_slots_emit(&ch, call->request->connection->log);
+        ngx_cms_slots_emit(&ch, ngx_cms_call_request(call)->connection->log);
     }
 }
 

@@ -463,7 +463,17 @@ ngx_cms_slots_redis_decided(ngx_cms_redis_reply_t *reply, ngx_str_t *error,
         /* what Redis knows of the slot is news for the zone, maybe */
         ngx_cms_slots_redis_apply(smcf, rec.data, rec.len,
                                   ngx_atoof(ver.data, ver.len),
-                                  sr ? sr->call->request->connection->log
+                                  sr
+
+
+
+
+
+
+
+
+
+                                                                          ? ngx_cms_call_request(sr->call)->connection->log
                                      : smcf->log);
     }
 
@@ -481,7 +491,7 @@ ngx_cms_slots_redis_decided(ngx_cms_redis_reply_t *reply, ngx_str_t *error,
     }
 
     call = sr->call;
-    log = call->request->connection->log;
+    log = ngx_cms_call_request(call)->connection->log;
 
     sr->redis_wait = 0;
     ngx_memcpy(sr->redis_token, pd->token, pd->token_len);
@@ -566,8 +576,10 @@ ngx_cms_slots_redis_resolve(ngx_cms_slots_main_conf_t *smcf,
                                sr->meeting.len);
 
         if (sr->call) {
-            ngx_cms_slots_set_user(&hold.user, sr->call->user.data,
-                                   sr->call->user.len);
+            ngx_cms_slots_set_user(&hold.user, ngx_cms_call_str(sr->call,
+                                                                NGX_CMS_CALL_USER)->data,
+                                   ngx_cms_call_str(sr->call,
+                                                    NGX_CMS_CALL_USER)->len);
         }
 
         (void) ngx_cms_slots_redis_commit(smcf, "checkout", sr->redis_token,
