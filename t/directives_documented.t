@@ -1,0 +1,86 @@
+#!/usr/bin/env perl
+
+# Every directive the README documents (README.md and the plugins'
+# READMEs) is written in the configuration of some t/*.t, as a line of
+# its own (so an nginx under test parsed it, not only a string checked by
+# "nginx -t" for its error message); and every name=value parameter the
+# README's tables give a directive is written with it somewhere, and so
+# is each value of a directive documented as "a|b" (on|off, pass|inject,
+# open|closed).  A
+# directive is a name the sources register as a command; the README's
+# other cms_ words (variables, an upstream named cms_cluster) are not.
+#
+# TEST_DIRECTIVES_README=<file> reads another README (to show that an
+# untested directive fails this).
+
+use strict;
+use warnings;
+
+use FindBin;
+use Test::More;
+
+my $root = "$FindBin::Bin/..";
+
+sub slurp {
+    my ($f) = @_;
+    open my $fh, '<', $f or die "$f: $!";
+    local $/;
+    return scalar <$fh>;
+}
+
+# the directives the sources register: ngx_string("cms_x"), then the
+# contexts on the next line
+my %command;
+for my $c (glob("$root/ngx_cms_module/*.c"), glob("$root/plugins/*/*.c")) {
+    $command{$_} = 1
+        for slurp($c) =~ /\{\s*ngx_string\("(cms_\w+)"\),\s*\n\s*NGX_\w*CONF/g;
+}
+ok(scalar(keys %command) > 40, scalar(keys %command)
+   . ' directives registered by the sources');
+
+my @readmes = $ENV{TEST_DIRECTIVES_README}
+              ? ($ENV{TEST_DIRECTIVES_README})
+              : ("$root/README.md", glob("$root/plugins/*/README.md"));
+
+# directive => { parameter => 1 } from the README tables' first cells
+my %doc;
+for my $f (@readmes) {
+    my $text = slurp($f);
+    for my $name ($text =~ /(?<![\$\w])(cms_[a-z_]+)/g) {
+        $doc{$name} //= {} if $command{$name};
+    }
+    for my $row ($text =~ /^\|\s*`(cms_[a-z_]+[^`]*)`/mg) {
+        my ($name, $rest) = $row =~ /^(\S+)\s*(.*)/;
+        next unless $command{$name};
+        $doc{$name}{$_} = 1 for $rest =~ /(?<![\w\$])([a-z_]+)=/g;
+
+        # "on\|off;", "pass\|inject;": each value, written ("=on")
+        if ($rest =~ /^(\w+(?:\\\|\w+)+);?$/) {
+            $doc{$name}{"=$_"} = 1 for split /\\\|/, $1;
+        }
+    }
+}
+ok(scalar(keys %doc) > 40, scalar(keys %doc) . ' directives documented');
+
+# the directives the tests configure, with their arguments: a directive
+# at the start of a line or of a double-quoted Perl string, up to its ";"
+# (arguments may go on over several lines)
+my @uses;
+for my $t (grep { !/directives_documented\.t$/ } glob "$root/t/*.t") {
+    push @uses, map { s/\s+/ /gr }
+        slurp($t) =~ /(?:^|")[ \t]*(cms_[a-z_]+(?:\s[^;]*)?);/mg;
+}
+
+for my $name (sort keys %doc) {
+    my @mine = grep { /^\Q$name\E(?: |$)/ } @uses;
+    ok(@mine, "$name is configured by a test");
+    for my $p (sort grep { !/^=/ } keys %{ $doc{$name} }) {
+        ok((grep { / \Q$p\E=/ } @mine), "$name $p= is configured by a test");
+    }
+    for my $v (sort map { /^=(.*)/ ? $1 : () } keys %{ $doc{$name} }) {
+        ok((grep { /^\Q$name $v\E(?: |$)/ } @mine),
+           "$name $v is configured by a test");
+    }
+}
+
+done_testing();
