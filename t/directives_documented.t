@@ -4,9 +4,9 @@
 # READMEs) is written in the configuration of some t/*.t, as a line of
 # its own (so an nginx under test parsed it, not only a string checked by
 # "nginx -t" for its error message); and every name=value parameter the
-# README's tables give a directive is written with it somewhere, and so
-# is each value of a directive documented as "a|b" (on|off, pass|inject,
-# open|closed).  A
+# README's tables give a directive is written with it somewhere (in a
+# test that configures the directive), and so are the values below that
+# are easily left to their default.  A
 # directive is a name the sources register as a command; the README's
 # other cms_ words (variables, an upstream named cms_cluster) are not.
 #
@@ -54,33 +54,43 @@ for my $f (@readmes) {
         next unless $command{$name};
         $doc{$name}{$_} = 1 for $rest =~ /(?<![\w\$])([a-z_]+)=/g;
 
-        # "on\|off;", "pass\|inject;": each value, written ("=on")
-        if ($rest =~ /^(\w+(?:\\\|\w+)+);?$/) {
-            $doc{$name}{"=$_"} = 1 for split /\\\|/, $1;
-        }
     }
 }
 ok(scalar(keys %doc) > 40, scalar(keys %doc) . ' directives documented');
 
+# values written out, not left to the default
+my @values = ('cms_credentials pass', 'cms_slot_reconcile_at_start on',
+              'cms_slot_redis_down closed', 'cms_slot_redis_down open');
+
 # the directives the tests configure, with their arguments: a directive
 # at the start of a line or of a double-quoted Perl string, up to its ";"
-# (arguments may go on over several lines)
-my @uses;
+# (arguments may go on over several lines); and the Perl strings of each
+# test file that start with a name= (a test may build a directive's
+# parameters in Perl: 'ssl_name=core.test')
+my (@uses, %file_params);
 for my $t (grep { !/directives_documented\.t$/ } glob "$root/t/*.t") {
-    push @uses, map { s/\s+/ /gr }
-        slurp($t) =~ /(?:^|")[ \t]*(cms_[a-z_]+(?:\s[^;]*)?);/mg;
+    my $text = slurp($t);
+    my @mine = map { s/\s+/ /gr }
+        $text =~ /(?:^|")[ \t]*(cms_[a-z_]+(?:\s[^;]*)?);/mg;
+    push @uses, @mine;
+    my %p = map { $_ => 1 } $text =~ /['"]([a-z_]+)=/g;
+    for my $u (@mine) {
+        my ($name) = $u =~ /^(\S+)/;
+        $file_params{$name}{$_} = 1 for keys %p;
+    }
 }
 
 for my $name (sort keys %doc) {
     my @mine = grep { /^\Q$name\E(?: |$)/ } @uses;
     ok(@mine, "$name is configured by a test");
-    for my $p (sort grep { !/^=/ } keys %{ $doc{$name} }) {
-        ok((grep { / \Q$p\E=/ } @mine), "$name $p= is configured by a test");
+    for my $p (sort keys %{ $doc{$name} }) {
+        ok((grep { / \Q$p\E=/ } @mine) || $file_params{$name}{$p},
+           "$name $p= is configured by a test");
     }
-    for my $v (sort map { /^=(.*)/ ? $1 : () } keys %{ $doc{$name} }) {
-        ok((grep { /^\Q$name $v\E(?: |$)/ } @mine),
-           "$name $v is configured by a test");
-    }
+}
+
+for my $v (@values) {
+    ok((grep { /^\Q$v\E$/ } @uses), "\"$v\" is written in a test");
 }
 
 done_testing();
