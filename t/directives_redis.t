@@ -11,6 +11,9 @@
 #                                   growing at max_size, the records wait
 #                                   in memory, and none is lost: all reach
 #                                   the stream, in order, once Redis is back
+#   cms_redis_sentinel ... user= password=
+#                                   a Sentinel whose default user is off:
+#                                   the master is found with these
 
 use strict;
 use warnings;
@@ -150,5 +153,69 @@ while (@l >= 5) {
 is_deeply(\@uris, [map { "/s/$_" } 1 .. $n],
           'every record in the stream, in order, once');
 is(get_json('/redis')->{stream}{lost}, 0, 'none lost');
+
+# --- cms_redis_sentinel user= password=: only "watcher" may ask this
+# Sentinel; it reaches the master as "proxy"
+
+my $SP = $t->port('sentinel');
+my $dir = $t->dir;
+$t->write_file('sentinel.conf', <<"EOF");
+port $SP
+bind 127.0.0.1
+dir $dir
+logfile $dir/sentinel.log
+user default off
+user watcher on >watcher-pw ~* &* +\@all
+sentinel monitor m 127.0.0.1 $R 1
+sentinel auth-user m proxy
+sentinel auth-pass m proxy-pw
+EOF
+
+my $pid = fork() // die "fork: $!";
+if ($pid == 0) {
+    exec('redis-sentinel', "$dir/sentinel.conf") or die "exec: $!";
+}
+$t->{pids}{sentinel} = $pid;
+$t->wait_port($SP);
+
+$t->write_conf(<<'EOF', 'sentinel-nginx.conf');
+load_module %%MODULE%%;
+daemon off;
+master_process on;
+worker_processes 1;
+pid %%TESTDIR%%/sentinel-nginx.pid;
+error_log %%TESTDIR%%/error.log info;
+events {}
+http {
+    access_log off;
+
+    cms_redis_sentinel 127.0.0.1:%%PORT_sentinel%% master=m user=watcher
+                       password=watcher-pw;
+    cms_redis sentinel user=proxy password=proxy-pw prefix=d2:
+              connect_timeout=500ms command_timeout=1s ping_interval=1s;
+
+    server {
+        listen 127.0.0.1:%%PORT_http2%%;
+        location /v/ { cms_redis_stream v; return 200 "v\n"; }
+        location = /redis { cms_redis_status; }
+    }
+}
+EOF
+
+$t->run_nginx(conf => 'sentinel-nginx.conf', key => 'nginx2',
+              pidfile => $t->dir . '/sentinel-nginx.pid',
+              ports => [$t->port('http2')]);
+
+sub status2 {
+    my $res = $t->http('GET', $t->port('http2'), '/redis');
+    return $res->{status} == 200 ? $json->decode($res->{content}) : {};
+}
+
+ok(wait_for('connected through the sentinel', sub { status2()->{connected} }, 20),
+   'cms_redis_sentinel user=watcher password=...: the master found, connected')
+    or diag(explain(status2()));
+$t->http('GET', $t->port('http2'), '/v/1');
+ok(wait_for('the record', sub { (rcli('XLEN', 'd2:v'))[0] == 1 }),
+   'a record reached the master');
 
 $t->done;
