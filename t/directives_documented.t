@@ -9,9 +9,6 @@
 # are easily left to their default.  A
 # directive is a name the sources register as a command; the README's
 # other cms_ words (variables, an upstream named cms_cluster) are not.
-#
-# TEST_DIRECTIVES_README=<file> reads another README (to show that an
-# untested directive fails this).
 
 use strict;
 use warnings;
@@ -38,9 +35,7 @@ for my $c (glob("$root/ngx_cms_module/*.c"), glob("$root/plugins/*/*.c")) {
 ok(scalar(keys %command) > 40, scalar(keys %command)
    . ' directives registered by the sources');
 
-my @readmes = $ENV{TEST_DIRECTIVES_README}
-              ? ($ENV{TEST_DIRECTIVES_README})
-              : ("$root/README.md", glob("$root/plugins/*/README.md"));
+my @readmes = ("$root/README.md", glob("$root/plugins/*/README.md"));
 
 # directive => { parameter => 1 } from the README tables' first cells
 my %doc;
