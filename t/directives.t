@@ -121,7 +121,7 @@ http {
             cms_move_roles mover;
             cms_move_check_can_move on;
             cms_move_upstream only_core2;
-            cms_move_check_timeout 500ms;
+            cms_move_check_timeout 2s;
             proxy_pass http://cms;
         }
     }
@@ -243,7 +243,7 @@ is(scalar(grep { m{^GET /api/v1/participants/} } bridge_log('core1')), 2,
 is(scalar(grep { $_ eq "GET /api/v1/participants/$pid" } bridge_log('core2')),
    1, 'cms_move_upstream only_core2: the check asked core2');
 
-# --- cms_move_check_timeout 500ms: core2 does not answer the check
+# --- cms_move_check_timeout 2s: core2 does not answer the check
 
 ($target, $pid) = setup('core2', 1);
 $t->sim('PUT', '/_sim/bridges/core2/fault',
@@ -252,8 +252,8 @@ $r = $cmm->('POST', "/api/v1/calls/$target/participants",
             "movedParticipant=$pid&needsActivation=false");
 is($r->{status}, 200, 'no answer to the check: the move goes on');
 like($t->error_log,
-     qr/could not check participant "\Q$pid\E" on bridge "core2" \(status 0, .*500 ms.*the move goes on unchecked/,
-     'cms_move_check_timeout: unchecked after 500 ms, logged');
+     qr/could not check participant "\Q$pid\E" on bridge "core2" \(status 0, .*2000 ms.*the move goes on unchecked/,
+     'cms_move_check_timeout: unchecked after 2 s, logged');
 $t->sim('PUT', '/_sim/bridges/core2/fault', { mode => 'none' });
 
 $t->done;

@@ -58,7 +58,7 @@ my %extra = (
     cms_slot_redis_down closed;
     cms_slot_upstream recon;
     cms_slot_reconcile_at_start on;
-    cms_slot_bridge_timeout 500ms;
+    cms_slot_bridge_timeout 2s;
 EOF
     b => <<'EOF',
     cms_slot_redis off;
@@ -197,7 +197,7 @@ ok((grep { $_ == 200 * 1024 } @sizes),
    'cms_slots_zone 200k: a shared mapping of 204800 bytes')
     or diag("shared mappings: @sizes");
 
-# --- cms_slot_bridge_timeout 500ms: a bridge that does not answer
+# --- cms_slot_bridge_timeout 2s: a bridge that does not answer
 
 $t->sim('PUT', '/_sim/bridges/core2/fault',
         { mode => 'hang', path => 'filter=' });
@@ -209,7 +209,7 @@ ok(wait_for('the reconciliation failed', sub {
        !$r->{running} && ($r->{error} // '') ne '' }),
    'a hanging bridge: the reconciliation ends');
 like(status('a')->{reconciliation}{error},
-     qr/^listing: no answer, 127\.0\.0\.1:\d+ did not answer within 500 ms/,
+     qr/^listing: no answer, 127\.0\.0\.1:\d+ did not answer within 2000 ms/,
      'cms_slot_bridge_timeout: it gave up waiting for the listing');
 $t->sim('PUT', '/_sim/bridges/core2/fault', { mode => 'none' });
 $t->sim('PUT', '/_sim/bridges/core2/credentials',
