@@ -84,8 +84,9 @@ prove: $(MODULE)
 	tmp=$$(mktemp -d /tmp/ngx-cms-test.XXXXXX) && chmod 755 $$tmp && \
 	TMPDIR=$$tmp prove -r -j2 t/; rc=$$?; rm -rf $$tmp; exit $$rc
 
-# every nginx process under valgrind; fails on a memory error or a definite
-# leak in our code (t/memcheck.sh)
+# every nginx process under valgrind; fails on a failed test, a missing
+# valgrind log, any valgrind error or definite leak not suppressed as
+# nginx's own in t/memcheck.supp (t/memcheck.sh)
 memcheck: $(MODULE)
 	$(MAKE) deps EXTRA_PKGS="$(TEST_PKGS)"
 	$(MAKE) -s -C t/redis_debug

@@ -172,7 +172,11 @@ is($res->{headers}{'x-cms-order'}, 'req:a,req:b,resp:b,resp:a',
    'request hooks by priority, response hooks in reverse');
 is($res->{headers}{'x-cms-example'}, 'coSpace.list', 'and the example ran too');
 
-sleep 0.2;
+# the log phase follows the answer: wait for the last log hook's line
+for (1 .. 400) {
+    last if $t->error_log =~ /cms example_a: coSpace\.list order/;
+    select(undef, undef, undef, 0.025);
+}
 like($t->error_log, qr/cms example_b: coSpace\.list order req:a,req:b,resp:b,resp:a,log:b while/,
      'log hooks in reverse: b first');
 like($t->error_log, qr/cms example_a: coSpace\.list order req:a,req:b,resp:b,resp:a,log:b,log:a while/,
@@ -201,7 +205,10 @@ is($res->{headers}{'x-cms-order'}, undef, 'no response hooks for our own answer'
 is($res->{headers}{'x-cms-example'}, undef, 'none at all');
 is(scalar @{ $t->sim_requests }, 0, 'the bridge never saw the denied request');
 
-sleep 0.2;
+for (1 .. 400) {
+    last if $t->error_log =~ /cms example_a: coSpace\.create order/;
+    select(undef, undef, undef, 0.025);
+}
 like($t->error_log, qr/cms example: log coSpace\.create status=403 verdict=deny rule="example-deny-header" plugin="example" bridge="" while/,
      'the denying plugin\'s log hook ran for the denied request');
 like($t->error_log, qr/cms example_a: coSpace\.create order req:a,log:b,log:a while/,

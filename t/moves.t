@@ -78,13 +78,24 @@ EOF
 
 $t->run_nginx(ports => [$t->port('proxy'), $t->port('checked')]);
 
+# The client's requests carry a header of their own: in the simulator's
+# log, a request without it is one the proxy made itself.
 sub client {
     my ($port, $user) = @_;
     return sub {
         my ($method, $path, $body) = @_;
         return $t->http($method, $port, $path, body => $body,
-                        user => $user, password => 'x');
+                        user => $user, password => 'x',
+                        headers => { 'X-Test-Client' => $user });
     };
+}
+
+# Who sent what to the bridges, in arrival order: "client GET /api/v1/..."
+# or "proxy GET /api/v1/...".
+sub trail {
+    return map { ($_->{headers}{'x-test-client'} ? 'client' : 'proxy')
+                 . " $_->{method} $_->{path}" }
+           grep { $_->{path} =~ m{/participants} } @{ $t->sim_requests };
 }
 
 sub direct {
@@ -198,9 +209,12 @@ like($move->[1]{content},
      qr{<failureDetails><participantCannotBeMoved rule="can-move" /></failureDetails>},
      'participantCannotBeMoved, rule can-move');
 my @seen = @{ $t->sim_requests };
-ok(grep({ $_->{method} eq 'GET'
-          && $_->{path} eq "/api/v1/participants/$pid" } @seen),
-   'the proxy asked CMS about the participant');
+is_deeply([trail()], [
+    "client GET /api/v1/participants/$pid",
+    "proxy GET /api/v1/participants/$pid",
+    "client GET /api/v1/participants/$pid",
+], 'the proxy asked CMS about the participant, and sent no move')
+    or diag(explain([trail()]));
 ok(!grep({ $_->{method} eq 'POST' } @seen), 'the move itself never sent');
 is($move->[-1]{status}, 200, 'the participant stays in its call');
 
@@ -213,8 +227,17 @@ SKIP: {
 # canMove true: the checked move goes through
 
 $t->sim('PUT', "/_sim/participants/$pid", { canMove => JSON::PP::true });
+$t->sim('DELETE', '/_sim/requests');
 $move = cmm_move(client($t->port('checked'), 'cmm'), $call2, $pid);
 is($move->[1]{status}, 200, 'canMove true: moved');
+is_deeply([trail()], [
+    "client GET /api/v1/participants/$pid",
+    "proxy GET /api/v1/participants/$pid",
+    "client POST /api/v1/calls/$call2/participants",
+    'client GET /api/v1/participants/' . id_of($move->[1]{location}),
+    "client GET /api/v1/participants/$pid",
+], 'CMS was asked about the participant before the move was sent')
+    or diag(explain([trail()]));
 
 # --- 4. the participant lives on another bridge than the one asked first
 

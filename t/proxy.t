@@ -198,8 +198,16 @@ for my $path ('/api/v1/coSpaces/../system/status', '/api/v1/coSpaces/%2e%2e/x',
          "path $path refused with failureDetails");
 }
 
+# nginx's own parser refuses %00 in a path (400) before any module runs,
+# with or without this one; what the module adds is that an escaped NUL
+# a plain proxy_pass forwards (%2500: the bridge sees %00 after its own
+# decoding) is refused too, as CMS-style invalidPath
 my $raw = $t->raw($P, "GET /api/v1/coSpaces%00 HTTP/1.0\r\nHost: x\r\n\r\n");
-like($raw, qr{^HTTP/1.1 400 }, '%00 in the path: 400');
+like($raw, qr{^HTTP/1.1 400 }, '%00 in the path: nginx\'s own 400');
+
+$raw = $t->raw($P, "GET /api/v1/coSpaces%2500 HTTP/1.0\r\nHost: x\r\n\r\n");
+like($raw, qr{^HTTP/1.1 400 .*\r\nX-Cms-Proxy-Reason: percent-encoding in path\r\n.*<failureDetails><parameterError parameter="path" error="invalidPath" /></failureDetails>}s,
+     '%2500 (an escaped NUL plain proxy_pass forwards): invalidPath');
 
 is_deeply([ map { "$_->{method} $_->{path}" } @{ $t->sim_requests } ], [],
           'none of the bad requests reached a bridge');

@@ -3,7 +3,9 @@
 # Seed replay: the TMS session of seed 000 and the CMM move of seed 004,
 # sent through the proxy, give the same statuses, Locations and bodies as
 # sent straight to the simulator, and the simulator receives the same
-# requests.  Credentials pass through untouched (transparent mode).
+# requests.  Credentials pass through untouched (transparent mode): the
+# client's are not the ones the upstream declares for the bridge, and
+# the simulator accepts only the client's.
 
 use strict;
 use warnings;
@@ -12,6 +14,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use Test::More;
+use MIME::Base64 ();
 use CmsTest;
 use CmsSeed qw(tms_session cmm_move normalize id_of);
 
@@ -43,29 +46,42 @@ EOF
 
 $t->run_nginx(ports => [$t->port('proxy')]);
 
+# The client's own API account, which the simulator is told to accept
+# after every reset; cms_bridge names another (admin/secret1), which the
+# bridge would refuse: a proxy that injected it would get 401s.
+my ($USER, $PASS) = ('tms-client', 'client-pw');
+my $AUTH = 'Basic ' . MIME::Base64::encode_base64("$USER:$PASS", '');
+
+sub reset_sim {
+    $t->sim('POST', '/_sim/reset');
+    $t->sim('PUT', '/_sim/bridges/core1/credentials',
+            { user => $USER, password => $PASS });
+    $t->sim('DELETE', '/_sim/requests');
+}
+
 sub client {
     my ($port) = @_;
     return sub {
         my ($method, $path, $body) = @_;
         return $t->http($method, $port, $path, body => $body,
-                        user => 'admin', password => 'secret1');
+                        user => $USER, password => $PASS);
     };
 }
 
 sub requests_seen {
     return [ map { { method => $_->{method}, path => $_->{path},
-                     body => $_->{body} } } @{ $t->sim_requests('core1') } ];
+                     body => $_->{body},
+                     authorization => $_->{headers}{authorization} } }
+             @{ $t->sim_requests('core1') } ];
 }
 
 # --- TMS session, straight to core1, then through the proxy
 
-$t->sim('POST', '/_sim/reset');
-$t->sim('DELETE', '/_sim/requests');
+reset_sim();
 my $direct = tms_session(client($t->port('core1')));
 my $direct_seen = requests_seen();
 
-$t->sim('POST', '/_sim/reset');
-$t->sim('DELETE', '/_sim/requests');
+reset_sim();
 my $proxied = tms_session(client($t->port('proxy')));
 my $proxied_seen = requests_seen();
 
@@ -77,6 +93,10 @@ is_deeply(normalize($proxied_seen), normalize($direct_seen),
 
 ok(!grep({ $_->{status} != 200 } @$proxied), 'every TMS step answered 200')
     or diag(explain([grep { $_->{status} != 200 } @$proxied]));
+is_deeply([map { $_->{authorization} } @$proxied_seen],
+          [($AUTH) x @$proxied_seen],
+          'credentials pass through untouched: every request carried the '
+          . 'client\'s, not those cms_bridge names');
 
 my ($end) = grep { $_->{request} =~ /regenerateSecret/ } @$proxied;
 ok($end, 'the end-of-meeting PUT was sent');
@@ -102,30 +122,43 @@ is($r->{status}, 401, 'no credentials: 401 from the bridge');
 is($r->{headers}{'www-authenticate'}, 'Basic realm="acano"',
    'the bridge\'s challenge passes through');
 
-# --- CMM move of seed 004: participant on core1 moved into a call on core2
+# --- CMM move of seed 004: a participant of a call on core1 moved into
+# another call on core1 (the primary, where the proxy sends it), straight
+# to the simulator, then through the proxy
 
-$t->sim('POST', '/_sim/reset');
+sub direct {
+    my ($path, $body) = @_;
+    return id_of($t->http('POST', $t->port('core1'), $path, body => $body,
+                          user => $USER, password => $PASS)
+                 ->{headers}{location});
+}
 
-my $space = id_of($t->http('POST', $t->port('core1'), '/api/v1/coSpaces',
-    body => 'name=Space 1', user => 'admin', password => 'secret1')
-    ->{headers}{location});
-my $space2 = id_of($t->http('POST', $t->port('core1'), '/api/v1/coSpaces',
-    body => 'name=Space 2', user => 'admin', password => 'secret1')
-    ->{headers}{location});
+sub setup_move {
+    reset_sim();
+    my $space = direct('/api/v1/coSpaces', 'name=Space 1');
+    my $space2 = direct('/api/v1/coSpaces', 'name=Space 2');
+    my $call1 = direct('/api/v1/calls', "coSpace=$space");
+    my $pid = $t->sim('POST', '/_sim/participants',
+        { bridge => 'core1', call => $call1, name => 'User X', uri => 'guest4242',
+          canMove => JSON::PP::true })->{id};
+    my $call2 = direct('/api/v1/calls', "coSpace=$space2");
+    $t->sim('DELETE', '/_sim/requests');
+    return ($call2, $pid);
+}
 
-my $call1 = id_of($t->http('POST', $t->port('core1'), '/api/v1/calls',
-    body => "coSpace=$space", user => 'admin', password => 'secret1')
-    ->{headers}{location});
-my $pid = $t->sim('POST', '/_sim/participants',
-    { bridge => 'core1', call => $call1, name => 'User X', canMove => JSON::PP::true })->{id};
+my ($call2, $pid) = setup_move();
+my $move_direct = cmm_move(client($t->port('core1')), $call2, $pid);
+my $move_direct_seen = requests_seen();
 
-# the target call lives on core1 too: the proxy sends to the primary
-
-my $call2 = id_of($t->http('POST', $t->port('core1'), '/api/v1/calls',
-    body => "coSpace=$space2", user => 'admin', password => 'secret1')
-    ->{headers}{location});
-
+($call2, $pid) = setup_move();
 my $move = cmm_move(client($t->port('proxy')), $call2, $pid);
+my $move_seen = requests_seen();
+
+is(scalar @$move_direct, 4, 'the CMM move has its 4 API calls');
+is_deeply(normalize($move), normalize($move_direct),
+          'CMM move: same statuses, Locations, types and bodies');
+is_deeply(normalize($move_seen), normalize($move_direct_seen),
+          'CMM move: the bridge received the same requests');
 
 is($move->[1]{status}, 200, 'move answered 200');
 like($move->[1]{location}, qr{^/api/v1/participants/[0-9a-f-]{36}$},
@@ -137,8 +170,9 @@ like($move->[2]{content}, qr{<movedParticipant>\Q$pid\E</movedParticipant>},
 is($move->[3]{status}, 404, 'old participant is gone');
 
 my ($seen) = grep { $_->{method} eq 'POST' && $_->{path} =~ /participants/ }
-             @{ $t->sim_requests('core1') };
+             @$move_seen;
 is($seen->{body}, "movedParticipant=$pid&needsActivation=false",
    'move body byte-identical at the bridge');
+is($seen->{authorization}, $AUTH, 'with the client\'s credentials');
 
 $t->done;

@@ -37,7 +37,7 @@ events {}
 http {
     access_log %%TESTDIR%%/access-$n.log;
 
-    cms_redis 127.0.0.1:$redis prefix=cms-test: command_timeout=2s;
+    cms_redis 127.0.0.1:$redis prefix=cms-test: command_timeout=10s;
     cms_slot_check_interval 500ms;
 
     upstream cms {
@@ -263,11 +263,16 @@ like(redis_cli("HGET cms-test:slots:space:$space{3} rec"), qr/Alone/,
 # the worker exits without sending that write to the bridge (its client
 # never hears an answer, so the bridge must not act on it either)
 
-wait_for('A connected again', sub { status('a')->{redis}{available} });
+# Redis back and the table written back to it: a reconciliation still
+# running would keep the check-out from Redis (the zone would decide it)
+wait_for('A connected again and reconciled', sub {
+    my $s = status('a');
+    $s->{redis}{available} && !$s->{reconciliation}{running} });
 kill 'STOP', $t->{pids}{redis};
 $t->sim('DELETE', '/_sim/requests');
 
 my $body = open_body('Shutdown', 'sd');
+my $queued0 = redis_queued();
 my $sock = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port{a}")
     or die "connect: $!";
 print $sock "PUT /api/v1/cospaces/$space{4} HTTP/1.1\r\n"
@@ -275,7 +280,28 @@ print $sock "PUT /api/v1/cospaces/$space{4} HTTP/1.1\r\n"
           . "Content-Type: application/x-www-form-urlencoded\r\n"
           . "Content-Length: " . length($body) . "\r\n"
           . "Connection: close\r\n\r\n$body";
-sleep 0.5;   # read, and waiting for Redis (command_timeout is 2s)
+
+# Redis is stopped: what nginx sends it stays in the kernel, unread, in
+# the receive queues of redis-server's connections.  The check-out's
+# decide script (keys, the meeting's record: some hundreds of bytes)
+# landing there is the PUT waiting on Redis (command_timeout is 10s; a
+# PING would be 14 bytes).
+ok(wait_for('the decide script queued at Redis',
+            sub { redis_queued() > $queued0 + 200 }),
+   'the PUT is waiting on Redis: its script sits unread at redis-server')
+    or diag('queued: ' . redis_queued() . " bytes, before: $queued0");
+
+sub redis_queued {
+    my $port = sprintf '%04X', $redis;
+    my $n = 0;
+    open my $fh, '<', '/proc/net/tcp' or return 0;
+    while (<$fh>) {
+        my @f = split;
+        next unless ($f[1] // '') eq "0100007F:$port" && $f[3] eq '01';
+        $n += hex((split /:/, $f[4])[1]);
+    }
+    return $n;
+}
 
 my $master = delete $t->{pids}{nginx_a};
 kill 'TERM', $master;
@@ -285,6 +311,12 @@ ok(wait_for('A gone', sub { waitpid($master, WNOHANG) == $master }),
 my $answer = <$sock>;
 ok(!defined $answer, 'the waiting client gets no answer, the connection '
                      . 'is closed');
+# Redis had the check-out until the worker exited (then the zone was
+# left to decide it, and the worker never sent it on)
+my $space4 = $space{4};
+my @why = $t->error_log =~ /redis (?:is not available for|could not decide) the PUT to space "\Q$space4\E": ([^;,]*)/g;
+is("@why", 'worker exiting',
+   'Redis, not the zone, had the check-out to decide until the worker exited');
 
 my $log = $t->sim('GET', '/_sim/requests');
 is(scalar(grep { $_->{method} eq 'PUT' } @$log), 0,

@@ -17,7 +17,9 @@
  *     that would answer a misleading 404;
  *   - anything else goes to the active bridge, or, when it is down or
  *     was already tried by this request, to the next usable bridge in
- *     priority order (primary, then backups as declared);
+ *     priority order (primary, then backups as declared); a bridge with
+ *     max_fails= that failed that often is not usable for fail_timeout,
+ *     as with round robin;
  *   - a write (anything but GET and HEAD) that reached a bridge is never
  *     sent to another one: it may have been applied.
  *
@@ -71,6 +73,8 @@ static ngx_cms_fo_bridge_t *ngx_cms_call_bridge(ngx_cms_fo_cluster_t *cl,
     ngx_cms_ctx_t *ctx);
 static ngx_cms_fo_bridge_t *ngx_cms_choose(ngx_cms_fo_cluster_t *cl,
     uintptr_t tried);
+static ngx_uint_t ngx_cms_passive_down(ngx_cms_fo_cluster_t *cl,
+    ngx_cms_fo_bridge_t *b);
 static ngx_int_t ngx_cms_use_peer(ngx_cms_peer_data_t *pd,
     ngx_peer_connection_t *pc, ngx_cms_fo_bridge_t *b);
 static ngx_int_t ngx_cms_set_authorization(ngx_http_request_t *r,
@@ -190,7 +194,10 @@ ngx_cms_bridge_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     cl->name = uscf->host;
 
     ngx_str_null(&password);
-    max_fails = 1;
+
+    /* no passive exclusion unless asked for: the health checks and the
+     * failover state decide which bridge is usable */
+    max_fails = 0;
     fail_timeout = 10;
 
     for (i = 3; i < cf->args->nelts; i++) {
@@ -773,7 +780,7 @@ ngx_cms_choose(ngx_cms_fo_cluster_t *cl, uintptr_t tried)
         b = ngx_cms_failover_bridge_by_slot(cl, cl->sh->active);
 
         if (b && !(tried & ((uintptr_t) 1 << b->index))
-            && ngx_cms_usable(cl, b))
+            && ngx_cms_usable(cl, b) && !ngx_cms_passive_down(cl, b))
         {
             return b;
         }
@@ -784,12 +791,60 @@ ngx_cms_choose(ngx_cms_fo_cluster_t *cl, uintptr_t tried)
     for (i = 0; i < n; i++) {
         b = cl->order[i];
 
-        if (!(tried & ((uintptr_t) 1 << b->index)) && ngx_cms_usable(cl, b)) {
+        if (!(tried & ((uintptr_t) 1 << b->index)) && ngx_cms_usable(cl, b)
+            && !ngx_cms_passive_down(cl, b))
+        {
             return b;
         }
     }
 
     return NULL;
+}
+
+
+/*
+ * nginx's passive accounting, kept by round robin (ngx_cms_free_peer()
+ * hands it every outcome): a bridge that failed max_fails= times is left
+ * out for fail_timeout=, as round robin's own choice would.
+ */
+
+static ngx_uint_t
+ngx_cms_passive_down(ngx_cms_fo_cluster_t *cl, ngx_cms_fo_bridge_t *b)
+{
+    time_t                         now;
+    ngx_uint_t                     list, down;
+    ngx_addr_t                    *addr;
+    ngx_http_upstream_rr_peer_t   *peer;
+    ngx_http_upstream_rr_peers_t  *peers;
+
+    addr = &b->conf->addrs[0];
+    peers = cl->uscf->peer.data;
+    now = ngx_time();
+
+    for (list = 0; peers && list < 2; list++, peers = peers->next) {
+
+        ngx_http_upstream_rr_peers_rlock(peers);
+
+        for (peer = peers->peer; peer; peer = peer->next) {
+            if (ngx_cmp_sockaddr(peer->sockaddr, peer->socklen,
+                                 addr->sockaddr, addr->socklen, 1)
+                == NGX_OK)
+            {
+                ngx_http_upstream_rr_peer_lock(peers, peer);
+                down = peer->max_fails
+                       && peer->fails >= peer->max_fails
+                       && now - peer->checked <= peer->fail_timeout;
+                ngx_http_upstream_rr_peer_unlock(peers, peer);
+
+                ngx_http_upstream_rr_peers_unlock(peers);
+                return down;
+            }
+        }
+
+        ngx_http_upstream_rr_peers_unlock(peers);
+    }
+
+    return 0;
 }
 
 
@@ -833,6 +888,13 @@ ngx_cms_use_peer(ngx_cms_peer_data_t *pd, ngx_peer_connection_t *pc,
 
         ngx_http_upstream_rr_peer_lock(peers, peer);
         peer->conns++;
+
+        /* as round robin: a try after fail_timeout starts a new count
+         * once it succeeds (ngx_http_upstream_free_round_robin_peer) */
+        if (ngx_time() - peer->checked > peer->fail_timeout) {
+            peer->checked = ngx_time();
+        }
+
         ngx_http_upstream_rr_peer_unlock(peers, peer);
 
         pc->sockaddr = peer->sockaddr;

@@ -11,7 +11,8 @@ use strict;
 use warnings;
 
 use Cwd qw(abs_path);
-use File::Basename qw(dirname);
+use File::Basename qw(basename dirname);
+use File::Find qw(find);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use IO::Select;
@@ -34,6 +35,10 @@ sub new {
         ports  => {},
         pids   => {},
         json   => JSON::PP->new->canonical->utf8,
+        owner  => $$,
+        allow  => [],
+        problems => [],
+        t_runs => [],
         %opt,
     }, $class;
 
@@ -130,13 +135,23 @@ sub write_conf {
     return $self;
 }
 
-# nginx -t on a config; returns (ok, output).
+# nginx -t on a config; returns (ok, output).  Each run has its own
+# error-t.<n>.log; its output and that log are checked by done().
 sub nginx_t {
     my ($self, $name) = @_;
 
     $name //= 'nginx.conf';
-    my $out = `$NGINX -p $self->{dir}/ -c $self->{dir}/$name -e $self->{dir}/error-t.log -t 2>&1`;
-    return ($? == 0, $out);
+    my $n = @{ $self->{t_runs} } + 1;
+    my $log = "$self->{dir}/error-t.$n.log";
+    my $out = `$NGINX -p $self->{dir}/ -c $self->{dir}/$name -e $log -t 2>&1`;
+    my $ok = $? == 0;
+
+    open my $fh, '<', $log;
+    my $text = $fh ? do { local $/; <$fh> } : '';
+    push @{ $self->{t_runs} }, { name => $name, ok => $ok,
+                                 text => "$out\n" . ($text // '') };
+
+    return ($ok, $out);
 }
 
 sub run_nginx {
@@ -175,12 +190,38 @@ sub run_nginx {
     return $self;
 }
 
+# The worker processes of an nginx master (its children).
+sub workers {
+    my ($self, $key) = @_;
+
+    my $master = $self->{pids}{$key // 'nginx'} or return;
+    my @w;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $fh, '<', $stat or next;
+        my $line = <$fh> // next;
+        push @w, $1 if $line =~ /^(\d+) \(.*\) \S+ (\d+) / && $2 == $master;
+    }
+    return @w;
+}
+
+# HUP, then wait until every worker is one of the new generation (the
+# old ones gone); fails the test when that does not happen.
 sub reload_nginx {
     my ($self, $key) = @_;
 
     $key //= 'nginx';
+    my %old = map { $_ => 1 } $self->workers($key);
     kill 'HUP', $self->{pids}{$key};
-    sleep 0.5;
+
+    my $deadline = time + ($NGINX eq '/usr/sbin/nginx' ? 15 : 90);
+    while (time < $deadline) {
+        my @w = $self->workers($key);
+        return 1 if @w && !grep { $old{$_} } @w;
+        sleep 0.02;
+    }
+
+    $self->problem("nginx ($key): no new workers after HUP");
+    return 0;
 }
 
 sub stop_nginx {
@@ -190,12 +231,64 @@ sub stop_nginx {
     my $pid = delete $self->{pids}{$key} or return;
 
     kill 'QUIT', $pid;
-    for (1 .. 200) {
+
+    # under valgrind (any other binary than nginx's own) a graceful stop
+    # with its leak check takes far longer
+    my $wait = $NGINX eq '/usr/sbin/nginx' ? 10 : 120;
+
+    my $deadline = time + $wait;
+    while (time < $deadline) {
+        if (waitpid($pid, WNOHANG) == $pid) {
+            $self->problem("nginx ($key) master exited with status $?")
+                if $?;
+            return;
+        }
+        sleep 0.05;
+    }
+
+    $self->problem("nginx ($key) did not stop on QUIT within ${wait} s: "
+                   . "TERM");
+    kill 'TERM', $pid;
+    $deadline = time + 10;
+    while (time < $deadline) {
         return if waitpid($pid, WNOHANG) == $pid;
         sleep 0.05;
     }
-    kill 'TERM', $pid;
+
+    $self->problem("nginx ($key) did not stop on TERM either: KILL");
+    kill 'KILL', $pid;
     waitpid($pid, 0);
+}
+
+# Something done() must fail on, found before it.
+sub problem {
+    my ($self, $what) = @_;
+    push @{ $self->{problems} }, $what;
+}
+
+# A line the test provoked on purpose (a worker it killed, say): a regexp
+# for the one line done() must not count.
+sub allow_log {
+    my ($self, $re) = @_;
+    push @{ $self->{allow} }, $re;
+}
+
+# The lines of a log that fail a test.  $refused: the text is that of an
+# nginx -t which refused its configuration, where [emerg] is the verdict.
+sub bad_lines {
+    my ($self, $text, $refused) = @_;
+
+    my $levels = $refused ? 'alert|crit' : 'alert|crit|emerg';
+
+    return grep {
+        my $line = $_;
+        (/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[(?:$levels)\]/
+         || /^nginx: \[(?:$levels)\]/
+         || /worker process \d+ exited on signal/
+         || /==\d+==\s*ERROR: \w*Sanitizer|^SUMMARY: \w*Sanitizer
+            |runtime\ error:|LeakSanitizer/x)
+        && !grep { $line =~ $_ } @{ $self->{allow} }
+    } split /\n/, $text // '';
 }
 
 # The CMS simulator, as a cluster: bridges => [ { name, user, password,
@@ -381,20 +474,46 @@ sub done {
     $self->stop_nginx($_) for grep { /^nginx/ } keys %{ $self->{pids} };
     $self->stop_process($_) for keys %{ $self->{pids} };
 
-    my $log = $self->error_log;
+    diag($self->error_log) if $ENV{TEST_CATLOG};
 
-    diag($log) if $ENV{TEST_CATLOG};
+    # every log nginx (or a sanitizer, with log_path) may have written,
+    # wherever in the test directory; the nginx -t logs are checked with
+    # their run's output below
+    my @logs;
+    find({ no_chdir => 1, wanted => sub {
+        push @logs, $_ if -f $_ && basename($_) =~ /\.log$|san\.|sanitizer/
+                          && basename($_) !~ /^error-t\.\d+\.log$/;
+    } }, $self->{dir});
 
-    my @bad = grep { /\[(alert|emerg)\]|AddressSanitizer|runtime error:|LeakSanitizer/ }
-              split /\n/, $log;
+    my @bad;
+    for my $log (sort @logs) {
+        open my $fh, '<', $log or next;
+        my $text = do { local $/; <$fh> };
+        my $name = substr $log, length($self->{dir}) + 1;
 
-    is(join("\n", @bad), '', 'no alerts or sanitizer reports in error.log');
+        # a log a test's configuration gives its nginx -t runs (error-t*)
+        # holds the [emerg] of the configurations they refused
+        push @bad, map { "$name: $_" }
+                   $self->bad_lines($text, $name =~ /^error-t/);
+    }
+
+    for my $run (@{ $self->{t_runs} }) {
+        push @bad, map { "nginx -t $run->{name}: $_" }
+                   $self->bad_lines($run->{text}, !$run->{ok});
+    }
+
+    is(join("\n", @bad, @{ $self->{problems} }), '',
+       'no alert, crit, emerg, crashed worker or sanitizer report in any '
+       . 'log; nginx stopped on QUIT');
 
     done_testing();
 }
 
 sub DESTROY {
     my ($self) = @_;
+
+    # a forked child of the test must not stop its parent's processes
+    return if ($self->{owner} // $$) != $$;
 
     local $?;
     for my $key (keys %{ $self->{pids} || {} }) {
