@@ -32,6 +32,9 @@ my $t = CmsTest->new;
 
 $t->start_sim;
 
+# the mover's role comes from a user nginx verified
+$t->write_file('htpasswd', "cmm:{PLAIN}x\n");
+
 $t->write_conf(<<'EOF');
 %%GLOBALS%%
 events {}
@@ -116,6 +119,8 @@ http {
         listen 127.0.0.1:%%PORT_moves%%;
 
         location /api/v1/ {
+            auth_basic "cms";
+            auth_basic_user_file %%TESTDIR%%/htpasswd;
             cms_api on;
             cms_plugins moves;
             cms_move_roles mover;
@@ -175,8 +180,10 @@ is($seen->{headers}{authorization}, basic('client', 'client-pw'),
 
 $r = $t->http('GET', $t->port('inject'), '/api/v1/coSpaces',
               user => 'client', password => 'client-pw');
-is($r->{status}, 401, 'where inject is inherited, the bridge\'s own '
-   . 'account (refused now) replaced it');
+is($r->{status}, 502, 'where inject is inherited, the bridge\'s own '
+   . 'account (refused now) replaced it: the proxy\'s failure, 502');
+like($r->{content}, qr{error="credentialsRejected"},
+     '... credentialsRejected, not the client\'s 401');
 
 $t->sim('PUT', '/_sim/bridges/core1/credentials',
         { user => 'admin', password => 'secret1' });

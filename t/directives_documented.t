@@ -28,7 +28,7 @@ sub slurp {
 # the directives the sources register: ngx_string("cms_x"), then the
 # contexts on the next line
 my %command;
-for my $c (glob("$root/ngx_cms_module/*.c"), glob("$root/plugins/*/*.c")) {
+for my $c (glob("$root/ngx_cms_module/*/*.c"), glob("$root/plugins/*/*.c")) {
     $command{$_} = 1
         for slurp($c) =~ /\{\s*ngx_string\("(cms_\w+)"\),\s*\n\s*NGX_\w*CONF/g;
 }
