@@ -24,6 +24,7 @@
 
 
 #include "ngx_cms.h"
+#include "ngx_cms_waiter.h"
 
 
 static ngx_int_t ngx_cms_admin_handler(ngx_http_request_t *r);
@@ -35,22 +36,18 @@ static ngx_int_t ngx_cms_admin_send(ngx_http_request_t *r,
     ngx_uint_t status, ngx_cms_json_t *j);
 static ngx_int_t ngx_cms_admin_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *fmt, ngx_str_t *arg);
-static void ngx_cms_admin_cleanup(void *data);
 
 
 /*
- * Outlives the request (the answer may come from Redis after the client
- * has gone): allocated with ngx_alloc(), freed when the answer comes; a
- * cleanup of the request's pool says when the request has gone.
+ * In the request's pool: the answer may come from Redis after the client
+ * has gone, so the proposal's callback gets the waiter, which says
+ * whether the request (and this) is still there.
  */
 
 typedef struct {
-    ngx_http_request_t        *request;   /* NULL once it has gone */
-    ngx_pool_cleanup_t        *cleanup;
     ngx_cms_fo_cluster_t      *cluster;
     const char                *action;
     unsigned                   in_handler:1;
-    unsigned                   answered:1;
 } ngx_cms_admin_ctx_t;
 
 
@@ -123,7 +120,7 @@ ngx_cms_admin_handler(ngx_http_request_t *r)
     ngx_int_t               rc;
     ngx_str_t               action, upstream, to, force, reason, user;
     ngx_uint_t              health, failover;
-    ngx_pool_cleanup_t     *cln;
+    ngx_cms_waiter_t       *w;
     ngx_cms_admin_ctx_t    *actx;
     ngx_cms_fo_bridge_t    *b;
     ngx_cms_loc_conf_t     *flcf;
@@ -264,85 +261,56 @@ ngx_cms_admin_handler(ngx_http_request_t *r)
     prop.why.len = p - prop.why.data;
 
     /*
-     * With Redis the answer comes later: the request waits, and a
-     * cleanup makes sure a late answer finds no request that has gone.
+     * With Redis the answer comes later: the request waits, and the
+     * waiter makes sure a late answer finds no request that has gone.
+     * It may also come at once, from inside the proposal.
      */
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    actx = ngx_calloc(sizeof(ngx_cms_admin_ctx_t), r->connection->log);
+    actx = ngx_palloc(r->pool, sizeof(ngx_cms_admin_ctx_t));
     if (actx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    actx->request = r;
-    actx->cleanup = cln;
     actx->cluster = cl;
     actx->action = failover ? "failover" : "failback";
-
-    cln->handler = ngx_cms_admin_cleanup;
-    cln->data = actx;
-
-    r->main->count++;
-
     actx->in_handler = 1;
 
-    ngx_cms_failover_propose(cl, &prop, ngx_cms_admin_done, actx);
-
-    if (actx->answered) {
-        ngx_free(actx);
-
-    } else {
-        /* the answer comes later, from the event loop */
-        actx->in_handler = 0;
+    w = ngx_cms_waiter_create(r, actx);
+    if (w == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    ngx_cms_waiter_wait(w);
+
+    ngx_cms_failover_propose(cl, &prop, ngx_cms_admin_done, w);
+
+    /* what is left of the request still needs actx, if it is there */
+
+    actx->in_handler = 0;
 
     return NGX_DONE;
 }
 
 
 static void
-ngx_cms_admin_cleanup(void *data)
-{
-    ngx_cms_admin_ctx_t  *actx = data;
-
-    actx->request = NULL;
-}
-
-
-static void
 ngx_cms_admin_done(void *data, ngx_int_t rc, ngx_cms_shm_change_t *result)
 {
-    ngx_cms_admin_ctx_t  *actx = data;
+    ngx_uint_t            status, later;
+    const char           *outcome;
+    ngx_cms_json_t        j;
+    ngx_connection_t     *c;
+    ngx_http_request_t   *r;
+    ngx_cms_admin_ctx_t  *actx;
 
-    ngx_uint_t           status, later;
-    const char          *outcome;
-    ngx_cms_json_t       j;
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
-
-    r = actx->request;
-
-    /* from inside the handler, the handler frees actx when it returns */
-    later = !actx->in_handler;
-    actx->answered = 1;
-
-    if (r) {
-        /* the cleanup must not touch actx once it is freed */
-        actx->cleanup->handler = NULL;
-        actx->request = NULL;
-    }
+    r = ngx_cms_waiter_done(data, (void **) &actx);
 
     if (r == NULL) {
-        if (later) {
-            ngx_free(actx);
-        }
-
+        /* the client left; the change was made all the same */
         return;
     }
+
+    /* from inside the handler, the handler's caller runs what is posted */
+    later = !actx->in_handler;
 
     c = r->connection;
 
@@ -387,7 +355,6 @@ ngx_cms_admin_done(void *data, ngx_int_t rc, ngx_cms_shm_change_t *result)
 done:
 
     if (later) {
-        ngx_free(actx);
         ngx_http_run_posted_requests(c);
     }
 }

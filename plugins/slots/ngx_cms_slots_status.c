@@ -19,11 +19,7 @@
 
 #include "ngx_cms_slots.h"
 
-
-typedef struct {
-    ngx_http_request_t         *request;    /* NULL once it is gone */
-    ngx_uint_t                  job;        /* a job will call back */
-} ngx_cms_slots_waiter_t;
+#include <ngx_cms_waiter.h>
 
 
 static ngx_int_t ngx_cms_slots_status_handler(ngx_http_request_t *r);
@@ -37,7 +33,6 @@ static ngx_int_t ngx_cms_slots_answer_text(ngx_http_request_t *r,
     ngx_uint_t status, const char *result, ngx_str_t *msg);
 static void ngx_cms_slots_admin_done(void *data, ngx_int_t rc,
     ngx_str_t *msg);
-static void ngx_cms_slots_waiter_cleanup(void *data);
 static ngx_uint_t ngx_cms_slots_find(ngx_cms_slots_main_conf_t *smcf,
     ngx_str_t *what, ngx_uint_t *pool, long *index);
 
@@ -330,23 +325,14 @@ ngx_cms_slots_admin(ngx_http_request_t *r, ngx_cms_slots_main_conf_t *smcf)
     ngx_int_t                rc;
     ngx_str_t                value, by, user, err, why;
     ngx_uint_t               n;
-    ngx_pool_cleanup_t      *cln;
-    ngx_cms_slots_waiter_t  *w;
+    ngx_cms_waiter_t        *w;
 
-    w = ngx_calloc(sizeof(ngx_cms_slots_waiter_t), r->connection->log);
+    /* the job may outlive the request: it keeps the waiter */
+
+    w = ngx_cms_waiter_create(r, NULL);
     if (w == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        ngx_free(w);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    w->request = r;
-    cln->handler = ngx_cms_slots_waiter_cleanup;
-    cln->data = w;
 
     if (ngx_http_arg(r, (u_char *) "release", 7, &value) == NGX_OK) {
 
@@ -414,8 +400,7 @@ ngx_cms_slots_admin(ngx_http_request_t *r, ngx_cms_slots_main_conf_t *smcf)
 
     /* the answer waits for the bridge's */
 
-    w->job = 1;
-    r->main->count++;
+    ngx_cms_waiter_wait(w);
 
     return NGX_DONE;
 }
@@ -424,21 +409,15 @@ ngx_cms_slots_admin(ngx_http_request_t *r, ngx_cms_slots_main_conf_t *smcf)
 static void
 ngx_cms_slots_admin_done(void *data, ngx_int_t rc, ngx_str_t *msg)
 {
-    ngx_cms_slots_waiter_t  *w = data;
-
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
-    r = w->request;
-    w->job = 0;
+    r = ngx_cms_waiter_done(data, NULL);
 
     if (r == NULL) {
         /* the client left; the work is done all the same */
-        ngx_free(w);
         return;
     }
-
-    /* the request's pool cleanup frees the waiter */
 
     c = r->connection;
 
@@ -448,25 +427,6 @@ ngx_cms_slots_admin_done(void *data, ngx_int_t rc, ngx_str_t *msg)
                                   rc == NGX_OK ? "ok" : "error", msg));
 
     ngx_http_run_posted_requests(c);
-}
-
-
-static void
-ngx_cms_slots_waiter_cleanup(void *data)
-{
-    ngx_cms_slots_waiter_t  *w = data;
-
-    /*
-     * The request is gone.  If a job still holds the waiter, the job's
-     * done callback frees it; else nobody else will.
-     */
-
-    if (w->job) {
-        w->request = NULL;
-        return;
-    }
-
-    ngx_free(w);
 }
 
 
