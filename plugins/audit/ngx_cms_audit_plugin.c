@@ -236,8 +236,8 @@ ngx_cms_audit_log(ngx_cms_call_t *call)
     {
         ngx_log_error(NGX_LOG_CRIT, log, 0,
                       "cms: no memory for the audit record of %V %V",
-                      ngx_cms_call_str(call,
-                                       NGX_CMS_CALL_METHOD), ngx_cms_call_str(call, NGX_CMS_CALL_PATH));
+                      ngx_cms_call_str(call, NGX_CMS_CALL_METHOD),
+                      ngx_cms_call_str(call, NGX_CMS_CALL_PATH));
         return;
     }
 

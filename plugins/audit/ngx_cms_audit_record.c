@@ -169,11 +169,13 @@ static void
 ngx_cms_audit_call_json(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     ngx_cms_audit_facts_t *f)
 {
+    ngx_uint_t           verdict;
     ngx_http_request_t  *r;
 
     static const char  *verdicts[] = { "pass", "allow", "deny" };
 
     r = ngx_cms_call_request(call);
+    verdict = ngx_cms_call_num(call, NGX_CMS_CALL_VERDICT);
 
     ngx_cms_audit_json_open(j, '{');
 
@@ -184,37 +186,35 @@ ngx_cms_audit_call_json(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
 
     ngx_cms_audit_record_str(j, "request_id", &f->request_id);
     ngx_cms_audit_record_str(j, "client", &r->connection->addr_text);
-    ngx_cms_audit_record_str(j, "user", ngx_cms_call_str(call,
-                                                         NGX_CMS_CALL_USER));
-    ngx_cms_audit_record_str(j, "role", ngx_cms_call_str(call,
-                                                         NGX_CMS_CALL_ROLE));
+    ngx_cms_audit_record_str(j, "user",
+                             ngx_cms_call_str(call, NGX_CMS_CALL_USER));
+    ngx_cms_audit_record_str(j, "role",
+                             ngx_cms_call_str(call, NGX_CMS_CALL_ROLE));
 
-    ngx_cms_audit_record_str(j, "method", ngx_cms_call_str(call,
-                                                           NGX_CMS_CALL_METHOD));
-    ngx_cms_audit_record_str(j, "path", ngx_cms_call_str(call,
-                                                         NGX_CMS_CALL_PATH));
-    ngx_cms_audit_record_str(j, "operation", ngx_cms_call_str(call,
-                                                              NGX_CMS_CALL_OPERATION));
-    ngx_cms_audit_record_str(j, "object_id", ngx_cms_call_str(call,
-                                                              NGX_CMS_CALL_OBJECT_ID));
-    ngx_cms_audit_record_str(j, "call_id", ngx_cms_call_str(call,
-                                                            NGX_CMS_CALL_CALL_ID));
+    ngx_cms_audit_record_str(j, "method",
+                             ngx_cms_call_str(call, NGX_CMS_CALL_METHOD));
+    ngx_cms_audit_record_str(j, "path",
+                             ngx_cms_call_str(call, NGX_CMS_CALL_PATH));
+    ngx_cms_audit_record_str(j, "operation",
+                             ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION));
+    ngx_cms_audit_record_str(j, "object_id",
+                             ngx_cms_call_str(call, NGX_CMS_CALL_OBJECT_ID));
+    ngx_cms_audit_record_str(j, "call_id",
+                             ngx_cms_call_str(call, NGX_CMS_CALL_CALL_ID));
 
     ngx_cms_audit_json_key_lit(j, "params");
     ngx_cms_audit_record_params(j, call);
 
     ngx_cms_audit_json_key_lit(j, "verdict");
-    ngx_cms_audit_json_cstring(j, ngx_cms_call_num(call,
-                                                   NGX_CMS_CALL_VERDICT) <= NGX_CMS_VERDICT_DENY
-                                  ? verdicts[ngx_cms_call_num(call,
-                                                              NGX_CMS_CALL_VERDICT)] : "unknown");
+    ngx_cms_audit_json_cstring(j, verdict <= NGX_CMS_VERDICT_DENY
+                                  ? verdicts[verdict] : "unknown");
 
-    ngx_cms_audit_record_str(j, "plugin", ngx_cms_call_str(call,
-                                                           NGX_CMS_CALL_PLUGIN));
-    ngx_cms_audit_record_str(j, "rule", ngx_cms_call_str(call,
-                                                         NGX_CMS_CALL_RULE));
-    ngx_cms_audit_record_str(j, "reason", ngx_cms_call_str(call,
-                                                           NGX_CMS_CALL_REASON));
+    ngx_cms_audit_record_str(j, "plugin",
+                             ngx_cms_call_str(call, NGX_CMS_CALL_PLUGIN));
+    ngx_cms_audit_record_str(j, "rule",
+                             ngx_cms_call_str(call, NGX_CMS_CALL_RULE));
+    ngx_cms_audit_record_str(j, "reason",
+                             ngx_cms_call_str(call, NGX_CMS_CALL_REASON));
 
     ngx_cms_audit_json_key_lit(j, "status");
     ngx_cms_audit_json_uint(j, ngx_cms_call_num(call, NGX_CMS_CALL_STATUS));
@@ -223,12 +223,12 @@ ngx_cms_audit_call_json(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     ngx_cms_audit_json_uint(j, ngx_cms_call_num(call,
                                                 NGX_CMS_CALL_BRIDGE_STATUS));
 
-    ngx_cms_audit_record_str(j, "location", ngx_cms_call_str(call,
-                                                             NGX_CMS_CALL_LOCATION));
-    ngx_cms_audit_record_str(j, "location_id", ngx_cms_call_str(call,
-                                                                NGX_CMS_CALL_LOCATION_ID));
-    ngx_cms_audit_record_str(j, "bridge", ngx_cms_call_str(call,
-                                                           NGX_CMS_CALL_BRIDGE));
+    ngx_cms_audit_record_str(j, "location",
+                             ngx_cms_call_str(call, NGX_CMS_CALL_LOCATION));
+    ngx_cms_audit_record_str(j, "location_id",
+                             ngx_cms_call_str(call, NGX_CMS_CALL_LOCATION_ID));
+    ngx_cms_audit_record_str(j, "bridge",
+                             ngx_cms_call_str(call, NGX_CMS_CALL_BRIDGE));
 
     ngx_cms_audit_json_key_lit(j, "upstream_ms");
     ngx_cms_audit_json_uint(j, ngx_cms_call_num(call,
@@ -269,14 +269,17 @@ ngx_cms_audit_record_params(ngx_cms_audit_json_t *j, ngx_cms_call_t *call)
 {
     ngx_str_t         name;
     ngx_uint_t        i;
+    ngx_array_t      *params;
     ngx_cms_param_t  *p;
+
+    params = ngx_cms_call_params(call);
 
     ngx_cms_audit_json_open(j, '{');
 
-    if (ngx_cms_call_params(call)) {
-        p = ngx_cms_call_params(call)->elts;
+    if (params) {
+        p = params->elts;
 
-        for (i = 0; i < ngx_cms_call_params(call)->nelts; i++) {
+        for (i = 0; i < params->nelts; i++) {
             name = p[i].name;
 
             ngx_cms_audit_json_key_n(j, name.data, name.len);

@@ -55,7 +55,7 @@ void
 ngx_cms_audit_story_facts(ngx_cms_call_t *call, ngx_cms_audit_facts_t *f)
 {
     ngx_str_t        *slot, *meeting, *action;
-    ngx_uint_t        status;
+    ngx_uint_t        status, bridge_status, verdict;
     ngx_cms_param_t  *name;
 
     /*
@@ -64,13 +64,13 @@ ngx_cms_audit_story_facts(ngx_cms_call_t *call, ngx_cms_audit_facts_t *f)
      * logged as 499, yet the change was made.
      */
 
-    status = ngx_cms_call_num(call,
-                              NGX_CMS_CALL_BRIDGE_STATUS)
-                                  ? ngx_cms_call_num(call,
-                                                     NGX_CMS_CALL_BRIDGE_STATUS) : ngx_cms_call_num(call, NGX_CMS_CALL_STATUS);
+    bridge_status = ngx_cms_call_num(call, NGX_CMS_CALL_BRIDGE_STATUS);
+    status = bridge_status ? bridge_status
+                           : ngx_cms_call_num(call, NGX_CMS_CALL_STATUS);
 
-    f->done = (ngx_cms_call_num(call,
-                                NGX_CMS_CALL_VERDICT) != NGX_CMS_VERDICT_DENY
+    verdict = ngx_cms_call_num(call, NGX_CMS_CALL_VERDICT);
+
+    f->done = (verdict != NGX_CMS_VERDICT_DENY
                && status >= 200 && status < 300);
 
     f->op = ngx_cms_audit_story_op(ngx_cms_call_str(call,
@@ -151,9 +151,14 @@ void
 ngx_cms_audit_story_summary(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     ngx_cms_audit_facts_t *f)
 {
-    ngx_uint_t  done;
+    ngx_str_t   *call_id, *object_id, *location_id;
+    ngx_uint_t   done;
 
     done = f->done;
+
+    call_id = ngx_cms_call_str(call, NGX_CMS_CALL_CALL_ID);
+    object_id = ngx_cms_call_str(call, NGX_CMS_CALL_OBJECT_ID);
+    location_id = ngx_cms_call_str(call, NGX_CMS_CALL_LOCATION_ID);
 
     ngx_cms_audit_json_string_begin(j);
 
@@ -176,9 +181,8 @@ ngx_cms_audit_story_summary(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
         if (done) {
             ngx_cms_audit_json_string_lit(j, " ");
 
-            if (ngx_cms_call_str(call, NGX_CMS_CALL_LOCATION_ID)->len) {
-                ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
-                                                            NGX_CMS_CALL_LOCATION_ID));
+            if (location_id->len) {
+                ngx_cms_audit_story_str(j, location_id);
 
             } else {
                 ngx_cms_audit_json_string_lit(j, "(no id returned)");
@@ -201,23 +205,20 @@ ngx_cms_audit_story_summary(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     } else if (f->op == NGX_CMS_AUDIT_OP_CALL_DELETE) {
         ngx_cms_audit_story_verb(j, done, "ended", "end");
         ngx_cms_audit_json_string_lit(j, " call ");
-        ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
-                                                    NGX_CMS_CALL_OBJECT_ID));
+        ngx_cms_audit_story_str(j, object_id);
 
     } else if (f->op == NGX_CMS_AUDIT_OP_LEG_CREATE
-               && ngx_cms_call_str(call, NGX_CMS_CALL_CALL_ID)->len)
+               && call_id->len)
     {
         ngx_cms_audit_story_verb(j, done, "dialled", "dial");
         ngx_cms_audit_json_string_lit(j, " ");
         ngx_cms_audit_story_param(j, call, "remoteParty", "(no remoteParty)");
         ngx_cms_audit_json_string_lit(j, " into call ");
-        ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
-                                                    NGX_CMS_CALL_CALL_ID));
+        ngx_cms_audit_story_str(j, call_id);
 
-        if (done && ngx_cms_call_str(call, NGX_CMS_CALL_LOCATION_ID)->len) {
+        if (done && location_id->len) {
             ngx_cms_audit_json_string_lit(j, " (callLeg ");
-            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
-                                                        NGX_CMS_CALL_LOCATION_ID));
+            ngx_cms_audit_story_str(j, location_id);
             ngx_cms_audit_json_string_lit(j, ")");
         }
 
@@ -226,13 +227,11 @@ ngx_cms_audit_story_summary(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
         ngx_cms_audit_json_string_lit(j, " participant ");
         ngx_cms_audit_story_param(j, call, "movedParticipant", "?");
         ngx_cms_audit_json_string_lit(j, " into call ");
-        ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
-                                                    NGX_CMS_CALL_CALL_ID));
+        ngx_cms_audit_story_str(j, call_id);
 
-        if (done && ngx_cms_call_str(call, NGX_CMS_CALL_LOCATION_ID)->len) {
+        if (done && location_id->len) {
             ngx_cms_audit_json_string_lit(j, ", now participant ");
-            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
-                                                        NGX_CMS_CALL_LOCATION_ID));
+            ngx_cms_audit_story_str(j, location_id);
         }
 
     } else if (f->op == NGX_CMS_AUDIT_OP_SET_CREATE) {
@@ -244,10 +243,9 @@ ngx_cms_audit_story_summary(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
         ngx_cms_audit_json_string_lit(j, " to ");
         ngx_cms_audit_story_param(j, call, "endIndex", "?");
 
-        if (done && ngx_cms_call_str(call, NGX_CMS_CALL_LOCATION_ID)->len) {
+        if (done && location_id->len) {
             ngx_cms_audit_json_string_lit(j, " (bulk parameter set ");
-            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
-                                                        NGX_CMS_CALL_LOCATION_ID));
+            ngx_cms_audit_story_str(j, location_id);
             ngx_cms_audit_json_string_lit(j, ")");
         }
 
@@ -256,10 +254,9 @@ ngx_cms_audit_story_summary(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
         ngx_cms_audit_json_string_lit(j, " bulk parameter set ");
         ngx_cms_audit_story_param(j, call, "cospaceBulkParameterSet", "?");
 
-        if (done && ngx_cms_call_str(call, NGX_CMS_CALL_LOCATION_ID)->len) {
+        if (done && location_id->len) {
             ngx_cms_audit_json_string_lit(j, " (bulk sync ");
-            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
-                                                        NGX_CMS_CALL_LOCATION_ID));
+            ngx_cms_audit_story_str(j, location_id);
             ngx_cms_audit_json_string_lit(j, ")");
         }
 
@@ -277,9 +274,11 @@ static void
 ngx_cms_audit_story_slot(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     ngx_cms_audit_facts_t *f)
 {
-    ngx_uint_t  done;
+    ngx_str_t   *object_id;
+    ngx_uint_t   done;
 
     done = f->done;
+    object_id = ngx_cms_call_str(call, NGX_CMS_CALL_OBJECT_ID);
 
     switch (f->story) {
 
@@ -292,8 +291,7 @@ ngx_cms_audit_story_slot(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
 
         } else {
             ngx_cms_audit_json_string_lit(j, " coSpace ");
-            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
-                                                        NGX_CMS_CALL_OBJECT_ID));
+            ngx_cms_audit_story_str(j, object_id);
         }
 
         ngx_cms_audit_json_string_lit(j, " as ");
@@ -311,8 +309,7 @@ ngx_cms_audit_story_slot(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
 
         } else {
             ngx_cms_audit_json_string_lit(j, " (coSpace ");
-            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
-                                                        NGX_CMS_CALL_OBJECT_ID));
+            ngx_cms_audit_story_str(j, object_id);
             ngx_cms_audit_json_string_lit(j, ")");
         }
 
@@ -327,8 +324,7 @@ ngx_cms_audit_story_slot(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
 
         } else {
             ngx_cms_audit_json_string_lit(j, " coSpace ");
-            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
-                                                        NGX_CMS_CALL_OBJECT_ID));
+            ngx_cms_audit_story_str(j, object_id);
         }
 
         if (f->held.len
@@ -341,8 +337,7 @@ ngx_cms_audit_story_slot(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
 
         } else if (f->slot.len) {
             ngx_cms_audit_json_string_lit(j, " (coSpace ");
-            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
-                                                        NGX_CMS_CALL_OBJECT_ID));
+            ngx_cms_audit_story_str(j, object_id);
             ngx_cms_audit_json_string_lit(j, ")");
         }
 
@@ -355,8 +350,7 @@ ngx_cms_audit_story_slot(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     default: /* NGX_CMS_AUDIT_STORY_RENAME */
         ngx_cms_audit_story_verb(j, done, "renamed", "rename");
         ngx_cms_audit_json_string_lit(j, " coSpace ");
-        ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
-                                                    NGX_CMS_CALL_OBJECT_ID));
+        ngx_cms_audit_story_str(j, object_id);
         ngx_cms_audit_json_string_lit(j, " to ");
         ngx_cms_audit_story_quoted(j, &f->meeting);
         return;
@@ -375,15 +369,24 @@ ngx_cms_audit_story_generic(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     ngx_cms_audit_facts_t *f)
 {
     ngx_str_t         action, owner;
+    ngx_str_t        *op, *path, *collection, *object_id;
+    ngx_str_t        *sub_collection, *sub_id, *location_id;
     ngx_uint_t        done;
     ngx_cms_param_t  *name;
 
     done = f->done;
 
-    ngx_cms_audit_action(ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION),
-                         &action);
+    op = ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION);
+    path = ngx_cms_call_str(call, NGX_CMS_CALL_PATH);
+    collection = ngx_cms_call_str(call, NGX_CMS_CALL_COLLECTION);
+    object_id = ngx_cms_call_str(call, NGX_CMS_CALL_OBJECT_ID);
+    sub_collection = ngx_cms_call_str(call, NGX_CMS_CALL_SUB_COLLECTION);
+    sub_id = ngx_cms_call_str(call, NGX_CMS_CALL_SUB_ID);
+    location_id = ngx_cms_call_str(call, NGX_CMS_CALL_LOCATION_ID);
 
-    owner.data = ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION)->data;
+    ngx_cms_audit_action(op, &action);
+
+    owner.data = op->data;
     owner.len = action.len ? (size_t) (action.data - 1 - owner.data) : 0;
 
     if (!ngx_cms_call_num(call, NGX_CMS_CALL_KNOWN) || owner.len == 0) {
@@ -391,7 +394,7 @@ ngx_cms_audit_story_generic(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
         ngx_cms_audit_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, ngx_cms_call_str(call, NGX_CMS_CALL_METHOD));
         ngx_cms_audit_json_string_lit(j, " ");
-        ngx_cms_audit_story_str(j, ngx_cms_call_str(call, NGX_CMS_CALL_PATH));
+        ngx_cms_audit_story_str(j, path);
         return;
     }
 
@@ -404,10 +407,9 @@ ngx_cms_audit_story_generic(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
         ngx_cms_audit_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, &owner);
 
-        if (done && ngx_cms_call_str(call, NGX_CMS_CALL_LOCATION_ID)->len) {
+        if (done && location_id->len) {
             ngx_cms_audit_json_string_lit(j, " ");
-            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
-                                                        NGX_CMS_CALL_LOCATION_ID));
+            ngx_cms_audit_story_str(j, location_id);
         }
 
         name = ngx_cms_param_get(call, "name");
@@ -422,15 +424,13 @@ ngx_cms_audit_story_generic(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
         ngx_cms_audit_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, &owner);
 
-        if (ngx_cms_call_str(call, NGX_CMS_CALL_SUB_ID)->len) {
+        if (sub_id->len) {
             ngx_cms_audit_json_string_lit(j, " ");
-            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
-                                                        NGX_CMS_CALL_SUB_ID));
+            ngx_cms_audit_story_str(j, sub_id);
 
-        } else if (ngx_cms_call_str(call, NGX_CMS_CALL_OBJECT_ID)->len) {
+        } else if (object_id->len) {
             ngx_cms_audit_json_string_lit(j, " ");
-            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
-                                                        NGX_CMS_CALL_OBJECT_ID));
+            ngx_cms_audit_story_str(j, object_id);
         }
 
         ngx_cms_audit_story_param_names(j, call);
@@ -440,38 +440,26 @@ ngx_cms_audit_story_generic(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
         ngx_cms_audit_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, &owner);
         ngx_cms_audit_json_string_lit(j, " ");
-        ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
-                                                    NGX_CMS_CALL_SUB_ID)->len ? ngx_cms_call_str(call, NGX_CMS_CALL_SUB_ID)
-                                                    : ngx_cms_call_str(call,
-                                                                       NGX_CMS_CALL_OBJECT_ID));
+        ngx_cms_audit_story_str(j, sub_id->len ? sub_id : object_id);
 
     } else if (ngx_cms_audit_is("list")) {
         ngx_cms_audit_story_verb(j, done, "listed", "list");
         ngx_cms_audit_json_string_lit(j, " ");
-        ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
-                                                    NGX_CMS_CALL_SUB_COLLECTION)->len
-                                   ? ngx_cms_call_str(call,
-                                                      NGX_CMS_CALL_SUB_COLLECTION)
-                                   : ngx_cms_call_str(call,
-                                                      NGX_CMS_CALL_COLLECTION));
+        ngx_cms_audit_story_str(j, sub_collection->len ? sub_collection
+                                                       : collection);
 
     } else if (ngx_cms_audit_is("get")) {
         ngx_cms_audit_story_verb(j, done, "read", "read");
         ngx_cms_audit_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, &owner);
 
-        if (ngx_cms_call_str(call, NGX_CMS_CALL_SUB_ID)->len) {
+        if (sub_id->len) {
             ngx_cms_audit_json_string_lit(j, " ");
-            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
-                                                        NGX_CMS_CALL_SUB_ID));
+            ngx_cms_audit_story_str(j, sub_id);
 
-        } else if (ngx_cms_call_str(call,
-                                    NGX_CMS_CALL_OBJECT_ID)->len
-                                        && ngx_cms_call_str(call,
-                                                            NGX_CMS_CALL_SUB_COLLECTION)->len == 0) {
+        } else if (object_id->len && sub_collection->len == 0) {
             ngx_cms_audit_json_string_lit(j, " ");
-            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
-                                                        NGX_CMS_CALL_OBJECT_ID));
+            ngx_cms_audit_story_str(j, object_id);
         }
 
         return;
@@ -480,10 +468,9 @@ ngx_cms_audit_story_generic(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
         /* modifyAll, deleteAll, actions: the operation says it best */
         ngx_cms_audit_story_verb(j, done, "did", "do");
         ngx_cms_audit_json_string_lit(j, " ");
-        ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
-                                                    NGX_CMS_CALL_OPERATION));
+        ngx_cms_audit_story_str(j, op);
         ngx_cms_audit_json_string_lit(j, " on ");
-        ngx_cms_audit_story_str(j, ngx_cms_call_str(call, NGX_CMS_CALL_PATH));
+        ngx_cms_audit_story_str(j, path);
         return;
     }
 
@@ -491,16 +478,11 @@ ngx_cms_audit_story_generic(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
 
     /* below an object: "created participant <id> under calls <id>" */
 
-    if (ngx_cms_call_str(call,
-                         NGX_CMS_CALL_SUB_COLLECTION)->len
-                             && ngx_cms_call_str(call,
-                                                 NGX_CMS_CALL_OBJECT_ID)->len) {
+    if (sub_collection->len && object_id->len) {
         ngx_cms_audit_json_string_lit(j, " under ");
-        ngx_cms_audit_story_singular(j, ngx_cms_call_str(call,
-                                                         NGX_CMS_CALL_COLLECTION));
+        ngx_cms_audit_story_singular(j, collection);
         ngx_cms_audit_json_string_lit(j, " ");
-        ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
-                                                    NGX_CMS_CALL_OBJECT_ID));
+        ngx_cms_audit_story_str(j, object_id);
     }
 }
 
@@ -510,43 +492,44 @@ ngx_cms_audit_story_outcome(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     ngx_cms_audit_facts_t *f)
 {
     u_char      buf[NGX_INT_T_LEN], *p;
-    ngx_str_t   s, reason;
-    ngx_uint_t  status;
+    ngx_str_t   s, reason, *rule, *plugin;
+    ngx_uint_t  status, bridge_status, client_aborted;
+
+    rule = ngx_cms_call_str(call, NGX_CMS_CALL_RULE);
+    plugin = ngx_cms_call_str(call, NGX_CMS_CALL_PLUGIN);
+    bridge_status = ngx_cms_call_num(call, NGX_CMS_CALL_BRIDGE_STATUS);
+    client_aborted = ngx_cms_call_num(call, NGX_CMS_CALL_CLIENT_ABORTED);
 
     if (ngx_cms_call_num(call, NGX_CMS_CALL_VERDICT) == NGX_CMS_VERDICT_DENY) {
         ngx_cms_audit_json_string_lit(j, ": denied");
 
-        if (ngx_cms_call_str(call, NGX_CMS_CALL_PLUGIN)->len) {
+        if (plugin->len) {
             ngx_cms_audit_json_string_lit(j, " by ");
-            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
-                                                        NGX_CMS_CALL_PLUGIN));
+            ngx_cms_audit_story_str(j, plugin);
         }
 
-        if (ngx_cms_call_str(call, NGX_CMS_CALL_RULE)->len) {
+        if (rule->len) {
             ngx_cms_audit_json_string_lit(j, " rule ");
-            ngx_cms_audit_story_str(j, ngx_cms_call_str(call,
-                                                        NGX_CMS_CALL_RULE));
+            ngx_cms_audit_story_str(j, rule);
         }
 
-        reason = (*ngx_cms_call_str(call, NGX_CMS_CALL_REASON));
+        reason = *ngx_cms_call_str(call, NGX_CMS_CALL_REASON);
 
         /*
          * A reason written for the client may name the rule already
          * ("policy rule keep: ..."): the sentence says it once.
          */
 
-        if (ngx_cms_call_str(call, NGX_CMS_CALL_RULE)->len) {
+        if (rule->len) {
             p = ngx_strnstr(reason.data, (char *) "rule ", reason.len);
 
             if (p && (size_t) (reason.data + reason.len - p)
-                     > 5 + ngx_cms_call_str(call, NGX_CMS_CALL_RULE)->len + 2
-                && ngx_strncmp(p + 5, ngx_cms_call_str(call,
-                                                       NGX_CMS_CALL_RULE)->data, ngx_cms_call_str(call, NGX_CMS_CALL_RULE)->len) == 0
-                && p[5 + ngx_cms_call_str(call, NGX_CMS_CALL_RULE)->len] == ':'
-                && p[5 + ngx_cms_call_str(call,
-                                          NGX_CMS_CALL_RULE)->len + 1] == ' ')
+                     > 5 + rule->len + 2
+                && ngx_strncmp(p + 5, rule->data, rule->len) == 0
+                && p[5 + rule->len] == ':'
+                && p[5 + rule->len + 1] == ' ')
             {
-                p += 5 + ngx_cms_call_str(call, NGX_CMS_CALL_RULE)->len + 2;
+                p += 5 + rule->len + 2;
                 reason.len -= p - reason.data;
                 reason.data = p;
             }
@@ -562,7 +545,7 @@ ngx_cms_audit_story_outcome(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     }
 
     if (f->done) {
-        if (ngx_cms_call_num(call, NGX_CMS_CALL_CLIENT_ABORTED)) {
+        if (client_aborted) {
             ngx_cms_audit_json_string_lit(j, "; the client went away "
                                                "before the answer");
         }
@@ -575,19 +558,15 @@ ngx_cms_audit_story_outcome(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
         return;
     }
 
-    if (ngx_cms_call_num(call,
-                         NGX_CMS_CALL_CLIENT_ABORTED) && ngx_cms_call_num(call,
-                                                                          NGX_CMS_CALL_BRIDGE_STATUS) == 0) {
+    if (client_aborted && bridge_status == 0) {
         ngx_cms_audit_json_string_lit(j, ": the client went away before "
                                            "the answer, the outcome is "
                                            "unknown");
         return;
     }
 
-    status = ngx_cms_call_num(call,
-                              NGX_CMS_CALL_BRIDGE_STATUS)
-                                  ? ngx_cms_call_num(call,
-                                                     NGX_CMS_CALL_BRIDGE_STATUS) : ngx_cms_call_num(call, NGX_CMS_CALL_STATUS);
+    status = bridge_status ? bridge_status
+                           : ngx_cms_call_num(call, NGX_CMS_CALL_STATUS);
 
     if (status == 0) {
         ngx_cms_audit_json_string_lit(j, ": no answer");
@@ -605,8 +584,12 @@ ngx_cms_audit_story_outcome(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
 static void
 ngx_cms_audit_story_subject(ngx_cms_audit_json_t *j, ngx_cms_call_t *call)
 {
-    if (ngx_cms_call_str(call, NGX_CMS_CALL_USER)->len) {
-        ngx_cms_audit_story_str(j, ngx_cms_call_str(call, NGX_CMS_CALL_USER));
+    ngx_str_t  *user;
+
+    user = ngx_cms_call_str(call, NGX_CMS_CALL_USER);
+
+    if (user->len) {
+        ngx_cms_audit_story_str(j, user);
 
     } else {
         ngx_cms_audit_json_string_lit(j, "anonymous");
@@ -688,18 +671,20 @@ static void
 ngx_cms_audit_story_param_names(ngx_cms_audit_json_t *j, ngx_cms_call_t *call)
 {
     ngx_uint_t        i;
+    ngx_array_t      *params;
     ngx_cms_param_t  *p;
 
-    if (ngx_cms_call_params(call) == NULL
-        || ngx_cms_call_params(call)->nelts == 0) {
+    params = ngx_cms_call_params(call);
+
+    if (params == NULL || params->nelts == 0) {
         return;
     }
 
-    p = ngx_cms_call_params(call)->elts;
+    p = params->elts;
 
     ngx_cms_audit_json_string_lit(j, " (");
 
-    for (i = 0; i < ngx_cms_call_params(call)->nelts; i++) {
+    for (i = 0; i < params->nelts; i++) {
         if (i) {
             ngx_cms_audit_json_string_lit(j, ", ");
         }

@@ -216,15 +216,15 @@ static ngx_int_t
 ngx_cms_example_response(ngx_cms_call_t *call)
 {
     u_char                   *p;
-    ngx_str_t                 count;
+    ngx_str_t                 count, *op;
     ngx_uint_t                i, n;
+    ngx_http_request_t       *r;
     ngx_cms_example_count_t  *c;
 
-    if (ngx_cms_example_add_header(ngx_cms_call_request(call), "X-Cms-Example",
-                                   ngx_cms_call_str(call,
-                                                    NGX_CMS_CALL_OPERATION))
-        == NULL)
-    {
+    r = ngx_cms_call_request(call);
+    op = ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION);
+
+    if (ngx_cms_example_add_header(r, "X-Cms-Example", op) == NULL) {
         return NGX_ERROR;
     }
 
@@ -234,12 +234,8 @@ ngx_cms_example_response(ngx_cms_call_t *call)
         c = ngx_cms_example_counts->elts;
 
         for (i = 0; i < ngx_cms_example_counts->nelts; i++) {
-            if (c[i].operation.len == ngx_cms_call_str(call,
-                                                       NGX_CMS_CALL_OPERATION)->len
-                && ngx_strncmp(c[i].operation.data, ngx_cms_call_str(call,
-                                                                     NGX_CMS_CALL_OPERATION)->data,
-                               ngx_cms_call_str(call,
-                                                NGX_CMS_CALL_OPERATION)->len) == 0)
+            if (c[i].operation.len == op->len
+                && ngx_strncmp(c[i].operation.data, op->data, op->len) == 0)
             {
                 n = c[i].calls;
                 break;
@@ -247,7 +243,7 @@ ngx_cms_example_response(ngx_cms_call_t *call)
         }
     }
 
-    p = ngx_pnalloc(ngx_cms_call_request(call)->pool, NGX_INT_T_LEN);
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -255,11 +251,7 @@ ngx_cms_example_response(ngx_cms_call_t *call)
     count.data = p;
     count.len = ngx_sprintf(p, "%ui", n) - p;
 
-    if (ngx_cms_example_add_header(ngx_cms_call_request(call),
-                                   "X-Cms-Example-Count",
-                                   &count)
-        == NULL)
-    {
+    if (ngx_cms_example_add_header(r, "X-Cms-Example-Count", &count) == NULL) {
         return NGX_ERROR;
     }
 
@@ -288,15 +280,15 @@ ngx_cms_example_log(ngx_cms_call_t *call)
         verdict = "pass";
     }
 
-    ngx_log_error(NGX_LOG_NOTICE, ngx_cms_call_request(call)->connection->log,
-                  0,
+    ngx_log_error(NGX_LOG_NOTICE,
+                  ngx_cms_call_request(call)->connection->log, 0,
                   "cms example: log %V status=%ui verdict=%s rule=\"%V\" "
                   "plugin=\"%V\" bridge=\"%V\"",
-                  ngx_cms_call_str(call,
-                                   NGX_CMS_CALL_OPERATION), ngx_cms_call_num(call, NGX_CMS_CALL_STATUS), verdict, ngx_cms_call_str(call, NGX_CMS_CALL_RULE),
-                  ngx_cms_call_str(call,
-                                   NGX_CMS_CALL_PLUGIN), ngx_cms_call_str(call,
-                                                                          NGX_CMS_CALL_BRIDGE));
+                  ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION),
+                  ngx_cms_call_num(call, NGX_CMS_CALL_STATUS), verdict,
+                  ngx_cms_call_str(call, NGX_CMS_CALL_RULE),
+                  ngx_cms_call_str(call, NGX_CMS_CALL_PLUGIN),
+                  ngx_cms_call_str(call, NGX_CMS_CALL_BRIDGE));
 }
 
 
@@ -419,11 +411,11 @@ ngx_cms_example_a_log(ngx_cms_call_t *call)
         return;
     }
 
-    ngx_log_error(NGX_LOG_NOTICE, ngx_cms_call_request(call)->connection->log,
-                  0,
+    ngx_log_error(NGX_LOG_NOTICE,
+                  ngx_cms_call_request(call)->connection->log, 0,
                   "cms example_a: %V order %*s",
-                  ngx_cms_call_str(call,
-                                   NGX_CMS_CALL_OPERATION), o->len, o->order);
+                  ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION),
+                  o->len, o->order);
 }
 
 
@@ -437,11 +429,11 @@ ngx_cms_example_b_log(ngx_cms_call_t *call)
         return;
     }
 
-    ngx_log_error(NGX_LOG_NOTICE, ngx_cms_call_request(call)->connection->log,
-                  0,
+    ngx_log_error(NGX_LOG_NOTICE,
+                  ngx_cms_call_request(call)->connection->log, 0,
                   "cms example_b: %V order %*s",
-                  ngx_cms_call_str(call,
-                                   NGX_CMS_CALL_OPERATION), o->len, o->order);
+                  ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION),
+                  o->len, o->order);
 }
 
 
@@ -450,10 +442,12 @@ ngx_cms_example_b_log(ngx_cms_call_t *call)
 static ngx_cms_example_order_t *
 ngx_cms_example_order(ngx_cms_call_t *call, const char *step)
 {
+    void                    **ctx;
     size_t                    len;
     ngx_cms_example_order_t  *o;
 
-    o = *ngx_cms_call_ctx(call, &ngx_cms_example_a_plugin);
+    ctx = ngx_cms_call_ctx(call, &ngx_cms_example_a_plugin);
+    o = *ctx;
 
     if (o == NULL) {
         o = ngx_pcalloc(ngx_cms_call_request(call)->pool,
@@ -462,7 +456,7 @@ ngx_cms_example_order(ngx_cms_call_t *call, const char *step)
             return NULL;
         }
 
-        *ngx_cms_call_ctx(call, &ngx_cms_example_a_plugin) = o;
+        *ctx = o;
     }
 
     len = ngx_strlen(step);
@@ -502,8 +496,7 @@ ngx_cms_example_order_header(ngx_cms_call_t *call, const char *step)
         value.len = o->len;
 
         o->header = ngx_cms_example_add_header(ngx_cms_call_request(call),
-                                               "X-Cms-Order",
-                                               &value);
+                                               "X-Cms-Order", &value);
         if (o->header == NULL) {
             return NGX_ERROR;
         }

@@ -199,46 +199,48 @@ static ngx_int_t
 ngx_cms_moves_request(ngx_cms_call_t *call)
 {
     u_char                    *p;
-    ngx_str_t                  reason, *role;
+    ngx_str_t                  reason, *role, *call_role, *call_id, *user;
     ngx_uint_t                 i;
     ngx_cms_param_t           *moved;
+    ngx_http_request_t        *r;
     ngx_cms_moves_req_t       *mr;
     ngx_cms_moves_loc_conf_t  *mlcf;
 
     if (!ngx_cms_moves_is(ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION),
-                          "participant.move")) {
+                          "participant.move"))
+    {
         return NGX_DECLINED;
     }
 
-    mlcf = ngx_http_get_module_loc_conf(ngx_cms_call_request(call),
-                                        ngx_cms_moves_module);
+    r = ngx_cms_call_request(call);
+    call_id = ngx_cms_call_str(call, NGX_CMS_CALL_CALL_ID);
+    call_role = ngx_cms_call_str(call, NGX_CMS_CALL_ROLE);
+    user = ngx_cms_call_str(call, NGX_CMS_CALL_USER);
 
-    mr = ngx_pcalloc(ngx_cms_call_request(call)->pool,
-                     sizeof(ngx_cms_moves_req_t));
+    mlcf = ngx_http_get_module_loc_conf(r, ngx_cms_moves_module);
+
+    mr = ngx_pcalloc(r->pool, sizeof(ngx_cms_moves_req_t));
     if (mr == NULL) {
         return NGX_ERROR;
     }
 
     mr->call = call;
-    mr->target = ngx_cms_call_str(call,
-                                  NGX_CMS_CALL_CALL_ID)->len
-                                      ? (*ngx_cms_call_str(call,
-                                                           NGX_CMS_CALL_CALL_ID)) : (*ngx_cms_call_str(call, NGX_CMS_CALL_OBJECT_ID));
+    mr->target = call_id->len ? *call_id
+                              : *ngx_cms_call_str(call, NGX_CMS_CALL_OBJECT_ID);
 
     moved = ngx_cms_param_get(call, "movedParticipant");
     if (moved) {
         mr->participant = moved->value;
     }
 
-    (*ngx_cms_call_ctx(call, &ngx_cms_moves_plugin)) = mr;
+    *ngx_cms_call_ctx(call, &ngx_cms_moves_plugin) = mr;
 
     if (mlcf->roles) {
         role = mlcf->roles->elts;
 
         for (i = 0; i < mlcf->roles->nelts; i++) {
-            if (role[i].len == ngx_cms_call_str(call, NGX_CMS_CALL_ROLE)->len
-                && ngx_strncmp(role[i].data, ngx_cms_call_str(call,
-                                                              NGX_CMS_CALL_ROLE)->data, role[i].len)
+            if (role[i].len == call_role->len
+                && ngx_strncmp(role[i].data, call_role->data, role[i].len)
                    == 0)
             {
                 break;
@@ -246,7 +248,7 @@ ngx_cms_moves_request(ngx_cms_call_t *call)
         }
 
         if (i == mlcf->roles->nelts) {
-            p = ngx_pnalloc(ngx_cms_call_request(call)->pool, 256);
+            p = ngx_pnalloc(r->pool, 256);
             if (p == NULL) {
                 return NGX_ERROR;
             }
@@ -255,8 +257,7 @@ ngx_cms_moves_request(ngx_cms_call_t *call)
             reason.len = ngx_snprintf(p, 256,
                                       "role \"%V\" of \"%V\" may not move "
                                       "participants (cms_move_roles)",
-                                      ngx_cms_call_str(call,
-                                                       NGX_CMS_CALL_ROLE), ngx_cms_call_str(call, NGX_CMS_CALL_USER)) - p;
+                                      call_role, user) - p;
 
             return ngx_cms_moves_refuse(call, mr, NGX_HTTP_FORBIDDEN,
                                         "move-roles", "denied", &reason);
@@ -307,7 +308,10 @@ ngx_cms_moves_check(ngx_cms_call_t *call, ngx_cms_moves_req_t *mr,
     u_char                 *p, c;
     size_t                  i;
     ngx_pool_cleanup_t     *cln;
+    ngx_http_request_t     *r;
     ngx_cms_moves_check_t  *ck;
+
+    r = ngx_cms_call_request(call);
 
     if (mr->participant.len > 64) {
         return NGX_DECLINED;
@@ -327,8 +331,7 @@ ngx_cms_moves_check(ngx_cms_call_t *call, ngx_cms_moves_req_t *mr,
         }
     }
 
-    ck = ngx_calloc(sizeof(ngx_cms_moves_check_t),
-                    ngx_cms_call_request(call)->connection->log);
+    ck = ngx_calloc(sizeof(ngx_cms_moves_check_t), r->connection->log);
     if (ck == NULL) {
         return NGX_ERROR;
     }
@@ -337,14 +340,13 @@ ngx_cms_moves_check(ngx_cms_call_t *call, ngx_cms_moves_req_t *mr,
 
     if (ngx_cms_moves_targets(mlcf, ck) == 0) {
         ngx_free(ck);
-        ngx_log_error(NGX_LOG_WARN,
-                      ngx_cms_call_request(call)->connection->log, 0,
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "cms moves: no bridge to ask about participant "
                       "\"%V\"; move not checked", &mr->participant);
         return NGX_DECLINED;
     }
 
-    cln = ngx_pool_cleanup_add(ngx_cms_call_request(call)->pool, 0);
+    cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
         ngx_free(ck);
         return NGX_ERROR;
@@ -520,7 +522,7 @@ ngx_cms_moves_log(ngx_cms_call_t *call)
 {
     ngx_cms_moves_req_t  *mr;
 
-    mr = (*ngx_cms_call_ctx(call, &ngx_cms_moves_plugin));
+    mr = *ngx_cms_call_ctx(call, &ngx_cms_moves_plugin);
 
     if (mr == NULL || mr->logged) {
         return;
@@ -538,19 +540,20 @@ ngx_cms_moves_event(ngx_cms_call_t *call, ngx_cms_moves_req_t *mr)
     u_char            *p, *last;
     u_char             buf[1024];
     ngx_str_t          new_id;
+    ngx_uint_t         status;
     const char        *outcome;
     ngx_cms_event_t    ev;
 
+    status = ngx_cms_call_num(call, NGX_CMS_CALL_STATUS);
+
     /* the new participant: the Location's last segment */
 
-    new_id = (*ngx_cms_call_str(call, NGX_CMS_CALL_LOCATION_ID));
+    new_id = *ngx_cms_call_str(call, NGX_CMS_CALL_LOCATION_ID);
 
     outcome = mr->outcome;
 
     if (outcome == NULL) {
-        outcome = (ngx_cms_call_num(call,
-                                    NGX_CMS_CALL_STATUS) == NGX_HTTP_OK)
-                                        ? "moved" : "failed";
+        outcome = (status == NGX_HTTP_OK) ? "moved" : "failed";
     }
 
     p = buf;
@@ -572,8 +575,7 @@ ngx_cms_moves_event(ngx_cms_call_t *call, ngx_cms_moves_req_t *mr)
     ngx_cms_moves_field("bridge", ngx_cms_call_str(call, NGX_CMS_CALL_BRIDGE));
     ngx_cms_moves_field("can_move", &mr->can_move);
     ngx_cms_moves_field("checked_on", &mr->checked_on);
-    p = ngx_snprintf(p, last - p, ",\"status\":%ui}", ngx_cms_call_num(call,
-                                                                       NGX_CMS_CALL_STATUS));
+    p = ngx_snprintf(p, last - p, ",\"status\":%ui}", status);
 
 #undef ngx_cms_moves_field
 

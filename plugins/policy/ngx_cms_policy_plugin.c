@@ -327,26 +327,33 @@ ngx_cms_policy_view(ngx_cms_call_t *call, ngx_cms_policy_req_t *req,
     u_char *op)
 {
     size_t                   len;
+    ngx_str_t               *operation, *role;
     ngx_uint_t               i, n;
+    ngx_array_t             *params;
     ngx_cms_param_t         *p;
+    ngx_http_request_t      *r;
     ngx_cms_policy_param_t  *v;
+
+    r = ngx_cms_call_request(call);
+    operation = ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION);
+    role = ngx_cms_call_str(call, NGX_CMS_CALL_ROLE);
+    params = ngx_cms_call_params(call);
 
     /* operation names are static ASCII, but the API promises no NUL */
 
-    len = ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION)->len;
+    len = operation->len;
 
     if (len == 0 || len >= NGX_CMS_POLICY_OP_LEN) {
         ngx_cpystrn(op, (u_char *) "unknown", NGX_CMS_POLICY_OP_LEN);
 
     } else {
-        ngx_memcpy(op, ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION)->data,
-                   len);
+        ngx_memcpy(op, operation->data, len);
         op[len] = '\0';
     }
 
     req->operation = (const char *) op;
 
-    switch (ngx_cms_call_request(call)->method) {
+    switch (r->method) {
 
     case NGX_HTTP_GET:
         req->method = NGX_CMS_POLICY_GET;
@@ -373,25 +380,24 @@ ngx_cms_policy_view(ngx_cms_call_t *call, ngx_cms_policy_req_t *req,
         break;
     }
 
-    req->role.data = ngx_cms_call_str(call, NGX_CMS_CALL_ROLE)->data;
-    req->role.len = ngx_cms_call_str(call, NGX_CMS_CALL_ROLE)->len;
+    req->role.data = role->data;
+    req->role.len = role->len;
 
     req->params = NULL;
     req->nparams = 0;
 
-    n = ngx_cms_call_params(call) ? ngx_cms_call_params(call)->nelts : 0;
+    n = params ? params->nelts : 0;
 
     if (n == 0) {
         return NGX_OK;
     }
 
-    v = ngx_palloc(ngx_cms_call_request(call)->pool,
-                   n * sizeof(ngx_cms_policy_param_t));
+    v = ngx_palloc(r->pool, n * sizeof(ngx_cms_policy_param_t));
     if (v == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_cms_call_params(call)->elts;
+    p = params->elts;
 
     for (i = 0; i < n; i++) {
         v[i].name.data = p[i].name.data;
@@ -418,6 +424,7 @@ ngx_cms_policy_permit(ngx_cms_call_t *call, ngx_cms_policy_loc_conf_t *plcf,
 {
     u_char                       *p;
     size_t                        len;
+    ngx_str_t                    *role;
     ngx_uint_t                    i;
     ngx_cms_span_t                error;
     ngx_cms_policy_grant_t       *grants;
@@ -428,6 +435,8 @@ ngx_cms_policy_permit(ngx_cms_call_t *call, ngx_cms_policy_loc_conf_t *plcf,
     if (!plcf->gated) {
         return NGX_OK;
     }
+
+    role = ngx_cms_call_str(call, NGX_CMS_CALL_ROLE);
 
     if (plcf->rules) {
         rules = plcf->rules->elts;
@@ -458,7 +467,7 @@ ngx_cms_policy_permit(ngx_cms_call_t *call, ngx_cms_policy_loc_conf_t *plcf,
         }
     }
 
-    if (plcf->grants && ngx_cms_call_str(call, NGX_CMS_CALL_ROLE)->len) {
+    if (plcf->grants && role->len) {
         grants = plcf->grants->elts;
 
         for (i = 0; i < plcf->grants->nelts; i++) {
@@ -469,11 +478,10 @@ ngx_cms_policy_permit(ngx_cms_call_t *call, ngx_cms_policy_loc_conf_t *plcf,
         }
     }
 
-    if (ngx_cms_call_str(call, NGX_CMS_CALL_ROLE)->len) {
+    if (role->len) {
         p = ngx_snprintf(reason, NGX_CMS_POLICY_REASON_LEN,
                          "policy: role \"%V\" may not %s",
-                         ngx_cms_call_str(call,
-                                          NGX_CMS_CALL_ROLE), req->operation);
+                         role, req->operation);
 
     } else {
         p = ngx_snprintf(reason, NGX_CMS_POLICY_REASON_LEN,
@@ -537,6 +545,7 @@ ngx_cms_policy_open(ngx_cms_call_t *call, ngx_cms_policy_conf_rule_t *cr,
 {
     u_char                    *p;
     size_t                     len;
+    ngx_str_t                 *object_id;
     ngx_uint_t                 used, max;
     ngx_cms_policy_sh_t       *sh;
     ngx_cms_policy_ctx_t      *ctx;
@@ -546,6 +555,7 @@ ngx_cms_policy_open(ngx_cms_call_t *call, ngx_cms_policy_conf_rule_t *cr,
     u_char                     reason[NGX_CMS_POLICY_REASON_LEN];
 
     zone = cr->zone;
+    object_id = ngx_cms_call_str(call, NGX_CMS_CALL_OBJECT_ID);
 
     ctx = ngx_cms_policy_get_ctx(call);
     if (ctx == NULL) {
@@ -560,7 +570,7 @@ ngx_cms_policy_open(ngx_cms_call_t *call, ngx_cms_policy_conf_rule_t *cr,
     mark = &ctx->marks[ctx->nmarks];
     mark->zone = zone;
     mark->meter = res->meter;
-    mark->len = ngx_cms_call_str(call, NGX_CMS_CALL_OBJECT_ID)->len;
+    mark->len = object_id->len;
 
     if (res->meter != NGX_CMS_POLICY_CLOSE_ALL) {
 
@@ -576,8 +586,7 @@ ngx_cms_policy_open(ngx_cms_call_t *call, ngx_cms_policy_conf_rule_t *cr,
         }
 
         /* ids are GUIDs, and the bridge reads them in any case */
-        ngx_strlow(mark->id, ngx_cms_call_str(call,
-                                              NGX_CMS_CALL_OBJECT_ID)->data, mark->len);
+        ngx_strlow(mark->id, object_id->data, mark->len);
     }
 
     if (res->meter != NGX_CMS_POLICY_OPEN) {
@@ -677,20 +686,19 @@ ngx_cms_policy_deny(ngx_cms_call_t *call, ngx_str_t *rule, ngx_uint_t status,
 static void
 ngx_cms_policy_log(ngx_cms_call_t *call)
 {
+    ngx_uint_t             status, failed;
     ngx_cms_policy_ctx_t  *ctx;
 
-    ctx = (*ngx_cms_call_ctx(call, &ngx_cms_policy_plugin));
+    ctx = *ngx_cms_call_ctx(call, &ngx_cms_policy_plugin);
 
     if (ctx == NULL) {
         return;
     }
 
-    ngx_cms_policy_settle(ctx, ngx_cms_call_num(call,
-                                                NGX_CMS_CALL_STATUS) >= 200
-                                                    && ngx_cms_call_num(call,
-                                                                        NGX_CMS_CALL_STATUS) < 300
-                               && !ngx_cms_call_num(call,
-                                                    NGX_CMS_CALL_UPSTREAM_FAILED));
+    status = ngx_cms_call_num(call, NGX_CMS_CALL_STATUS);
+    failed = ngx_cms_call_num(call, NGX_CMS_CALL_UPSTREAM_FAILED);
+
+    ngx_cms_policy_settle(ctx, status >= 200 && status < 300 && !failed);
 }
 
 
@@ -798,15 +806,19 @@ ngx_cms_policy_settle(ngx_cms_policy_ctx_t *ctx, ngx_uint_t ok)
 static ngx_cms_policy_ctx_t *
 ngx_cms_policy_get_ctx(ngx_cms_call_t *call)
 {
-    ngx_pool_cleanup_t    *cln;
-    ngx_cms_policy_ctx_t  *ctx;
+    void                  **slot;
+    ngx_pool_cleanup_t     *cln;
+    ngx_http_request_t     *r;
+    ngx_cms_policy_ctx_t   *ctx;
 
-    ctx = (*ngx_cms_call_ctx(call, &ngx_cms_policy_plugin));
+    r = ngx_cms_call_request(call);
+    slot = ngx_cms_call_ctx(call, &ngx_cms_policy_plugin);
+
+    ctx = *slot;
 
     if (ctx == NULL) {
-        ctx = ngx_pcalloc(ngx_cms_call_request(call)->pool,
-                          sizeof(ngx_cms_policy_ctx_t));
-        cln = ngx_pool_cleanup_add(ngx_cms_call_request(call)->pool, 0);
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_cms_policy_ctx_t));
+        cln = ngx_pool_cleanup_add(r->pool, 0);
 
         if (ctx == NULL || cln == NULL) {
             return NULL;
@@ -815,7 +827,7 @@ ngx_cms_policy_get_ctx(ngx_cms_call_t *call)
         cln->handler = ngx_cms_policy_cleanup;
         cln->data = ctx;
 
-        (*ngx_cms_call_ctx(call, &ngx_cms_policy_plugin)) = ctx;
+        *slot = ctx;
     }
 
     return ctx;

@@ -146,16 +146,18 @@ static ngx_cms_plugin_t  ngx_cms_rewrite_plugin = {
 static ngx_int_t
 ngx_cms_rewrite_request(ngx_cms_call_t *call)
 {
+    ngx_str_t                   *op;
     ngx_uint_t                   i;
     ngx_cms_rewrite_rule_t      *rule;
     ngx_cms_rewrite_loc_conf_t  *lcf;
+
+    op = ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION);
 
     lcf = ngx_http_get_module_loc_conf(ngx_cms_call_request(call),
                                        ngx_cms_rewrite_module);
 
     if (lcf->advertise.len
-        && ngx_cms_rewrite_is(ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION),
-                              "callBridge.get"))
+        && ngx_cms_rewrite_is(op, "callBridge.get"))
     {
         ngx_cms_want_response_body(call);
     }
@@ -170,10 +172,7 @@ ngx_cms_rewrite_request(ngx_cms_call_t *call)
 
     for (i = 0; i < lcf->rules->nelts; i++) {
 
-        if (rule[i].ops && !ngx_cms_rewrite_op_match(rule[i].ops,
-                                                     ngx_cms_call_str(call,
-                                                                      NGX_CMS_CALL_OPERATION)))
-        {
+        if (rule[i].ops && !ngx_cms_rewrite_op_match(rule[i].ops, op)) {
             continue;
         }
 
@@ -196,7 +195,10 @@ ngx_cms_rewrite_apply(ngx_cms_call_t *call, ngx_cms_rewrite_rule_t *rule)
     ngx_str_t                value, subject;
     ngx_uint_t               i, n;
     ngx_cms_param_t         *prm;
+    ngx_http_request_t      *r;
     ngx_cms_rewrite_part_t  *part;
+
+    r = ngx_cms_call_request(call);
 
     prm = ngx_cms_param_get(call, (const char *) rule->name.data);
     if (prm == NULL) {
@@ -225,8 +227,7 @@ ngx_cms_rewrite_apply(ngx_cms_call_t *call, ngx_cms_rewrite_rule_t *rule)
          * never to reach the bridge unrewritten.
          */
 
-        ngx_log_error(NGX_LOG_ERR, ngx_cms_call_request(call)->connection->log,
-                      0,
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "cms rewrite: " ngx_regex_exec_n " failed: %i on "
                       "parameter \"%V\" with \"%V\"",
                       rc, &rule->name, &rule->pattern);
@@ -251,7 +252,7 @@ ngx_cms_rewrite_apply(ngx_cms_call_t *call, ngx_cms_rewrite_rule_t *rule)
         }
     }
 
-    value.data = ngx_pnalloc(ngx_cms_call_request(call)->pool, len ? len : 1);
+    value.data = ngx_pnalloc(r->pool, len ? len : 1);
     if (value.data == NULL) {
         return NGX_ERROR;
     }
@@ -280,8 +281,7 @@ ngx_cms_rewrite_apply(ngx_cms_call_t *call, ngx_cms_rewrite_rule_t *rule)
         return NGX_OK;
     }
 
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP,
-                   ngx_cms_call_request(call)->connection->log, 0,
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "cms rewrite: %V: \"%V\" rewritten to \"%V\" by \"%V\"",
                    &rule->name, &prm->value, &value, &rule->pattern);
 
@@ -295,21 +295,24 @@ static ngx_int_t
 ngx_cms_rewrite_response(ngx_cms_call_t *call)
 {
     xmlDocPtr                    doc;
+    ngx_str_t                   *op;
     ngx_log_t                   *log;
+    ngx_http_request_t          *r;
     ngx_cms_rewrite_loc_conf_t  *lcf;
 
-    lcf = ngx_http_get_module_loc_conf(ngx_cms_call_request(call),
-                                       ngx_cms_rewrite_module);
+    r = ngx_cms_call_request(call);
+    op = ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION);
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_cms_rewrite_module);
 
     if (lcf->advertise.len == 0
-        || !ngx_cms_rewrite_is(ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION),
-                               "callBridge.get")
+        || !ngx_cms_rewrite_is(op, "callBridge.get")
         || ngx_cms_call_num(call, NGX_CMS_CALL_STATUS) != NGX_HTTP_OK)
     {
         return NGX_DECLINED;
     }
 
-    log = ngx_cms_call_request(call)->connection->log;
+    log = r->connection->log;
 
     /*
      * The answer goes on as the bridge sent it, with the bridge's own
@@ -320,16 +323,14 @@ ngx_cms_rewrite_response(ngx_cms_call_t *call)
     if (ngx_cms_call_num(call, NGX_CMS_CALL_RESPONSE_TOO_BIG)) {
         ngx_log_error(NGX_LOG_INFO, log, 0,
                       "cms rewrite: answer to %V not rewritten: over "
-                      "cms_response_buffer", ngx_cms_call_str(call,
-                                                              NGX_CMS_CALL_OPERATION));
+                      "cms_response_buffer", op);
         return NGX_DECLINED;
     }
 
     if (ngx_cms_call_num(call, NGX_CMS_CALL_RESPONSE_MALFORMED)) {
         ngx_log_error(NGX_LOG_INFO, log, 0,
                       "cms rewrite: answer to %V not rewritten: not "
-                      "well-formed XML", ngx_cms_call_str(call,
-                                                          NGX_CMS_CALL_OPERATION));
+                      "well-formed XML", op);
         return NGX_DECLINED;
     }
 
@@ -338,7 +339,7 @@ ngx_cms_rewrite_response(ngx_cms_call_t *call)
     if (doc == NULL) {
         ngx_log_error(NGX_LOG_INFO, log, 0,
                       "cms rewrite: answer to %V not rewritten: no XML body",
-                      ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION));
+                      op);
         return NGX_DECLINED;
     }
 
@@ -402,8 +403,8 @@ ngx_cms_rewrite_address(ngx_cms_call_t *call,
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP,
                    ngx_cms_call_request(call)->connection->log, 0,
                    "cms rewrite: <address> of callBridge %V is now \"%V\"",
-                   ngx_cms_call_str(call,
-                                    NGX_CMS_CALL_OBJECT_ID), &lcf->advertise);
+                   ngx_cms_call_str(call, NGX_CMS_CALL_OBJECT_ID),
+                   &lcf->advertise);
 
     ngx_cms_response_changed(call);
 

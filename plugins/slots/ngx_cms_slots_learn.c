@@ -53,10 +53,12 @@ ngx_cms_slots_learn_response(ngx_cms_call_t *call, ngx_cms_slots_req_t *sr)
     xmlDocPtr                   doc;
     xmlNodePtr                  root;
     ngx_uint_t                  items, total;
+    ngx_http_request_t         *r;
     ngx_cms_slots_main_conf_t  *smcf;
 
-    smcf = ngx_http_get_module_main_conf(ngx_cms_call_request(call),
-                                         ngx_cms_slots_module);
+    r = ngx_cms_call_request(call);
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_cms_slots_module);
 
     switch (sr->kind) {
 
@@ -90,9 +92,9 @@ ngx_cms_slots_learn_response(ngx_cms_call_t *call, ngx_cms_slots_req_t *sr)
 
     } else if (xmlStrcmp(root->name, (const xmlChar *) "coSpaces") == 0) {
         (void) ngx_cms_slots_learn_listing(smcf, doc,
-                          ngx_cms_slots_asked_ms(ngx_cms_call_request(call)), 1,
-                          ngx_cms_call_request(call)->connection->log, &items, &total,
-                          NULL);
+                                           ngx_cms_slots_asked_ms(r), 1,
+                                           r->connection->log, &items,
+                                           &total, NULL);
 
     } else if (xmlStrcmp(root->name, (const xmlChar *) "coSpace") == 0) {
         ngx_cms_slots_learn_detail(call, smcf, root);
@@ -106,14 +108,14 @@ static void
 ngx_cms_slots_learn_set(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf)
 {
     long                   start, end;
-    ngx_str_t             *id, *mapping, location;
+    ngx_str_t             *id, *mapping, *method, location;
     ngx_uint_t             n, create;
     ngx_cms_param_t       *ps, *pe, *pm;
     ngx_cms_slots_pool_t  *pool;
     ngx_cms_slot_pool_t    def;
 
-    create = ngx_cms_slots_str_is(ngx_cms_call_str(call, NGX_CMS_CALL_METHOD),
-                                  "POST");
+    method = ngx_cms_call_str(call, NGX_CMS_CALL_METHOD);
+    create = ngx_cms_slots_str_is(method, "POST");
     id = ngx_cms_call_str(call, NGX_CMS_CALL_OBJECT_ID);
 
     if (create) {
@@ -136,8 +138,7 @@ ngx_cms_slots_learn_set(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf)
 
     pool = ngx_cms_slots_pool_by_id_locked(smcf, id->data, id->len, &n);
 
-    if (ngx_cms_slots_str_is(ngx_cms_call_str(call, NGX_CMS_CALL_METHOD),
-                             "DELETE")) {
+    if (ngx_cms_slots_str_is(method, "DELETE")) {
         if (pool) {
             /* its spaces stay until a sync removes them */
             pool->defined = 0;
@@ -259,10 +260,13 @@ ngx_cms_slots_learn_sync(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
     u_char                   id[NGX_CMS_SLOTS_ID_LEN];
     u_char                   status[32];
     size_t                   id_len, status_len;
+    ngx_log_t               *log;
     ngx_uint_t               i, n, applied;
     ngx_cms_slots_pool_t    *pool, *other;
     ngx_cms_slots_sync_t    *sync;
     ngx_cms_slots_change_t   ch;
+
+    log = ngx_cms_call_request(call)->connection->log;
 
     if (!ngx_cms_slots_attr(root, "id", id, sizeof(id), &id_len)
         || !ngx_cms_slots_text(root, "status", status, sizeof(status),
@@ -344,11 +348,10 @@ done:
     ngx_shmtx_unlock(&smcf->shpool->mutex);
 
     if (applied) {
-        ngx_log_error(NGX_LOG_NOTICE,
-                      ngx_cms_call_request(call)->connection->log, 0,
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
                       "cms slots: pool \"%*s\": %*s", ch.pool.len,
                       ch.pool.data, ch.note.len, ch.note.data);
-        ngx_cms_slots_emit(&ch, ngx_cms_call_request(call)->connection->log);
+        ngx_cms_slots_emit(&ch, log);
         ngx_cms_slots_redis_publish_pool(smcf, n);
     }
 }
@@ -360,9 +363,13 @@ static void
 ngx_cms_slots_learn_detail(ngx_cms_call_t *call,
     ngx_cms_slots_main_conf_t *smcf, xmlNodePtr root)
 {
-    u_char  id[NGX_CMS_SLOTS_ID_LEN], name[NGX_CMS_SLOTS_TEXT_LEN * 2];
-    u_char  nma[8], secret[NGX_CMS_SLOTS_TEXT_LEN];
-    size_t  id_len, name_len, nma_len, secret_len;
+    u_char               id[NGX_CMS_SLOTS_ID_LEN];
+    u_char               name[NGX_CMS_SLOTS_TEXT_LEN * 2];
+    u_char               nma[8], secret[NGX_CMS_SLOTS_TEXT_LEN];
+    size_t               id_len, name_len, nma_len, secret_len;
+    ngx_http_request_t  *r;
+
+    r = ngx_cms_call_request(call);
 
     if (!ngx_cms_slots_attr(root, "id", id, sizeof(id), &id_len)
         || !ngx_cms_slots_text(root, "name", name, sizeof(name), &name_len))
@@ -385,8 +392,8 @@ ngx_cms_slots_learn_detail(ngx_cms_call_t *call,
     ngx_cms_slots_learn_space(smcf, id, id_len, name, name_len,
                               nma_len ? nma : NULL, nma_len,
                               secret_len ? secret : NULL, secret_len,
-                              ngx_cms_slots_asked_ms(ngx_cms_call_request(call)),
-                              "detail", ngx_cms_call_request(call)->connection->log);
+                              ngx_cms_slots_asked_ms(r),
+                              "detail", r->connection->log);
 }
 
 

@@ -212,13 +212,14 @@ ngx_cms_slots_conf(void)
 static ngx_uint_t
 ngx_cms_slots_op(ngx_cms_call_t *call, const char *op)
 {
-    size_t  len;
+    size_t      len;
+    ngx_str_t  *operation;
 
     len = ngx_strlen(op);
+    operation = ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION);
 
-    return ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION)->len == len
-           && ngx_strncmp(ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION)->data,
-                          op, len) == 0;
+    return operation->len == len
+           && ngx_strncmp(operation->data, op, len) == 0;
 }
 
 
@@ -227,11 +228,15 @@ ngx_cms_slots_op(ngx_cms_call_t *call, const char *op)
 ngx_int_t
 ngx_cms_slots_location_id(ngx_cms_call_t *call, ngx_str_t *id)
 {
-    if (ngx_cms_call_str(call, NGX_CMS_CALL_LOCATION_ID)->len == 0) {
+    ngx_str_t  *location_id;
+
+    location_id = ngx_cms_call_str(call, NGX_CMS_CALL_LOCATION_ID);
+
+    if (location_id->len == 0) {
         return NGX_DECLINED;
     }
 
-    *id = (*ngx_cms_call_str(call, NGX_CMS_CALL_LOCATION_ID));
+    *id = *location_id;
 
     return NGX_OK;
 }
@@ -242,12 +247,16 @@ ngx_cms_slots_location_id(ngx_cms_call_t *call, ngx_str_t *id)
 static ngx_int_t
 ngx_cms_slots_request(ngx_cms_call_t *call)
 {
+    void                      **ctx;
     ngx_str_t                  *space;
+    ngx_http_request_t         *r;
     ngx_cms_slots_req_t        *sr;
     ngx_cms_slots_main_conf_t  *smcf;
 
-    smcf = ngx_http_get_module_main_conf(ngx_cms_call_request(call),
-                                         ngx_cms_slots_module);
+    r = ngx_cms_call_request(call);
+    ctx = ngx_cms_call_ctx(call, &ngx_cms_slots_plugin);
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_cms_slots_module);
 
     if (smcf->sh == NULL) {
         return NGX_DECLINED;
@@ -257,17 +266,17 @@ ngx_cms_slots_request(ngx_cms_call_t *call)
         return NGX_ERROR;
     }
 
-    sr = ngx_pcalloc(ngx_cms_call_request(call)->pool,
-                     sizeof(ngx_cms_slots_req_t));
+    sr = ngx_pcalloc(r->pool, sizeof(ngx_cms_slots_req_t));
     if (sr == NULL) {
         return NGX_ERROR;
     }
 
     sr->call = call;
 
-    if (ngx_cms_slots_op(call, "coSpace.modify") && ngx_cms_call_str(call,
-                                                                     NGX_CMS_CALL_OBJECT_ID)->len) {
-        (*ngx_cms_call_ctx(call, &ngx_cms_slots_plugin)) = sr;
+    if (ngx_cms_slots_op(call, "coSpace.modify")
+        && ngx_cms_call_str(call, NGX_CMS_CALL_OBJECT_ID)->len)
+    {
+        *ctx = sr;
         return ngx_cms_slots_put(call, smcf, sr);
     }
 
@@ -305,7 +314,7 @@ ngx_cms_slots_request(ngx_cms_call_t *call)
         return NGX_DECLINED;
     }
 
-    (*ngx_cms_call_ctx(call, &ngx_cms_slots_plugin)) = sr;
+    *ctx = sr;
 
     return NGX_DECLINED;
 }
@@ -329,12 +338,16 @@ ngx_cms_slots_put(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
     ngx_cms_slots_req_t *sr)
 {
     ngx_int_t               rc;
-    ngx_str_t              *name, *nma, *secret;
+    ngx_str_t              *name, *nma, *secret, *object_id;
     ngx_uint_t              n;
+    ngx_http_request_t     *r;
     ngx_cms_slots_pool_t   *pool;
     ngx_cms_slots_slot_t   *slot;
     ngx_cms_slots_hold_t    seed;
     ngx_cms_slot_put_t      put;
+
+    r = ngx_cms_call_request(call);
+    object_id = ngx_cms_call_str(call, NGX_CMS_CALL_OBJECT_ID);
 
     name = ngx_cms_slots_param(call, "name");
     nma = ngx_cms_slots_param(call, "nonMemberAccess");
@@ -359,16 +372,13 @@ ngx_cms_slots_put(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
         sr->has_secret = 1;
     }
 
-    sr->space = (*ngx_cms_call_str(call, NGX_CMS_CALL_OBJECT_ID));
+    sr->space = *object_id;
     sr->kind = NGX_CMS_SLOTS_REQ_PUT_UNKNOWN;
 
     ngx_shmtx_lock(&smcf->shpool->mutex);
 
-    slot = ngx_cms_slots_by_space_locked(smcf, ngx_cms_call_str(call,
-                                                                NGX_CMS_CALL_OBJECT_ID)->data,
-                                         ngx_cms_call_str(call,
-                                                          NGX_CMS_CALL_OBJECT_ID)->len, &n,
-                                         &sr->index);
+    slot = ngx_cms_slots_by_space_locked(smcf, object_id->data,
+                                         object_id->len, &n, &sr->index);
     if (slot == NULL) {
         ngx_shmtx_unlock(&smcf->shpool->mutex);
         return NGX_DECLINED;
@@ -407,14 +417,13 @@ ngx_cms_slots_put(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
 
     if (ngx_cms_slots_redis_active(smcf)) {
         /* Redis decides; the zone's view seeds a table Redis lost */
-        rc = ngx_cms_slots_redis_decide(smcf, sr, &seed,
-                                        ngx_cms_call_request(call));
+        rc = ngx_cms_slots_redis_decide(smcf, sr, &seed, r);
         if (rc != NGX_DECLINED) {
             return rc;
         }
     }
 
-    ngx_log_error(NGX_LOG_WARN, ngx_cms_call_request(call)->connection->log, 0,
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "cms slots: redis is not available for the PUT to space "
                   "\"%V\": %s", &sr->space,
                   smcf->fail_open ? "the zone decides"
@@ -598,12 +607,14 @@ ngx_cms_slots_deny(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
 {
     u_char                  *p;
     ngx_str_t                rule, reason;
+    ngx_http_request_t      *r;
     ngx_cms_slots_pool_t    *pool;
     ngx_cms_slots_change_t   ch;
 
     static ngx_str_t  double_booking = ngx_string("double-booking");
     static ngx_str_t  max_meetings = ngx_string("max-meetings");
 
+    r = ngx_cms_call_request(call);
     pool = &smcf->sh->pools[sr->pool];
 
     ngx_memzero(&ch, sizeof(ngx_cms_slots_change_t));
@@ -619,7 +630,7 @@ ngx_cms_slots_deny(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
     ch.hold = sr->holder;
     ngx_cms_slots_set_text(&ch.note, sr->meeting.data, sr->meeting.len);
 
-    p = ngx_pnalloc(ngx_cms_call_request(call)->pool, 512);
+    p = ngx_pnalloc(r->pool, 512);
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -652,12 +663,12 @@ ngx_cms_slots_deny(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
         }
     }
 
-    ngx_log_error(NGX_LOG_WARN, ngx_cms_call_request(call)->connection->log, 0,
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "cms slots: refused \"%V\" for meeting \"%V\": %V",
-                  ngx_cms_call_str(call,
-                                   NGX_CMS_CALL_USER), &sr->meeting, &reason);
+                  ngx_cms_call_str(call, NGX_CMS_CALL_USER), &sr->meeting,
+                  &reason);
 
-    ngx_cms_slots_emit(&ch, ngx_cms_call_request(call)->connection->log);
+    ngx_cms_slots_emit(&ch, r->connection->log);
 
     sr->resolved = 1;
 
@@ -676,7 +687,7 @@ ngx_cms_slots_response(ngx_cms_call_t *call)
     ngx_cms_slots_req_t        *sr;
     ngx_cms_slots_main_conf_t  *smcf;
 
-    sr = (*ngx_cms_call_ctx(call, &ngx_cms_slots_plugin));
+    sr = *ngx_cms_call_ctx(call, &ngx_cms_slots_plugin);
 
     if (sr == NULL || sr->resolved || sr->redis_wait) {
         return NGX_DECLINED;
@@ -716,7 +727,7 @@ ngx_cms_slots_log(ngx_cms_call_t *call)
     ngx_cms_slots_req_t        *sr;
     ngx_cms_slots_main_conf_t  *smcf;
 
-    sr = (*ngx_cms_call_ctx(call, &ngx_cms_slots_plugin));
+    sr = *ngx_cms_call_ctx(call, &ngx_cms_slots_plugin);
 
     if (sr == NULL || sr->resolved || sr->redis_wait) {
         return;
@@ -744,7 +755,8 @@ ngx_cms_slots_put_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
     ngx_cms_slots_req_t *sr)
 {
     time_t                   now;
-    ngx_uint_t               ok, emit, failed;
+    ngx_str_t               *user;
+    ngx_uint_t               ok, emit, failed, status, upstream_failed;
     ngx_log_t               *log;
     const char              *what;
     ngx_cms_slots_pool_t    *pool;
@@ -754,16 +766,13 @@ ngx_cms_slots_put_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
     sr->resolved = 1;
 
     log = ngx_cms_call_request(call)->connection->log;
-    ok = (ngx_cms_call_num(call,
-                           NGX_CMS_CALL_STATUS) == NGX_HTTP_OK
-                               && !ngx_cms_call_num(call,
-                                                    NGX_CMS_CALL_UPSTREAM_FAILED));
-    failed = (ngx_cms_call_num(call,
-                               NGX_CMS_CALL_UPSTREAM_FAILED)
-                                   || ngx_cms_call_num(call,
-                                                       NGX_CMS_CALL_STATUS) == 0
-              || ngx_cms_call_num(call,
-                                  NGX_CMS_CALL_STATUS) >= NGX_HTTP_INTERNAL_SERVER_ERROR);
+    user = ngx_cms_call_str(call, NGX_CMS_CALL_USER);
+    status = ngx_cms_call_num(call, NGX_CMS_CALL_STATUS);
+    upstream_failed = ngx_cms_call_num(call, NGX_CMS_CALL_UPSTREAM_FAILED);
+
+    ok = (status == NGX_HTTP_OK && !upstream_failed);
+    failed = (upstream_failed || status == 0
+              || status >= NGX_HTTP_INTERNAL_SERVER_ERROR);
 
     now = ngx_time();
     emit = 0;
@@ -801,9 +810,7 @@ ngx_cms_slots_put_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
         slot->hold.call.len = 0;
         ngx_cms_slots_set_text(&slot->hold.meeting, sr->meeting.data,
                                sr->meeting.len);
-        ngx_cms_slots_set_user(&slot->hold.user, ngx_cms_call_str(call,
-                                                                  NGX_CMS_CALL_USER)->data,
-                               ngx_cms_call_str(call, NGX_CMS_CALL_USER)->len);
+        ngx_cms_slots_set_user(&slot->hold.user, user->data, user->len);
         slot->last_call.len = 0;
         slot->changed_ms = ngx_cms_slots_now_ms();
         smcf->sh->checkouts++;
@@ -880,8 +887,7 @@ ngx_cms_slots_put_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
             ngx_log_error(NGX_LOG_INFO, log, 0,
                           "cms slots: check-out of space \"%V\" not done "
                           "(status %ui): reservation released",
-                          &sr->space, ngx_cms_call_num(call,
-                                                       NGX_CMS_CALL_STATUS));
+                          &sr->space, status);
         }
 
         return;
@@ -891,7 +897,7 @@ ngx_cms_slots_put_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
         ngx_cms_slots_set_text(&ch.note, (u_char *) "check-in failed", 15);
         ngx_log_error(NGX_LOG_WARN, log, 0,
                       "cms slots: slot \"%*s\" is stuck: its check-in got "
-                      "status %ui", ch.slot.len, ch.slot.data, ngx_cms_call_num(call, NGX_CMS_CALL_STATUS));
+                      "status %ui", ch.slot.len, ch.slot.data, status);
     }
 
     ngx_cms_slots_emit(&ch, log);
@@ -913,7 +919,7 @@ ngx_cms_slots_call_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
     ngx_cms_slots_req_t *sr)
 {
     long                     index;
-    ngx_str_t                location, note;
+    ngx_str_t                location, note, *object_id;
     const char              *op;
     ngx_uint_t               n, emit;
     ngx_cms_slots_pool_t    *pool;
@@ -921,6 +927,8 @@ ngx_cms_slots_call_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
     ngx_cms_slots_change_t   ch;
 
     sr->resolved = 1;
+
+    object_id = ngx_cms_call_str(call, NGX_CMS_CALL_OBJECT_ID);
 
     if (ngx_cms_call_num(call, NGX_CMS_CALL_STATUS) != NGX_HTTP_OK) {
         return;
@@ -962,10 +970,8 @@ ngx_cms_slots_call_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
         }
 
     } else if (ngx_cms_slots_op(call, "coSpace.delete")) {
-        slot = ngx_cms_slots_by_space_locked(smcf, ngx_cms_call_str(call,
-                                                                    NGX_CMS_CALL_OBJECT_ID)->data,
-                                             ngx_cms_call_str(call,
-                                                              NGX_CMS_CALL_OBJECT_ID)->len, &n, &index);
+        slot = ngx_cms_slots_by_space_locked(smcf, object_id->data,
+                                             object_id->len, &n, &index);
         if (slot) {
             pool = &smcf->sh->pools[n];
             ngx_cms_slots_change_fill_locked(&ch, "space_deleted", pool,
@@ -977,28 +983,21 @@ ngx_cms_slots_call_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
         }
 
     } else {
-        slot = ngx_cms_slots_by_call_locked(smcf, ngx_cms_call_str(call,
-                                                                   NGX_CMS_CALL_OBJECT_ID)->data,
-                                            ngx_cms_call_str(call,
-                                                             NGX_CMS_CALL_OBJECT_ID)->len, &n, &index);
+        slot = ngx_cms_slots_by_call_locked(smcf, object_id->data,
+                                            object_id->len, &n, &index);
         if (slot) {
             pool = &smcf->sh->pools[n];
             ngx_cms_slots_change_fill_locked(&ch, "call_end", pool, index,
                                              slot);
-            ngx_cms_slots_set_id(&ch.hold.call, ngx_cms_call_str(call,
-                                                                 NGX_CMS_CALL_OBJECT_ID)->data,
-                                 ngx_cms_call_str(call,
-                                                  NGX_CMS_CALL_OBJECT_ID)->len);
+            ngx_cms_slots_set_id(&ch.hold.call, object_id->data,
+                                 object_id->len);
 
             /* the slot's current call only: a meeting's old call ending
              * late must not unlink the next meeting's */
 
-            if (slot->hold.call.len == ngx_cms_call_str(call,
-                                                        NGX_CMS_CALL_OBJECT_ID)->len
-                && ngx_strncmp(slot->hold.call.data, ngx_cms_call_str(call,
-                                                                      NGX_CMS_CALL_OBJECT_ID)->data,
-                               ngx_cms_call_str(call,
-                                                NGX_CMS_CALL_OBJECT_ID)->len) == 0)
+            if (slot->hold.call.len == object_id->len
+                && ngx_strncmp(slot->hold.call.data, object_id->data,
+                               object_id->len) == 0)
             {
                 slot->last_call = slot->hold.call;
                 slot->hold.call.len = 0;
@@ -1019,17 +1018,14 @@ ngx_cms_slots_call_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
         ngx_cms_slots_redis_field(smcf, op, n, index, 0, &location);
 
     } else if (op) {
-        ngx_cms_slots_redis_field(smcf, op, n, index, 0, ngx_cms_call_str(call,
-                                                                          NGX_CMS_CALL_OBJECT_ID));
+        ngx_cms_slots_redis_field(smcf, op, n, index, 0, object_id);
     }
 
     if (op && op[0] == 'p') {
         /* the space is gone: so is its mapping */
         ngx_shmtx_lock(&smcf->shpool->mutex);
-        slot = ngx_cms_slots_by_space_locked(smcf, ngx_cms_call_str(call,
-                                                                    NGX_CMS_CALL_OBJECT_ID)->data,
-                                             ngx_cms_call_str(call,
-                                                              NGX_CMS_CALL_OBJECT_ID)->len, &n, &index);
+        slot = ngx_cms_slots_by_space_locked(smcf, object_id->data,
+                                             object_id->len, &n, &index);
         if (slot) {
             ngx_cms_slots_unmap_locked(smcf, slot);
         }

@@ -448,6 +448,8 @@ ngx_cms_slots_redis_decided(ngx_cms_redis_reply_t *reply, ngx_str_t *error,
     smcf = pd->smcf;
     sr = pd->sr;
 
+    log = sr ? ngx_cms_call_request(sr->call)->connection->log : smcf->log;
+
     if (pd->cln) {
         pd->cln->handler = NULL;
     }
@@ -462,19 +464,7 @@ ngx_cms_slots_redis_decided(ngx_cms_redis_reply_t *reply, ngx_str_t *error,
     {
         /* what Redis knows of the slot is news for the zone, maybe */
         ngx_cms_slots_redis_apply(smcf, rec.data, rec.len,
-                                  ngx_atoof(ver.data, ver.len),
-                                  sr
-
-
-
-
-
-
-
-
-
-                                                                          ? ngx_cms_call_request(sr->call)->connection->log
-                                     : smcf->log);
+                                  ngx_atoof(ver.data, ver.len), log);
     }
 
     if (sr == NULL) {
@@ -491,7 +481,6 @@ ngx_cms_slots_redis_decided(ngx_cms_redis_reply_t *reply, ngx_str_t *error,
     }
 
     call = sr->call;
-    log = ngx_cms_call_request(call)->connection->log;
 
     sr->redis_wait = 0;
     ngx_memcpy(sr->redis_token, pd->token, pd->token_len);
@@ -547,7 +536,7 @@ void
 ngx_cms_slots_redis_resolve(ngx_cms_slots_main_conf_t *smcf,
     ngx_cms_slots_req_t *sr, ngx_uint_t ok, ngx_uint_t changed)
 {
-    ngx_str_t             reason;
+    ngx_str_t             reason, *user;
     ngx_cms_slots_hold_t  hold;
 
     if (!smcf->redis) {
@@ -576,10 +565,8 @@ ngx_cms_slots_redis_resolve(ngx_cms_slots_main_conf_t *smcf,
                                sr->meeting.len);
 
         if (sr->call) {
-            ngx_cms_slots_set_user(&hold.user, ngx_cms_call_str(sr->call,
-                                                                NGX_CMS_CALL_USER)->data,
-                                   ngx_cms_call_str(sr->call,
-                                                    NGX_CMS_CALL_USER)->len);
+            user = ngx_cms_call_str(sr->call, NGX_CMS_CALL_USER);
+            ngx_cms_slots_set_user(&hold.user, user->data, user->len);
         }
 
         (void) ngx_cms_slots_redis_commit(smcf, "checkout", sr->redis_token,
