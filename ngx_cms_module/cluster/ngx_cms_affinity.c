@@ -106,7 +106,7 @@ static void
 ngx_cms_affinity_share(ngx_cms_fo_cluster_t *cl, u_char *key, size_t len,
     ngx_uint_t slot)
 {
-    ngx_cms_fo_bridge_t  *b;
+    ngx_cms_bridge_t  *b;
 
     if (cl->redis == NULL) {
         return;
@@ -119,7 +119,7 @@ ngx_cms_affinity_share(ngx_cms_fo_cluster_t *cl, u_char *key, size_t len,
         return;
     }
 
-    ngx_cms_fo_redis_call(cl, key, len, b ? &b->conf->name : NULL);
+    ngx_cms_fo_redis_call(cl, key, len, b ? &b->name : NULL);
 }
 
 

@@ -39,7 +39,7 @@ ngx_cms_bridge_targets(ngx_str_t *upstream, ngx_uint_t which,
     size_t max_response, ngx_log_t *log)
 {
     ngx_uint_t             i, n;
-    ngx_cms_fo_bridge_t   *b;
+    ngx_cms_bridge_t   *b;
     ngx_cms_fo_cluster_t  *cl;
 
     cl = ngx_cms_bridge_cluster(upstream);
@@ -64,7 +64,7 @@ ngx_cms_bridge_targets(ngx_str_t *upstream, ngx_uint_t which,
             b = cl->order[i];
         }
 
-        out[n].name = b->conf->name;
+        out[n].name = b->name;
         out[n].target = b->target;
         out[n].target.timeout = timeout;
         out[n].target.max_response = max_response;

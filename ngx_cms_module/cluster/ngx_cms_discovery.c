@@ -28,7 +28,7 @@ struct ngx_cms_discovery_s {
     ngx_cms_fo_cluster_t      *cluster;
     ngx_pool_t                *pool;        /* of the round in progress */
     ngx_cms_client_t          *request;
-    ngx_cms_fo_bridge_t       *from;
+    ngx_cms_bridge_t       *from;
     ngx_cms_client_target_t    target;
     ngx_msec_t                 next;
     ngx_uint_t                 reset;
@@ -433,8 +433,8 @@ ngx_cms_discovery_finish(ngx_cms_discovery_t *d, ngx_str_t *err)
     ngx_shmtx_lock(&cl->shpool->mutex);
 
     sh->discovered_at = ngx_time();
-    ngx_cms_shm_set_name(&sh->discovered_from, d->from->conf->name.data,
-                         d->from->conf->name.len);
+    ngx_cms_shm_set_name(&sh->discovered_from, d->from->name.data,
+                         d->from->name.len);
 
     if (err) {
         ngx_cms_shm_set_text(&sh->discovery_error, err->data, err->len);
@@ -456,7 +456,7 @@ ngx_cms_discovery_finish(ngx_cms_discovery_t *d, ngx_str_t *err)
         ngx_log_error(NGX_LOG_INFO, cl->log, 0,
                       "cms: upstream \"%V\": cluster discovery through "
                       "bridge \"%V\" failed: %V", &cl->name,
-                      &d->from->conf->name, err);
+                      &d->from->name, err);
 
         d->next = ngx_current_msec
                   + ngx_min(cl->discovery_interval, NGX_CMS_DISCOVERY_RETRY);
@@ -481,7 +481,7 @@ ngx_cms_discovery_match(ngx_cms_fo_cluster_t *cl, u_char *address,
     ngx_int_t             port, cport;
     ngx_uint_t            i;
     ngx_addr_t           *addr;
-    ngx_cms_fo_bridge_t  *b;
+    ngx_cms_bridge_t  *b;
     u_char                text[NGX_SOCKADDR_STRLEN];
 
     p = address;
@@ -535,7 +535,7 @@ ngx_cms_discovery_match(ngx_cms_fo_cluster_t *cl, u_char *address,
     b = cl->bridges.elts;
 
     for (i = 0; i < cl->bridges.nelts; i++) {
-        addr = &b[i].conf->addrs[0];
+        addr = &b[i].addrs[0];
         cport = ngx_inet_get_port(addr->sockaddr);
 
         if (cport != port) {
@@ -609,7 +609,7 @@ ngx_cms_discovery_report(ngx_cms_discovery_t *d)
     uint32_t               crc;
     ngx_str_t              subject, detail;
     ngx_uint_t             i, j, unknown, missing;
-    ngx_cms_fo_bridge_t   *b;
+    ngx_cms_bridge_t   *b;
     ngx_cms_fo_cluster_t  *cl;
     u_char                 text[2048];
 
@@ -650,8 +650,8 @@ ngx_cms_discovery_report(ngx_cms_discovery_t *d)
                                    b[j].slot))
         {
             p = ngx_slprintf(p, last, "%s", missing++ ? "," : "");
-            p = ngx_cms_json_escape(p, last, b[j].conf->name.data,
-                                    b[j].conf->name.len);
+            p = ngx_cms_json_escape(p, last, b[j].name.data,
+                                    b[j].name.len);
         }
     }
 
@@ -674,7 +674,7 @@ ngx_cms_discovery_report(ngx_cms_discovery_t *d)
         ngx_log_error(NGX_LOG_INFO, cl->log, 0,
                       "cms: upstream \"%V\": bridge \"%V\" is not "
                       "clustered (/callBridges lists none), as configured",
-                      &cl->name, &d->from->conf->name);
+                      &cl->name, &d->from->name);
 
     } else {
         ngx_log_error(NGX_LOG_INFO, cl->log, 0,

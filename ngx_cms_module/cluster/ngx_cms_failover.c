@@ -64,7 +64,7 @@ static char *ngx_cms_failback_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_cms_discovery_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void ngx_cms_failover_bridge_why(ngx_cms_fo_cluster_t *cl,
-    ngx_cms_fo_bridge_t *b, ngx_cms_shm_text_t *why, const char *what);
+    ngx_cms_bridge_t *b, ngx_cms_shm_text_t *why, const char *what);
 
 
 static ngx_command_t  ngx_cms_failover_commands[] = {
@@ -319,7 +319,7 @@ ngx_cms_fo_set_ssl(ngx_conf_t *cf, ngx_cms_fo_cluster_t *cl)
     char                *file;
     ngx_uint_t           i, need;
     ngx_pool_cleanup_t  *cln;
-    ngx_cms_fo_bridge_t *b;
+    ngx_cms_bridge_t *b;
 
     need = 0;
     b = cl->bridges.elts;
@@ -390,7 +390,7 @@ static ngx_int_t
 ngx_cms_fo_init_process(ngx_cycle_t *cycle)
 {
     ngx_uint_t               i, j;
-    ngx_cms_fo_bridge_t     *b;
+    ngx_cms_bridge_t     *b;
     ngx_cms_fo_cluster_t   **cl;
     ngx_cms_fo_main_conf_t  *fmcf;
 
@@ -414,9 +414,9 @@ ngx_cms_fo_init_process(ngx_cycle_t *cycle)
         b = cl[i]->bridges.elts;
 
         for (j = 0; j < cl[i]->bridges.nelts; j++) {
-            b[j].target.addr = &b[j].conf->addrs[0];
+            b[j].target.addr = &b[j].addrs[0];
             b[j].target.host = b[j].ssl_name;
-            b[j].target.authorization = b[j].conf->authorization;
+            b[j].target.authorization = b[j].authorization;
 #if (NGX_SSL)
             b[j].target.ssl = b[j].ssl ? cl[i]->ssl : NULL;
 #endif
@@ -713,11 +713,11 @@ ngx_cms_failover_cluster(ngx_cycle_t *cycle, ngx_str_t *name)
 }
 
 
-ngx_cms_fo_bridge_t *
+ngx_cms_bridge_t *
 ngx_cms_failover_bridge_by_slot(ngx_cms_fo_cluster_t *cl, ngx_uint_t slot)
 {
     ngx_uint_t            i;
-    ngx_cms_fo_bridge_t  *b;
+    ngx_cms_bridge_t  *b;
 
     b = cl->bridges.elts;
 
@@ -731,18 +731,18 @@ ngx_cms_failover_bridge_by_slot(ngx_cms_fo_cluster_t *cl, ngx_uint_t slot)
 }
 
 
-ngx_cms_fo_bridge_t *
+ngx_cms_bridge_t *
 ngx_cms_failover_bridge_by_name(ngx_cms_fo_cluster_t *cl, u_char *name,
     size_t len)
 {
     ngx_uint_t            i;
-    ngx_cms_fo_bridge_t  *b;
+    ngx_cms_bridge_t  *b;
 
     b = cl->bridges.elts;
 
     for (i = 0; i < cl->bridges.nelts; i++) {
-        if (b[i].conf->name.len == len
-            && ngx_strncmp(b[i].conf->name.data, name, len) == 0)
+        if (b[i].name.len == len
+            && ngx_strncmp(b[i].name.data, name, len) == 0)
         {
             return &b[i];
         }
@@ -764,7 +764,7 @@ ngx_cms_failover_decide_locked(ngx_cms_fo_cluster_t *cl,
     u_char                 *s;
     ngx_uint_t              i, health;
     ngx_msec_t              now;
-    ngx_cms_fo_bridge_t    *active, *b, *best;
+    ngx_cms_bridge_t    *active, *b, *best;
     ngx_cms_shm_bridge_t   *sb;
     ngx_cms_shm_cluster_t  *sh;
 
@@ -847,7 +847,7 @@ ngx_cms_failover_decide_locked(ngx_cms_fo_cluster_t *cl,
 
             s = ngx_snprintf(p->why.data, NGX_CMS_SHM_TEXT_LEN,
                              "%V has been up for %M ms",
-                             &b->conf->name, now - sb->up_since);
+                             &b->name, now - sb->up_since);
             p->why.len = s - p->why.data;
 
             return 1;
@@ -859,7 +859,7 @@ ngx_cms_failover_decide_locked(ngx_cms_fo_cluster_t *cl,
 
 
 static void
-ngx_cms_failover_bridge_why(ngx_cms_fo_cluster_t *cl, ngx_cms_fo_bridge_t *b,
+ngx_cms_failover_bridge_why(ngx_cms_fo_cluster_t *cl, ngx_cms_bridge_t *b,
     ngx_cms_shm_text_t *why, const char *what)
 {
     u_char                *s;
@@ -867,7 +867,7 @@ ngx_cms_failover_bridge_why(ngx_cms_fo_cluster_t *cl, ngx_cms_fo_bridge_t *b,
 
     sb = &cl->sh->bridges[b->slot];
 
-    s = ngx_snprintf(why->data, NGX_CMS_SHM_TEXT_LEN, "%V %s", &b->conf->name,
+    s = ngx_snprintf(why->data, NGX_CMS_SHM_TEXT_LEN, "%V %s", &b->name,
                      what);
 
     if (sb->error.len) {

@@ -39,24 +39,9 @@
 #define NGX_CMS_ROLE_BACKUP        1
 
 
-/* one call bridge of the cluster, declared with cms_bridge in upstream{} */
+/* the balancer's part of one upstream{} block with cms_bridge */
 
 typedef struct {
-    ngx_str_t                    name;
-    ngx_str_t                    address;       /* host:port as configured */
-    ngx_addr_t                  *addrs;
-    ngx_uint_t                   naddrs;
-    ngx_str_t                    user;
-    ngx_str_t                    authorization; /* "Basic <base64>" */
-    ngx_uint_t                   role;
-    ngx_uint_t                   priority;      /* 0 primary, 1.. backups */
-} ngx_cms_bridge_t;
-
-
-/* our configuration of one upstream{} block: the cluster */
-
-typedef struct {
-    ngx_array_t                  bridges;       /* of ngx_cms_bridge_t */
     ngx_http_upstream_init_pt    original_init_upstream;
     ngx_http_upstream_init_peer_pt  original_init_peer;
 } ngx_cms_cluster_conf_t;
@@ -83,10 +68,22 @@ typedef struct ngx_cms_discovery_s   ngx_cms_discovery_t;
 typedef struct ngx_cms_fo_redis_s    ngx_cms_fo_redis_t;
 
 
-/* what we keep per bridge besides the core's ngx_cms_bridge_t */
+/*
+ * One call bridge of the cluster, declared with cms_bridge in upstream{}:
+ * the one struct for it (configuration and state), in the cluster's
+ * bridges array.
+ */
 
 typedef struct {
-    ngx_cms_bridge_t          *conf;        /* set by init_upstream */
+    ngx_str_t                  name;
+    ngx_str_t                  address;     /* host:port as configured */
+    ngx_addr_t                *addrs;
+    ngx_uint_t                 naddrs;
+    ngx_str_t                  user;
+    ngx_str_t                  authorization; /* "Basic <base64>" */
+    ngx_uint_t                 role;
+    ngx_uint_t                 priority;    /* 0 primary, 1.. backups */
+
     ngx_cms_fo_cluster_t      *cluster;
     ngx_uint_t                 index;       /* in the cluster */
     ngx_uint_t                 slot;        /* in the shm cluster */
@@ -103,7 +100,7 @@ typedef struct {
     /* this worker's requests waiting on the bridge, oldest first */
     ngx_queue_t                inflight;
     ngx_uint_t                 seen_health;
-} ngx_cms_fo_bridge_t;
+} ngx_cms_bridge_t;
 
 
 /* the failover part of one upstream{} block with cms_bridge */
@@ -112,10 +109,9 @@ struct ngx_cms_fo_cluster_s {
     ngx_str_t                  name;
     ngx_http_upstream_srv_conf_t  *uscf;
     ngx_cms_cluster_conf_t    *ccf;
-    ngx_array_t                bridges;     /* of ngx_cms_fo_bridge_t,
-                                               parallel to ccf->bridges */
+    ngx_array_t                bridges;     /* of ngx_cms_bridge_t */
     ngx_uint_t                 primary;     /* index of the primary */
-    ngx_cms_fo_bridge_t      **order;       /* by priority */
+    ngx_cms_bridge_t      **order;       /* by priority */
 
     /* cms_health_check */
     ngx_flag_t                 health;
@@ -228,9 +224,9 @@ ngx_uint_t ngx_cms_failover_apply_locked(ngx_cms_fo_cluster_t *cl,
 void ngx_cms_failover_announce(ngx_cms_fo_cluster_t *cl,
     ngx_cms_shm_change_t *change, ngx_uint_t origin);
 void ngx_cms_failover_check_state(ngx_cms_fo_cluster_t *cl);
-ngx_cms_fo_bridge_t *ngx_cms_failover_bridge_by_slot(
+ngx_cms_bridge_t *ngx_cms_failover_bridge_by_slot(
     ngx_cms_fo_cluster_t *cl, ngx_uint_t slot);
-ngx_cms_fo_bridge_t *ngx_cms_failover_bridge_by_name(
+ngx_cms_bridge_t *ngx_cms_failover_bridge_by_name(
     ngx_cms_fo_cluster_t *cl, u_char *name, size_t len);
 ngx_uint_t ngx_cms_failover_retry_after(ngx_cms_fo_cluster_t *cl);
 void ngx_cms_failover_event(ngx_cms_fo_cluster_t *cl, const char *type,
@@ -246,7 +242,7 @@ ngx_int_t ngx_cms_shm_add(ngx_conf_t *cf, ngx_cms_fo_main_conf_t *fmcf,
 ngx_int_t ngx_cms_health_init_process(ngx_cycle_t *cycle,
     ngx_cms_fo_cluster_t *cl);
 void ngx_cms_health_exit_process(ngx_cms_fo_cluster_t *cl);
-void ngx_cms_health_passive(ngx_cms_fo_cluster_t *cl, ngx_cms_fo_bridge_t *b,
+void ngx_cms_health_passive(ngx_cms_fo_cluster_t *cl, ngx_cms_bridge_t *b,
     const char *what, ngx_str_t *peer);
 
 /* ngx_cms_affinity.c */

@@ -375,7 +375,7 @@ ngx_cms_fo_redis_call_message(ngx_str_t *channel, ngx_str_t *message,
     ngx_cms_fo_redis_t  *fr = data;
 
     u_char               *sp;
-    ngx_cms_fo_bridge_t  *b;
+    ngx_cms_bridge_t  *b;
 
     sp = ngx_strlchr(message->data, message->data + message->len, ' ');
 
@@ -409,7 +409,7 @@ ngx_cms_fo_redis_calls_loaded(ngx_cms_redis_reply_t *reply, ngx_str_t *error,
     u_char               *v, *sp, *last;
     size_t                i;
     time_t                at;
-    ngx_cms_fo_bridge_t  *b;
+    ngx_cms_bridge_t  *b;
     redisReply           *id, *value;
 
     if (error || reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
@@ -920,7 +920,7 @@ ngx_cms_fo_redis_adopt(ngx_cms_fo_cluster_t *cl, ngx_cms_fo_redis_state_t *st,
     ngx_uint_t              applied;
     ngx_cms_shm_name_t      by;
     ngx_cms_shm_text_t      why;
-    ngx_cms_fo_bridge_t    *b;
+    ngx_cms_bridge_t    *b;
     ngx_cms_fo_redis_t     *fr;
 
     fr = cl->redis;

@@ -48,14 +48,14 @@ static ngx_uint_t ngx_cms_health_own(ngx_cms_fo_cluster_t *cl,
     ngx_msec_t now);
 static void ngx_cms_health_disown(ngx_cms_fo_cluster_t *cl);
 static void ngx_cms_health_start(ngx_cms_fo_cluster_t *cl,
-    ngx_cms_fo_bridge_t *b, ngx_msec_t now);
+    ngx_cms_bridge_t *b, ngx_msec_t now);
 static void ngx_cms_health_done(ngx_cms_client_t *cc);
 static ngx_uint_t ngx_cms_health_status_document(u_char *data, size_t len);
 static void ngx_cms_health_result(ngx_cms_fo_cluster_t *cl,
-    ngx_cms_fo_bridge_t *b, ngx_uint_t result, ngx_cms_client_t *cc,
+    ngx_cms_bridge_t *b, ngx_uint_t result, ngx_cms_client_t *cc,
     u_char *error, size_t len);
 static void ngx_cms_health_report(ngx_cms_fo_cluster_t *cl,
-    ngx_cms_fo_bridge_t *b, ngx_uint_t old_health, ngx_uint_t health,
+    ngx_cms_bridge_t *b, ngx_uint_t old_health, ngx_uint_t health,
     ngx_uint_t old_cred, ngx_uint_t cred, ngx_cms_shm_text_t *error,
     ngx_uint_t checks);
 
@@ -111,7 +111,7 @@ ngx_cms_health_tick(ngx_event_t *ev)
 {
     ngx_uint_t             i;
     ngx_msec_t             now;
-    ngx_cms_fo_bridge_t   *b;
+    ngx_cms_bridge_t   *b;
     ngx_cms_fo_cluster_t  *cl;
 
     cl = ev->data;
@@ -162,7 +162,7 @@ ngx_cms_health_own(ngx_cms_fo_cluster_t *cl, ngx_msec_t now)
     ngx_pid_t               prev;
     ngx_uint_t              i, mine;
     const char             *why;
-    ngx_cms_fo_bridge_t    *b;
+    ngx_cms_bridge_t    *b;
     ngx_cms_shm_cluster_t  *sh;
 
     sh = cl->sh;
@@ -238,7 +238,7 @@ static void
 ngx_cms_health_disown(ngx_cms_fo_cluster_t *cl)
 {
     ngx_uint_t            i;
-    ngx_cms_fo_bridge_t  *b;
+    ngx_cms_bridge_t  *b;
 
     cl->owner = 0;
 
@@ -256,7 +256,7 @@ ngx_cms_health_disown(ngx_cms_fo_cluster_t *cl)
 
 
 static void
-ngx_cms_health_start(ngx_cms_fo_cluster_t *cl, ngx_cms_fo_bridge_t *b,
+ngx_cms_health_start(ngx_cms_fo_cluster_t *cl, ngx_cms_bridge_t *b,
     ngx_msec_t now)
 {
     ngx_msec_t  next;
@@ -277,7 +277,7 @@ ngx_cms_health_start(ngx_cms_fo_cluster_t *cl, ngx_cms_fo_bridge_t *b,
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, cl->log, 0,
                    "cms: health check of bridge \"%V\" of upstream \"%V\" %s",
-                   &b->conf->name, &cl->name,
+                   &b->name, &cl->name,
                    b->check ? "started" : "not started");
 }
 
@@ -287,7 +287,7 @@ ngx_cms_health_done(ngx_cms_client_t *cc)
 {
     u_char                *p;
     ngx_uint_t             result;
-    ngx_cms_fo_bridge_t   *b;
+    ngx_cms_bridge_t   *b;
     ngx_cms_fo_cluster_t  *cl;
     u_char                 error[NGX_CMS_SHM_TEXT_LEN];
 
@@ -310,7 +310,7 @@ ngx_cms_health_done(ngx_cms_client_t *cc)
         result = NGX_CMS_CHECK_AUTH;
         p = ngx_snprintf(error, sizeof(error),
                          "credentials of user \"%V\" rejected (401)",
-                         &b->conf->user);
+                         &b->user);
 
     } else if (cc->status != NGX_HTTP_OK) {
         result = NGX_CMS_CHECK_FAILED;
@@ -363,7 +363,7 @@ ngx_cms_health_status_document(u_char *data, size_t len)
 
 
 static void
-ngx_cms_health_result(ngx_cms_fo_cluster_t *cl, ngx_cms_fo_bridge_t *b,
+ngx_cms_health_result(ngx_cms_fo_cluster_t *cl, ngx_cms_bridge_t *b,
     ngx_uint_t result, ngx_cms_client_t *cc, u_char *error, size_t len)
 {
     ngx_uint_t             old_health, health, old_cred, cred, checks;
@@ -438,7 +438,7 @@ ngx_cms_health_result(ngx_cms_fo_cluster_t *cl, ngx_cms_fo_bridge_t *b,
 
 
 void
-ngx_cms_health_passive(ngx_cms_fo_cluster_t *cl, ngx_cms_fo_bridge_t *b,
+ngx_cms_health_passive(ngx_cms_fo_cluster_t *cl, ngx_cms_bridge_t *b,
     const char *what, ngx_str_t *peer)
 {
     u_char                *p;
@@ -487,7 +487,7 @@ ngx_cms_health_passive(ngx_cms_fo_cluster_t *cl, ngx_cms_fo_bridge_t *b,
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, cl->log, 0,
                    "cms: passive signal from bridge \"%V\": %*s",
-                   &b->conf->name, err.len, err.data);
+                   &b->name, err.len, err.data);
 
     if (health != old_health) {
         ngx_cms_health_report(cl, b, old_health, health, 0, 0, &err, 0);
@@ -499,7 +499,7 @@ ngx_cms_health_passive(ngx_cms_fo_cluster_t *cl, ngx_cms_fo_bridge_t *b,
 /* once per change of health or credentials, never per check */
 
 static void
-ngx_cms_health_report(ngx_cms_fo_cluster_t *cl, ngx_cms_fo_bridge_t *b,
+ngx_cms_health_report(ngx_cms_fo_cluster_t *cl, ngx_cms_bridge_t *b,
     ngx_uint_t old_health, ngx_uint_t health, ngx_uint_t old_cred,
     ngx_uint_t cred, ngx_cms_shm_text_t *error, ngx_uint_t checks)
 {
@@ -511,14 +511,14 @@ ngx_cms_health_report(ngx_cms_fo_cluster_t *cl, ngx_cms_fo_bridge_t *b,
         ngx_log_error(NGX_LOG_ERR, cl->log, 0,
                       "cms: bridge \"%V\" (%V) of upstream \"%V\": "
                       "credentials rejected: %*s; it is up, not failed over",
-                      &b->conf->name, &b->conf->address, &cl->name,
+                      &b->name, &b->address, &cl->name,
                       error->len, error->data);
 
     } else if (cred != old_cred && old_cred == NGX_CMS_CRED_REJECTED) {
         ngx_log_error(NGX_LOG_NOTICE, cl->log, 0,
                       "cms: bridge \"%V\" (%V) of upstream \"%V\" accepts "
-                      "the credentials again", &b->conf->name,
-                      &b->conf->address, &cl->name);
+                      "the credentials again", &b->name,
+                      &b->address, &cl->name);
     }
 
     if (health == old_health) {
@@ -528,19 +528,19 @@ ngx_cms_health_report(ngx_cms_fo_cluster_t *cl, ngx_cms_fo_bridge_t *b,
     if (health == NGX_CMS_HEALTH_DOWN) {
         ngx_log_error(NGX_LOG_WARN, cl->log, 0,
                       "cms: bridge \"%V\" (%V) of upstream \"%V\" is down: "
-                      "%*s", &b->conf->name, &b->conf->address, &cl->name,
+                      "%*s", &b->name, &b->address, &cl->name,
                       error->len, error->data);
 
     } else if (old_health == NGX_CMS_HEALTH_DOWN) {
         ngx_log_error(NGX_LOG_NOTICE, cl->log, 0,
                       "cms: bridge \"%V\" (%V) of upstream \"%V\" is up "
-                      "again after %ui good checks", &b->conf->name,
-                      &b->conf->address, &cl->name, checks);
+                      "again after %ui good checks", &b->name,
+                      &b->address, &cl->name, checks);
 
     } else {
         ngx_log_error(NGX_LOG_INFO, cl->log, 0,
                       "cms: bridge \"%V\" (%V) of upstream \"%V\" is up",
-                      &b->conf->name, &b->conf->address, &cl->name);
+                      &b->name, &b->address, &cl->name);
         return;
     }
 
@@ -548,8 +548,8 @@ ngx_cms_health_report(ngx_cms_fo_cluster_t *cl, ngx_cms_fo_bridge_t *b,
     p = ngx_cms_json_escape(p, buf + sizeof(buf), cl->name.data,
                             cl->name.len);
     p = ngx_snprintf(p, buf + sizeof(buf) - p, ",\"bridge\":");
-    p = ngx_cms_json_escape(p, buf + sizeof(buf), b->conf->name.data,
-                            b->conf->name.len);
+    p = ngx_cms_json_escape(p, buf + sizeof(buf), b->name.data,
+                            b->name.len);
     p = ngx_snprintf(p, buf + sizeof(buf) - p, ",\"health\":\"%s\"",
                      health == NGX_CMS_HEALTH_DOWN ? "down" : "up");
 
@@ -564,5 +564,5 @@ ngx_cms_health_report(ngx_cms_fo_cluster_t *cl, ngx_cms_fo_bridge_t *b,
     detail.data = buf;
     detail.len = p - buf;
 
-    ngx_cms_failover_event(cl, "health", &b->conf->name, &detail);
+    ngx_cms_failover_event(cl, "health", &b->name, &detail);
 }

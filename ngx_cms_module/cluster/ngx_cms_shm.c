@@ -227,7 +227,7 @@ ngx_cms_shm_map_bridges(ngx_slab_pool_t *shpool, ngx_cms_shm_cluster_t *csh,
     ngx_cms_fo_cluster_t *cl, ngx_log_t *log)
 {
     ngx_uint_t              i, s, primary;
-    ngx_cms_fo_bridge_t    *b;
+    ngx_cms_bridge_t    *b;
     ngx_cms_shm_bridge_t   *sb;
     ngx_cms_shm_change_t   *ch;
 
@@ -242,8 +242,8 @@ ngx_cms_shm_map_bridges(ngx_slab_pool_t *shpool, ngx_cms_shm_cluster_t *csh,
         for (s = 0; s < csh->nslots; s++) {
             sb = &csh->bridges[s];
 
-            if (sb->name.len == b[i].conf->name.len
-                && ngx_strncmp(sb->name.data, b[i].conf->name.data,
+            if (sb->name.len == b[i].name.len
+                && ngx_strncmp(sb->name.data, b[i].name.data,
                                sb->name.len) == 0)
             {
                 break;
@@ -278,8 +278,8 @@ ngx_cms_shm_map_bridges(ngx_slab_pool_t *shpool, ngx_cms_shm_cluster_t *csh,
 
             sb = &csh->bridges[s];
             ngx_memzero(sb, sizeof(ngx_cms_shm_bridge_t));
-            ngx_cms_shm_set_name(&sb->name, b[i].conf->name.data,
-                                 b[i].conf->name.len);
+            ngx_cms_shm_set_name(&sb->name, b[i].name.data,
+                                 b[i].name.len);
             sb->health = NGX_CMS_HEALTH_UNKNOWN;
         }
 
@@ -329,7 +329,7 @@ static ngx_uint_t
 ngx_cms_shm_slot_used(ngx_cms_fo_cluster_t *cl, ngx_uint_t slot)
 {
     ngx_uint_t            i;
-    ngx_cms_fo_bridge_t  *b;
+    ngx_cms_bridge_t  *b;
 
     b = cl->bridges.elts;
 

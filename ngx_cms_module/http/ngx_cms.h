@@ -182,8 +182,8 @@ typedef struct {
 
 typedef struct {
     ngx_cms_fo_cluster_t      *cluster;
-    ngx_cms_fo_bridge_t       *bridge;      /* the last one chosen */
-    ngx_cms_fo_bridge_t       *call_bridge; /* the call lives there */
+    ngx_cms_bridge_t       *bridge;      /* the last one chosen */
+    ngx_cms_bridge_t       *call_bridge; /* the call lives there */
     ngx_uint_t                 unavailable;
 
     ngx_buf_t                 *capture;     /* a listing, to learn from */

@@ -122,7 +122,7 @@ ngx_cms_admin_handler(ngx_http_request_t *r)
     ngx_uint_t              health, failover;
     ngx_cms_waiter_t       *w;
     ngx_cms_admin_ctx_t    *actx;
-    ngx_cms_fo_bridge_t    *b;
+    ngx_cms_bridge_t    *b;
     ngx_cms_loc_conf_t     *flcf;
     ngx_cms_fo_cluster_t   *cl;
     ngx_cms_fo_proposal_t   prop;
@@ -199,7 +199,7 @@ ngx_cms_admin_handler(ngx_http_request_t *r)
         }
 
     } else {
-        b = ((ngx_cms_fo_bridge_t *) cl->bridges.elts) + cl->primary;
+        b = ((ngx_cms_bridge_t *) cl->bridges.elts) + cl->primary;
     }
 
     ngx_str_null(&force);
@@ -215,7 +215,7 @@ ngx_cms_admin_handler(ngx_http_request_t *r)
     {
         return ngx_cms_admin_error(r, NGX_HTTP_CONFLICT,
                                    "bridge \"%V\" is down (add force=1 to "
-                                   "insist)", &b->conf->name);
+                                   "insist)", &b->name);
     }
 
     prop.to = b->slot;

@@ -313,7 +313,7 @@ ngx_cms_affinity_learn_listing(ngx_http_request_t *r, ngx_cms_fo_req_t *fr)
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "cms: learned %ui objects on bridge \"%V\"", n,
-                   &fr->bridge->conf->name);
+                   &fr->bridge->name);
 
 done:
 

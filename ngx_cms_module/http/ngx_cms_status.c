@@ -257,7 +257,7 @@ ngx_cms_status_bridges(ngx_cms_json_t *j, ngx_cms_fo_cluster_t *cl,
     ngx_cms_shm_cluster_t *sh, ngx_uint_t detail)
 {
     ngx_uint_t             i;
-    ngx_cms_fo_bridge_t   *b;
+    ngx_cms_bridge_t   *b;
     ngx_cms_shm_bridge_t  *sb;
 
     for (i = 0; i < cl->bridges.nelts; i++) {
@@ -269,20 +269,20 @@ ngx_cms_status_bridges(ngx_cms_json_t *j, ngx_cms_fo_cluster_t *cl,
         }
 
         ngx_cms_json_raw(j, (u_char *) "{\"name\":", 8);
-        ngx_cms_json_string(j, b->conf->name.data, b->conf->name.len);
+        ngx_cms_json_string(j, b->name.data, b->name.len);
 
         if (detail) {
             ngx_cms_json_raw(j, (u_char *) ",\"address\":", 11);
-            ngx_cms_json_string(j, b->conf->address.data,
-                                b->conf->address.len);
+            ngx_cms_json_string(j, b->address.data,
+                                b->address.len);
         }
 
         ngx_cms_json_printf(j, ",\"role\":\"%s\",\"priority\":%ui,"
                             "\"active\":%s,\"health\":\"%s\","
                             "\"credentials\":\"%s\",\"since\":",
-                            b->conf->role == NGX_CMS_ROLE_PRIMARY
+                            b->role == NGX_CMS_ROLE_PRIMARY
                             ? "primary" : "backup",
-                            b->conf->priority,
+                            b->priority,
                             b->slot == sh->active ? "true" : "false",
                             ngx_cms_health_names[sb->health % 3],
                             ngx_cms_cred_names[sb->credentials % 3]);
@@ -321,7 +321,7 @@ ngx_cms_status_discovery(ngx_cms_json_t *j, ngx_cms_fo_cluster_t *cl,
     ngx_cms_shm_cluster_t *sh, ngx_uint_t detail)
 {
     ngx_uint_t                 i, k, n;
-    ngx_cms_fo_bridge_t       *b;
+    ngx_cms_bridge_t       *b;
     ngx_cms_shm_discovered_t  *d;
 
     ngx_cms_json_printf(j, "{\"enabled\":%s,\"interval_ms\":%M,\"at\":",
@@ -382,7 +382,7 @@ ngx_cms_status_discovery(ngx_cms_json_t *j, ngx_cms_fo_cluster_t *cl,
             ? NULL : ngx_cms_failover_bridge_by_slot(cl, d->slot);
 
         if (b) {
-            ngx_cms_json_string(j, b->conf->name.data, b->conf->name.len);
+            ngx_cms_json_string(j, b->name.data, b->name.len);
         } else {
             ngx_cms_json_raw(j, (u_char *) "null", 4);
         }
@@ -430,8 +430,8 @@ ngx_cms_status_discovery(ngx_cms_json_t *j, ngx_cms_fo_cluster_t *cl,
                 ngx_cms_json_raw(j, (u_char *) ",", 1);
             }
 
-            ngx_cms_json_string(j, b[k].conf->name.data,
-                                b[k].conf->name.len);
+            ngx_cms_json_string(j, b[k].name.data,
+                                b[k].name.len);
         }
     }
 

@@ -89,7 +89,7 @@ ngx_cms_unavailable_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    bridge = fr->bridge ? &fr->bridge->conf->name : NULL;
+    bridge = fr->bridge ? &fr->bridge->name : NULL;
     retry = 0;
 
     switch (fr->unavailable) {

@@ -49,7 +49,7 @@ typedef struct {
     ngx_cms_fo_cluster_t              *cluster;
     ngx_http_request_t                *request;
     ngx_cms_fo_req_t                  *fr;
-    ngx_cms_fo_bridge_t               *current;
+    ngx_cms_bridge_t               *current;
     uintptr_t                          tried;  /* bridge index bits */
     ngx_uint_t                         attempts;
 
@@ -69,14 +69,14 @@ static ngx_int_t ngx_cms_init_peer(ngx_http_request_t *r,
 static ngx_int_t ngx_cms_get_peer(ngx_peer_connection_t *pc, void *data);
 static void ngx_cms_free_peer(ngx_peer_connection_t *pc, void *data,
     ngx_uint_t state);
-static ngx_cms_fo_bridge_t *ngx_cms_call_bridge(ngx_cms_fo_cluster_t *cl,
+static ngx_cms_bridge_t *ngx_cms_call_bridge(ngx_cms_fo_cluster_t *cl,
     ngx_cms_ctx_t *ctx);
-static ngx_cms_fo_bridge_t *ngx_cms_choose(ngx_cms_fo_cluster_t *cl,
+static ngx_cms_bridge_t *ngx_cms_choose(ngx_cms_fo_cluster_t *cl,
     uintptr_t tried);
 static ngx_uint_t ngx_cms_passive_down(ngx_cms_fo_cluster_t *cl,
-    ngx_cms_fo_bridge_t *b);
+    ngx_cms_bridge_t *b);
 static ngx_int_t ngx_cms_use_peer(ngx_cms_peer_data_t *pd,
-    ngx_peer_connection_t *pc, ngx_cms_fo_bridge_t *b);
+    ngx_peer_connection_t *pc, ngx_cms_bridge_t *b);
 static ngx_int_t ngx_cms_set_authorization(ngx_http_request_t *r,
     ngx_str_t *value);
 static void ngx_cms_unqueue(ngx_cms_peer_data_t *pd);
@@ -113,7 +113,6 @@ ngx_cms_bridge_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_int_t                      n;
     ngx_uint_t                     i, max_fails, nbackups, ssl;
     ngx_cms_bridge_t              *b, *other;
-    ngx_cms_fo_bridge_t           *fb;
     ngx_cms_fo_cluster_t          *cl;
     ngx_http_upstream_server_t    *us;
     ngx_http_upstream_srv_conf_t  *uscf;
@@ -132,17 +131,9 @@ ngx_cms_bridge_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (ccf->bridges.elts == NULL
-        && ngx_array_init(&ccf->bridges, cf->pool, 4,
-                          sizeof(ngx_cms_bridge_t))
-           != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
     if (cl->bridges.elts == NULL
         && ngx_array_init(&cl->bridges, cf->pool, 4,
-                          sizeof(ngx_cms_fo_bridge_t))
+                          sizeof(ngx_cms_bridge_t))
            != NGX_OK)
     {
         return NGX_CONF_ERROR;
@@ -150,8 +141,8 @@ ngx_cms_bridge_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    other = ccf->bridges.elts;
-    for (i = 0; i < ccf->bridges.nelts; i++) {
+    other = cl->bridges.elts;
+    for (i = 0; i < cl->bridges.nelts; i++) {
         if (other[i].name.len == value[1].len
             && ngx_strncmp(other[i].name.data, value[1].data, value[1].len)
                == 0)
@@ -162,7 +153,7 @@ ngx_cms_bridge_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    if (ccf->bridges.nelts == NGX_CMS_SHM_MAX_BRIDGES) {
+    if (cl->bridges.nelts == NGX_CMS_SHM_MAX_BRIDGES) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "more than %d bridges in upstream \"%V\"",
                            NGX_CMS_SHM_MAX_BRIDGES, &uscf->host);
@@ -176,14 +167,15 @@ ngx_cms_bridge_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    b = ngx_array_push(&ccf->bridges);
-    fb = ngx_array_push(&cl->bridges);
-    if (b == NULL || fb == NULL) {
+    b = ngx_array_push(&cl->bridges);
+    if (b == NULL) {
         return NGX_CONF_ERROR;
     }
 
     ngx_memzero(b, sizeof(ngx_cms_bridge_t));
-    ngx_memzero(fb, sizeof(ngx_cms_fo_bridge_t));
+
+    /* the array may have moved: earlier bridges are found afresh */
+    other = cl->bridges.elts;
 
     b->name = value[1];
     b->address = value[2];
@@ -225,10 +217,10 @@ ngx_cms_bridge_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         if (ngx_strncmp(value[i].data, "ssl_name=", 9) == 0) {
-            fb->ssl_name.data = value[i].data + 9;
-            fb->ssl_name.len = value[i].len - 9;
+            b->ssl_name.data = value[i].data + 9;
+            b->ssl_name.len = value[i].len - 9;
 
-            if (fb->ssl_name.len == 0) {
+            if (b->ssl_name.len == 0) {
                 goto invalid;
             }
 
@@ -288,7 +280,7 @@ ngx_cms_bridge_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_encode_base64(&s, &plain);
 
     nbackups = 0;
-    for (i = 0; i < ccf->bridges.nelts - 1; i++) {
+    for (i = 0; i < cl->bridges.nelts - 1; i++) {
         if (other[i].role == NGX_CMS_ROLE_BACKUP) {
             nbackups++;
         }
@@ -357,21 +349,21 @@ ngx_cms_bridge_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     b->addrs = u.addrs;
     b->naddrs = u.naddrs;
 
-    fb->ssl = ssl;
-    fb->host = u.host;
+    b->ssl = ssl;
+    b->host = u.host;
 
-    if (fb->host.len > 2 && fb->host.data[0] == '[') {
+    if (b->host.len > 2 && b->host.data[0] == '[') {
         /* an IPv6 literal: the name to check is the bare address */
-        colon = fb->host.data + fb->host.len - 1;
+        colon = b->host.data + b->host.len - 1;
 
         if (*colon == ']') {
-            fb->host.data++;
-            fb->host.len -= 2;
+            b->host.data++;
+            b->host.len -= 2;
         }
     }
 
-    if (fb->ssl_name.len == 0) {
-        fb->ssl_name = fb->host;
+    if (b->ssl_name.len == 0) {
+        b->ssl_name = b->host;
     }
 
     if (uscf->servers == NULL) {
@@ -420,8 +412,7 @@ static ngx_int_t
 ngx_cms_init_upstream(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
 {
     ngx_uint_t               i, j, k, primaries;
-    ngx_cms_bridge_t        *b;
-    ngx_cms_fo_bridge_t     *fb, **order;
+    ngx_cms_bridge_t        *b, **order;
     ngx_cms_fo_cluster_t    *cl;
     ngx_cms_cluster_conf_t  *ccf;
 
@@ -429,18 +420,16 @@ ngx_cms_init_upstream(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
     cl = ngx_http_conf_upstream_srv_conf(us, ngx_cms_failover_module);
 
     primaries = 0;
-    b = ccf->bridges.elts;
-    fb = cl->bridges.elts;
+    b = cl->bridges.elts;
 
-    for (i = 0; i < ccf->bridges.nelts; i++) {
+    for (i = 0; i < cl->bridges.nelts; i++) {
         if (b[i].role == NGX_CMS_ROLE_PRIMARY) {
             primaries++;
             cl->primary = i;
         }
 
-        fb[i].conf = &b[i];
-        fb[i].cluster = cl;
-        fb[i].index = i;
+        b[i].cluster = cl;
+        b[i].index = i;
     }
 
     if (primaries != 1) {
@@ -450,7 +439,7 @@ ngx_cms_init_upstream(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
         return NGX_ERROR;
     }
 
-    if (us->servers->nelts != ccf->bridges.nelts) {
+    if (us->servers->nelts != cl->bridges.nelts) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "upstream \"%V\" mixes \"server\" with \"cms_bridge\"",
                       &us->host);
@@ -460,16 +449,16 @@ ngx_cms_init_upstream(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
     /* the order in which bridges are tried: by priority */
 
     order = ngx_palloc(cf->pool,
-                       ccf->bridges.nelts * sizeof(ngx_cms_fo_bridge_t *));
+                       cl->bridges.nelts * sizeof(ngx_cms_bridge_t *));
     if (order == NULL) {
         return NGX_ERROR;
     }
 
     k = 0;
-    for (j = 0; k < ccf->bridges.nelts; j++) {
-        for (i = 0; i < ccf->bridges.nelts; i++) {
+    for (j = 0; k < cl->bridges.nelts; j++) {
+        for (i = 0; i < cl->bridges.nelts; i++) {
             if (b[i].priority == j) {
-                order[k++] = &fb[i];
+                order[k++] = &b[i];
             }
         }
     }
@@ -578,7 +567,7 @@ ngx_cms_get_peer(ngx_peer_connection_t *pc, void *data)
     ngx_cms_ctx_t         *ctx;
     ngx_cms_fo_req_t      *fr;
     ngx_cms_loc_conf_t    *lcf;
-    ngx_cms_fo_bridge_t   *b;
+    ngx_cms_bridge_t   *b;
     ngx_cms_fo_cluster_t  *cl;
 
     cl = pd->cluster;
@@ -638,17 +627,17 @@ ngx_cms_get_peer(ngx_peer_connection_t *pc, void *data)
     fr->unavailable = NGX_CMS_UNAVAILABLE_NONE;
 
     if (ctx) {
-        ctx->bridge = b->conf;
+        ctx->bridge = b;
     }
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, pc->log, 0,
                    "cms: sending to bridge \"%V\" (%V), attempt %ui",
-                   &b->conf->name, pc->name, pd->attempts);
+                   &b->name, pc->name, pd->attempts);
 
     lcf = ngx_http_get_module_loc_conf(pd->request, ngx_http_cms_module);
 
     if (lcf->credentials == NGX_CMS_CREDENTIALS_INJECT
-        && ngx_cms_set_authorization(pd->request, &b->conf->authorization)
+        && ngx_cms_set_authorization(pd->request, &b->authorization)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -680,7 +669,7 @@ ngx_cms_free_peer(ngx_peer_connection_t *pc, void *data, ngx_uint_t state)
     ngx_uint_t             status, no_replay;
     ngx_connection_t      *c;
     ngx_http_request_t    *r;
-    ngx_cms_fo_bridge_t   *b;
+    ngx_cms_bridge_t   *b;
     ngx_http_upstream_t   *u;
 
     r = pd->request;
@@ -740,7 +729,7 @@ ngx_cms_free_peer(ngx_peer_connection_t *pc, void *data, ngx_uint_t state)
 
 /* the bridge that hosts the call a call-scoped request is about */
 
-static ngx_cms_fo_bridge_t *
+static ngx_cms_bridge_t *
 ngx_cms_call_bridge(ngx_cms_fo_cluster_t *cl, ngx_cms_ctx_t *ctx)
 {
     ngx_uint_t       slot;
@@ -770,11 +759,11 @@ ngx_cms_call_bridge(ngx_cms_fo_cluster_t *cl, ngx_cms_ctx_t *ctx)
 
 /* the active bridge, else the first usable untried one by priority */
 
-static ngx_cms_fo_bridge_t *
+static ngx_cms_bridge_t *
 ngx_cms_choose(ngx_cms_fo_cluster_t *cl, uintptr_t tried)
 {
     ngx_uint_t            i, n;
-    ngx_cms_fo_bridge_t  *b;
+    ngx_cms_bridge_t  *b;
 
     if (cl->sh) {
         b = ngx_cms_failover_bridge_by_slot(cl, cl->sh->active);
@@ -809,7 +798,7 @@ ngx_cms_choose(ngx_cms_fo_cluster_t *cl, uintptr_t tried)
  */
 
 static ngx_uint_t
-ngx_cms_passive_down(ngx_cms_fo_cluster_t *cl, ngx_cms_fo_bridge_t *b)
+ngx_cms_passive_down(ngx_cms_fo_cluster_t *cl, ngx_cms_bridge_t *b)
 {
     time_t                         now;
     ngx_uint_t                     list, down;
@@ -817,7 +806,7 @@ ngx_cms_passive_down(ngx_cms_fo_cluster_t *cl, ngx_cms_fo_bridge_t *b)
     ngx_http_upstream_rr_peer_t   *peer;
     ngx_http_upstream_rr_peers_t  *peers;
 
-    addr = &b->conf->addrs[0];
+    addr = &b->addrs[0];
     peers = cl->uscf->peer.data;
     now = ngx_time();
 
@@ -852,14 +841,14 @@ ngx_cms_passive_down(ngx_cms_fo_cluster_t *cl, ngx_cms_fo_bridge_t *b)
 
 static ngx_int_t
 ngx_cms_use_peer(ngx_cms_peer_data_t *pd, ngx_peer_connection_t *pc,
-    ngx_cms_fo_bridge_t *b)
+    ngx_cms_bridge_t *b)
 {
     ngx_uint_t                     list;
     ngx_addr_t                    *addr;
     ngx_http_upstream_rr_peer_t   *peer;
     ngx_http_upstream_rr_peers_t  *peers;
 
-    addr = &b->conf->addrs[0];
+    addr = &b->addrs[0];
 
     /*
      * The primary list, then the backup list (with "zone" both live in
@@ -921,7 +910,7 @@ ngx_cms_use_peer(ngx_cms_peer_data_t *pd, ngx_peer_connection_t *pc,
     }
 
     ngx_log_error(NGX_LOG_ALERT, pc->log, 0,
-                  "cms: no upstream peer for bridge \"%V\"", &b->conf->name);
+                  "cms: no upstream peer for bridge \"%V\"", &b->name);
 
     return NGX_ERROR;
 }
@@ -933,7 +922,7 @@ void
 ngx_cms_upstream_init_process(ngx_cms_fo_cluster_t *cl)
 {
     ngx_uint_t            i;
-    ngx_cms_fo_bridge_t  *b;
+    ngx_cms_bridge_t  *b;
 
     b = cl->bridges.elts;
 
@@ -953,7 +942,7 @@ ngx_cms_upstream_watch(ngx_cms_fo_cluster_t *cl)
     ngx_uint_t             i, health;
     ngx_msec_t             now, waited;
     ngx_queue_t           *q;
-    ngx_cms_fo_bridge_t   *b;
+    ngx_cms_bridge_t   *b;
     ngx_cms_peer_data_t   *pd;
 
     now = ngx_current_msec;
@@ -1057,7 +1046,7 @@ ngx_cms_retry_handler(ngx_event_t *ev)
 
     ngx_log_error(NGX_LOG_INFO, c->log, 0,
                   "cms: bridge \"%V\" is down, the GET waiting for it is "
-                  "retried now", &pd->current->conf->name);
+                  "retried now", &pd->current->name);
 
     c->read->timedout = 1;
     c->read->handler(c->read);

@@ -172,7 +172,6 @@ ngx_cms_create_srv_conf(ngx_conf_t *cf)
     /*
      * set by ngx_pcalloc():
      *
-     *     ccf->bridges = { 0 };
      *     ccf->original_init_upstream = NULL;
      *     ccf->original_init_peer = NULL;
      */
