@@ -27,6 +27,7 @@
 
 
 #include "ngx_cms_audit.h"
+#include "ngx_cms_metrics.h"
 
 #if (NGX_CMS_AUDIT_REDIS)
 #include "ngx_cms_redis.h"
@@ -220,9 +221,13 @@ ngx_cms_audit_log(ngx_cms_call_t *call)
         return;
     }
 
+    /* a read a report-only policy rule would have refused counts as one
+     * refused */
+
     if (alcf->scope == NGX_CMS_AUDIT_SCOPE_WRITES
         && !call->write
-        && call->verdict != NGX_CMS_VERDICT_DENY)
+        && call->verdict != NGX_CMS_VERDICT_DENY
+        && ngx_cms_note_get(call, "would_deny") == NULL)
     {
         return;
     }
@@ -393,6 +398,8 @@ static void
 ngx_cms_audit_write(ngx_cms_audit_file_t *af, u_char *buf, size_t len,
     ngx_log_t *log)
 {
+    ngx_cms_metrics_count(NGX_CMS_METRIC_AUDIT_RECORDS, 1);
+
     if (af->start == NULL) {
         ngx_cms_audit_write_fd(af, buf, len, log);
         return;
@@ -433,6 +440,8 @@ ngx_cms_audit_write_fd(ngx_cms_audit_file_t *af, u_char *buf, size_t len,
     if (n == (ssize_t) len) {
         return;
     }
+
+    ngx_cms_metrics_count(NGX_CMS_METRIC_AUDIT_FILE_ERRORS, 1);
 
     err = (n == -1) ? ngx_errno : 0;
 
