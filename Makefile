@@ -22,8 +22,9 @@ PORT       ?= 8080
 DEB_PKGS   := nginx nginx-dev libxml2-dev libhiredis-dev libpcre2-dev \
               redis-server redis-sentinel libmojolicious-perl \
               libio-socket-ssl-perl libcmocka-dev openssl curl gcc make
-# and what only the tests need (make memcheck)
-TEST_PKGS  := valgrind
+# and what only the tests need: make memcheck, Prometheus and promtool
+# (t/prometheus.t), a headless browser (t/dashboard.t)
+TEST_PKGS  := valgrind prometheus chromium
 
 .PHONY: all deps test unit prove memcheck run clean smoke
 
