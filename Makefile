@@ -68,6 +68,12 @@ $(MODULE): $(BUILD)/objs/Makefile $(SOURCES)
 	mv $(MODULE).tmp $(MODULE)
 	@$(MAKE) -s smoke
 
+# The dashboard page, embedded as a C string.  The header is committed (a
+# build from the tarball needs no perl step); t/dashboard.t checks it is
+# up to date.
+ngx_cms_module/ngx_cms_dashboard_html.h: dashboard/index.html dashboard/embed.pl
+	perl dashboard/embed.pl dashboard/index.html $@
+
 # debhelper's smoke test: the module loads and a minimal config passes -t.
 smoke:
 	@printf 'load_module %s;\nevents {}\n' $(MODULE) > $(BUILD)/smoke.conf
