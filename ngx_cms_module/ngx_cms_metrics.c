@@ -163,8 +163,8 @@ static ngx_cms_metrics_series_t *ngx_cms_metrics_series(
     ngx_cms_metrics_family_e family, u_char *key, size_t len);
 static void ngx_cms_metrics_add(ngx_cms_metrics_family_e family,
     u_char *key, size_t len, ngx_uint_t n);
-static void ngx_cms_metrics_observe(ngx_cms_metrics_family_e family,
-    u_char *key, size_t len, uint64_t usec);
+static void ngx_cms_metrics_observe(ngx_cms_metrics_series_t *s,
+    uint64_t usec);
 static u_char *ngx_cms_metrics_key(u_char *p, u_char *last,
     const char *name, u_char *value, size_t len);
 static void ngx_cms_metrics_event(ngx_cms_event_t *ev);
@@ -469,20 +469,126 @@ ngx_cms_metrics_count(ngx_cms_metric_e which, ngx_uint_t n)
 }
 
 
+/*
+ * The series every call touches (its requests counter, its family's two
+ * histograms) are remembered per worker, by the addresses of the strings
+ * that name them: operation names are the classifier's static strings,
+ * bridge and role names live in the configuration, so within a worker's
+ * life an address and a length stand for one string.  A call like one
+ * seen before then costs neither a key nor a hash.
+ */
+
+#define NGX_CMS_METRICS_CACHE  64
+
+typedef struct {
+    u_char                    *operation;
+    u_char                    *bridge;
+    u_char                    *role;
+    size_t                     operation_len;
+    size_t                     bridge_len;
+    size_t                     role_len;
+    ngx_uint_t                 cls;        /* status and method classes */
+    ngx_cms_metrics_series_t  *requests;
+    ngx_cms_metrics_series_t  *proxy;
+    ngx_cms_metrics_series_t  *upstream;
+} ngx_cms_metrics_cached_t;
+
+
+static ngx_cms_metrics_cached_t  ngx_cms_metrics_cache[NGX_CMS_METRICS_CACHE];
+
+
+static void
+ngx_cms_metrics_call_series(ngx_cms_call_t *call, ngx_uint_t cls,
+    ngx_cms_metrics_cached_t *c)
+{
+    u_char     *p, *last;
+    size_t      len;
+    ngx_str_t   family, status;
+    u_char      key[NGX_CMS_METRICS_KEY_LEN];
+    u_char      buf[4];
+
+    static ngx_str_t  none = ngx_string("none");
+    static ngx_str_t  methods[] = { ngx_string("read"), ngx_string("write"),
+                                    ngx_string("other") };
+
+    last = key + sizeof(key);
+
+    if (cls >> 2) {
+        buf[0] = (u_char) ('0' + (cls >> 2));
+        buf[1] = 'x';
+        buf[2] = 'x';
+        status.data = buf;
+        status.len = 3;
+
+    } else {
+        status = none;
+    }
+
+    p = ngx_cms_metrics_key(key, last, "operation", call->operation.data,
+                            call->operation.len);
+    p = ngx_cms_metrics_key(p, last, "method", methods[cls & 3].data,
+                            methods[cls & 3].len);
+    p = ngx_cms_metrics_key(p, last, "status", status.data, status.len);
+    p = ngx_cms_metrics_key(p, last, "bridge",
+                            call->bridge.len ? call->bridge.data : none.data,
+                            call->bridge.len ? call->bridge.len : none.len);
+    p = ngx_cms_metrics_key(p, last, "role",
+                            call->role.len ? call->role.data : none.data,
+                            call->role.len ? call->role.len : none.len);
+
+    c->requests = ngx_cms_metrics_series(NGX_CMS_F_REQUESTS, key, p - key);
+
+    /* latency, by the operation's family: "coSpace" of "coSpace.modify" */
+
+    family = call->operation;
+
+    if (!call->known || family.len == 0) {
+        ngx_str_set(&family, "unknown");
+
+    } else {
+        for (len = 0; len < family.len && family.data[len] != '.'; len++) {
+            /* void */
+        }
+
+        family.len = len;
+    }
+
+    p = ngx_cms_metrics_key(key, last, "family", family.data, family.len);
+
+    c->proxy = ngx_cms_metrics_series(NGX_CMS_F_PROXY_SECONDS, key, p - key);
+    c->upstream = ngx_cms_metrics_series(NGX_CMS_F_BRIDGE_SECONDS, key,
+                                         p - key);
+
+    /* remembered only when every one was found */
+
+    if (c->requests && c->proxy && c->upstream) {
+        c->operation = call->operation.data;
+        c->operation_len = call->operation.len;
+        c->bridge = call->bridge.data;
+        c->bridge_len = call->bridge.len;
+        c->role = call->role.data;
+        c->role_len = call->role.len;
+        c->cls = cls;
+
+    } else {
+        c->operation = NULL;
+    }
+}
+
+
 void
 ngx_cms_metrics_call(ngx_cms_call_t *call)
 {
-    u_char                 *p, *last, *q, *end;
-    size_t                  len;
-    uint64_t                total, bridge;
-    ngx_str_t               family, *rules;
-    ngx_time_t             *tp;
-    ngx_http_request_t     *r;
-    ngx_cms_metrics_ctx_t  *ctx;
-    u_char                  key[NGX_CMS_METRICS_KEY_LEN];
-    u_char                  status[4];
-
-    static ngx_str_t  none = ngx_string("none");
+    u_char                    *p, *last, *q, *end;
+    size_t                     len;
+    uint64_t                   total, bridge;
+    ngx_str_t                 *rules;
+    ngx_uint_t                 cls, h;
+    ngx_time_t                *tp;
+    ngx_http_request_t        *r;
+    ngx_cms_metrics_ctx_t     *ctx;
+    ngx_cms_metrics_cached_t  *c;
+    u_char                     key[NGX_CMS_METRICS_KEY_LEN];
 
     if (ngx_cms_metrics_sh == NULL) {
         return;
@@ -491,38 +597,55 @@ ngx_cms_metrics_call(ngx_cms_call_t *call)
     r = call->request;
     last = key + sizeof(key);
 
-    /* cms_api_requests_total */
+    /* status class (0: none) and method class (read, write, other) */
 
-    if (call->status >= 100 && call->status < 600) {
-        status[0] = (u_char) ('0' + call->status / 100);
-        status[1] = 'x';
-        status[2] = 'x';
-        len = 3;
+    cls = (call->status >= 100 && call->status < 600)
+          ? (call->status / 100) << 2 : 0;
+    cls |= call->write ? 1 : (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) ? 0
+                                                                       : 2;
 
-    } else {
-        ngx_memcpy(status, "none", 4);
-        len = 4;
+    h = ((uintptr_t) call->operation.data >> 3)
+        ^ ((uintptr_t) call->bridge.data >> 5)
+        ^ ((uintptr_t) call->role.data >> 7) ^ (cls * 31);
+
+    c = &ngx_cms_metrics_cache[h % NGX_CMS_METRICS_CACHE];
+
+    if (c->operation != call->operation.data
+        || c->operation_len != call->operation.len
+        || c->bridge != call->bridge.data
+        || c->bridge_len != call->bridge.len
+        || c->role != call->role.data
+        || c->role_len != call->role.len
+        || c->cls != cls)
+    {
+        ngx_cms_metrics_call_series(call, cls, c);
     }
 
-    p = ngx_cms_metrics_key(key, last, "operation", call->operation.data,
-                            call->operation.len);
-    p = ngx_cms_metrics_key(p, last, "method",
-                            (u_char *) (call->write ? "write"
-                                        : (r->method
-                                           & (NGX_HTTP_GET|NGX_HTTP_HEAD))
-                                        ? "read" : "other"),
-                            call->write ? 5 : (r->method
-                                               & (NGX_HTTP_GET|NGX_HTTP_HEAD))
-                                              ? 4 : 5);
-    p = ngx_cms_metrics_key(p, last, "status", status, len);
-    p = ngx_cms_metrics_key(p, last, "bridge",
-                            call->bridge.len ? call->bridge.data : none.data,
-                            call->bridge.len ? call->bridge.len : none.len);
-    p = ngx_cms_metrics_key(p, last, "role",
-                            call->role.len ? call->role.data : none.data,
-                            call->role.len ? call->role.len : none.len);
+    if (c->requests) {
+        (void) ngx_atomic_fetch_add(&c->requests->v[0], 1);
+    }
 
-    ngx_cms_metrics_add(NGX_CMS_F_REQUESTS, key, p - key, 1);
+    /* the time: ours, and the bridges' */
+
+    ctx = ngx_http_get_module_ctx(r, ngx_cms_metrics_module);
+
+    if (ctx) {
+        total = ngx_cms_metrics_now() - ctx->start;
+
+    } else {
+        /* an internal redirect wiped our stamp: nginx's, to the ms */
+        tp = ngx_timeofday();
+        total = ((uint64_t) (tp->sec - r->start_sec) * 1000
+                 + tp->msec - r->start_msec) * 1000;
+    }
+
+    bridge = (uint64_t) call->upstream_ms * 1000;
+
+    ngx_cms_metrics_observe(c->proxy, total > bridge ? total - bridge : 0);
+
+    if (call->bridge.len) {
+        ngx_cms_metrics_observe(c->upstream, bridge);
+    }
 
     /* denials, and the other answers of our own */
 
@@ -585,45 +708,6 @@ ngx_cms_metrics_call(ngx_cms_call_t *call)
 
             q += len + 1;
         }
-    }
-
-    /* latency, by the operation's family: "coSpace" of "coSpace.modify" */
-
-    family = call->operation;
-
-    if (!call->known || family.len == 0) {
-        ngx_str_set(&family, "unknown");
-
-    } else {
-        for (len = 0; len < family.len && family.data[len] != '.'; len++) {
-            /* void */
-        }
-
-        family.len = len;
-    }
-
-    ctx = ngx_http_get_module_ctx(r, ngx_cms_metrics_module);
-
-    if (ctx) {
-        total = ngx_cms_metrics_now() - ctx->start;
-
-    } else {
-        /* an internal redirect wiped our stamp: nginx's, to the ms */
-        tp = ngx_timeofday();
-        total = ((uint64_t) (tp->sec - r->start_sec) * 1000
-                 + tp->msec - r->start_msec) * 1000;
-    }
-
-    bridge = (uint64_t) call->upstream_ms * 1000;
-
-    p = ngx_cms_metrics_key(key, last, "family", family.data, family.len);
-
-    ngx_cms_metrics_observe(NGX_CMS_F_PROXY_SECONDS, key, p - key,
-                            total > bridge ? total - bridge : 0);
-
-    if (call->bridge.len) {
-        ngx_cms_metrics_observe(NGX_CMS_F_BRIDGE_SECONDS, key, p - key,
-                                bridge);
     }
 }
 
@@ -765,13 +849,9 @@ ngx_cms_metrics_add(ngx_cms_metrics_family_e family, u_char *key,
 
 
 static void
-ngx_cms_metrics_observe(ngx_cms_metrics_family_e family, u_char *key,
-    size_t len, uint64_t usec)
+ngx_cms_metrics_observe(ngx_cms_metrics_series_t *s, uint64_t usec)
 {
-    ngx_uint_t                 i;
-    ngx_cms_metrics_series_t  *s;
-
-    s = ngx_cms_metrics_series(family, key, len);
+    ngx_uint_t  i;
 
     if (s == NULL) {
         return;
