@@ -57,7 +57,8 @@ http {
             auth_basic_user_file %%TESTDIR%%/htpasswd;
             cms_api on;
             cms_credentials inject;
-            cms_plugins policy audit;
+            cms_plugins policy moves audit;
+            cms_move_roles scheduler;
             cms_policy_rule keep-spaces deny op=coSpace.delete;
             cms_policy_rule no-profiles deny op=callProfile.list %%MODE%%;
             proxy_pass http://cms;
@@ -260,6 +261,28 @@ $m = wait_for(sub {
 });
 is($m->{'cms_failbacks_total{upstream="cms",cause="manual"}'}, 1,
    'one manual failback');
+
+# --- a participant move: counted by outcome, from the moves plugin's event
+
+{
+    my @call;
+    for my $n (1, 2) {
+        my $loc = $t->http('POST', $P, '/api/v1/coSpaces', %tms,
+                           body => "name=Move $n")->{headers}{location};
+        my ($space) = $loc =~ m{([^/]+)$};
+        $loc = $t->http('POST', $P, '/api/v1/calls', %tms,
+                        body => "coSpace=$space")->{headers}{location};
+        push @call, $loc =~ m{([^/]+)$};
+    }
+    my $pid = $t->sim('POST', '/_sim/participants',
+                      { bridge => 'core1', call => $call[0],
+                        name => 'User X' })->{id};
+    $r = $t->http('POST', $P, "/api/v1/calls/$call[1]/participants", %tms,
+                  body => "movedParticipant=$pid&needsActivation=false");
+    is($r->{status}, 200, 'a participant moved');
+    ($m) = scrape();
+    is($m->{'cms_moves_total{outcome="moved"}'}, 1, 'one move, outcome moved');
+}
 
 # --- a reload: the counters go on (Prometheus sees no reset); the rule
 # reported before is enforced now
