@@ -1084,7 +1084,7 @@ ngx_cms_metrics_write_series(ngx_cms_metrics_text_t *t,
     ngx_cms_metrics_family_e family)
 {
     ngx_str_t                  key;
-    ngx_uint_t                 i, b, seen;
+    ngx_uint_t                 i, b;
     ngx_atomic_uint_t          cum, v;
     ngx_cms_metrics_sh_t      *sh;
     ngx_cms_metrics_family_t  *f;
@@ -1092,7 +1092,6 @@ ngx_cms_metrics_write_series(ngx_cms_metrics_text_t *t,
 
     sh = ngx_cms_metrics_sh;
     f = &ngx_cms_metrics_families[family];
-    seen = 0;
 
     /* HELP and TYPE even before the first sample: the rules can rely on
      * every family being there */
@@ -1113,7 +1112,6 @@ ngx_cms_metrics_write_series(ngx_cms_metrics_text_t *t,
 
         key.data = s->key;
         key.len = s->len;
-        seen++;
 
         if (!f->histogram) {
             ngx_cms_metrics_printf(t, "%s{%V} %uA\n", f->name, &key,
@@ -1141,8 +1139,6 @@ ngx_cms_metrics_write_series(ngx_cms_metrics_text_t *t,
         ngx_cms_metrics_printf(t, "%s_count{%V} %uA\n",
                                f->name, &key, cum);
     }
-
-    (void) seen;
 }
 
 

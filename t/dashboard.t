@@ -336,7 +336,8 @@ ok(page_until("document.querySelector('[data-active]').dataset.active "
               . "=== 'core2'"),
    'the page shows core2 active');
 is(js('window.__notReloaded'), 42, 'without a reload');
-ok(js('Number(document.body.dataset.polls)') > $polls, 'by polling');
+ok(page_until("Number(document.body.dataset.polls) > $polls"),
+   'by polling');
 ok(page_until("document.querySelectorAll('#history li[data-epoch]')"
               . ".length === 1"),
    'the change is in the failover history');

@@ -226,9 +226,15 @@ SKIP: {
 
 # --- the audit record of the reported call
 
-my ($rec) = grep { ($_->{operation} // '') eq 'callProfile.list' }
-            map { $t->{json}->decode($_) }
-            split /\n/, $t->read_file('audit.log');
+# written in the log phase, after the answer: waited for (valgrind is slow)
+my $rec;
+my $until = time + 20;
+while (!$rec && time < $until) {
+    ($rec) = grep { ($_->{operation} // '') eq 'callProfile.list' }
+             map { $t->{json}->decode($_) }
+             split /\n/, $t->read_file('audit.log') // '';
+    sleep 0.1 unless $rec;
+}
 like($rec->{would_deny} // '', qr/^403 invalidOperation policy rule no-profiles/,
      'the audit record says what would have been refused and why');
 is($rec->{verdict}, 'pass', 'and the verdict is still a pass');
@@ -280,8 +286,10 @@ is($m->{'cms_failbacks_total{upstream="cms",cause="manual"}'}, 1,
     $r = $t->http('POST', $P, "/api/v1/calls/$call[1]/participants", %tms,
                   body => "movedParticipant=$pid&needsActivation=false");
     is($r->{status}, 200, 'a participant moved');
-    ($m) = scrape();
-    is($m->{'cms_moves_total{outcome="moved"}'}, 1, 'one move, outcome moved');
+    # the event comes from the log phase, after the answer
+    $m = wait_for(sub { ($_[0]{'cms_moves_total{outcome="moved"}'} // 0) >= 1 });
+    is($m && $m->{'cms_moves_total{outcome="moved"}'}, 1,
+       'one move, outcome moved');
 }
 
 # --- a reload: the counters go on (Prometheus sees no reset); the rule

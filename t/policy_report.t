@@ -165,7 +165,24 @@ is_deeply(would(), \%expect,
           'every report-only refusal counted, by rule, and nothing else');
 is_deeply(denials(), { 'no-bulk' => 1 }, 'the only denial is the enforced one');
 
-my @audit = map { $t->{json}->decode($_) } split /\n/, $t->read_file('audit.log');
+# the records are written in the log phase, after the answers: waited for
+sub audit_until {
+    my ($cond) = @_;
+    my $deadline = time + 20;
+    my @audit;
+    while (time < $deadline) {
+        @audit = map { $t->{json}->decode($_) }
+                 split /\n/, $t->read_file('audit.log');
+        last if $cond->(@audit);
+        sleep 0.1;
+    }
+    return @audit;
+}
+
+my @audit = audit_until(sub {
+    grep({ ($_->{would_deny} // '') =~ /passcode/ } @_)
+    && grep({ ($_->{operation} // '') eq 'callProfile.create' } @_)
+});
 my ($pc) = grep { ($_->{would_deny} // '') =~ /passcode/ } @audit;
 like($pc->{would_deny} // '',
      qr/^400 passcodeTooShort policy rule passcode: passcode is shorter than 6/,
@@ -187,7 +204,9 @@ my $w = would();
 is($w->{permission}, 1, 'the permission refusal is counted');
 is($w->{keep}, 1, 'the deny rule too');
 
-@audit = map { $t->{json}->decode($_) } split /\n/, $t->read_file('audit.log');
+@audit = audit_until(sub {
+    grep { ($_->{would_deny} // '') =~ /role "monitor" may not/ } @_
+});
 my ($perm) = grep { ($_->{would_deny} // '') =~ /role "monitor" may not/ }
              @audit;
 like($perm->{would_deny} // '',
