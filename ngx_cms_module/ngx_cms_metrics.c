@@ -37,6 +37,7 @@ typedef enum {
     NGX_CMS_F_FAILOVERS,
     NGX_CMS_F_FAILBACKS,
     NGX_CMS_F_MOVES,
+    NGX_CMS_F_SLOT_EVENTS,
     NGX_CMS_F_N
 } ngx_cms_metrics_family_e;
 
@@ -66,7 +67,10 @@ static ngx_cms_metrics_family_t  ngx_cms_metrics_families[] = {
       "changes of the active bridge away from the primary, by cause", 0 },
     { "cms_failbacks_total",
       "changes of the active bridge back to the primary, by cause", 0 },
-    { "cms_moves_total", "participant moves, by outcome", 0 }
+    { "cms_moves_total", "participant moves, by outcome", 0 },
+    { "cms_slot_events_total",
+      "changes of the slot table, by action (checkout, checkin, stuck, "
+      "reconciled: one reconciliation run, corrected, ...)", 0 }
 };
 
 
@@ -168,6 +172,8 @@ static void ngx_cms_metrics_observe(ngx_cms_metrics_series_t *s,
 static u_char *ngx_cms_metrics_key(u_char *p, u_char *last,
     const char *name, u_char *value, size_t len);
 static void ngx_cms_metrics_event(ngx_cms_event_t *ev);
+static u_char *ngx_cms_metrics_event_word(ngx_cms_event_t *ev,
+    const char *name, u_char *key, u_char *last);
 static ngx_int_t ngx_cms_metrics_handler(ngx_http_request_t *r);
 static void ngx_cms_metrics_write_series(ngx_cms_metrics_text_t *t,
     ngx_cms_metrics_family_e family);
@@ -870,6 +876,56 @@ ngx_cms_metrics_observe(ngx_cms_metrics_series_t *s, uint64_t usec)
 
 
 /*
+ * name="word" in key from the event detail's "name":"word", where a word
+ * is what the code writes there: lower-case letters and '_', at most 32;
+ * NULL when there is none.
+ */
+
+static u_char *
+ngx_cms_metrics_event_word(ngx_cms_event_t *ev, const char *name,
+    u_char *key, u_char *last)
+{
+    u_char  *v, *end;
+    size_t   len, n;
+    u_char   pattern[40];
+
+    n = ngx_strlen(name);
+
+    if (n + 5 > sizeof(pattern)) {
+        return NULL;
+    }
+
+    pattern[0] = '"';
+    ngx_memcpy(pattern + 1, name, n);
+    ngx_memcpy(pattern + 1 + n, "\":\"", 3);
+    n += 4;
+
+    end = ev->detail.data + ev->detail.len;
+
+    v = ngx_strlcasestrn(ev->detail.data, end, pattern, n - 1);
+    if (v == NULL) {
+        return NULL;
+    }
+
+    v += n;
+
+    for (len = 0;
+         v + len < end && len < 32
+         && ((v[len] >= 'a' && v[len] <= 'z') || v[len] == '_');
+         len++)
+    {
+        /* void */
+    }
+
+    if (len == 0) {
+        return NULL;
+    }
+
+    return ngx_cms_metrics_key(key, last, name, v, len);
+}
+
+
+/*
  * Events: a failover is counted by the worker that decided it (others
  * adopt it without an event); the details are the core's JSON, so the
  * fields looked for are known to be there.
@@ -892,26 +948,24 @@ ngx_cms_metrics_event(ngx_cms_event_t *ev)
 
     last = key + sizeof(key);
 
+    /* a move's outcome, a slot change's action: words of the code */
+
     if (ev->type.len == 4 && ngx_strncmp(ev->type.data, "move", 4) == 0) {
-        v = ngx_strlcasestrn(ev->detail.data,
-                             ev->detail.data + ev->detail.len,
-                             (u_char *) "\"outcome\":\"", 11 - 1);
-        if (v == NULL) {
-            return;
+        p = ngx_cms_metrics_event_word(ev, "outcome", key, last);
+
+        if (p) {
+            ngx_cms_metrics_add(NGX_CMS_F_MOVES, key, p - key, 1);
         }
 
-        v += 11;
+        return;
+    }
 
-        for (len = 0; v + len < ev->detail.data + ev->detail.len
-                      && len < 32
-                      && ((v[len] >= 'a' && v[len] <= 'z') || v[len] == '_');
-             len++)
-        {
-            /* void */
+    if (ev->type.len == 4 && ngx_strncmp(ev->type.data, "slot", 4) == 0) {
+        p = ngx_cms_metrics_event_word(ev, "action", key, last);
+
+        if (p) {
+            ngx_cms_metrics_add(NGX_CMS_F_SLOT_EVENTS, key, p - key, 1);
         }
-
-        p = ngx_cms_metrics_key(key, last, "outcome", v, len);
-        ngx_cms_metrics_add(NGX_CMS_F_MOVES, key, p - key, 1);
 
         return;
     }

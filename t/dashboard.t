@@ -368,6 +368,28 @@ ok(page_until("document.querySelector("
               . ".dataset.state === 'free'"),
    'accepted: the slot is released');
 
+# --- the slot table's changes in the metrics, a reconciliation run too
+
+is($t->http('POST', $P, '/cms-slots?reconcile', %ops)->{status}, 200,
+   'a reconciliation is asked for');
+
+sub slot_events {
+    my $text = $t->http('GET', $P, '/metrics', %ops)->{content};
+    return { $text =~ /^cms_slot_events_total\{action="(\w+)"\} (\d+)$/mg };
+}
+
+my $ev = {};
+$deadline = time + 20;
+while (time < $deadline) {
+    $ev = slot_events();
+    last if $ev->{reconciled};
+    sleep 0.1;
+}
+is($ev->{reconciled}, 1, 'one reconciliation run counted');
+is($ev->{checkout}, 3, 'three check-outs (TMS\'s session, then two meetings)');
+is($ev->{stuck}, 1, 'one slot went stuck');
+is($ev->{force_release}, 1, 'one forced release');
+
 # --- nothing but this nginx, no console error
 
 my @urls = map { $_->{params}{request}{url} }
