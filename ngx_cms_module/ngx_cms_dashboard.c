@@ -5,6 +5,10 @@
  * ngx_cms_dashboard_html.h, generated from dashboard/index.html) that
  * polls the status JSON and draws it.  Nothing comes from elsewhere.
  *
+ * "?recent" on the page's URI answers the last refusals as JSON (rule,
+ * operation, role, why, and whether it was only reported), which the
+ * metrics cannot carry: reasons are free text.
+ *
  * The page gets its configuration inline, in place of the comment
  * CMS_CONFIG: the URIs to poll and, only when nginx verified the user
  * (auth_basic) and admin= is given, the admin URI -- the buttons exist
@@ -21,6 +25,7 @@
 
 
 static ngx_int_t ngx_cms_dashboard_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_cms_dashboard_recent(ngx_http_request_t *r);
 
 char *ngx_cms_dashboard_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -141,6 +146,10 @@ ngx_cms_dashboard_handler(ngx_http_request_t *r)
         return rc;
     }
 
+    if (r->args.len == 6 && ngx_strncmp(r->args.data, "recent", 6) == 0) {
+        return ngx_cms_dashboard_recent(r);
+    }
+
     dcf = ngx_http_get_module_loc_conf(r, ngx_cms_metrics_module);
 
     page.data = (u_char *) ngx_cms_dashboard_html;
@@ -226,4 +235,83 @@ ngx_cms_dashboard_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_output_filter(r, &out[0]);
+}
+
+
+static ngx_int_t
+ngx_cms_dashboard_recent(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_buf_t                 *b;
+    ngx_uint_t                 i, n;
+    ngx_chain_t                out;
+    ngx_cms_json_t             j;
+    ngx_cms_metrics_recent_t  *d;
+
+    d = ngx_palloc(r->pool,
+                   NGX_CMS_METRICS_RECENT * sizeof(ngx_cms_metrics_recent_t));
+    if (d == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    n = ngx_cms_metrics_recent(d);
+
+    if (ngx_cms_json_init(&j, r->pool, 4096) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_cms_json_printf(&j, "{\"metrics\":%s,\"recent\":[",
+                        ngx_cms_metrics_enabled() ? "true" : "false");
+
+    for (i = 0; i < n; i++) {
+        ngx_cms_json_raw(&j, (u_char *) (i ? ",{\"at\":" : "{\"at\":"),
+                         i ? 7 : 6);
+        ngx_cms_json_time(&j, d[i].at);
+        ngx_cms_json_printf(&j, ",\"status\":%ui,\"report_only\":%s,"
+                            "\"rule\":", d[i].status,
+                            d[i].report ? "true" : "false");
+        ngx_cms_json_string(&j, d[i].rule, d[i].rule_len);
+        ngx_cms_json_raw(&j, (u_char *) ",\"plugin\":", 10);
+        ngx_cms_json_string(&j, d[i].plugin, d[i].plugin_len);
+        ngx_cms_json_raw(&j, (u_char *) ",\"operation\":", 13);
+        ngx_cms_json_string(&j, d[i].operation, d[i].operation_len);
+        ngx_cms_json_raw(&j, (u_char *) ",\"role\":", 8);
+        ngx_cms_json_string(&j, d[i].role, d[i].role_len);
+        ngx_cms_json_raw(&j, (u_char *) ",\"reason\":", 10);
+        ngx_cms_json_string(&j, d[i].reason, d[i].reason_len);
+        ngx_cms_json_raw(&j, (u_char *) "}", 1);
+    }
+
+    ngx_cms_json_raw(&j, (u_char *) "]}\n", 3);
+
+    if (j.failed) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = j.pos - j.start;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = j.start;
+    b->last = j.pos;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
 }

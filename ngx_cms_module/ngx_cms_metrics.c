@@ -129,6 +129,11 @@ typedef struct {
 typedef struct {
     ngx_atomic_t               fixed[NGX_CMS_METRIC_NFIXED];
     ngx_atomic_t               scrapes;
+
+    /* the last refusals, for the dashboard (ngx_cms_metrics_recent()) */
+    ngx_atomic_t               recent_next;
+    ngx_cms_metrics_recent_t   recent[NGX_CMS_METRICS_RECENT];
+
     ngx_uint_t                 nseries;
     ngx_cms_metrics_series_t   series[1];
 } ngx_cms_metrics_sh_t;
@@ -172,6 +177,8 @@ static void ngx_cms_metrics_observe(ngx_cms_metrics_series_t *s,
 static u_char *ngx_cms_metrics_key(u_char *p, u_char *last,
     const char *name, u_char *value, size_t len);
 static void ngx_cms_metrics_event(ngx_cms_event_t *ev);
+static void ngx_cms_metrics_remember(ngx_cms_call_t *call,
+    ngx_uint_t report, ngx_str_t *rule, ngx_str_t *reason);
 static u_char *ngx_cms_metrics_event_word(ngx_cms_event_t *ev,
     const char *name, u_char *key, u_char *last);
 static ngx_int_t ngx_cms_metrics_handler(ngx_http_request_t *r);
@@ -698,6 +705,14 @@ ngx_cms_metrics_call(ngx_cms_call_t *call)
 
     rules = ngx_cms_note_get(call, "would_deny_rules");
 
+    if (call->verdict == NGX_CMS_VERDICT_DENY) {
+        ngx_cms_metrics_remember(call, 0, &call->rule, &call->reason);
+
+    } else if (rules && rules->len) {
+        ngx_cms_metrics_remember(call, 1, rules,
+                                 ngx_cms_note_get(call, "would_deny"));
+    }
+
     if (rules && rules->len) {
         q = rules->data;
         end = rules->data + rules->len;
@@ -715,6 +730,105 @@ ngx_cms_metrics_call(ngx_cms_call_t *call)
             q += len + 1;
         }
     }
+}
+
+
+/*
+ * The last refusals, in a ring: a slot is taken with a compare-and-swap
+ * of its sequence number (odd while written), so a reader never copies
+ * one half written and two writers never share one; a slot still being
+ * written when the ring comes round again is skipped, not waited for.
+ */
+
+static void
+ngx_cms_metrics_copy(u_char *dst, size_t *dst_len, size_t size, ngx_str_t *s)
+{
+    *dst_len = (s && s->len) ? ngx_min(s->len, size) : 0;
+
+    if (*dst_len) {
+        ngx_memcpy(dst, s->data, *dst_len);
+    }
+}
+
+
+static void
+ngx_cms_metrics_remember(ngx_cms_call_t *call, ngx_uint_t report,
+    ngx_str_t *rule, ngx_str_t *reason)
+{
+    ngx_uint_t                 i;
+    ngx_atomic_uint_t          seq;
+    ngx_cms_metrics_sh_t      *sh;
+    ngx_cms_metrics_recent_t  *d;
+
+    sh = ngx_cms_metrics_sh;
+
+    i = ngx_atomic_fetch_add(&sh->recent_next, 1) % NGX_CMS_METRICS_RECENT;
+    d = &sh->recent[i];
+
+    seq = d->seq;
+
+    if ((seq & 1) || !ngx_atomic_cmp_set(&d->seq, seq, seq + 1)) {
+        return;
+    }
+
+    d->at = ngx_time();
+    d->status = call->status;
+    d->report = report;
+
+    ngx_cms_metrics_copy(d->rule, &d->rule_len, sizeof(d->rule), rule);
+    ngx_cms_metrics_copy(d->plugin, &d->plugin_len, sizeof(d->plugin),
+                         report ? NULL : &call->plugin);
+    ngx_cms_metrics_copy(d->operation, &d->operation_len,
+                         sizeof(d->operation), &call->operation);
+    ngx_cms_metrics_copy(d->role, &d->role_len, sizeof(d->role),
+                         &call->role);
+    ngx_cms_metrics_copy(d->reason, &d->reason_len, sizeof(d->reason),
+                         reason);
+
+    ngx_memory_barrier();
+
+    d->seq = seq + 2;
+}
+
+
+ngx_uint_t
+ngx_cms_metrics_recent(ngx_cms_metrics_recent_t *out)
+{
+    ngx_uint_t                 i, n, first;
+    ngx_atomic_uint_t          seq;
+    ngx_cms_metrics_sh_t      *sh;
+    ngx_cms_metrics_recent_t  *d;
+
+    sh = ngx_cms_metrics_sh;
+
+    if (sh == NULL) {
+        return 0;
+    }
+
+    /* oldest first */
+
+    first = sh->recent_next;
+    n = 0;
+
+    for (i = 0; i < NGX_CMS_METRICS_RECENT; i++) {
+        d = &sh->recent[(first + i) % NGX_CMS_METRICS_RECENT];
+
+        seq = d->seq;
+
+        if (seq == 0 || (seq & 1)) {
+            continue;
+        }
+
+        ngx_memory_barrier();
+        ngx_memcpy(&out[n], d, sizeof(ngx_cms_metrics_recent_t));
+        ngx_memory_barrier();
+
+        if (d->seq == seq) {
+            n++;
+        }
+    }
+
+    return n;
 }
 
 

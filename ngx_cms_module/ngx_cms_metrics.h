@@ -61,6 +61,34 @@ typedef void (*ngx_cms_metrics_collect_pt)(ngx_cms_metrics_text_t *t,
     void *data);
 
 
+/* one of the last refusals (denied, or reported by a report-only rule) */
+
+#define NGX_CMS_METRICS_RECENT  32
+
+typedef struct {
+    ngx_atomic_t               seq;        /* odd while written */
+    time_t                     at;
+    ngx_uint_t                 status;
+    ngx_uint_t                 report;     /* would have been refused */
+    size_t                     rule_len;
+    size_t                     plugin_len;
+    size_t                     operation_len;
+    size_t                     role_len;
+    size_t                     reason_len;
+    u_char                     rule[96];   /* several, comma separated,
+                                              when reported */
+    u_char                     plugin[32];
+    u_char                     operation[48];
+    u_char                     role[48];
+    u_char                     reason[256];
+} ngx_cms_metrics_recent_t;
+
+
+/* copies them, oldest first, into out (NGX_CMS_METRICS_RECENT of them);
+ * returns how many */
+ngx_uint_t ngx_cms_metrics_recent(ngx_cms_metrics_recent_t *out);
+
+
 /* the module's location configuration: "cms_dashboard"'s */
 
 typedef struct {

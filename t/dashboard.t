@@ -305,7 +305,10 @@ my $view = js(<<'JS');
   denials: [...document.querySelectorAll('#denials tr[data-rule]')]
            .map(r => r.dataset.rule + ':' + r.cells[2].textContent + ':'
                      + r.cells[3].textContent),
-  summary: document.getElementById('slots-summary').textContent
+  summary: document.getElementById('slots-summary').textContent,
+  recent: [...document.querySelectorAll('#recent li[data-rule]')]
+          .map(r => r.dataset.rule + ':' + r.dataset.report + ':'
+                    + r.querySelector('.reason').textContent)
 })
 JS
 
@@ -323,6 +326,12 @@ is($view->{release}, 1, 'a release button for the stuck slot only');
 is($view->{adminButtons}, 1, 'a failover button for the backup');
 is_deeply($view->{denials}, ['keep-spaces:1:0', 'no-profiles:0:1'],
           'denials and report-only refusals, by rule');
+is(scalar @{ $view->{recent} }, 2, 'two recent refusals, with why');
+like($view->{recent}[0],
+     qr/^no-profiles:1:403 invalidOperation policy rule no-profiles/,
+     'the newest first: the report-only one, and what it would have answered');
+like($view->{recent}[1], qr/^keep-spaces:0:policy rule keep-spaces/,
+     'then the denial and its reason');
 
 # --- a failover: the page follows without a reload
 
