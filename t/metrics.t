@@ -174,7 +174,22 @@ is($r->{status}, 400, 'a body naming a parameter twice is bad input');
 $r = $t->http('GET', $P, '/api/v1/system/status');
 is($r->{status}, 200, 'a call in a location without plugins');
 
-($m) = scrape();
+# a call is counted in the log phase, after its answer, maybe by another
+# worker than the one answering the scrape: wait until all 11 calls (and
+# the last thing each one counts, its histogram) are in
+
+sub sum_of {
+    my ($m, $re) = @_;
+    my $n = 0;
+    $n += $m->{$_} for grep { /$re/ } keys %$m;
+    return $n;
+}
+
+$m = wait_for(sub {
+    sum_of($_[0], qr/^cms_api_requests_total\{/) == $N + 4
+    && sum_of($_[0], qr/^cms_proxy_added_seconds_count\{/) == $N + 4
+});
+ok($m, 'every call counted');
 
 my $req = 'cms_api_requests_total{operation="coSpace.list",method="read",'
         . 'status="2xx",bridge="core1",role="scheduler"}';
@@ -255,10 +270,10 @@ is($m->{'cms_failovers_total{upstream="cms",cause="manual"}'}, 1,
 is($m->{'cms_failover_manual{upstream="cms"}'}, 1, 'pinned by hand');
 
 $r = $t->http('GET', $P, '/api/v1/coSpaces', %tms);
-($m) = scrape();
-is($m->{'cms_api_requests_total{operation="coSpace.list",method="read",'
-        . 'status="2xx",bridge="core2",role="scheduler"}'}, 1,
-   'the next call is counted for core2');
+my $core2 = 'cms_api_requests_total{operation="coSpace.list",method="read",'
+          . 'status="2xx",bridge="core2",role="scheduler"}';
+$m = wait_for(sub { defined $_[0]{$core2} });
+is($m && $m->{$core2}, 1, 'the next call is counted for core2');
 
 $r = $t->http('POST', $P, '/cms-admin/failback', %ops);
 is($r->{status}, 200, 'failback');
@@ -307,10 +322,11 @@ while (time < $deadline) {
 }
 is($status, 403, 'after a reload without mode=report the rule refuses');
 
-($m) = scrape();
-ok($m->{$req} >= $N, 'the call counter survived the reload');
-ok($m->{'cms_denials_total{plugin="policy",rule="no-profiles"}'} >= 1,
-   'and the refusal is a denial now');
+$m = wait_for(sub {
+    ($_[0]{'cms_denials_total{plugin="policy",rule="no-profiles"}'} // 0) >= 1
+});
+ok($m, 'the refusal is a denial now');
+ok($m && $m->{$req} >= $N, 'and the call counter survived the reload');
 
 # --- configuration errors
 
