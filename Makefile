@@ -22,8 +22,9 @@ PORT       ?= 8080
 DEB_PKGS   := nginx nginx-dev libxml2-dev libhiredis-dev libpcre2-dev \
               redis-server redis-sentinel libmojolicious-perl \
               libio-socket-ssl-perl libcmocka-dev openssl curl gcc make
-# and what only the tests need (make memcheck)
-TEST_PKGS  := valgrind
+# and what only the tests need: make memcheck, Prometheus and promtool
+# (t/prometheus.t), a headless browser (t/dashboard.t)
+TEST_PKGS  := valgrind prometheus chromium
 
 .PHONY: all deps test unit prove memcheck run clean smoke
 
@@ -66,6 +67,12 @@ $(MODULE): $(BUILD)/objs/Makefile $(SOURCES)
 	$(LOCK) cp $(BUILD)/objs/ngx_http_cms_module.so $(MODULE).tmp
 	mv $(MODULE).tmp $(MODULE)
 	@$(MAKE) -s smoke
+
+# The dashboard page, embedded as a C string.  The header is committed (a
+# build from the tarball needs no perl step); t/dashboard.t checks it is
+# up to date.
+ngx_cms_module/http/ngx_cms_dashboard_html.h: dashboard/index.html dashboard/embed.pl
+	perl dashboard/embed.pl dashboard/index.html $@
 
 # debhelper's smoke test: the module loads and a minimal config passes -t.
 smoke:

@@ -11,6 +11,7 @@
 
 #include "ngx_cms.h"
 #include "ngx_cms_json_escape.h"
+#include "ngx_cms_metrics.h"
 
 
 static int ngx_cms_plugin_cmp(const void *one, const void *two);
@@ -1034,13 +1035,20 @@ ngx_cms_run_log_hooks(ngx_cms_ctx_t *ctx)
     ngx_int_t           i;
     ngx_cms_plugin_t  **p;
 
-    if (ctx->logged || ctx->plugins == NULL) {
+    if (ctx->logged) {
         return;
     }
 
     ctx->logged = 1;
 
     ngx_cms_call_answer(ctx->call.request, &ctx->call);
+
+    /* every understood call is counted, with plugins or without */
+    ngx_cms_metrics_call(&ctx->call);
+
+    if (ctx->plugins == NULL) {
+        return;
+    }
 
     p = ctx->plugins->elts;
 
@@ -1104,7 +1112,9 @@ ngx_cms_log_handler(ngx_http_request_t *r)
     if (ctx == NULL || !ctx->call_ready) {
         lcf = ngx_http_get_module_loc_conf(r, ngx_http_cms_module);
 
-        if (lcf->plugins == NULL || lcf->plugins->nelts == 0) {
+        if ((lcf->plugins == NULL || lcf->plugins->nelts == 0)
+            && !(lcf->enable && ngx_cms_metrics_enabled()))
+        {
             return NGX_OK;
         }
 

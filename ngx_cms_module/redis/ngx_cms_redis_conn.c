@@ -43,6 +43,7 @@
 
 
 #include "ngx_cms_redis_int.h"
+#include "ngx_cms_metrics.h"
 
 
 static void ngx_cms_redis_conn_connected(const redisAsyncContext *ac,
@@ -313,6 +314,7 @@ ngx_cms_redis_conn_lost(ngx_cms_redis_conn_t *conn)
 
     if (was_ready) {
         conn->disconnects++;
+        ngx_cms_count(NGX_CMS_METRIC_REDIS_DISCONNECTS, 1);
     }
 
     if (!conn->quiet) {
@@ -521,6 +523,7 @@ ngx_cms_redis_conn_ready(ngx_cms_redis_conn_t *conn)
     conn->backoff = 0;
     conn->since = ngx_cms_redis_now();
     conn->connects++;
+    ngx_cms_count(NGX_CMS_METRIC_REDIS_CONNECTS, 1);
 
     level = conn->error_logged ? NGX_LOG_NOTICE : NGX_LOG_INFO;
 
@@ -567,6 +570,7 @@ ngx_cms_redis_conn_send(ngx_cms_redis_conn_t *conn, ngx_cms_redis_op_t *op,
     op->deadline = ngx_current_msec + conn->command_timeout;
     ngx_queue_insert_tail(&conn->pending, &op->queue);
     conn->sent++;
+    ngx_cms_count(NGX_CMS_METRIC_REDIS_SENT, 1);
 
     if (op->bound && op->handler) {
         op->waiting = 1;
@@ -727,6 +731,7 @@ ngx_cms_redis_conn_eval(ngx_cms_redis_conn_t *conn, ngx_cms_redis_op_t *op)
     op->deadline = ngx_current_msec + conn->command_timeout;
     ngx_queue_insert_tail(&conn->pending, &op->queue);
     conn->sent++;
+    ngx_cms_count(NGX_CMS_METRIC_REDIS_SENT, 1);
 
     ngx_log_debug1(NGX_LOG_DEBUG_EVENT, conn->connect_ev.log, 0,
                    "cms redis: NOSCRIPT, sent as EVAL: %s",
@@ -1083,6 +1088,7 @@ ngx_cms_redis_op_finish(ngx_cms_redis_op_t *op, redisReply *reply,
 
     if (error && op->conn) {
         op->conn->failed++;
+        ngx_cms_count(NGX_CMS_METRIC_REDIS_FAILED, 1);
     }
 
     /* detach from the pool first: the handler may destroy it */

@@ -69,6 +69,7 @@
 
 
 #include "ngx_cms_redis_int.h"
+#include "ngx_cms_metrics.h"
 
 
 typedef struct {
@@ -318,6 +319,7 @@ ngx_cms_redis_stream_exit(void)
 
     if (n) {
         s->lost += n;
+        ngx_cms_count(NGX_CMS_METRIC_STREAM_LOST, n);
         ngx_log_error(NGX_LOG_WARN, s->log, 0,
                       "cms redis: %ui stream records lost at exit "
                       "(no usable spool)", n);
@@ -369,6 +371,7 @@ ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
         || record->len > NGX_CMS_REDIS_STREAM_MAX_RECORD)
     {
         s->lost++;
+        ngx_cms_count(NGX_CMS_METRIC_STREAM_LOST, 1);
         ngx_cms_redis_stream_error(s, NGX_LOG_ERR,
                                    "record refused: bad key or over %uz "
                                    "bytes", NGX_CMS_REDIS_STREAM_MAX_RECORD);
@@ -385,6 +388,7 @@ ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
     rec = ngx_cms_redis_stream_room(s, len);
     if (rec == NULL) {
         s->lost++;
+        ngx_cms_count(NGX_CMS_METRIC_STREAM_LOST, 1);
         return NGX_ERROR;
     }
 
@@ -484,6 +488,7 @@ ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
             ngx_cms_redis_stream_recycle(s, rec);
 
             s->added++;
+            ngx_cms_count(NGX_CMS_METRIC_STREAM_ADDED, 1);
             s->unsent++;
             ngx_cms_redis_stream_wake();
 
@@ -502,6 +507,7 @@ memory:
     if (s->memory_n >= NGX_CMS_REDIS_STREAM_MEMORY) {
         ngx_cms_redis_stream_recycle(s, rec);
         s->lost++;
+        ngx_cms_count(NGX_CMS_METRIC_STREAM_LOST, 1);
 
         /* once per thousand, not once per record */
 
@@ -519,6 +525,7 @@ memory:
     s->memory_n++;
     s->memory_bytes += len;
     s->added++;
+    ngx_cms_count(NGX_CMS_METRIC_STREAM_ADDED, 1);
     s->unsent++;
 
     ngx_cms_redis_stream_wake();
@@ -724,6 +731,7 @@ ngx_cms_redis_stream_send(void)
                 ngx_queue_remove(&spool->queue);
                 ngx_cms_redis_spool_close(spool, s->log);
                 s->replayed++;
+                ngx_cms_count(NGX_CMS_METRIC_STREAM_REPLAYED, 1);
                 continue;
             }
         }
@@ -1050,6 +1058,7 @@ ngx_cms_redis_stream_reply(ngx_cms_redis_reply_t *reply, ngx_str_t *error,
         }
 
         s->confirmed += s->batch_n;
+        ngx_cms_count(NGX_CMS_METRIC_STREAM_CONFIRMED, s->batch_n);
         s->duplicates += s->batch_n - added;
         s->batch_n = 0;
         s->batch_spool = NULL;

@@ -27,6 +27,7 @@
 
 
 #include "ngx_cms_audit.h"
+#include "ngx_cms_metrics.h"
 
 #include "ngx_cms_redis.h"
 
@@ -218,9 +219,13 @@ ngx_cms_audit_log(ngx_cms_call_t *call)
         return;
     }
 
+    /* a read a report-only policy rule would have refused counts as one
+     * refused */
+
     if (alcf->scope == NGX_CMS_AUDIT_SCOPE_WRITES
         && !ngx_cms_call_num(call, NGX_CMS_CALL_WRITE)
-        && ngx_cms_call_num(call, NGX_CMS_CALL_VERDICT) != NGX_CMS_VERDICT_DENY)
+        && ngx_cms_call_num(call, NGX_CMS_CALL_VERDICT) != NGX_CMS_VERDICT_DENY
+        && ngx_cms_note_get(call, "would_deny") == NULL)
     {
         return;
     }
@@ -390,6 +395,8 @@ static void
 ngx_cms_audit_write(ngx_cms_audit_file_t *af, u_char *buf, size_t len,
     ngx_log_t *log)
 {
+    ngx_cms_count(NGX_CMS_METRIC_AUDIT_RECORDS, 1);
+
     if (af->start == NULL) {
         ngx_cms_audit_write_fd(af, buf, len, log);
         return;
@@ -430,6 +437,8 @@ ngx_cms_audit_write_fd(ngx_cms_audit_file_t *af, u_char *buf, size_t len,
     if (n == (ssize_t) len) {
         return;
     }
+
+    ngx_cms_count(NGX_CMS_METRIC_AUDIT_FILE_ERRORS, 1);
 
     err = (n == -1) ? ngx_errno : 0;
 

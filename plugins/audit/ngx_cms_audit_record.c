@@ -169,6 +169,7 @@ static void
 ngx_cms_audit_call_json(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     ngx_cms_audit_facts_t *f)
 {
+    ngx_str_t           *would;
     ngx_uint_t           verdict;
     ngx_http_request_t  *r;
 
@@ -215,6 +216,14 @@ ngx_cms_audit_call_json(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
                              ngx_cms_call_str(call, NGX_CMS_CALL_RULE));
     ngx_cms_audit_record_str(j, "reason",
                              ngx_cms_call_str(call, NGX_CMS_CALL_REASON));
+
+    /* what a report-only policy rule would have refused, and why */
+
+    would = ngx_cms_note_get(call, "would_deny");
+
+    if (would) {
+        ngx_cms_audit_record_str(j, "would_deny", would);
+    }
 
     ngx_cms_audit_json_key_lit(j, "status");
     ngx_cms_audit_json_uint(j, ngx_cms_call_num(call, NGX_CMS_CALL_STATUS));

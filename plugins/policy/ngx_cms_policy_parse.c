@@ -61,7 +61,7 @@ static const ngx_cms_policy_action_t  ngx_cms_policy_actions[] = {
 
     { "deny", NGX_CMS_POLICY_DENY,
       NGX_CMS_POLICY_O_WHEN | NGX_CMS_POLICY_O_PARAM | NGX_CMS_POLICY_O_TEST
-      | NGX_CMS_POLICY_O_ANSWER },
+      | NGX_CMS_POLICY_O_MODE | NGX_CMS_POLICY_O_ANSWER },
 
     { "cap", NGX_CMS_POLICY_CAP,
       NGX_CMS_POLICY_O_WHEN | NGX_CMS_POLICY_O_PARAM | NGX_CMS_POLICY_O_MIN
@@ -71,11 +71,11 @@ static const ngx_cms_policy_action_t  ngx_cms_policy_actions[] = {
     { "require", NGX_CMS_POLICY_REQUIRE,
       NGX_CMS_POLICY_O_WHEN | NGX_CMS_POLICY_O_PARAM | NGX_CMS_POLICY_O_TEST
       | NGX_CMS_POLICY_O_MINLEN | NGX_CMS_POLICY_O_MAXLEN
-      | NGX_CMS_POLICY_O_ANSWER },
+      | NGX_CMS_POLICY_O_MODE | NGX_CMS_POLICY_O_ANSWER },
 
     { "meetings", NGX_CMS_POLICY_MEETINGS,
       NGX_CMS_POLICY_O_ZONE | NGX_CMS_POLICY_O_MAX
-      | NGX_CMS_POLICY_O_ANSWER },
+      | NGX_CMS_POLICY_O_MODE | NGX_CMS_POLICY_O_ANSWER },
 
     { NULL, 0, 0 }
 };
@@ -376,7 +376,12 @@ ngx_cms_policy_parse_option(ngx_cms_policy_rule_t *rule,
         return 0;
 
     case NGX_CMS_POLICY_O_MODE:
-        if (ngx_cms_policy_span_is(v, "clamp")) {
+        /* what the rule does when it objects: refuse, rewrite, or only
+         * report what it would have refused (the call goes on) */
+
+        if (ngx_cms_policy_span_is(v, "clamp")
+            && rule->action == NGX_CMS_POLICY_CAP)
+        {
             rule->clamp = 1;
             return 0;
         }
@@ -386,9 +391,16 @@ ngx_cms_policy_parse_option(ngx_cms_policy_rule_t *rule,
             return 0;
         }
 
+        if (ngx_cms_policy_span_is(v, "report")) {
+            rule->report = 1;
+            return 0;
+        }
+
         snprintf(err, errlen, "rule \"%.*s\": invalid \"mode=%.*s\" "
-                 "(deny or clamp)", ngx_cms_policy_str(&rule->name),
-                 ngx_cms_policy_str(v));
+                 "(%s)", ngx_cms_policy_str(&rule->name),
+                 ngx_cms_policy_str(v),
+                 rule->action == NGX_CMS_POLICY_CAP
+                 ? "deny, clamp or report" : "deny or report");
         return -1;
 
     case NGX_CMS_POLICY_O_MISSING:

@@ -6,6 +6,7 @@
  *   cms_policy_rule <name> <action> [conditions] [options];
  *   cms_policy_role <role> <operation pattern | method=M,..> ...;
  *   cms_policy_inherit on | off;
+ *   cms_policy_mode enforce | report;
  *   cms_policy_zone <name> <size>;
  *
  * How a request is judged, in this order:
@@ -83,6 +84,7 @@ typedef struct {
     ngx_array_t                  *grants;    /* of ngx_cms_policy_grant_t */
     ngx_flag_t                    inherit;
     ngx_uint_t                    gated;     /* roles or allow rules */
+    ngx_uint_t                    report;    /* cms_policy_mode report */
 } ngx_cms_policy_loc_conf_t;
 
 
@@ -114,8 +116,11 @@ static ngx_int_t ngx_cms_policy_set(ngx_cms_call_t *call,
     ngx_cms_policy_conf_rule_t *cr, ngx_cms_policy_result_t *res);
 static ngx_int_t ngx_cms_policy_open(ngx_cms_call_t *call,
     ngx_cms_policy_conf_rule_t *cr, ngx_cms_policy_result_t *res);
+static ngx_int_t ngx_cms_policy_report(ngx_cms_call_t *call,
+    ngx_str_t *rule, ngx_uint_t status, u_char *element, ngx_str_t *why);
 static ngx_int_t ngx_cms_policy_deny(ngx_cms_call_t *call, ngx_str_t *rule,
-    ngx_uint_t status, ngx_cms_span_t *error, u_char *reason, size_t len);
+    ngx_uint_t status, ngx_cms_span_t *error, u_char *reason, size_t len,
+    ngx_uint_t report);
 static ngx_cms_policy_ctx_t *ngx_cms_policy_get_ctx(ngx_cms_call_t *call);
 static ngx_cms_policy_meeting_t *ngx_cms_policy_lookup(
     ngx_cms_policy_sh_t *sh, u_char *id, size_t len);
@@ -147,6 +152,13 @@ static ngx_array_t *ngx_cms_policy_join(ngx_conf_t *cf, ngx_array_t *first,
     ngx_array_t *second);
 
 
+static ngx_conf_enum_t  ngx_cms_policy_modes[] = {
+    { ngx_string("enforce"), 0 },
+    { ngx_string("report"), 1 },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_command_t  ngx_cms_policy_commands[] = {
 
     { ngx_string("cms_policy_rule"),
@@ -169,6 +181,13 @@ static ngx_command_t  ngx_cms_policy_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_cms_policy_loc_conf_t, inherit),
       NULL },
+
+    { ngx_string("cms_policy_mode"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_cms_policy_loc_conf_t, report),
+      &ngx_cms_policy_modes },
 
     { ngx_string("cms_policy_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
@@ -285,9 +304,17 @@ ngx_cms_policy_request(ngx_cms_call_t *call)
         switch (res.outcome) {
 
         case NGX_CMS_POLICY_REFUSE:
-            return ngx_cms_policy_deny(call, &cr->name,
-                                       res.status, &res.error,
-                                       (u_char *) res.reason, res.reason_len);
+            rc = ngx_cms_policy_deny(call, &cr->name,
+                                     res.status, &res.error,
+                                     (u_char *) res.reason, res.reason_len,
+                                     cr->rule.report);
+
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            /* reported only: the later rules still judge the call */
+            break;
 
         case NGX_CMS_POLICY_SET:
             if (ngx_cms_policy_set(call, cr, &res) != NGX_OK
@@ -457,7 +484,7 @@ ngx_cms_policy_permit(ngx_cms_call_t *call, ngx_cms_policy_loc_conf_t *plcf,
                                            &cr->name,
                                            res.status, &res.error,
                                            (u_char *) res.reason,
-                                           res.reason_len);
+                                           res.reason_len, 0);
             }
 
             if (res.outcome == NGX_CMS_POLICY_PERMIT) {
@@ -495,7 +522,7 @@ ngx_cms_policy_permit(ngx_cms_call_t *call, ngx_cms_policy_loc_conf_t *plcf,
 
     return ngx_cms_policy_deny(call, &ngx_cms_policy_permission_rule,
                                NGX_CMS_POLICY_ROLE_STATUS, &error, reason,
-                               len);
+                               len, 0);
 }
 
 
@@ -582,7 +609,7 @@ ngx_cms_policy_open(ngx_cms_call_t *call, ngx_cms_policy_conf_rule_t *cr,
 
             return ngx_cms_policy_deny(call, &cr->name,
                                        res->status, &res->error, reason,
-                                       p - reason);
+                                       p - reason, cr->rule.report);
         }
 
         /* ids are GUIDs, and the bridge reads them in any case */
@@ -630,7 +657,8 @@ ngx_cms_policy_open(ngx_cms_call_t *call, ngx_cms_policy_conf_rule_t *cr,
         len = p - reason;
 
         return ngx_cms_policy_deny(call, &cr->name,
-                                   res->status, &res->error, reason, len);
+                                   res->status, &res->error, reason, len,
+                                   cr->rule.report);
     }
 
     ctx->nmarks++;
@@ -647,14 +675,16 @@ ngx_cms_policy_open(ngx_cms_call_t *call, ngx_cms_policy_conf_rule_t *cr,
 
 static ngx_int_t
 ngx_cms_policy_deny(ngx_cms_call_t *call, ngx_str_t *rule, ngx_uint_t status,
-    ngx_cms_span_t *error, u_char *reason, size_t len)
+    ngx_cms_span_t *error, u_char *reason, size_t len, ngx_uint_t report)
 {
-    u_char              *element;
-    size_t               i;
-    ngx_str_t            why;
-    ngx_http_request_t  *r;
+    u_char                     *element;
+    size_t                      i;
+    ngx_str_t                   why;
+    ngx_http_request_t         *r;
+    ngx_cms_policy_loc_conf_t  *plcf;
 
     r = ngx_cms_call_request(call);
+    plcf = ngx_http_get_module_loc_conf(r, ngx_cms_policy_module);
 
     element = ngx_pnalloc(r->pool, error->len + 1);
     why.data = ngx_pnalloc(r->pool, len);
@@ -672,12 +702,88 @@ ngx_cms_policy_deny(ngx_cms_call_t *call, ngx_str_t *rule, ngx_uint_t status,
 
     why.len = len;
 
+    if (report || plcf->report) {
+        return ngx_cms_policy_report(call, rule, status, element, &why);
+    }
+
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "cms policy: %ui %s: %V", status, element, &why);
 
     ngx_cms_deny(call, status, (const char *) element, rule, &why);
 
     return NGX_CMS_DENY;
+}
+
+
+/*
+ * Report only (a rule's mode=report, or "cms_policy_mode report"): the
+ * call goes on.  Two notes say what would have been refused: the rule
+ * names, comma separated (the core's metrics count each), and the
+ * answer with its reason (the audit record's "would_deny"), "; " between
+ * several.
+ */
+
+static ngx_int_t
+ngx_cms_policy_report(ngx_cms_call_t *call, ngx_str_t *rule,
+    ngx_uint_t status, u_char *element, ngx_str_t *why)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t   v, *prev;
+
+    ngx_log_error(NGX_LOG_INFO, ngx_cms_call_request(call)->connection->log, 0,
+                  "cms policy: report only, would answer %ui %s: %V",
+                  status, element, why);
+
+    prev = ngx_cms_note_get(call, "would_deny_rules");
+
+    len = (prev ? prev->len + 1 : 0) + rule->len;
+
+    v.data = ngx_pnalloc(ngx_cms_call_request(call)->pool, len);
+    if (v.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = v.data;
+
+    if (prev) {
+        p = ngx_cpymem(p, prev->data, prev->len);
+        *p++ = ',';
+    }
+
+    p = ngx_cpymem(p, rule->data, rule->len);
+    v.len = p - v.data;
+
+    if (ngx_cms_note_set(call, "would_deny_rules", &v) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    prev = ngx_cms_note_get(call, "would_deny");
+
+    len = (prev ? prev->len + 2 : 0) + NGX_INT_T_LEN + ngx_strlen(element)
+          + why->len + 2;
+
+    v.data = ngx_pnalloc(ngx_cms_call_request(call)->pool, len);
+    if (v.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = v.data;
+
+    if (prev) {
+        p = ngx_cpymem(p, prev->data, prev->len);
+        *p++ = ';';
+        *p++ = ' ';
+    }
+
+    p = ngx_sprintf(p, "%ui %s %V", status, element, why);
+    v.len = p - v.data;
+
+    if (ngx_cms_note_set(call, "would_deny", &v) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1297,6 +1403,7 @@ ngx_cms_policy_create_loc_conf(ngx_conf_t *cf)
      */
 
     plcf->inherit = NGX_CONF_UNSET;
+    plcf->report = NGX_CONF_UNSET_UINT;
 
     return plcf;
 }
@@ -1326,6 +1433,8 @@ ngx_cms_policy_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
             return NGX_CONF_ERROR;
         }
     }
+
+    ngx_conf_merge_uint_value(conf->report, prev->report, 0);
 
     conf->gated = (conf->grants != NULL);
 

@@ -111,6 +111,9 @@ typedef struct {
     long long                 min;         /* -1: none */
     long long                 max;
     unsigned                  clamp:1;
+
+    /* mode=report: a refusal is reported, never answered */
+    unsigned                  report:1;
     ngx_cms_policy_missing_e  missing;
 
     /* meetings */

@@ -309,6 +309,10 @@ void ngx_cms_slots_change_fill_locked(ngx_cms_slots_change_t *ch,
     const char *action, ngx_cms_slots_pool_t *pool, long index,
     ngx_cms_slots_slot_t *slot);
 uint64_t ngx_cms_slots_now_ms(void);
+
+/* ngx_cms_slots_metrics.c: the slot families of cms_metrics */
+ngx_int_t ngx_cms_slots_metrics_init(ngx_conf_t *cf,
+    ngx_cms_slots_main_conf_t *smcf);
 void ngx_cms_slots_set_id(ngx_cms_slots_id_t *dst, u_char *s, size_t len);
 void ngx_cms_slots_set_text(ngx_cms_slots_text_t *dst, u_char *s,
     size_t len);

@@ -1339,5 +1339,5 @@ ngx_cms_slots_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    return NGX_OK;
+    return ngx_cms_slots_metrics_init(cf, smcf);
 }

@@ -244,6 +244,14 @@ test_parse_errors(void **state)
                        "invalid \"max=99999999999999999\"");
     assert_parse_error("r1 cap param=a max=3 mode=squash",
                        "invalid \"mode=squash\"");
+    assert_parse_error("r1 cap param=a max=3 mode=squash",
+                       "(deny, clamp or report)");
+    assert_parse_error("r1 deny op=call.list mode=clamp",
+                       "invalid \"mode=clamp\" (deny or report)");
+    assert_parse_error("r1 allow op=call.list mode=report",
+                       "\"mode=\" is not an option of \"allow\"");
+    assert_parse_error("r1 deny mode=report mode=deny",
+                       "\"mode=\" is given twice");
     assert_parse_error("r1 cap param=a max=3 missing=maybe",
                        "invalid \"missing=maybe\"");
     assert_parse_error("r1 require min_length=3", "needs \"param=\"");
@@ -296,6 +304,20 @@ test_parse_ok(void **state)
     assert_int_equal(p.rule.max, 9);
     assert_true(p.rule.clamp);
     assert_int_equal(p.rule.missing, NGX_CMS_POLICY_MISSING_SET);
+
+    assert_false(p.rule.report);
+
+    /* report only: for every action that refuses */
+    assert_int_equal(parse(&p, "r deny op=coSpace.delete mode=report"), 0);
+    assert_true(p.rule.report);
+    assert_int_equal(parse(&p, "r require param=passcode min_length=6 "
+                     "mode=report"), 0);
+    assert_true(p.rule.report);
+    assert_int_equal(parse(&p, "r cap param=n max=9 mode=report"), 0);
+    assert_true(p.rule.report);
+    assert_false(p.rule.clamp);
+    assert_int_equal(parse(&p, "r meetings zone=z max=2 mode=report"), 0);
+    assert_true(p.rule.report);
 
     assert_int_equal(parse(&p, "m meetings zone=slots max=0"), 0);
     assert_span(p.rule.zone, "slots");
