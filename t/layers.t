@@ -116,6 +116,33 @@ for my $f (sort @files) {
 
 is(join("\n", @bad), '', 'every #include points down or to include/');
 
+# --- no dead build switches: every NGX_CMS_* a source tests with #if is
+# one the build scripts can set
+
+my %settable;
+for my $c ("$root/config", glob("$core/*/*.module"), glob("$root/plugins/*/config*")) {
+    open my $fh, '<', $c or next;
+    my $text = do { local $/; <$fh> };
+    close $fh;
+    $settable{$_} = 1 for $text =~ /\b(?:have=|ngx_feature_name=")(NGX_CMS_\w+)/g;
+}
+
+my @dead;
+for my $f (sort @files) {
+    open my $fh, '<', $f or die "$f: $!";
+    while (<$fh>) {
+        next unless /^\s*#\s*if(?:def)?\b.*\b(NGX_CMS_[A-Z0-9_]+)/;
+        my $m = $1;
+        next if $settable{$m};
+        next if $m =~ /_INCLUDED_$/;
+        push @dead, ($f =~ s{^\Q$root/\E}{}r) . ":$.: #if on $m, which no build "
+                    . 'script sets';
+    }
+    close $fh;
+}
+
+is(join("\n", @dead), '', 'no build switch that nothing can turn on');
+
 # --- 2. symbols, from the objects of the last build
 
 my $objs = "$root/build/objs/addon";

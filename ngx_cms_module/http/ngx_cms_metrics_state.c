@@ -11,9 +11,7 @@
 #include "ngx_cms_failover.h"
 #include "ngx_cms_metrics.h"
 
-#if (NGX_CMS_FAILOVER_REDIS)
 #include "ngx_cms_redis.h"
-#endif
 
 
 void ngx_cms_metrics_state(ngx_cms_metrics_text_t *t, ngx_cycle_t *cycle);
@@ -283,7 +281,6 @@ ngx_cms_metrics_state(ngx_cms_metrics_text_t *t, ngx_cycle_t *cycle)
 
     /* Redis: this worker's link */
 
-#if (NGX_CMS_FAILOVER_REDIS)
     {
     ngx_str_t  json;
 
@@ -301,5 +298,4 @@ ngx_cms_metrics_state(ngx_cms_metrics_text_t *t, ngx_cycle_t *cycle)
                                ngx_cms_redis_available() ? 1 : 0);
     }
     }
-#endif
 }
