@@ -258,6 +258,8 @@ ngx_int_t ngx_cms_unavailable_filter_init(ngx_conf_t *cf);
 /* ngx_cms_status.c */
 char *ngx_cms_status_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_int_t ngx_cms_json_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_cms_json_t *j);
 
 /* ngx_cms_admin.c */
 char *ngx_cms_admin_directive(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -32,8 +32,6 @@ static ngx_int_t ngx_cms_admin_arg(ngx_http_request_t *r, const char *name,
     ngx_str_t *value);
 static void ngx_cms_admin_done(void *data, ngx_int_t rc,
     ngx_cms_shm_change_t *result);
-static ngx_int_t ngx_cms_admin_send(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_cms_json_t *j);
 static ngx_int_t ngx_cms_admin_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *fmt, ngx_str_t *arg);
 
@@ -350,7 +348,7 @@ ngx_cms_admin_done(void *data, ngx_int_t rc, ngx_cms_shm_change_t *result)
     ngx_cms_json_printf(&j, ",\"epoch\":%uL,\"manual\":%s}\n",
                         result->epoch, result->manual ? "true" : "false");
 
-    ngx_http_finalize_request(r, ngx_cms_admin_send(r, status, &j));
+    ngx_http_finalize_request(r, ngx_cms_json_send(r, status, &j));
 
 done:
 
@@ -379,46 +377,5 @@ ngx_cms_admin_error(ngx_http_request_t *r, ngx_uint_t status,
     ngx_cms_json_string(&j, text, p - text);
     ngx_cms_json_raw(&j, (u_char *) "}\n", 2);
 
-    return ngx_cms_admin_send(r, status, &j);
-}
-
-
-static ngx_int_t
-ngx_cms_admin_send(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_cms_json_t *j)
-{
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-
-    if (j->failed) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = j->pos - j->start;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
-
-    b->pos = j->start;
-    b->last = j->pos;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_cms_json_send(r, status, &j);
 }

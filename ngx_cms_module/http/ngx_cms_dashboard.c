@@ -16,7 +16,7 @@
  */
 
 
-#include "ngx_cms_failover.h"
+#include "ngx_cms.h"
 #include "ngx_cms_metrics.h"
 #include "ngx_cms_dashboard_html.h"
 
@@ -241,10 +241,7 @@ ngx_cms_dashboard_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_cms_dashboard_recent(ngx_http_request_t *r)
 {
-    ngx_int_t                  rc;
-    ngx_buf_t                 *b;
     ngx_uint_t                 i, n;
-    ngx_chain_t                out;
     ngx_cms_json_t             j;
     ngx_cms_metrics_recent_t  *d;
 
@@ -284,34 +281,5 @@ ngx_cms_dashboard_recent(ngx_http_request_t *r)
 
     ngx_cms_json_raw(&j, (u_char *) "]}\n", 3);
 
-    if (j.failed) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = j.pos - j.start;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->pos = j.start;
-    b->last = j.pos;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_cms_json_send(r, NGX_HTTP_OK, &j);
 }

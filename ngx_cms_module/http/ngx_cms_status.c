@@ -73,9 +73,7 @@ static ngx_int_t
 ngx_cms_status_handler(ngx_http_request_t *r)
 {
     ngx_int_t                rc;
-    ngx_buf_t               *b;
     ngx_uint_t               i, detail;
-    ngx_chain_t              out;
     ngx_cms_json_t           j;
     ngx_cms_fo_cluster_t   **cl;
     ngx_cms_shm_cluster_t   *snap;
@@ -147,36 +145,7 @@ ngx_cms_status_handler(ngx_http_request_t *r)
 
     ngx_cms_json_raw(&j, (u_char *) "}\n", 2);
 
-    if (j.failed) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = j.pos - j.start;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->pos = j.start;
-    b->last = j.pos;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_cms_json_send(r, NGX_HTTP_OK, &j);
 }
 
 
@@ -466,4 +435,47 @@ ngx_cms_status_history(ngx_cms_json_t *j, ngx_cms_shm_cluster_t *sh)
         ngx_cms_json_printf(j, ",\"manual\":%s}",
                             ch->manual ? "true" : "false");
     }
+}
+
+
+/* a JSON answer of ours (status, admin, dashboard data) */
+
+ngx_int_t
+ngx_cms_json_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_cms_json_t *j)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    if (j->failed) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = j->pos - j->start;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = j->start;
+    b->last = j->pos;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
 }
