@@ -250,6 +250,9 @@ ngx_cms_preconfiguration(ngx_conf_t *cf)
 {
     ngx_cms_xml_init();
 
+    /* the classification tables, built here once and shared by workers */
+    ngx_cms_api_init();
+
     return ngx_cms_add_variables(cf);
 }
 

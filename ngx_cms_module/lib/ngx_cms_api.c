@@ -31,6 +31,8 @@
  */
 
 
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ngx_cms_api.h"
@@ -310,6 +312,66 @@ static const ngx_cms_api_node_t  ngx_cms_api_nodes[] = {
 };
 
 
+/*
+ * The lookup tables, built once from the node table above (by
+ * ngx_cms_api_init(), which the module calls at configuration time, in
+ * the master, or on the first classification) and only read after that:
+ *
+ * - ngx_cms_api_fold: ASCII lower case, every other byte as it is;
+ * - ngx_cms_api_class: what the path check must look at, 0 for the
+ *   bytes of a clean segment, so the check is one load per byte;
+ * - ngx_cms_api_keys in an open-addressing hash (ngx_cms_api_slots) by
+ *   the folded bytes of every top-level name and of every shorter name
+ *   made of its leading segments ("system", "system/configuration"):
+ *   the top-level node of a path is found by hashing its first segment,
+ *   then the first two, then three, for as long as a longer name can
+ *   still match, instead of comparing every name of the table.
+ */
+
+#define NGX_CMS_API_NKEYS        128
+#define NGX_CMS_API_NSLOTS       256     /* a power of two, > 2 * NKEYS */
+
+#define NGX_CMS_API_C_SLASH      1
+#define NGX_CMS_API_C_CONTROL    2
+#define NGX_CMS_API_C_PERCENT    3
+#define NGX_CMS_API_C_BACKSLASH  4
+#define NGX_CMS_API_C_SEMICOLON  5
+#define NGX_CMS_API_C_HASH       6
+
+
+typedef struct {
+    const ngx_cms_api_node_t  *node;    /* NULL: only leads to longer ones */
+    const char                *name;    /* a node's name, len bytes of it */
+    size_t                     len;
+    uint32_t                   hash;
+    unsigned                   longer:1; /* a longer name goes on with '/' */
+} ngx_cms_api_key_t;
+
+
+static unsigned char       ngx_cms_api_fold[256];
+static unsigned char       ngx_cms_api_class[256];
+static ngx_cms_api_key_t   ngx_cms_api_keys[NGX_CMS_API_NKEYS];
+static size_t              ngx_cms_api_nkeys;
+static unsigned char       ngx_cms_api_slots[NGX_CMS_API_NSLOTS];
+static int                 ngx_cms_api_ready;
+
+
+static const char  *ngx_cms_api_class_reason[] = {
+    NULL,
+    NULL,
+    "control character or space in path",
+    "percent-encoding in path",
+    "backslash in path",
+    "semicolon in path",
+    "fragment in path"
+};
+
+
+/* the hash of the folded bytes, one step per byte */
+#define ngx_cms_api_hash_step(h, c)  (((h) ^ (c)) * 16777619u)
+#define NGX_CMS_API_HASH_INIT        2166136261u
+
+
 /* operation names that no table entry holds */
 
 static const char  *ngx_cms_api_extra_ops[] = {
@@ -319,9 +381,13 @@ static const char  *ngx_cms_api_extra_ops[] = {
 };
 
 
+static void ngx_cms_api_build(void);
+static void ngx_cms_api_add_key(const ngx_cms_api_node_t *node, size_t len);
+static const ngx_cms_api_key_t *ngx_cms_api_find_key(uint32_t hash,
+    const unsigned char *p, size_t len);
 static const char *ngx_cms_api_check(const unsigned char *path, size_t *len);
 static const ngx_cms_api_node_t *ngx_cms_api_find_top(
-    const unsigned char *p, size_t len);
+    const ngx_cms_span_t *seg, size_t n, size_t *depth);
 static const ngx_cms_api_node_t *ngx_cms_api_find_sub(
     const ngx_cms_api_node_t *subs, const ngx_cms_span_t *seg);
 static const char *ngx_cms_api_operation(const ngx_cms_api_node_t *node,
@@ -344,6 +410,10 @@ ngx_cms_api_classify(const unsigned char *path, size_t len,
     ngx_cms_span_t             seg[NGX_CMS_API_MAX_SEGMENTS];
     ngx_cms_span_t            *id;
     const ngx_cms_api_node_t  *node, *sub;
+
+    if (!ngx_cms_api_ready) {
+        ngx_cms_api_init();
+    }
 
     memset(req, 0, sizeof(ngx_cms_api_req_t));
 
@@ -410,19 +480,10 @@ ngx_cms_api_classify(const unsigned char *path, size_t len,
         return NGX_CMS_API_OK;
     }
 
-    node = ngx_cms_api_find_top(seg[0].data, end - seg[0].data);
-
-    k = 1;
+    node = ngx_cms_api_find_top(seg, n, &k);
 
     if (node) {
         req->collection = node->name;
-
-        for (i = 0; i < node->len; i++) {
-            if (node->name[i] == '/') {
-                k++;
-            }
-        }
-
         req->call_scoped = (node->flags & NGX_CMS_API_CALL_SCOPED) ? 1 : 0;
     }
 
@@ -514,7 +575,7 @@ static const char *
 ngx_cms_api_check(const unsigned char *path, size_t *len)
 {
     size_t                i, n, start;
-    unsigned char         c;
+    unsigned char         c, cls;
     const unsigned char  *q;
 
     n = *len;
@@ -540,51 +601,129 @@ ngx_cms_api_check(const unsigned char *path, size_t *len)
 
     start = 1;
 
-    for (i = 1; i <= n; i++) {
+    /* one pass; the segment ending at n is checked after it */
 
-        if (i == n || path[i] == '/') {
+    for (i = 1; ; i++) {
 
-            switch (i - start) {
+        if (i < n) {
+            c = path[i];
+            cls = ngx_cms_api_class[c];
 
-            case 0:
-                return "empty path segment";
-
-            case 1:
-                if (path[start] == '.') {
-                    return "dot segment in path";
-                }
-                break;
-
-            case 2:
-                if (path[start] == '.' && path[start + 1] == '.') {
-                    return "dot segment in path";
-                }
-                break;
+            if (cls == 0) {
+                continue;
             }
 
-            start = i + 1;
+            if (cls != NGX_CMS_API_C_SLASH) {
+                return ngx_cms_api_class_reason[cls];
+            }
+        }
+
+        switch (i - start) {
+
+        case 0:
+            return "empty path segment";
+
+        case 1:
+            if (path[start] == '.') {
+                return "dot segment in path";
+            }
+            break;
+
+        case 2:
+            if (path[start] == '.' && path[start + 1] == '.') {
+                return "dot segment in path";
+            }
+            break;
+        }
+
+        if (i >= n) {
+            return NULL;
+        }
+
+        start = i + 1;
+    }
+}
+
+
+/*
+ * The longest top-level name that matches whole leading segments, by
+ * hash: the first segment, then the first two, ... while a key says a
+ * longer name goes on from there.  *depth is the number of segments
+ * the name has (1 if none matched).
+ */
+
+static const ngx_cms_api_node_t *
+ngx_cms_api_find_top(const ngx_cms_span_t *seg, size_t n, size_t *depth)
+{
+    size_t                     k, i;
+    uint32_t                   h;
+    const unsigned char       *p;
+    const ngx_cms_api_key_t   *key;
+    const ngx_cms_api_node_t  *best;
+
+    best = NULL;
+    *depth = 1;
+
+    h = NGX_CMS_API_HASH_INIT;
+
+    for (k = 0; k < n; k++) {
+
+        if (k) {
+            h = ngx_cms_api_hash_step(h, '/');
+        }
+
+        p = seg[k].data;
+
+        for (i = 0; i < seg[k].len; i++) {
+            h = ngx_cms_api_hash_step(h, ngx_cms_api_fold[p[i]]);
+        }
+
+        key = ngx_cms_api_find_key(h, seg[0].data,
+                                   p + seg[k].len - seg[0].data);
+        if (key == NULL) {
+            break;
+        }
+
+        if (key->node) {
+            best = key->node;
+            *depth = k + 1;
+        }
+
+        if (!key->longer) {
+            break;
+        }
+    }
+
+    return best;
+}
+
+
+static const ngx_cms_api_key_t *
+ngx_cms_api_find_key(uint32_t hash, const unsigned char *p, size_t len)
+{
+    size_t                    i, slot;
+    const ngx_cms_api_key_t  *key;
+
+    for (slot = hash & (NGX_CMS_API_NSLOTS - 1);
+         ngx_cms_api_slots[slot];
+         slot = (slot + 1) & (NGX_CMS_API_NSLOTS - 1))
+    {
+        key = &ngx_cms_api_keys[ngx_cms_api_slots[slot] - 1];
+
+        if (key->hash != hash || key->len != len) {
             continue;
         }
 
-        c = path[i];
-
-        if (c < 0x21 || c == 0x7f) {
-            return "control character or space in path";
+        for (i = 0; i < len; i++) {
+            if (ngx_cms_api_fold[p[i]]
+                != ngx_cms_api_fold[(unsigned char) key->name[i]])
+            {
+                break;
+            }
         }
 
-        switch (c) {
-
-        case '%':
-            return "percent-encoding in path";
-
-        case '\\':
-            return "backslash in path";
-
-        case ';':
-            return "semicolon in path";
-
-        case '#':
-            return "fragment in path";
+        if (i == len) {
+            return key;
         }
     }
 
@@ -592,30 +731,105 @@ ngx_cms_api_check(const unsigned char *path, size_t *len)
 }
 
 
-/* the longest top-level name that matches whole segments of p */
-
-static const ngx_cms_api_node_t *
-ngx_cms_api_find_top(const unsigned char *p, size_t len)
+void
+ngx_cms_api_init(void)
 {
-    const ngx_cms_api_node_t  *node, *best;
+    if (ngx_cms_api_ready) {
+        return;
+    }
 
-    best = NULL;
+    ngx_cms_api_build();
 
-    for (node = ngx_cms_api_nodes; node->name; node++) {
+    ngx_cms_api_ready = 1;
+}
 
-        if (node->len > len
-            || (node->len < len && p[node->len] != '/')
-            || (best && best->len >= node->len))
-        {
-            continue;
-        }
 
-        if (ngx_cms_api_caseeq(p, node->name, node->len)) {
-            best = node;
+static void
+ngx_cms_api_build(void)
+{
+    size_t                     i, c;
+    const ngx_cms_api_node_t  *node;
+
+    for (c = 0; c < 256; c++) {
+        ngx_cms_api_fold[c] = (c >= 'A' && c <= 'Z') ? c | 0x20 : c;
+
+        if (c < 0x21 || c == 0x7f) {
+            ngx_cms_api_class[c] = NGX_CMS_API_C_CONTROL;
         }
     }
 
-    return best;
+    ngx_cms_api_class['/'] = NGX_CMS_API_C_SLASH;
+    ngx_cms_api_class['%'] = NGX_CMS_API_C_PERCENT;
+    ngx_cms_api_class['\\'] = NGX_CMS_API_C_BACKSLASH;
+    ngx_cms_api_class[';'] = NGX_CMS_API_C_SEMICOLON;
+    ngx_cms_api_class['#'] = NGX_CMS_API_C_HASH;
+
+    for (node = ngx_cms_api_nodes; node->name; node++) {
+
+        for (i = 1; i < node->len; i++) {
+            if (node->name[i] == '/') {
+                ngx_cms_api_add_key(node, i);
+            }
+        }
+
+        ngx_cms_api_add_key(node, node->len);
+    }
+}
+
+
+/*
+ * The key for the first len bytes of node's name: the node's own when
+ * len is the whole name (the first such node in the table wins, as the
+ * walk over the table did), a lead to longer names otherwise.
+ */
+
+static void
+ngx_cms_api_add_key(const ngx_cms_api_node_t *node, size_t len)
+{
+    size_t              i, slot;
+    uint32_t            h;
+    ngx_cms_api_key_t  *key;
+
+    h = NGX_CMS_API_HASH_INIT;
+
+    for (i = 0; i < len; i++) {
+        h = ngx_cms_api_hash_step(h,
+                              ngx_cms_api_fold[(unsigned char) node->name[i]]);
+    }
+
+    key = (ngx_cms_api_key_t *) ngx_cms_api_find_key(h,
+                                    (const unsigned char *) node->name, len);
+
+    if (key == NULL) {
+        if (ngx_cms_api_nkeys == NGX_CMS_API_NKEYS) {
+            /* the table outgrew the constant: a build-time mistake */
+            abort();
+        }
+
+        key = &ngx_cms_api_keys[ngx_cms_api_nkeys++];
+
+        key->name = node->name;
+        key->len = len;
+        key->hash = h;
+
+        for (slot = h & (NGX_CMS_API_NSLOTS - 1);
+             ngx_cms_api_slots[slot];
+             slot = (slot + 1) & (NGX_CMS_API_NSLOTS - 1))
+        {
+            /* void */
+        }
+
+        ngx_cms_api_slots[slot] = (unsigned char) ngx_cms_api_nkeys;
+    }
+
+    if (len == node->len) {
+        if (key->node == NULL) {
+            key->node = node;
+        }
+
+    } else {
+        key->longer = 1;
+    }
 }
 
 
