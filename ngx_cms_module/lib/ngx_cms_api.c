@@ -385,7 +385,9 @@ static void ngx_cms_api_build(void);
 static void ngx_cms_api_add_key(const ngx_cms_api_node_t *node, size_t len);
 static const ngx_cms_api_key_t *ngx_cms_api_find_key(uint32_t hash,
     const unsigned char *p, size_t len);
-static const char *ngx_cms_api_check(const unsigned char *path, size_t *len);
+static const char *ngx_cms_api_check(const unsigned char *path, size_t *len,
+    ngx_cms_span_t *segs, size_t *nsegs);
+static int ngx_cms_api_prefix(const unsigned char *p);
 static const ngx_cms_api_node_t *ngx_cms_api_find_top(
     const ngx_cms_span_t *seg, size_t n, size_t *depth);
 static const ngx_cms_api_node_t *ngx_cms_api_find_sub(
@@ -404,10 +406,9 @@ ngx_cms_api_rc_e
 ngx_cms_api_classify(const unsigned char *path, size_t len,
     ngx_cms_method_e method, ngx_cms_api_req_t *req)
 {
-    size_t                     i, n, k;
+    size_t                     i, n, k, all;
     const char                *reason;
-    const unsigned char       *p, *end, *q;
-    ngx_cms_span_t             seg[NGX_CMS_API_MAX_SEGMENTS];
+    ngx_cms_span_t             segs[NGX_CMS_API_MAX_SEGMENTS + 2], *seg;
     ngx_cms_span_t            *id;
     const ngx_cms_api_node_t  *node, *sub;
 
@@ -429,50 +430,38 @@ ngx_cms_api_classify(const unsigned char *path, size_t len,
      * through as NOT_API.
      */
 
-    reason = ngx_cms_api_check(path, &len);
+    reason = ngx_cms_api_check(path, &len, segs, &all);
     if (reason) {
         req->bad_reason = reason;
         return NGX_CMS_API_BAD_PATH;
     }
 
-    if (len < NGX_CMS_API_PREFIX_LEN
-        || !ngx_cms_api_caseeq(path, NGX_CMS_API_PREFIX,
-                               NGX_CMS_API_PREFIX_LEN)
-        || (len > NGX_CMS_API_PREFIX_LEN
-            && path[NGX_CMS_API_PREFIX_LEN] != '/'))
+    /* "/api/v1" (any case) as the first two segments */
+
+    if (all < 2
+        || segs[0].len != 3
+        || segs[1].len != 2
+        || !ngx_cms_api_prefix(path))
     {
         return NGX_CMS_API_NOT_API;
     }
 
-    /* split what follows /api/v1 into segments; none are empty by now */
+    /* what follows /api/v1, as the check split it; none are empty */
 
-    n = 0;
-    p = path + NGX_CMS_API_PREFIX_LEN;
-    end = path + len;
+    seg = segs + 2;
+    n = all - 2;
 
-    while (p < end) {
-        p++;    /* '/' */
+    for (i = 0; i < n; i++) {
 
-        q = memchr(p, '/', end - p);
-        if (q == NULL) {
-            q = end;
-        }
-
-        if (n == NGX_CMS_API_MAX_SEGMENTS) {
+        if (i == NGX_CMS_API_MAX_SEGMENTS) {
             req->bad_reason = "path too deep";
             return NGX_CMS_API_BAD_PATH;
         }
 
-        if ((size_t) (q - p) > NGX_CMS_API_MAX_SEGMENT_LEN) {
+        if (seg[i].len > NGX_CMS_API_MAX_SEGMENT_LEN) {
             req->bad_reason = "path segment too long";
             return NGX_CMS_API_BAD_PATH;
         }
-
-        seg[n].data = p;
-        seg[n].len = q - p;
-        n++;
-
-        p = q;
     }
 
     if (n == 0) {
@@ -572,9 +561,10 @@ ngx_cms_api_classify(const unsigned char *path, size_t len,
  */
 
 static const char *
-ngx_cms_api_check(const unsigned char *path, size_t *len)
+ngx_cms_api_check(const unsigned char *path, size_t *len,
+    ngx_cms_span_t *segs, size_t *nsegs)
 {
-    size_t                i, n, start;
+    size_t                i, n, k, start;
     unsigned char         c, cls;
     const unsigned char  *q;
 
@@ -594,24 +584,37 @@ ngx_cms_api_check(const unsigned char *path, size_t *len)
     }
 
     *len = n;
+    *nsegs = 0;
 
     if (n == 1) {
         return NULL;
     }
 
     start = 1;
+    k = 0;
 
     /* one pass; the segment ending at n is checked after it */
 
     for (i = 1; ; i++) {
 
+        /* the bytes of a clean segment, four at a time while they last */
+
+        while (n - i >= 4
+               && (ngx_cms_api_class[path[i]]
+                   | ngx_cms_api_class[path[i + 1]]
+                   | ngx_cms_api_class[path[i + 2]]
+                   | ngx_cms_api_class[path[i + 3]]) == 0)
+        {
+            i += 4;
+        }
+
+        while (i < n && ngx_cms_api_class[path[i]] == 0) {
+            i++;
+        }
+
         if (i < n) {
             c = path[i];
             cls = ngx_cms_api_class[c];
-
-            if (cls == 0) {
-                continue;
-            }
 
             if (cls != NGX_CMS_API_C_SLASH) {
                 return ngx_cms_api_class_reason[cls];
@@ -636,12 +639,43 @@ ngx_cms_api_check(const unsigned char *path, size_t *len)
             break;
         }
 
+        /* the segments are counted, and the first ones kept */
+
+        if (k < NGX_CMS_API_MAX_SEGMENTS + 2) {
+            segs[k].data = path + start;
+            segs[k].len = i - start;
+        }
+
+        *nsegs = ++k;
+
         if (i >= n) {
             return NULL;
         }
 
         start = i + 1;
     }
+}
+
+
+/*
+ * "/api/v1" in any letter case at p, on a path the check passed, with
+ * at least seven bytes: every byte of the prefix has the 0x20 bit set,
+ * and the only bytes that become one of them when it is set are their
+ * upper case and two controls ('/' from 0x0f, '1' from 0x11) that the
+ * check refused.  So: two overlapping words, one OR and one compare each.
+ */
+
+static int
+ngx_cms_api_prefix(const unsigned char *p)
+{
+    uint32_t  a, b, pa, pb;
+
+    memcpy(&a, p, 4);
+    memcpy(&b, p + 3, 4);
+    memcpy(&pa, "/api", 4);
+    memcpy(&pb, "i/v1", 4);
+
+    return (a | 0x20202020) == pa && (b | 0x20202020) == pb;
 }
 
 
