@@ -8,6 +8,7 @@
  */
 
 
+#include <stdint.h>
 #include <string.h>
 
 #include "ngx_cms_form.h"
@@ -55,7 +56,7 @@ static const char  *ngx_cms_form_secret_words[] = {
 /*
  * The letters the words above start with, in both cases: the name is
  * scanned once, and only at these letters are the words compared
- * (t/unit/test_form_secret.c checks the table against the words).
+ * (t/unit/test_form_diff.c checks the table against the words).
  */
 
 static const unsigned char  ngx_cms_form_secret_first[256] = {
@@ -181,17 +182,59 @@ ngx_cms_form_parse(const unsigned char *body, size_t len,
 }
 
 
+/*
+ * The bytes decoding changes or refuses ('+', '%', NUL): the runs of all
+ * the others are copied as they are, eight bytes a step while they last.
+ */
+
+static const unsigned char  ngx_cms_form_special[256] = {
+    ['\0'] = 1, ['%'] = 1, ['+'] = 1
+};
+
+#define NGX_CMS_FORM_ONES  0x0101010101010101ULL
+#define NGX_CMS_FORM_HIGH  0x8080808080808080ULL
+
+/* some byte of w is zero (exact: the usual word-at-a-time test) */
+#define ngx_cms_form_zero8(w)                                                 \
+    ((((w) - NGX_CMS_FORM_ONES) & ~(w) & NGX_CMS_FORM_HIGH) != 0)
+
+
 static int
 ngx_cms_form_decode(const unsigned char *body, size_t from, size_t to,
     unsigned char *dst, size_t *dlen, ngx_cms_form_error_t *err)
 {
     int            hi, lo;
     size_t         i, n;
+    uint64_t       w;
     unsigned char  c;
 
     n = 0;
 
     for (i = from; i < to; i++) {
+
+        while (to - i >= 8) {
+            memcpy(&w, body + i, 8);
+
+            if (ngx_cms_form_zero8(w)
+                || ngx_cms_form_zero8(w ^ (NGX_CMS_FORM_ONES * '%'))
+                || ngx_cms_form_zero8(w ^ (NGX_CMS_FORM_ONES * '+')))
+            {
+                break;
+            }
+
+            memcpy(dst + n, &w, 8);
+            n += 8;
+            i += 8;
+        }
+
+        while (i < to && !ngx_cms_form_special[body[i]]) {
+            dst[n++] = body[i++];
+        }
+
+        if (i == to) {
+            break;
+        }
+
         c = body[i];
 
         if (c == '+') {
