@@ -66,7 +66,7 @@ http {
         default  "cms";
     }
 
-    log_format rid '$request_id $request_method $request_uri $status';
+    log_format rid '$cms_request_id $request_method $request_uri $status';
     access_log %%TESTDIR%%/access.log rid;
 
     # the http level: where events go, and the default below
@@ -340,6 +340,14 @@ is(scalar(grep { $_->{request_id} =~ /^[0-9a-f]{32}$/
                  && ($access{$_->{request_id}} // '')
                     =~ /^\S+ \Q$_->{method} $_->{path}\E 200$/ } @rec),
    10, 'request_id: the one the access log has for the same request');
+{
+    # $cms_request_id: instance, worker start, pid, then a counter
+    my %prefix = map { substr($_->{request_id}, 0, 20) => 1 } @rec;
+    is(scalar keys %prefix, 1, 'request_id: one worker, one prefix');
+    my @n = map { hex substr($_->{request_id}, 20) } @rec;
+    ok(!grep({ $n[$_] <= $n[$_ - 1] } 1 .. $#n),
+       'request_id: the counter goes up with every request');
+}
 is($rec[0]{client}, '127.0.0.1', 'client address');
 
 # --- scope=all: every call, GETs included

@@ -56,6 +56,13 @@ doc(ngx_cms_audit_json_t *j, const unsigned char *s, size_t n)
     ngx_cms_audit_json_key(j, "list");
     ngx_cms_audit_json_open(j, '[');
     ngx_cms_audit_json_uint(j, 0);
+    ngx_cms_audit_json_uint(j, 7);
+    ngx_cms_audit_json_uint(j, 10);
+    ngx_cms_audit_json_uint(j, 99);
+    ngx_cms_audit_json_uint(j, 100);
+    ngx_cms_audit_json_uint(j, 909);
+    ngx_cms_audit_json_uint(j, 1000);
+    ngx_cms_audit_json_uint(j, 18446744073709551615ULL);
     ngx_cms_audit_json_bool(j, 1);
     ngx_cms_audit_json_null(j);
     ngx_cms_audit_json_open(j, '{');
@@ -308,7 +315,8 @@ for my $line (@r) {
 is_deeply($json->decode($r[0]), {
     a => "k\"\x{ff}v",
     "k\"\x{ff}v" => 1795315355310,
-    list => [ 0, JSON::PP::true, undef, {}, [], "xk\"\x{ff}v" ],
+    list => [ 0, 7, 10, 99, 100, 909, 1000, '18446744073709551615',
+              JSON::PP::true, undef, {}, [], "xk\"\x{ff}v" ],
     empty => undef,
     raw => { k => [ 1, 2 ] },
     lit => "plain k\"\x{ff}v",

@@ -242,6 +242,9 @@ ngx_int_t ngx_cms_send_failure(ngx_http_request_t *r, ngx_uint_t status,
 
 /* ngx_cms_variables.c */
 ngx_int_t ngx_cms_add_variables(ngx_conf_t *cf);
+void ngx_cms_request_id_init(ngx_conf_t *cf);
+ngx_int_t ngx_cms_request_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 
 /* ngx_cms_upstream.c */

@@ -16,28 +16,47 @@ ngx_cms_call_request(ngx_cms_call_t *call)
 }
 
 
+/*
+ * Where each string is in the call, by ngx_cms_call_str_e: plugins ask
+ * for some forty of them per audited call, so the answer is one load
+ * and an add.
+ */
+
+static const uint16_t  ngx_cms_call_str_offset[] = {
+    offsetof(ngx_cms_call_t, method),          /* NGX_CMS_CALL_METHOD */
+    offsetof(ngx_cms_call_t, path),            /* NGX_CMS_CALL_PATH */
+    offsetof(ngx_cms_call_t, operation),       /* NGX_CMS_CALL_OPERATION */
+    offsetof(ngx_cms_call_t, collection),      /* NGX_CMS_CALL_COLLECTION */
+    offsetof(ngx_cms_call_t, object_id),       /* NGX_CMS_CALL_OBJECT_ID */
+    offsetof(ngx_cms_call_t, sub_collection),  /* ..._SUB_COLLECTION */
+    offsetof(ngx_cms_call_t, sub_id),          /* NGX_CMS_CALL_SUB_ID */
+    offsetof(ngx_cms_call_t, call_id),         /* NGX_CMS_CALL_CALL_ID */
+    offsetof(ngx_cms_call_t, user),            /* NGX_CMS_CALL_USER */
+    offsetof(ngx_cms_call_t, role),            /* NGX_CMS_CALL_ROLE */
+    offsetof(ngx_cms_call_t, bridge),          /* NGX_CMS_CALL_BRIDGE */
+    offsetof(ngx_cms_call_t, location),        /* NGX_CMS_CALL_LOCATION */
+    offsetof(ngx_cms_call_t, location_id),     /* NGX_CMS_CALL_LOCATION_ID */
+    offsetof(ngx_cms_call_t, rule),            /* NGX_CMS_CALL_RULE */
+    offsetof(ngx_cms_call_t, reason),          /* NGX_CMS_CALL_REASON */
+    offsetof(ngx_cms_call_t, plugin)           /* NGX_CMS_CALL_PLUGIN */
+};
+
+/* one offset for every name of ngx_cms_call_str_e, or no build */
+typedef char  ngx_cms_call_str_offset_complete[
+    sizeof(ngx_cms_call_str_offset) / sizeof(ngx_cms_call_str_offset[0])
+    == NGX_CMS_CALL_PLUGIN + 1 ? 1 : -1];
+
+
 ngx_str_t *
 ngx_cms_call_str(ngx_cms_call_t *call, ngx_cms_call_str_e which)
 {
     static ngx_str_t  none = ngx_null_string;
 
-    switch (which) {
-    case NGX_CMS_CALL_METHOD:          return &call->method;
-    case NGX_CMS_CALL_PATH:            return &call->path;
-    case NGX_CMS_CALL_OPERATION:       return &call->operation;
-    case NGX_CMS_CALL_COLLECTION:      return &call->collection;
-    case NGX_CMS_CALL_OBJECT_ID:       return &call->object_id;
-    case NGX_CMS_CALL_SUB_COLLECTION:  return &call->sub_collection;
-    case NGX_CMS_CALL_SUB_ID:          return &call->sub_id;
-    case NGX_CMS_CALL_CALL_ID:         return &call->call_id;
-    case NGX_CMS_CALL_USER:            return &call->user;
-    case NGX_CMS_CALL_ROLE:            return &call->role;
-    case NGX_CMS_CALL_BRIDGE:          return &call->bridge;
-    case NGX_CMS_CALL_LOCATION:        return &call->location;
-    case NGX_CMS_CALL_LOCATION_ID:     return &call->location_id;
-    case NGX_CMS_CALL_RULE:            return &call->rule;
-    case NGX_CMS_CALL_REASON:          return &call->reason;
-    case NGX_CMS_CALL_PLUGIN:          return &call->plugin;
+    if ((ngx_uint_t) which < sizeof(ngx_cms_call_str_offset)
+                             / sizeof(ngx_cms_call_str_offset[0]))
+    {
+        return (ngx_str_t *) ((u_char *) call
+                              + ngx_cms_call_str_offset[which]);
     }
 
     /* a plugin built against a newer header asked for more: nothing */

@@ -59,6 +59,10 @@ static ngx_http_variable_t  ngx_cms_vars[] = {
     { ngx_string("cms_params"), NULL, ngx_cms_variable,
       NGX_CMS_VAR_PARAMS, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    /* cacheable: made once per request (ngx_cms_request_id.c) */
+    { ngx_string("cms_request_id"), NULL, ngx_cms_request_id_variable,
+      0, 0, 0 },
+
     { ngx_string("cms_param_"), NULL, ngx_cms_param_variable,
       0, NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
 

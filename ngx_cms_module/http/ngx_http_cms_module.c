@@ -249,6 +249,11 @@ ngx_cms_preconfiguration(ngx_conf_t *cf)
 {
     ngx_cms_xml_init();
 
+    /* the classification tables, built here once and shared by workers */
+    ngx_cms_api_init();
+
+    ngx_cms_request_id_init(cf);
+
     return ngx_cms_add_variables(cf);
 }
 

@@ -2,8 +2,9 @@
  * ngx_cms: classification of a CMS REST API request path.
  *
  * Pure code: plain buffers in, static strings and spans out, no nginx
- * types, no allocation, no mutable global state.  It is built inside
- * nginx and also alone for the unit tests and fuzzers in t/.
+ * types, no allocation; the only global state is the lookup tables that
+ * ngx_cms_api_init() builds once and nothing changes after.  It is built
+ * inside nginx and also alone for the unit tests and fuzzers in t/.
  */
 
 
@@ -95,6 +96,15 @@ typedef struct {
 
 ngx_cms_api_rc_e ngx_cms_api_classify(const unsigned char *path, size_t len,
     ngx_cms_method_e method, ngx_cms_api_req_t *req);
+
+/*
+ * Builds the lookup tables classification uses (once; later calls do
+ * nothing).  The module calls it at configuration time, so the workers
+ * share the tables; ngx_cms_api_classify() calls it itself if nobody
+ * did (the unit tests, the fuzzers).  Not thread-safe before that.
+ */
+
+void ngx_cms_api_init(void);
 
 /*
  * "participant.move" for a participant.create whose body has

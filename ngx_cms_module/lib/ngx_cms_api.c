@@ -31,6 +31,8 @@
  */
 
 
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ngx_cms_api.h"
@@ -310,6 +312,66 @@ static const ngx_cms_api_node_t  ngx_cms_api_nodes[] = {
 };
 
 
+/*
+ * The lookup tables, built once from the node table above (by
+ * ngx_cms_api_init(), which the module calls at configuration time, in
+ * the master, or on the first classification) and only read after that:
+ *
+ * - ngx_cms_api_fold: ASCII lower case, every other byte as it is;
+ * - ngx_cms_api_class: what the path check must look at, 0 for the
+ *   bytes of a clean segment, so the check is one load per byte;
+ * - ngx_cms_api_keys in an open-addressing hash (ngx_cms_api_slots) by
+ *   the folded bytes of every top-level name and of every shorter name
+ *   made of its leading segments ("system", "system/configuration"):
+ *   the top-level node of a path is found by hashing its first segment,
+ *   then the first two, then three, for as long as a longer name can
+ *   still match, instead of comparing every name of the table.
+ */
+
+#define NGX_CMS_API_NKEYS        128
+#define NGX_CMS_API_NSLOTS       256     /* a power of two, > 2 * NKEYS */
+
+#define NGX_CMS_API_C_SLASH      1
+#define NGX_CMS_API_C_CONTROL    2
+#define NGX_CMS_API_C_PERCENT    3
+#define NGX_CMS_API_C_BACKSLASH  4
+#define NGX_CMS_API_C_SEMICOLON  5
+#define NGX_CMS_API_C_HASH       6
+
+
+typedef struct {
+    const ngx_cms_api_node_t  *node;    /* NULL: only leads to longer ones */
+    const char                *name;    /* a node's name, len bytes of it */
+    size_t                     len;
+    uint32_t                   hash;
+    unsigned                   longer:1; /* a longer name goes on with '/' */
+} ngx_cms_api_key_t;
+
+
+static unsigned char       ngx_cms_api_fold[256];
+static unsigned char       ngx_cms_api_class[256];
+static ngx_cms_api_key_t   ngx_cms_api_keys[NGX_CMS_API_NKEYS];
+static size_t              ngx_cms_api_nkeys;
+static unsigned char       ngx_cms_api_slots[NGX_CMS_API_NSLOTS];
+static int                 ngx_cms_api_ready;
+
+
+static const char  *ngx_cms_api_class_reason[] = {
+    NULL,
+    NULL,
+    "control character or space in path",
+    "percent-encoding in path",
+    "backslash in path",
+    "semicolon in path",
+    "fragment in path"
+};
+
+
+/* the hash of the folded bytes, one step per byte */
+#define ngx_cms_api_hash_step(h, c)  (((h) ^ (c)) * 16777619u)
+#define NGX_CMS_API_HASH_INIT        2166136261u
+
+
 /* operation names that no table entry holds */
 
 static const char  *ngx_cms_api_extra_ops[] = {
@@ -319,9 +381,15 @@ static const char  *ngx_cms_api_extra_ops[] = {
 };
 
 
-static const char *ngx_cms_api_check(const unsigned char *path, size_t *len);
-static const ngx_cms_api_node_t *ngx_cms_api_find_top(
+static void ngx_cms_api_build(void);
+static void ngx_cms_api_add_key(const ngx_cms_api_node_t *node, size_t len);
+static const ngx_cms_api_key_t *ngx_cms_api_find_key(uint32_t hash,
     const unsigned char *p, size_t len);
+static const char *ngx_cms_api_check(const unsigned char *path, size_t *len,
+    ngx_cms_span_t *segs, size_t *nsegs);
+static int ngx_cms_api_prefix(const unsigned char *p);
+static const ngx_cms_api_node_t *ngx_cms_api_find_top(
+    const ngx_cms_span_t *seg, size_t n, size_t *depth);
 static const ngx_cms_api_node_t *ngx_cms_api_find_sub(
     const ngx_cms_api_node_t *subs, const ngx_cms_span_t *seg);
 static const char *ngx_cms_api_operation(const ngx_cms_api_node_t *node,
@@ -338,12 +406,15 @@ ngx_cms_api_rc_e
 ngx_cms_api_classify(const unsigned char *path, size_t len,
     ngx_cms_method_e method, ngx_cms_api_req_t *req)
 {
-    size_t                     i, n, k;
+    size_t                     i, n, k, all;
     const char                *reason;
-    const unsigned char       *p, *end, *q;
-    ngx_cms_span_t             seg[NGX_CMS_API_MAX_SEGMENTS];
+    ngx_cms_span_t             segs[NGX_CMS_API_MAX_SEGMENTS + 2], *seg;
     ngx_cms_span_t            *id;
     const ngx_cms_api_node_t  *node, *sub;
+
+    if (!ngx_cms_api_ready) {
+        ngx_cms_api_init();
+    }
 
     memset(req, 0, sizeof(ngx_cms_api_req_t));
 
@@ -359,50 +430,38 @@ ngx_cms_api_classify(const unsigned char *path, size_t len,
      * through as NOT_API.
      */
 
-    reason = ngx_cms_api_check(path, &len);
+    reason = ngx_cms_api_check(path, &len, segs, &all);
     if (reason) {
         req->bad_reason = reason;
         return NGX_CMS_API_BAD_PATH;
     }
 
-    if (len < NGX_CMS_API_PREFIX_LEN
-        || !ngx_cms_api_caseeq(path, NGX_CMS_API_PREFIX,
-                               NGX_CMS_API_PREFIX_LEN)
-        || (len > NGX_CMS_API_PREFIX_LEN
-            && path[NGX_CMS_API_PREFIX_LEN] != '/'))
+    /* "/api/v1" (any case) as the first two segments */
+
+    if (all < 2
+        || segs[0].len != 3
+        || segs[1].len != 2
+        || !ngx_cms_api_prefix(path))
     {
         return NGX_CMS_API_NOT_API;
     }
 
-    /* split what follows /api/v1 into segments; none are empty by now */
+    /* what follows /api/v1, as the check split it; none are empty */
 
-    n = 0;
-    p = path + NGX_CMS_API_PREFIX_LEN;
-    end = path + len;
+    seg = segs + 2;
+    n = all - 2;
 
-    while (p < end) {
-        p++;    /* '/' */
+    for (i = 0; i < n; i++) {
 
-        q = memchr(p, '/', end - p);
-        if (q == NULL) {
-            q = end;
-        }
-
-        if (n == NGX_CMS_API_MAX_SEGMENTS) {
+        if (i == NGX_CMS_API_MAX_SEGMENTS) {
             req->bad_reason = "path too deep";
             return NGX_CMS_API_BAD_PATH;
         }
 
-        if ((size_t) (q - p) > NGX_CMS_API_MAX_SEGMENT_LEN) {
+        if (seg[i].len > NGX_CMS_API_MAX_SEGMENT_LEN) {
             req->bad_reason = "path segment too long";
             return NGX_CMS_API_BAD_PATH;
         }
-
-        seg[n].data = p;
-        seg[n].len = q - p;
-        n++;
-
-        p = q;
     }
 
     if (n == 0) {
@@ -410,19 +469,10 @@ ngx_cms_api_classify(const unsigned char *path, size_t len,
         return NGX_CMS_API_OK;
     }
 
-    node = ngx_cms_api_find_top(seg[0].data, end - seg[0].data);
-
-    k = 1;
+    node = ngx_cms_api_find_top(seg, n, &k);
 
     if (node) {
         req->collection = node->name;
-
-        for (i = 0; i < node->len; i++) {
-            if (node->name[i] == '/') {
-                k++;
-            }
-        }
-
         req->call_scoped = (node->flags & NGX_CMS_API_CALL_SCOPED) ? 1 : 0;
     }
 
@@ -511,10 +561,11 @@ ngx_cms_api_classify(const unsigned char *path, size_t len,
  */
 
 static const char *
-ngx_cms_api_check(const unsigned char *path, size_t *len)
+ngx_cms_api_check(const unsigned char *path, size_t *len,
+    ngx_cms_span_t *segs, size_t *nsegs)
 {
-    size_t                i, n, start;
-    unsigned char         c;
+    size_t                i, n, k, start;
+    unsigned char         c, cls;
     const unsigned char  *q;
 
     n = *len;
@@ -533,58 +584,180 @@ ngx_cms_api_check(const unsigned char *path, size_t *len)
     }
 
     *len = n;
+    *nsegs = 0;
 
     if (n == 1) {
         return NULL;
     }
 
     start = 1;
+    k = 0;
 
-    for (i = 1; i <= n; i++) {
+    /* one pass; the segment ending at n is checked after it */
 
-        if (i == n || path[i] == '/') {
+    for (i = 1; ; i++) {
 
-            switch (i - start) {
+        /* the bytes of a clean segment, four at a time while they last */
 
-            case 0:
-                return "empty path segment";
+        while (n - i >= 4
+               && (ngx_cms_api_class[path[i]]
+                   | ngx_cms_api_class[path[i + 1]]
+                   | ngx_cms_api_class[path[i + 2]]
+                   | ngx_cms_api_class[path[i + 3]]) == 0)
+        {
+            i += 4;
+        }
 
-            case 1:
-                if (path[start] == '.') {
-                    return "dot segment in path";
-                }
-                break;
+        while (i < n && ngx_cms_api_class[path[i]] == 0) {
+            i++;
+        }
 
-            case 2:
-                if (path[start] == '.' && path[start + 1] == '.') {
-                    return "dot segment in path";
-                }
-                break;
+        if (i < n) {
+            c = path[i];
+            cls = ngx_cms_api_class[c];
+
+            if (cls != NGX_CMS_API_C_SLASH) {
+                return ngx_cms_api_class_reason[cls];
             }
+        }
 
-            start = i + 1;
+        switch (i - start) {
+
+        case 0:
+            return "empty path segment";
+
+        case 1:
+            if (path[start] == '.') {
+                return "dot segment in path";
+            }
+            break;
+
+        case 2:
+            if (path[start] == '.' && path[start + 1] == '.') {
+                return "dot segment in path";
+            }
+            break;
+        }
+
+        /* the segments are counted, and the first ones kept */
+
+        if (k < NGX_CMS_API_MAX_SEGMENTS + 2) {
+            segs[k].data = path + start;
+            segs[k].len = i - start;
+        }
+
+        *nsegs = ++k;
+
+        if (i >= n) {
+            return NULL;
+        }
+
+        start = i + 1;
+    }
+}
+
+
+/*
+ * "/api/v1" in any letter case at p, on a path the check passed, with
+ * at least seven bytes: every byte of the prefix has the 0x20 bit set,
+ * and the only bytes that become one of them when it is set are their
+ * upper case and two controls ('/' from 0x0f, '1' from 0x11) that the
+ * check refused.  So: two overlapping words, one OR and one compare each.
+ */
+
+static int
+ngx_cms_api_prefix(const unsigned char *p)
+{
+    uint32_t  a, b, pa, pb;
+
+    memcpy(&a, p, 4);
+    memcpy(&b, p + 3, 4);
+    memcpy(&pa, "/api", 4);
+    memcpy(&pb, "i/v1", 4);
+
+    return (a | 0x20202020) == pa && (b | 0x20202020) == pb;
+}
+
+
+/*
+ * The longest top-level name that matches whole leading segments, by
+ * hash: the first segment, then the first two, ... while a key says a
+ * longer name goes on from there.  *depth is the number of segments
+ * the name has (1 if none matched).
+ */
+
+static const ngx_cms_api_node_t *
+ngx_cms_api_find_top(const ngx_cms_span_t *seg, size_t n, size_t *depth)
+{
+    size_t                     k, i;
+    uint32_t                   h;
+    const unsigned char       *p;
+    const ngx_cms_api_key_t   *key;
+    const ngx_cms_api_node_t  *best;
+
+    best = NULL;
+    *depth = 1;
+
+    h = NGX_CMS_API_HASH_INIT;
+
+    for (k = 0; k < n; k++) {
+
+        if (k) {
+            h = ngx_cms_api_hash_step(h, '/');
+        }
+
+        p = seg[k].data;
+
+        for (i = 0; i < seg[k].len; i++) {
+            h = ngx_cms_api_hash_step(h, ngx_cms_api_fold[p[i]]);
+        }
+
+        key = ngx_cms_api_find_key(h, seg[0].data,
+                                   p + seg[k].len - seg[0].data);
+        if (key == NULL) {
+            break;
+        }
+
+        if (key->node) {
+            best = key->node;
+            *depth = k + 1;
+        }
+
+        if (!key->longer) {
+            break;
+        }
+    }
+
+    return best;
+}
+
+
+static const ngx_cms_api_key_t *
+ngx_cms_api_find_key(uint32_t hash, const unsigned char *p, size_t len)
+{
+    size_t                    i, slot;
+    const ngx_cms_api_key_t  *key;
+
+    for (slot = hash & (NGX_CMS_API_NSLOTS - 1);
+         ngx_cms_api_slots[slot];
+         slot = (slot + 1) & (NGX_CMS_API_NSLOTS - 1))
+    {
+        key = &ngx_cms_api_keys[ngx_cms_api_slots[slot] - 1];
+
+        if (key->hash != hash || key->len != len) {
             continue;
         }
 
-        c = path[i];
-
-        if (c < 0x21 || c == 0x7f) {
-            return "control character or space in path";
+        for (i = 0; i < len; i++) {
+            if (ngx_cms_api_fold[p[i]]
+                != ngx_cms_api_fold[(unsigned char) key->name[i]])
+            {
+                break;
+            }
         }
 
-        switch (c) {
-
-        case '%':
-            return "percent-encoding in path";
-
-        case '\\':
-            return "backslash in path";
-
-        case ';':
-            return "semicolon in path";
-
-        case '#':
-            return "fragment in path";
+        if (i == len) {
+            return key;
         }
     }
 
@@ -592,30 +765,105 @@ ngx_cms_api_check(const unsigned char *path, size_t *len)
 }
 
 
-/* the longest top-level name that matches whole segments of p */
-
-static const ngx_cms_api_node_t *
-ngx_cms_api_find_top(const unsigned char *p, size_t len)
+void
+ngx_cms_api_init(void)
 {
-    const ngx_cms_api_node_t  *node, *best;
+    if (ngx_cms_api_ready) {
+        return;
+    }
 
-    best = NULL;
+    ngx_cms_api_build();
 
-    for (node = ngx_cms_api_nodes; node->name; node++) {
+    ngx_cms_api_ready = 1;
+}
 
-        if (node->len > len
-            || (node->len < len && p[node->len] != '/')
-            || (best && best->len >= node->len))
-        {
-            continue;
-        }
 
-        if (ngx_cms_api_caseeq(p, node->name, node->len)) {
-            best = node;
+static void
+ngx_cms_api_build(void)
+{
+    size_t                     i, c;
+    const ngx_cms_api_node_t  *node;
+
+    for (c = 0; c < 256; c++) {
+        ngx_cms_api_fold[c] = (c >= 'A' && c <= 'Z') ? c | 0x20 : c;
+
+        if (c < 0x21 || c == 0x7f) {
+            ngx_cms_api_class[c] = NGX_CMS_API_C_CONTROL;
         }
     }
 
-    return best;
+    ngx_cms_api_class['/'] = NGX_CMS_API_C_SLASH;
+    ngx_cms_api_class['%'] = NGX_CMS_API_C_PERCENT;
+    ngx_cms_api_class['\\'] = NGX_CMS_API_C_BACKSLASH;
+    ngx_cms_api_class[';'] = NGX_CMS_API_C_SEMICOLON;
+    ngx_cms_api_class['#'] = NGX_CMS_API_C_HASH;
+
+    for (node = ngx_cms_api_nodes; node->name; node++) {
+
+        for (i = 1; i < node->len; i++) {
+            if (node->name[i] == '/') {
+                ngx_cms_api_add_key(node, i);
+            }
+        }
+
+        ngx_cms_api_add_key(node, node->len);
+    }
+}
+
+
+/*
+ * The key for the first len bytes of node's name: the node's own when
+ * len is the whole name (the first such node in the table wins, as the
+ * walk over the table did), a lead to longer names otherwise.
+ */
+
+static void
+ngx_cms_api_add_key(const ngx_cms_api_node_t *node, size_t len)
+{
+    size_t              i, slot;
+    uint32_t            h;
+    ngx_cms_api_key_t  *key;
+
+    h = NGX_CMS_API_HASH_INIT;
+
+    for (i = 0; i < len; i++) {
+        h = ngx_cms_api_hash_step(h,
+                              ngx_cms_api_fold[(unsigned char) node->name[i]]);
+    }
+
+    key = (ngx_cms_api_key_t *) ngx_cms_api_find_key(h,
+                                    (const unsigned char *) node->name, len);
+
+    if (key == NULL) {
+        if (ngx_cms_api_nkeys == NGX_CMS_API_NKEYS) {
+            /* the table outgrew the constant: a build-time mistake */
+            abort();
+        }
+
+        key = &ngx_cms_api_keys[ngx_cms_api_nkeys++];
+
+        key->name = node->name;
+        key->len = len;
+        key->hash = h;
+
+        for (slot = h & (NGX_CMS_API_NSLOTS - 1);
+             ngx_cms_api_slots[slot];
+             slot = (slot + 1) & (NGX_CMS_API_NSLOTS - 1))
+        {
+            /* void */
+        }
+
+        ngx_cms_api_slots[slot] = (unsigned char) ngx_cms_api_nkeys;
+    }
+
+    if (len == node->len) {
+        if (key->node == NULL) {
+            key->node = node;
+        }
+
+    } else {
+        key->longer = 1;
+    }
 }
 
 

@@ -31,13 +31,29 @@
 static const char  ngx_cms_json_hex[] = "0123456789abcdef";
 
 
-/* a byte JSON takes as it is: printable ASCII but '"' and '\' */
+/*
+ * The bytes JSON takes as they are, printable ASCII but '"' and '\\', as
+ * a table: one load a byte on short strings and at the ends of runs.
+ */
 
-static inline int
-ngx_cms_json_plain(unsigned char c)
-{
-    return (unsigned) (c - 0x20) < 0x5f && c != '"' && c != '\\';
-}
+static const unsigned char  ngx_cms_json_plain_tab[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* 00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* 10 */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,   /* 20 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,   /* 30 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,   /* 40 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,   /* 50 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,   /* 60 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,   /* 70 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* 80 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* 90 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* a0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* b0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* c0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* d0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* e0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0    /* f0 */
+};
 
 
 /*
@@ -140,7 +156,7 @@ ngx_cms_json_escaped_len(const unsigned char *s, size_t len)
             s += 8;
         }
 
-        while (s < end && ngx_cms_json_plain(*s)) {
+        while (s < end && ngx_cms_json_plain_tab[*s]) {
             s++;
         }
 
@@ -184,13 +200,15 @@ ngx_cms_json_escape_utf8(unsigned char *dst, const unsigned char *s,
     size_t                n;
     uint64_t              w;
     unsigned char         c;
-    const unsigned char  *end;
+    const unsigned char  *end, *run;
 
     end = s + len;
 
     while (s < end) {
 
-        /* plain runs, eight bytes at a time */
+        /* plain runs, eight bytes at a time; from run on, dst keeps pace */
+
+        run = s;
 
         while (end - s >= 8) {
             memcpy(&w, s, 8);
@@ -204,9 +222,25 @@ ngx_cms_json_escape_utf8(unsigned char *dst, const unsigned char *s,
             s += 8;
         }
 
+        /*
+         * Fewer than eight bytes to the end of a run that began eight
+         * or more before it: the last eight as one word, the bytes
+         * already copied copied again, the same.
+         */
+
+        if (s < end && end - s < 8 && end - run >= 8) {
+            memcpy(&w, end - 8, 8);
+
+            if (ngx_cms_json_plain8(w)) {
+                memcpy(dst - (s - (end - 8)), &w, 8);
+                dst += end - s;
+                break;
+            }
+        }
+
         /* then byte by byte, up to the byte that is not plain */
 
-        while (s < end && ngx_cms_json_plain(*s)) {
+        while (s < end && ngx_cms_json_plain_tab[*s]) {
             *dst++ = *s++;
         }
 

@@ -6,7 +6,7 @@
  * without the audit plugin, which calls the same
  * ngx_cms_redis_stream_add().
  *
- *   {"ts":<ms>,"id":"<$request_id>","method":"GET","uri":"<as sent>",
+ *   {"ts":<ms>,"id":"<$cms_request_id>","method":"GET","uri":"<as sent>",
  *    "status":<$status>}
  */
 
@@ -82,7 +82,8 @@ ngx_cms_redis_stream_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     if (rmcf->request_id_index == NGX_CONF_UNSET) {
-        ngx_str_set(&name, "request_id");
+        /* the http module's cheap id, the one the audit records carry */
+        ngx_str_set(&name, "cms_request_id");
         rmcf->request_id_index = ngx_http_get_variable_index(cf, &name);
 
         if (rmcf->request_id_index == NGX_ERROR) {

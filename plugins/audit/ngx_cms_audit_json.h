@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 
 #define NGX_CMS_AUDIT_JSON_MAX_DEPTH  8
@@ -60,10 +61,33 @@ void ngx_cms_audit_json_key_n(ngx_cms_audit_json_t *j,
  * record's own field names): written as is, without looking at it.
  */
 #define ngx_cms_audit_json_key_lit(j, name)                                   \
-    ngx_cms_audit_json_key_raw(j, "\"" name "\":", sizeof(name) + 2)
+    ngx_cms_audit_json_key_lit_n(j, ",\"" name "\":", sizeof(name) + 3)
 
 void ngx_cms_audit_json_key_raw(ngx_cms_audit_json_t *j, const char *text,
     size_t len);
+
+/*
+ * text: ',' and the member name with its colon.  A record writes some
+ * thirty of these: the usual case (a member after the first, room left)
+ * is inline, one copy of a length the compiler knows; the rest goes
+ * through ngx_cms_audit_json_key_raw(), which adds the comma itself.
+ */
+static inline void
+ngx_cms_audit_json_key_lit_n(ngx_cms_audit_json_t *j, const char *text,
+    size_t len)
+{
+    if (j->pos != NULL
+        && j->depth - 1 < NGX_CMS_AUDIT_JSON_MAX_DEPTH
+        && j->more[j->depth - 1] == '}'
+        && len <= (size_t) (j->end - j->pos))
+    {
+        memcpy(j->pos, text, len);
+        j->pos += len;
+        return;
+    }
+
+    ngx_cms_audit_json_key_raw(j, text + 1, len - 1);
+}
 
 /* values */
 void ngx_cms_audit_json_string(ngx_cms_audit_json_t *j,

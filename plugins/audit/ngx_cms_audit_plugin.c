@@ -268,7 +268,10 @@ ngx_cms_audit_facts(ngx_http_request_t *r, ngx_cms_call_t *call,
 
     amcf = ngx_http_get_module_main_conf(r, ngx_cms_audit_module);
 
-    /* the same $request_id the access log writes: it is cached per request */
+    /*
+     * $cms_request_id, the id the access log can write too: made once
+     * per request and cached (not $request_id: see ngx_cms_request_id.c)
+     */
 
     vv = ngx_http_get_indexed_variable(r, amcf->request_id);
 
@@ -930,7 +933,7 @@ ngx_cms_audit_postconfiguration(ngx_conf_t *cf)
 {
     ngx_cms_audit_main_conf_t  *amcf;
 
-    static ngx_str_t  request_id = ngx_string("request_id");
+    static ngx_str_t  request_id = ngx_string("cms_request_id");
 
     amcf = ngx_http_conf_get_module_main_conf(cf, ngx_cms_audit_module);
 

@@ -10,7 +10,7 @@
  * A call record:
  *
  *   kind, time_ms, time          "call", ms since the epoch, ISO 8601 UTC
- *   request_id, client           $request_id, the client's address
+ *   request_id, client           $cms_request_id, the client's address
  *   user, role                   $remote_user and its role
  *   method, path, operation      as classified; path without the query
  *   object_id, call_id           ids from the path

@@ -73,6 +73,108 @@ test_broken_utf8(void **state)
 }
 
 
+/*
+ * The definition, byte by byte, against the escaper's words and tables:
+ * random strings of every length up to 40 from an alphabet of plain
+ * bytes, escapes and UTF-8 pieces, placed at every offset.
+ */
+
+static size_t
+ref_escape(unsigned char *dst, const unsigned char *s, size_t len)
+{
+    size_t                n, i;
+    unsigned char        *p;
+    const unsigned char  *end;
+    static const char     hex[] = "0123456789abcdef";
+
+    p = dst;
+    end = s + len;
+
+    while (s < end) {
+        if (*s >= 0x20 && *s < 0x7f && *s != '"' && *s != '\\') {
+            *p++ = *s++;
+            continue;
+        }
+
+        switch (*s) {
+        case '"':  *p++ = '\\'; *p++ = '"'; s++; continue;
+        case '\\': *p++ = '\\'; *p++ = '\\'; s++; continue;
+        case '\b': *p++ = '\\'; *p++ = 'b'; s++; continue;
+        case '\f': *p++ = '\\'; *p++ = 'f'; s++; continue;
+        case '\n': *p++ = '\\'; *p++ = 'n'; s++; continue;
+        case '\r': *p++ = '\\'; *p++ = 'r'; s++; continue;
+        case '\t': *p++ = '\\'; *p++ = 't'; s++; continue;
+        }
+
+        n = (*s >= 0x80) ? ngx_cms_json_utf8(s, end - s) : 0;
+
+        if (n == 0) {
+            *p++ = '\\'; *p++ = 'u'; *p++ = '0'; *p++ = '0';
+            *p++ = hex[*s >> 4];
+            *p++ = hex[*s & 0xf];
+            s++;
+            continue;
+        }
+
+        for (i = 0; i < n; i++) {
+            *p++ = *s++;
+        }
+    }
+
+    return p - dst;
+}
+
+
+static void
+test_against_definition(void **state)
+{
+    static const char  *pieces[] = {
+        "a", "Z", "0", " ", "~", "\"", "\\", "\n", "\t", "\x01", "\x7f",
+        "\xc3\xa9", "\xe4\xb8\xad", "\xf0\x9f\x98\x80", "\x80", "\xc3",
+        "\xed\xa0\x80", "abcdefgh", "12345678901234567"
+    };
+
+    unsigned char   in[128], out[1024], want[1024], *end;
+    size_t          len, n, k, off;
+    uint32_t        seed;
+    int             round;
+
+    (void) state;
+
+    seed = 77;
+
+    for (round = 0; round < 200000; round++) {
+        seed = seed * 1103515245u + 12345u;
+        off = (seed >> 8) % 8;
+        len = 0;
+
+        /* mostly plain, like the records: one piece in four is another */
+
+        for (k = 0; k < (seed >> 12) % 12; k++) {
+            seed = seed * 1103515245u + 12345u;
+
+            if ((seed >> 8) % 4) {
+                in[off + len++] = (unsigned char) ('a' + (seed >> 12) % 26);
+                continue;
+            }
+
+            n = strlen(pieces[(seed >> 12) % 19]);
+            memcpy(in + off + len, pieces[(seed >> 12) % 19], n);
+            len += n;
+        }
+
+        end = ngx_cms_json_escape_utf8(out, in + off, len);
+        n = ref_escape(want, in + off, len);
+
+        if ((size_t) (end - out) != n || memcmp(out, want, n) != 0) {
+            fail_msg("round %d: %zu bytes escaped differently", round, len);
+        }
+
+        assert_int_equal(ngx_cms_json_escaped_len(in + off, len), n);
+    }
+}
+
+
 int
 main(void)
 {
@@ -80,6 +182,7 @@ main(void)
         cmocka_unit_test(test_utf8_intact),
         cmocka_unit_test(test_escapes),
         cmocka_unit_test(test_broken_utf8),
+        cmocka_unit_test(test_against_definition),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,134 @@
+
+/*
+ * ngx_cms: $cms_request_id, the id of a request in the audit record, the
+ * Redis stream and the access log.
+ *
+ * nginx's $request_id draws 16 random bytes from OpenSSL for every
+ * request (RAND_bytes: about 5k instructions, the largest single item
+ * of an audited call).  This one costs a counter increment and twelve
+ * hex digits.  It has the same form, 32 lowercase hex digits, so what
+ * reads one reads the other:
+ *
+ *    6 digits  instance: random, drawn at each configuration load
+ *    8         the second this worker process made its first id
+ *    6         the worker's pid (its low 24 bits)
+ *   12         the worker's count of ids made
+ *
+ * Unique across proxies (instance), reloads and restarts (instance and
+ * start time), workers (pid) and requests (counter).  It is not secret
+ * and not unguessable: $request_id stays for whoever needs that.
+ */
+
+
+#include "ngx_cms.h"
+
+
+#define NGX_CMS_REQUEST_ID_LEN     32
+#define NGX_CMS_REQUEST_ID_PREFIX  20
+
+
+static uint32_t   ngx_cms_request_id_instance;
+static ngx_pid_t  ngx_cms_request_id_pid;
+static uint64_t   ngx_cms_request_id_count;
+static u_char     ngx_cms_request_id_prefix[NGX_CMS_REQUEST_ID_PREFIX];
+
+
+static void ngx_cms_request_id_worker(void);
+static void ngx_cms_request_id_hex(u_char *p, uint64_t n, size_t digits);
+
+
+/*
+ * At configuration time, in the master: a file read does not block a
+ * worker here.  Without /dev/urandom the time and the pid still make
+ * the instance differ from the last one.
+ */
+
+void
+ngx_cms_request_id_init(ngx_conf_t *cf)
+{
+    ssize_t          n;
+    uint32_t         r;
+    ngx_fd_t         fd;
+    struct timeval   tv;
+
+    r = 0;
+    n = 0;
+
+    fd = ngx_open_file("/dev/urandom", NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd != NGX_INVALID_FILE) {
+        n = read(fd, &r, sizeof(r));
+        (void) ngx_close_file(fd);
+    }
+
+    if (n != (ssize_t) sizeof(r)) {
+        ngx_gettimeofday(&tv);
+        r = (uint32_t) tv.tv_sec * 1000003u ^ (uint32_t) tv.tv_usec
+            ^ (uint32_t) ngx_pid << 12;
+    }
+
+    ngx_cms_request_id_instance = r;
+    ngx_cms_request_id_pid = 0;
+}
+
+
+ngx_int_t
+ngx_cms_request_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, NGX_CMS_REQUEST_ID_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_cms_request_id_pid != ngx_pid) {
+        /* the first id of this process (a worker, or a new one) */
+        ngx_cms_request_id_worker();
+    }
+
+    ngx_memcpy(p, ngx_cms_request_id_prefix, NGX_CMS_REQUEST_ID_PREFIX);
+    ngx_cms_request_id_hex(p + NGX_CMS_REQUEST_ID_PREFIX,
+                           ngx_cms_request_id_count++,
+                           NGX_CMS_REQUEST_ID_LEN
+                           - NGX_CMS_REQUEST_ID_PREFIX);
+
+    v->data = p;
+    v->len = NGX_CMS_REQUEST_ID_LEN;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_cms_request_id_worker(void)
+{
+    u_char  *p;
+
+    p = ngx_cms_request_id_prefix;
+
+    ngx_cms_request_id_hex(p, ngx_cms_request_id_instance & 0xffffff, 6);
+    ngx_cms_request_id_hex(p + 6, (uint32_t) ngx_time(), 8);
+    ngx_cms_request_id_hex(p + 14, (uint64_t) ngx_pid & 0xffffff, 6);
+
+    ngx_cms_request_id_pid = ngx_pid;
+    ngx_cms_request_id_count = 0;
+}
+
+
+/* the low digits * 4 bits of n, most significant first */
+
+static void
+ngx_cms_request_id_hex(u_char *p, uint64_t n, size_t digits)
+{
+    static const u_char  hex[] = "0123456789abcdef";
+
+    while (digits) {
+        p[--digits] = hex[n & 0xf];
+        n >>= 4;
+    }
+}
