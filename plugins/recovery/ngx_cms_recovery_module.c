@@ -650,7 +650,9 @@ ngx_cms_rec_postconfiguration(ngx_conf_t *cf)
 
     size = sizeof(ngx_cms_rec_sh_t)
            + rmcf->max_calls * sizeof(ngx_cms_rec_meeting_t);
-    size = ngx_align(size + 8 * ngx_pagesize, ngx_pagesize);
+    /* the slab pool's own: a page descriptor per page (under 1/64), and
+     * its header */
+    size = ngx_align(size + size / 64 + 8 * ngx_pagesize, ngx_pagesize);
 
     zone = ngx_shared_memory_add(cf, &name, size, &ngx_cms_recovery_module);
     if (zone == NULL) {
