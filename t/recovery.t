@@ -71,6 +71,7 @@ http {
         }
 
         location = /cms-status { cms_status detail; }
+        location = /recovery-status { cms_recovery_status; }
         location /cms-admin/ { cms_admin; }
     }
 }
@@ -191,7 +192,7 @@ my @PARTIES = sort('desk.ex90@tkratzke.local', @EXTRA);
 
 fresh();
 
-my ($space, $call, $session, $new);
+my ($space, $call, $session, $new, $rst);
 
 ($space, $call, $session) = meeting(sub {
     my ($call, $space) = @_;
@@ -213,7 +214,18 @@ my ($space, $call, $session, $new);
 
     ok(wait_for('the done event', sub { steps('done') >= 1 }),
        'the recovery is over');
+
+    $rst = $json->decode($t->http('GET', $P, '/recovery-status')->{content});
 });
+
+is($rst->{recovered}, 1, 'status: one call recovered');
+is($rst->{legs}, 3, 'status: three dial-outs');
+my ($kept) = grep { $_->{coSpace} eq $space } @{ $rst->{meetings} };
+is($kept->{first}, $call, 'status: the meeting under the id TMS got');
+is($kept->{call}, $new, 'and the id it has now');
+is($kept->{bridge}, 'core2', 'on core2');
+is($kept->{legs}, 3, 'with its three dial-outs');
+is($kept->{recoveries}, 1, 'recovered once');
 
 ok($call && $new && $new ne $call, 'a new call on core2')
     or diag(explain(state()->{bridges}{core2}));
@@ -390,6 +402,8 @@ truncate($t->dir . '/events.log', 0);
 });
 
 ok(!calls_on('core2'), 'recovery off: no call re-created');
+is($t->http('GET', $P, '/recovery-status')->{content}, qq{{"enabled":false}\n},
+   'recovery off: the status says so');
 ok(!events(), 'and no recovery event');
 
 fault('core1');

@@ -163,6 +163,9 @@ ngx_int_t ngx_cms_rec_redis_call(ngx_cms_redis_handler_pt handler,
     void *data, ngx_uint_t argc, ngx_str_t *args);
 void ngx_cms_rec_count(ngx_uint_t *counter, ngx_uint_t n);
 
+/* the status endpoint */
+char *ngx_cms_rec_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+
 /* a recovery */
 void ngx_cms_rec_failover(ngx_str_t *upstream, ngx_str_t *from,
     ngx_str_t *to, uint64_t epoch, ngx_log_t *log);

@@ -10,6 +10,7 @@
  *   cms_recovery_deadline <time>;          http   [30s]  for one recovery
  *   cms_recovery_timeout <time>;           http   [3s]   per request
  *   cms_recovery_redis on|off;             http   [on with cms_redis]
+ *   cms_recovery_status;                   location: the JSON status
  *
  * and "cms_plugins ... recovery;" where the API is proxied: the plugin
  * learns from what passes there (its log hook sees the answer):
@@ -101,6 +102,13 @@ static ngx_command_t  ngx_cms_recovery_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_cms_rec_main_conf_t, timeout),
+      NULL },
+
+    { ngx_string("cms_recovery_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_cms_rec_status,
+      0,
+      0,
       NULL },
 
     { ngx_string("cms_recovery_redis"),
