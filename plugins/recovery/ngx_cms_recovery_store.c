@@ -562,9 +562,6 @@ ngx_cms_rec_moved(ngx_str_t *old, ngx_str_t *new_id, ngx_str_t *space,
         /* a meeting of another instance: this one keeps it from now */
         ngx_cms_rec_track_call(new_id, space, bridge, params,
                                ngx_cycle->log);
-        if (rmcf->script == NULL) {
-            return;
-        }
     }
 
     if (rmcf->script == NULL) {
