@@ -94,6 +94,13 @@ sub app ($class, $sim) {
     my $json = _json_body($c) // return _error($c, 400, 'JSON object expected');
     my $err  = $br->set_fault($json);
     return _error($c, 400, $err) if $err;
+
+    # A bridge that dies (refuse, or hang on every path) loses its calls
+    # as a CMS node does: its calls, call legs and participants are gone,
+    # also after it comes back.  The clustered database stays.
+    my $mode = $json->{mode} // '';
+    $sim->store->crash_bridge($br->name)
+      if $mode eq 'refuse' || ($mode eq 'hang' && !defined $json->{path});
     $c->render(json => $br->fault_json);
   });
 

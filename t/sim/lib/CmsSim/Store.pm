@@ -68,6 +68,17 @@ sub reset ($self) {
   return $self;
 }
 
+# A bridge died: its runtime state (calls, call legs, participants) is
+# gone, as on a CMS node that crashed or was cut off; the clustered
+# database is kept by the others.  The legs count as completed.
+sub crash_bridge ($self, $bridge) {
+  my $rt = $self->{rt}{$bridge} or return;
+  my @legs = $rt->{callLegs}->all;
+  $rt->{completed} += @legs;
+  $rt->{$_} = CmsSim::Table->new for qw(calls callLegs participants);
+  return;
+}
+
 # Two ordinary (non-TMS) spaces so that lists look like seed 000's
 # "<coSpaces total=...><coSpace id="2be23a10-..."><name>Cool Bridge Space</name>...".
 # Ids are the ones of the trace; the second space's fields are not in the

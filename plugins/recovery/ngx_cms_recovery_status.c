@@ -1,0 +1,140 @@
+
+/*
+ * ngx_cms recovery plugin: "cms_recovery_status;" in a location answers
+ * this instance's view as JSON: the counters of every recovery so far
+ * and the meetings kept, each with the id the client got ("first"), the
+ * id it has now, its coSpace, bridge and number of dial-outs.  No body
+ * is shown (a dial-out's may hold a PIN).  Operators only, as
+ * cms_status detail.
+ */
+
+
+#include "ngx_cms_recovery.h"
+
+
+static ngx_int_t ngx_cms_rec_status_handler(ngx_http_request_t *r);
+
+
+char *
+ngx_cms_rec_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_cms_rec_status_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static u_char *
+ngx_cms_rec_status_id(u_char *p, const char *key, ngx_cms_rec_id_t *id)
+{
+    ngx_str_t  s;
+
+    s.data = id->data;
+    s.len = id->len;
+
+    /* ids and bridge names were checked: 6 bytes a byte is the bound */
+    return ngx_cms_rec_json_field(p, p + 16 + 6 * NGX_CMS_REC_ID_LEN, key,
+                                  &s);
+}
+
+
+static ngx_int_t
+ngx_cms_rec_status_handler(ngx_http_request_t *r)
+{
+    u_char                   *p;
+    size_t                    size;
+    ngx_int_t                 rc;
+    ngx_buf_t                *b;
+    ngx_uint_t                i, n;
+    ngx_chain_t               out;
+    ngx_cms_rec_sh_t         *sh;
+    ngx_cms_rec_meeting_t    *m;
+    ngx_cms_rec_main_conf_t  *rmcf;
+
+    if (r->method != NGX_HTTP_GET && r->method != NGX_HTTP_HEAD) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rmcf = ngx_cms_rec_conf();
+
+    size = 512;
+
+    if (rmcf) {
+        size += rmcf->sh->max * (160 + 4 * (16 + 6 * NGX_CMS_REC_ID_LEN));
+    }
+
+    b = ngx_create_temp_buf(r->pool, size);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = b->last;
+
+    if (rmcf == NULL) {
+        p = ngx_sprintf(p, "{\"enabled\":false}\n");
+        goto send;
+    }
+
+    sh = rmcf->sh;
+
+    ngx_shmtx_lock(&rmcf->shpool->mutex);
+
+    p = ngx_sprintf(p, "{\"enabled\":true,\"redis\":%s,\"max_calls\":%ui,"
+                    "\"tracked\":%ui,\"not_tracked_full\":%ui,\"runs\":%ui,"
+                    "\"recovered\":%ui,\"failed\":%ui,\"skipped\":%ui,"
+                    "\"legs\":%ui,\"legs_failed\":%ui,\"meetings\":[",
+                    rmcf->script ? "true" : "false", sh->max, sh->tracked,
+                    sh->full, sh->runs, sh->recovered, sh->failed,
+                    sh->skipped, sh->legs, sh->legs_failed);
+
+    for (i = 0, n = 0; i < sh->max; i++) {
+        m = &sh->m[i];
+
+        if (!m->used) {
+            continue;
+        }
+
+        p = ngx_sprintf(p, "%s{\"since\":%T,\"legs\":%ui,"
+                        "\"recoveries\":%ui", n++ ? "," : "", m->since,
+                        m->nlegs, m->recoveries);
+        p = ngx_cms_rec_status_id(p, "call", &m->call);
+        p = ngx_cms_rec_status_id(p, "first", &m->first);
+        p = ngx_cms_rec_status_id(p, "coSpace", &m->space);
+        p = ngx_cms_rec_status_id(p, "bridge", &m->bridge);
+        *p++ = '}';
+    }
+
+    ngx_shmtx_unlock(&rmcf->shpool->mutex);
+
+    p = ngx_sprintf(p, "]}\n");
+
+send:
+
+    b->last = p;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}

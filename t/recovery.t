@@ -1,0 +1,413 @@
+#!/usr/bin/env perl
+
+# The recovery plugin (issue 19) on one instance: a meeting in progress
+# (the TMS session of seed 000 up to its dial-out, plus dial-outs of our
+# own) survives the death of its bridge: after the failover the backup
+# hosts a call on the same coSpace, created with the same body, and the
+# same remote parties are dialled again.
+#
+#   - core1 refuses: the call and its three dial-outs are back on core2;
+#     a dial-out hung up before the failure is not dialled again; every
+#     step is a "recovery" event in the audit log;
+#   - core1 hangs: the same;
+#   - a meeting checked in before the failure, and one whose call was
+#     deleted during the outage, are not recovered;
+#   - the backup refuses the first creates (503, CMS's "busy"): the
+#     recovery tries again, within cms_recovery_retries, and succeeds;
+#     the backup refusing for good: the meeting is reported as not
+#     recovered, after exactly 1 + retries attempts, nothing created;
+#   - cms_recovery off: nothing is recovered.
+#
+# Nothing is timed: each step polls the simulator's state.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use Test::More;
+use Time::HiRes qw(sleep time);
+use CmsTest;
+use CmsSeed qw(tms_session id_of);
+use CmsWait qw(wait_for);
+
+my $t = CmsTest->new;
+
+$t->start_sim;
+
+my $conf = <<'EOF';
+%%GLOBALS%%
+events {}
+http {
+    cms_audit_log %%TESTDIR%%/events.log;
+
+    cms_recovery %%RECOVERY%%;
+    cms_recovery_max_calls 16;
+    cms_recovery_rate 100;
+    cms_recovery_concurrency 2;
+    cms_recovery_retries 2;
+    cms_recovery_deadline 20s;
+    cms_recovery_timeout 1s;
+
+    upstream cms {
+        cms_bridge core1 127.0.0.1:%%PORT_core1%% user=admin password=secret1;
+        cms_bridge core2 127.0.0.1:%%PORT_core2%% user=admin2 password=secret2 backup;
+        cms_health_check interval=300ms timeout=300ms;
+        cms_failback manual;
+        cms_discovery off;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_proxy%%;
+
+        location /api/v1/ {
+            cms_api on;
+            cms_credentials inject;
+            cms_plugins audit recovery;
+            proxy_pass http://cms;
+            proxy_connect_timeout 1s;
+            proxy_read_timeout 2s;
+        }
+
+        location = /cms-status { cms_status detail; }
+        location = /recovery-status {
+            cms_recovery_status;
+        }
+        location /cms-admin/ { cms_admin; }
+    }
+}
+EOF
+
+(my $on = $conf) =~ s/%%RECOVERY%%/on/;
+$t->write_conf($on);
+$t->run_nginx(ports => [$t->port('proxy')]);
+
+my $P = $t->port('proxy');
+my $json = $t->{json};
+
+sub status {
+    my $r = $t->http('GET', $P, '/cms-status');
+    return $json->decode($r->{content})->{upstreams}[0];
+}
+
+sub active_is {
+    my ($name) = @_;
+    return wait_for("$name active", sub { status()->{active} eq $name }, 15);
+}
+
+sub all_up {
+    return wait_for('all bridges up', sub {
+        !grep { $_->{health} ne 'up' } @{ status()->{bridges} };
+    }, 15);
+}
+
+sub api {
+    my ($method, $path, $body) = @_;
+    return $t->http($method, $P, $path, body => $body);
+}
+
+sub state { $t->sim('GET', '/_sim/state') }
+
+sub calls_on {
+    my ($bridge) = @_;
+    return @{ state()->{bridges}{$bridge}{calls} };
+}
+
+sub parties_of {
+    my ($bridge, $call) = @_;
+    return sort map { $_->{remoteParty} }
+                grep { $_->{call} eq $call }
+                @{ state()->{bridges}{$bridge}{callLegs} };
+}
+
+sub events {
+    my @e;
+    for my $l (split /\n/, eval { $t->read_file('events.log') } // '') {
+        my $e = eval { $json->decode($l) } or next;
+        push @e, $e if ($e->{type} // '') eq 'recovery';
+    }
+    return @e;
+}
+
+sub steps {
+    my ($step) = @_;
+    return grep { $_->{detail}{step} eq $step } events();
+}
+
+sub fault {
+    my ($bridge, %f) = @_;
+    $t->sim('PUT', "/_sim/bridges/$bridge/fault", { mode => 'none', %f });
+}
+
+# a fresh cluster: core1 active and up, the simulator empty of calls
+sub fresh {
+    fault('core1');
+    fault('core2');
+    $t->sim('POST', '/_sim/reset');
+    ok(all_up(), 'both bridges up');
+    if (status()->{active} ne 'core1') {
+        is($t->http('POST', $P, '/cms-admin/failback')->{status}, 200,
+           'failback to core1');
+        ok(active_is('core1'), 'core1 active');
+    }
+    $t->sim('DELETE', '/_sim/requests');
+}
+
+my @EXTRA = ('room.b@example.com', 'room.c@example.com');
+my $HUNGUP = 'room.gone@example.com';
+
+# The TMS session up to the dial-out, then two dial-outs more and one
+# that is hung up again; $die runs then.  Returns the coSpace, the call,
+# the transcript.
+sub meeting {
+    my ($die) = @_;
+    my ($space, $call);
+
+    my $tms = sub { api(@_) };
+
+    my $session = tms_session($tms, between => sub {
+        ($call) = map { $_->{id} } calls_on('core1');
+        $space = (calls_on('core1'))[0]{coSpace};
+
+        for my $party (@EXTRA) {
+            my $r = api(POST => "/api/v1/calls/$call/calllegs",
+                        "remoteParty=$party&needsActivation=false");
+            is($r->{status}, 200, "dial-out to $party");
+        }
+
+        my $r = api(POST => "/api/v1/calls/$call/callLegs",
+                    "remoteParty=$HUNGUP");
+        my $leg = id_of($r->{headers}{location});
+        is(api(DELETE => "/api/v1/callLegs/$leg")->{status}, 200,
+           "the dial-out to $HUNGUP hung up again");
+
+        $die->($call, $space);
+    });
+
+    return ($space, $call, $session);
+}
+
+my @PARTIES = sort('desk.ex90@tkratzke.local', @EXTRA);
+
+# --- core1 refuses connections: the meeting is re-created on core2
+
+fresh();
+
+my ($space, $call, $session, $new, $rst);
+
+($space, $call, $session) = meeting(sub {
+    my ($call, $space) = @_;
+
+    is_deeply([ parties_of('core1', $call) ], \@PARTIES,
+              'before: three dial-outs on core1');
+
+    fault('core1', mode => 'refuse');
+    ok(!calls_on('core1'), 'core1 died: its calls are gone');
+    ok(active_is('core2'), 'failover to core2');
+
+    ok(wait_for('the call on core2', sub {
+        my @c = grep { $_->{coSpace} eq $space } calls_on('core2');
+        return 0 unless @c == 1;
+        $new = $c[0]{id};
+        my @p = parties_of('core2', $new);
+        return @p == 3;
+    }, 15), 'the meeting is back on core2 with its dial-outs');
+
+    ok(wait_for('the done event', sub { steps('done') >= 1 }),
+       'the recovery is over');
+
+    $rst = $json->decode($t->http('GET', $P, '/recovery-status')->{content});
+});
+
+is($rst->{recovered}, 1, 'status: one call recovered');
+is($rst->{legs}, 3, 'status: three dial-outs');
+my ($kept) = grep { $_->{coSpace} eq $space } @{ $rst->{meetings} };
+is($kept->{first}, $call, 'status: the meeting under the id TMS got');
+is($kept->{call}, $new, 'and the id it has now');
+is($kept->{bridge}, 'core2', 'on core2');
+is($kept->{legs}, 3, 'with its three dial-outs');
+is($kept->{recoveries}, 1, 'recovered once');
+
+ok($call && $new && $new ne $call, 'a new call on core2')
+    or diag(explain(state()->{bridges}{core2}));
+is_deeply([ parties_of('core2', $new) ], \@PARTIES,
+          'the same remote parties dialled again, not the hung-up one');
+
+my @reqs = grep { $_->{bridge} eq 'core2' && $_->{method} eq 'POST' }
+           @{ $t->sim_requests };
+is(scalar(grep { $_->{path} eq '/api/v1/calls' } @reqs), 1,
+   'one call create on core2');
+is((grep { $_->{path} eq '/api/v1/calls' } @reqs)[0]{body},
+   "coSpace=$space", 'with the body TMS sent');
+is(scalar(grep { $_->{path} =~ m{^/api/v1/calls/\Q$new\E/callLegs$} } @reqs),
+   3, 'three dial-outs on the new call, after it');
+is((grep { $_->{path} =~ m{/callLegs$} } @reqs)[1]{body},
+   'remoteParty=room.b@example.com&needsActivation=false',
+   'a dial-out with its own parameters');
+ok($reqs[0]{path} eq '/api/v1/calls', 'the call first, then its legs');
+
+my ($rec) = steps('call.recovered');
+is($rec->{detail}{call}, $call, 'event call.recovered: the old call');
+is($rec->{detail}{new_call}, $new, 'and the new one');
+is($rec->{detail}{coSpace}, $space, 'and the coSpace');
+is($rec->{detail}{bridge}, 'core2', 'on core2');
+is(scalar(steps('callLeg.redialled')), 3, 'three callLeg.redialled events');
+my ($done) = steps('done');
+is($done->{detail}{recovered}, 1, 'done: one call recovered');
+is($done->{detail}{legs}, 3, 'done: three dial-outs');
+is($done->{detail}{failed}, 0, 'done: none failed');
+unlike($t->read_file('events.log'), qr/secret=|passcode=|86db1bdd/,
+       'no body, no secret in the events');
+
+is(scalar(grep { $_->{status} == 200 } @$session), scalar(@$session) - 1,
+   'the session: every step but ending the old call answered 200');
+
+# --- core1 hangs: the same
+
+fresh();
+truncate($t->dir . '/events.log', 0);
+$new = undef;
+
+($space, $call, $session) = meeting(sub {
+    my ($call, $space) = @_;
+
+    fault('core1', mode => 'hang');
+    ok(active_is('core2'), 'core1 hangs: failover to core2');
+
+    ok(wait_for('the call on core2', sub {
+        my @c = grep { $_->{coSpace} eq $space } calls_on('core2');
+        return 0 unless @c == 1;
+        $new = $c[0]{id};
+        my @p = parties_of('core2', $new);
+        return @p == 3;
+    }, 15), 'the meeting is back on core2 with its dial-outs');
+});
+
+is_deeply([ parties_of('core2', $new // '') ], \@PARTIES,
+          'the same remote parties');
+
+# --- checked in before, deleted during the outage: not recovered
+
+fresh();
+truncate($t->dir . '/events.log', 0);
+
+my ($c2, $done2);
+
+($space, $call, $session) = meeting(sub {
+    my ($call, $space) = @_;
+
+    # the meeting is over: TMS checks the slot in (its DELETE of the
+    # call comes later, after the failure)
+    is(api(PUT => "/api/v1/cospaces/$space",
+           '&nonMemberAccess=false&passcode=&name=TMS_Scheduled_Meeting_1'
+           . '&regenerateSecret=true')->{status}, 200, 'slot checked in');
+
+    my $s2 = id_of(api(POST => '/api/v1/coSpaces', 'name=Second')
+                   ->{headers}{location});
+    $c2 = id_of(api(POST => '/api/v1/calls', "coSpace=$s2")
+                ->{headers}{location});
+    ok($c2, 'a second meeting on core1');
+    is(api(POST => "/api/v1/calls/$c2/callLegs", 'remoteParty=second@example.com')
+       ->{status}, 200, 'with a dial-out');
+
+    fault('core1', mode => 'refuse');
+    my $r = api(DELETE => "/api/v1/calls/$c2");
+    note("its call deleted during the outage: $r->{status}");
+
+    ok(active_is('core2'), 'failover to core2');
+    ok(wait_for('the done event', sub { steps('done') >= 1 }),
+       'recovery over');
+
+    ($done2) = steps('done');
+});
+
+is($done2->{detail}{calls}, 0, 'done: nothing to recover');
+ok(!calls_on('core2'), 'no call on core2');
+
+# --- the backup busy: tried again, within bounds
+
+fresh();
+truncate($t->dir . '/events.log', 0);
+$new = undef;
+
+# core2 answers 503 to call creates (CMS's "busy, retry later") until the
+# second attempt: the fault is lifted when the first create is seen
+($space, $call, $session) = meeting(sub {
+    my ($call, $space) = @_;
+
+    fault('core2', mode => 'status', status => 503, path => '^/api/v1/calls$');
+    fault('core1', mode => 'refuse');
+    ok(active_is('core2'), 'failover to core2, which is busy');
+
+    ok(wait_for('a refused create', sub {
+        grep { $_->{bridge} eq 'core2' && $_->{path} eq '/api/v1/calls' }
+            @{ $t->sim_requests };
+    }, 15), 'the first create was refused');
+    fault('core2');
+
+    ok(wait_for('the call on core2', sub {
+        my @c = grep { $_->{coSpace} eq $space } calls_on('core2');
+        return 0 unless @c == 1;
+        $new = $c[0]{id};
+        my @p = parties_of('core2', $new);
+        return @p == 3;
+    }, 15), 'recovered on a later attempt');
+});
+
+ok(wait_for('the done event', sub { steps('done') >= 1 }), 'recovery over');
+($done) = steps('done');
+is($done->{detail}{recovered}, 1, 'done: recovered');
+my $creates = grep { $_->{bridge} eq 'core2' && $_->{method} eq 'POST'
+                     && $_->{path} eq '/api/v1/calls' } @{ $t->sim_requests };
+ok($creates >= 2 && $creates <= 3,
+   "$creates creates: refused ones, then the one that worked");
+is(scalar(calls_on('core2')), 1, 'one call, not two');
+
+# the backup refuses for good: reported, bounded, nothing made
+
+fresh();
+truncate($t->dir . '/events.log', 0);
+
+($space, $call, $session) = meeting(sub {
+    fault('core2', mode => 'status', status => 503, path => '^/api/v1/calls$');
+    fault('core1', mode => 'refuse');
+    ok(active_is('core2'), 'failover to core2, which stays busy');
+    ok(wait_for('the done event', sub { steps('done') >= 1 }, 20),
+       'the recovery gave up');
+});
+
+my ($failed) = steps('call.recovery_failed');
+ok($failed, 'call.recovery_failed event') or diag(explain([ events() ]));
+is($failed->{detail}{call}, $call, 'for the call');
+is($failed->{detail}{legs_not_redialled}, 3, 'three dial-outs not re-made');
+like($failed->{detail}{error}, qr/answered 503/, 'why');
+is(scalar(grep { $_->{bridge} eq 'core2' && $_->{path} eq '/api/v1/calls'
+                 && $_->{method} eq 'POST' } @{ $t->sim_requests }),
+   3, 'three attempts: 1 + cms_recovery_retries');
+like($t->error_log, qr/\[error\].*cms recovery: call "\Q$call\E" on coSpace "\Q$space\E" not recovered on "core2"/,
+     'in the error log');
+fault('core2');
+
+# --- cms_recovery off
+
+(my $off = $conf) =~ s/%%RECOVERY%%/off/;
+$t->write_conf($off);
+$t->reload_nginx;
+
+fresh();
+truncate($t->dir . '/events.log', 0);
+
+($space, $call, $session) = meeting(sub {
+    fault('core1', mode => 'refuse');
+    ok(active_is('core2'), 'recovery off: failover to core2');
+});
+
+ok(!calls_on('core2'), 'recovery off: no call re-created');
+is($t->http('GET', $P, '/recovery-status')->{content}, qq{{"enabled":false}\n},
+   'recovery off: the status says so');
+ok(!events(), 'and no recovery event');
+
+fault('core1');
+
+$t->done;
