@@ -4,6 +4,9 @@
 #   make test     install what is missing, build, unit tests, the t/ suite,
 #                 then the t/ suite again under valgrind (make memcheck)
 #   make run      install what is missing, build, start the demo stack
+#   make asan     build the module with ASan+UBSan in build-asan/ and run
+#                 the t/ suite with it (t/asan.sh)
+#   make fuzz     build the libFuzzer targets in t/fuzz and run each briefly
 #
 # The module is built with Debian's recipe (nginx-dev's conf_flags, as in
 # debhelper's nginx_mod.pm), in a private copy of /usr/share/nginx/src so
@@ -22,10 +25,27 @@ PORT       ?= 8080
 DEB_PKGS   := nginx nginx-dev libxml2-dev libhiredis-dev libpcre2-dev \
               redis-server redis-sentinel libmojolicious-perl \
               libio-socket-ssl-perl libcmocka-dev openssl curl gcc make
-# and what only the tests need (make memcheck)
-TEST_PKGS  := valgrind
+# and what only the tests need (make memcheck, make fuzz)
+TEST_PKGS  := valgrind clang libclang-rt-14-dev
 
-.PHONY: all deps test unit prove memcheck run clean smoke
+# extra compiler and linker options for the module (make asan sets them)
+EXTRA_CC_OPT ?=
+EXTRA_LD_OPT ?=
+# how nginx is run by the smoke test (make asan preloads the ASan runtime)
+NGINX_ENV    ?=
+
+# make asan: a separate build tree, so build/ is never touched.  gcc like
+# Debian's nginx; Debian's nginx is not instrumented, so gcc's ASan
+# runtime is preloaded into it (it must come first among the libraries).
+ASAN_BUILD   := $(CURDIR)/build-asan
+ASAN_CC_OPT  := -fsanitize=address,undefined -fno-omit-frame-pointer \
+                -O1 -U_FORTIFY_SOURCE
+ASAN_LIB     := $(shell gcc -print-file-name=libasan.so 2>/dev/null)
+
+# seconds each libFuzzer target runs in make fuzz (and make test)
+FUZZ_SECONDS ?= 15
+
+.PHONY: all deps test unit prove memcheck run clean smoke asan fuzz
 
 all: $(MODULE)
 
@@ -54,8 +74,8 @@ LOCK       := flock $(BUILD)/.lock
 $(BUILD)/objs/Makefile: $(BUILD)/nginx-src/configure $(MODULE_CFG)
 	$(LOCK) bash -c 'cd $(BUILD)/nginx-src && . ./conf_flags && \
 	./configure \
-	    --with-cc-opt="$$(dpkg-buildflags --get CFLAGS) -fPIC -Werror" \
-	    --with-ld-opt="$$(dpkg-buildflags --get LDFLAGS) -fPIC" \
+	    --with-cc-opt="$$(dpkg-buildflags --get CFLAGS) -fPIC -Werror $(EXTRA_CC_OPT)" \
+	    --with-ld-opt="$$(dpkg-buildflags --get LDFLAGS) -fPIC $(EXTRA_LD_OPT)" \
 	    "$${NGX_CONF_FLAGS[@]}" \
 	    --add-dynamic-module=$(CURDIR) \
 	    --builddir=$(BUILD)/objs > $(BUILD)/configure.log 2>&1' \
@@ -70,7 +90,7 @@ $(MODULE): $(BUILD)/objs/Makefile $(SOURCES)
 # debhelper's smoke test: the module loads and a minimal config passes -t.
 smoke:
 	@printf 'load_module %s;\nevents {}\n' $(MODULE) > $(BUILD)/smoke.conf
-	@nginx -g "error_log /dev/null; pid /dev/null;" -t -q \
+	@$(NGINX_ENV) nginx -g "error_log /dev/null; pid /dev/null;" -t -q \
 	    -c $(BUILD)/smoke.conf && echo "smoke: nginx -t loads $(MODULE)"
 
 unit:
@@ -89,6 +109,20 @@ memcheck: $(MODULE)
 	$(MAKE) deps EXTRA_PKGS="$(TEST_PKGS)"
 	sh t/memcheck.sh
 
+# the module with AddressSanitizer and UBSan, in build-asan/, and the t/
+# suite with it; fails on any sanitizer report (t/asan.sh)
+asan:
+	$(MAKE) deps
+	$(MAKE) BUILD=$(ASAN_BUILD) EXTRA_CC_OPT="$(ASAN_CC_OPT)" \
+	    EXTRA_LD_OPT="-fsanitize=address,undefined" \
+	    NGINX_ENV="LD_PRELOAD=$(ASAN_LIB) ASAN_OPTIONS=detect_leaks=0" all
+	ASAN_LIB=$(ASAN_LIB) sh t/asan.sh
+
+# every libFuzzer target in t/fuzz for FUZZ_SECONDS seconds
+fuzz:
+	$(MAKE) deps EXTRA_PKGS="$(TEST_PKGS)"
+	$(MAKE) -C t/fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
+
 test:
 	$(MAKE) deps EXTRA_PKGS="$(TEST_PKGS)"
 	$(MAKE) all
@@ -101,6 +135,6 @@ run: deps all
 	PORT=$(PORT) perl t/run-demo
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD)
 	-$(MAKE) -C t/unit clean
 	-$(MAKE) -C plugins/example clean

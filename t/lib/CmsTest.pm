@@ -23,7 +23,7 @@ use Test::More;
 
 our $ROOT = abs_path(dirname(__FILE__) . '/../..');
 our $NGINX = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
-our $MODULE = "$ROOT/build/ngx_http_cms_module.so";
+our $MODULE = $ENV{TEST_CMS_MODULE} || "$ROOT/build/ngx_http_cms_module.so";
 
 sub new {
     my ($class, %opt) = @_;
@@ -379,6 +379,10 @@ sub done {
     $self->stop_process($_) for keys %{ $self->{pids} };
 
     my $log = $self->error_log;
+
+    # t/asan.sh's nginx wrapper sends sanitizer reports to sanitizer/
+    $log .= "\n" . $self->read_file("sanitizer/" . ($_ =~ s{.*/}{}r))
+        for glob "$self->{dir}/sanitizer/*";
 
     diag($log) if $ENV{TEST_CATLOG};
 
