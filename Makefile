@@ -2,7 +2,9 @@
 #
 #   make          build build/ngx_http_cms_module.so against Debian's nginx
 #   make test     install what is missing, build, unit tests, the t/ suite,
-#                 then the t/ suite again under valgrind (make memcheck)
+#                 the t/ suite again with ASan (make asan, ~1.5 min), each
+#                 fuzz target briefly (make fuzz), and the t/ suite under
+#                 valgrind (make memcheck)
 #   make run      install what is missing, build, start the demo stack
 #   make asan     build the module with ASan+UBSan in build-asan/ and run
 #                 the t/ suite with it (t/asan.sh)
@@ -129,6 +131,8 @@ test:
 	$(MAKE) -C plugins/example
 	$(MAKE) unit
 	$(MAKE) prove
+	$(MAKE) asan
+	$(MAKE) fuzz
 	$(MAKE) memcheck
 
 run: deps all
