@@ -150,8 +150,17 @@ ngx_cms_client_head_parse(const unsigned char *p, size_t len,
             break;
         }
 
+        /*
+         * A bare CR or LF would end the line for another reader: what
+         * follows it (another header) would hide in a value, and a
+         * value with a line break must never reach a header of ours.
+         */
+
         colon = memchr(p, ':', eol - p);
-        if (colon == NULL || colon == p) {
+        if (colon == NULL || colon == p
+            || memchr(p, '\n', eol - p) != NULL
+            || memchr(p, '\r', eol - p) != NULL)
+        {
             return "sent an invalid header line";
         }
 
