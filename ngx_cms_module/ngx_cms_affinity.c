@@ -33,6 +33,8 @@
 
 #include <libxml/parser.h>
 
+#include "ngx_cms_xml_read.h"
+
 
 #define NGX_CMS_AFFINITY_CAPTURE  (256 * 1024)
 #define NGX_CMS_AFFINITY_BATCH    512
@@ -469,13 +471,14 @@ ngx_cms_affinity_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 static void
 ngx_cms_affinity_learn_listing(ngx_http_request_t *r, ngx_cms_fo_req_t *fr)
 {
+    int                     line;
     size_t                  len;
     u_char                 *data;
     xmlChar                *id;
     ngx_uint_t              i, n, slot, remote;
     xmlDocPtr               doc;
     xmlNodePtr              root, item, child;
-    xmlParserCtxtPtr        ctxt;
+    ngx_cms_xml_read_e      rc;
     ngx_cms_fo_cluster_t   *cl;
     ngx_cms_affinity_id_t  *ids;
 
@@ -483,27 +486,9 @@ ngx_cms_affinity_learn_listing(ngx_http_request_t *r, ngx_cms_fo_req_t *fr)
     data = fr->capture ? fr->capture->pos : NULL;
     len = fr->capture ? (size_t) (fr->capture->last - fr->capture->pos) : 0;
 
-    if (len == 0
-        || ngx_strlcasestrn(data, data + len, (u_char *) "<!DOCTYPE", 9 - 1)
-           != NULL)
-    {
+    doc = ngx_cms_xml_read(data, len, &rc, &line);
+    if (doc == NULL) {
         return;
-    }
-
-    ctxt = xmlNewParserCtxt();
-    if (ctxt == NULL) {
-        return;
-    }
-
-    /* UTF-8 regardless of any declaration or BOM: the DOCTYPE check
-     * above must see the bytes libxml2 will parse */
-
-    doc = xmlCtxtReadMemory(ctxt, (char *) data, (int) len, NULL, "UTF-8",
-                            XML_PARSE_NONET|XML_PARSE_IGNORE_ENC
-                            |XML_PARSE_NOERROR|XML_PARSE_NOWARNING);
-
-    if (doc == NULL || !ctxt->wellFormed) {
-        goto done;
     }
 
     root = xmlDocGetRootElement(doc);
@@ -586,11 +571,7 @@ ngx_cms_affinity_learn_listing(ngx_http_request_t *r, ngx_cms_fo_req_t *fr)
 
 done:
 
-    if (doc) {
-        xmlFreeDoc(doc);
-    }
-
-    xmlFreeParserCtxt(ctxt);
+    xmlFreeDoc(doc);
 }
 
 

@@ -18,6 +18,8 @@
 
 #include <libxml/parser.h>
 
+#include "ngx_cms_xml_read.h"
+
 
 #define NGX_CMS_DISCOVERY_TIMEOUT  5000
 #define NGX_CMS_DISCOVERY_RETRY    10000
@@ -187,35 +189,14 @@ ngx_cms_discovery_get(ngx_cms_discovery_t *d, ngx_str_t *path,
 static xmlDocPtr
 ngx_cms_discovery_parse(ngx_cms_client_t *cc)
 {
-    xmlDocPtr         doc;
-    xmlParserCtxtPtr  ctxt;
+    int                 line;
+    ngx_cms_xml_read_e  rc;
 
-    if (cc->rc != NGX_OK || cc->status != NGX_HTTP_OK || cc->body.len == 0
-        || ngx_strlcasestrn(cc->body.data, cc->body.data + cc->body.len,
-                            (u_char *) "<!DOCTYPE", 9 - 1)
-           != NULL)
-    {
+    if (cc->rc != NGX_OK || cc->status != NGX_HTTP_OK) {
         return NULL;
     }
 
-    ctxt = xmlNewParserCtxt();
-    if (ctxt == NULL) {
-        return NULL;
-    }
-
-    doc = xmlCtxtReadMemory(ctxt, (char *) cc->body.data, (int) cc->body.len,
-                            NULL, "UTF-8",
-                            XML_PARSE_NONET|XML_PARSE_IGNORE_ENC
-                            |XML_PARSE_NOERROR|XML_PARSE_NOWARNING);
-
-    if (doc && !ctxt->wellFormed) {
-        xmlFreeDoc(doc);
-        doc = NULL;
-    }
-
-    xmlFreeParserCtxt(ctxt);
-
-    return doc;
+    return ngx_cms_xml_read(cc->body.data, cc->body.len, &rc, &line);
 }
 
 

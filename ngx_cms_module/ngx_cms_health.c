@@ -35,6 +35,8 @@
 
 #include <libxml/parser.h>
 
+#include "ngx_cms_xml_read.h"
+
 
 #define NGX_CMS_HEALTH_TICK       100
 #define NGX_CMS_HEALTH_TAKEOVER   1000
@@ -331,53 +333,35 @@ ngx_cms_health_done(ngx_cms_client_t *cc)
 
 
 /*
- * Well-formed XML whose root is <status>.  The parser is configured as
- * the core's (ngx_cms_xml.c): no DTD, no entities, no network; a
- * DOCTYPE is refused before libxml2 sees it.
+ * Well-formed XML whose root is <status>, read as the core reads every
+ * bridge answer (ngx_cms_xml_read.c: no DTD, no entities, no network).
  */
 
 static ngx_uint_t
 ngx_cms_health_status_document(u_char *data, size_t len)
 {
-    ngx_uint_t        ok;
-    xmlDocPtr         doc;
-    xmlNodePtr        root;
-    xmlParserCtxtPtr  ctxt;
+    int                 line;
+    ngx_uint_t          ok;
+    xmlDocPtr           doc;
+    xmlNodePtr          root;
+    ngx_cms_xml_read_e  rc;
 
-    if (len == 0 || len > NGX_CMS_CHECK_MAX_RESPONSE
-        || ngx_strlcasestrn(data, data + len, (u_char *) "<!DOCTYPE", 9 - 1)
-           != NULL)
-    {
+    if (len > NGX_CMS_CHECK_MAX_RESPONSE) {
         return 0;
     }
 
-    ctxt = xmlNewParserCtxt();
-    if (ctxt == NULL) {
+    doc = ngx_cms_xml_read(data, len, &rc, &line);
+    if (doc == NULL) {
         return 0;
     }
 
-    /* UTF-8 regardless of any declaration or BOM: the DOCTYPE check
-     * above must see the bytes libxml2 will parse */
+    root = xmlDocGetRootElement(doc);
 
-    doc = xmlCtxtReadMemory(ctxt, (char *) data, (int) len, NULL, "UTF-8",
-                            XML_PARSE_NONET|XML_PARSE_IGNORE_ENC
-                            |XML_PARSE_NOERROR|XML_PARSE_NOWARNING);
+    ok = (root != NULL
+          && root->type == XML_ELEMENT_NODE
+          && xmlStrcmp(root->name, (const xmlChar *) "status") == 0);
 
-    ok = 0;
-
-    if (doc && ctxt->wellFormed) {
-        root = xmlDocGetRootElement(doc);
-
-        ok = (root != NULL
-              && root->type == XML_ELEMENT_NODE
-              && xmlStrcmp(root->name, (const xmlChar *) "status") == 0);
-    }
-
-    if (doc) {
-        xmlFreeDoc(doc);
-    }
-
-    xmlFreeParserCtxt(ctxt);
+    xmlFreeDoc(doc);
 
     return ok;
 }

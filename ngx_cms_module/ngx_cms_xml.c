@@ -13,6 +13,7 @@
 
 #include "ngx_cms.h"
 #include "ngx_cms_xml_shape.h"
+#include "ngx_cms_xml_read.h"
 
 #include <libxml/parser.h>
 
@@ -53,49 +54,33 @@ xmlDocPtr
 ngx_cms_xml_parse(ngx_log_t *log, u_char *data, size_t len,
     ngx_uint_t *malformed)
 {
-    uintptr_t         n;
-    xmlDocPtr         doc;
-    xmlParserCtxtPtr  ctxt;
+    int                 line;
+    uintptr_t           n;
+    xmlDocPtr           doc;
+    ngx_cms_xml_read_e  rc;
 
     *malformed = 0;
 
-    if (ngx_strlcasestrn(data, data + len, (u_char *) "<!DOCTYPE", 9 - 1)
-        != NULL)
-    {
+    doc = ngx_cms_xml_read(data, len, &rc, &line);
+
+    if (rc == NGX_CMS_XML_READ_DOCTYPE) {
         ngx_log_error(NGX_LOG_WARN, log, 0,
                       "cms: bridge answer with a DOCTYPE refused");
         *malformed = 1;
         return NULL;
     }
 
-    ctxt = xmlNewParserCtxt();
-    if (ctxt == NULL) {
-        return NULL;
-    }
-
-    /* UTF-8 regardless of any declaration or BOM: the DOCTYPE check
-     * above must see the bytes libxml2 will parse */
-
-    doc = xmlCtxtReadMemory(ctxt, (char *) data, (int) len, NULL, "UTF-8",
-                            XML_PARSE_NONET|XML_PARSE_IGNORE_ENC
-                            |XML_PARSE_NOERROR|XML_PARSE_NOWARNING);
-
-    if (doc == NULL || !ctxt->wellFormed) {
+    if (rc == NGX_CMS_XML_READ_MALFORMED) {
         ngx_log_error(NGX_LOG_WARN, log, 0,
                       "cms: bridge answer is not well-formed XML "
-                      "(line %d), passed through untouched",
-                      ctxt->input ? ctxt->input->line : 0);
-
-        if (doc) {
-            xmlFreeDoc(doc);
-        }
-
-        xmlFreeParserCtxt(ctxt);
+                      "(line %d), passed through untouched", line);
         *malformed = 1;
         return NULL;
     }
 
-    xmlFreeParserCtxt(ctxt);
+    if (doc == NULL) {
+        return NULL;
+    }
 
     /* number the elements: new ones added by hooks stay unnumbered */
 
