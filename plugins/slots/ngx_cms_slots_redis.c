@@ -28,6 +28,7 @@
 
 
 #include "ngx_cms_slots.h"
+#include "ngx_cms_slot_record.h"
 
 
 #if (NGX_CMS_SLOTS_HAVE_REDIS)
@@ -978,63 +979,39 @@ static void
 ngx_cms_slots_redis_apply(ngx_cms_slots_main_conf_t *smcf, u_char *rec,
     size_t len, uint64_t version, ngx_log_t *log)
 {
-    u_char                 *p, *last, *f[NGX_CMS_SLOTS_NFIELDS];
+    int                     rc;
+    u_char                 *f[NGX_CMS_SLOTS_NFIELDS];
     size_t                  l[NGX_CMS_SLOTS_NFIELDS];
-    long                    start, end, index;
+    long                    start, index;
     ngx_uint_t              i, n, state, newer;
     ngx_cms_slots_pool_t   *pool;
     ngx_cms_slots_slot_t   *slot;
     ngx_cms_slot_pool_t     model;
+    ngx_cms_slot_record_t   r;
 
-    p = rec;
-    last = rec + len;
+    /* split and checked by pure code (ngx_cms_slot_record.c, fuzzed) */
 
-    for (i = 0; i < NGX_CMS_SLOTS_NFIELDS; i++) {
-        f[i] = p;
+    rc = ngx_cms_slot_record_parse(rec, len, NGX_CMS_SLOTS_ID_LEN, &r);
 
-        while (p < last && *p != NGX_CMS_SLOTS_SEP) {
-            p++;
-        }
-
-        l[i] = p - f[i];
-
-        if (p == last) {
-            break;
-        }
-
-        p++;
-    }
-
-    if (i != NGX_CMS_SLOTS_NFIELDS - 1) {
+    if (rc == NGX_CMS_SLOT_RECORD_MALFORMED) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "cms slots: malformed slot record from redis");
         return;
     }
 
-    start = ngx_cms_slot_parse_index(f[1], l[1]);
-    end = ngx_cms_slot_parse_index(f[2], l[2]);
-    index = ngx_cms_slot_parse_index(f[5], l[5]);
-
-    if (start < 0 || end < start || end - start >= NGX_CMS_SLOT_RANGE_MAX
-        || l[3] > NGX_CMS_SLOT_AFFIX_MAX || l[4] > NGX_CMS_SLOT_AFFIX_MAX
-        || index < start || index > end || l[0] == 0
-        || l[0] > NGX_CMS_SLOTS_ID_LEN || l[6] == 0)
-    {
+    if (rc != NGX_CMS_SLOT_RECORD_OK) {
         return;
     }
 
-    ngx_memzero(&model, sizeof(ngx_cms_slot_pool_t));
-    ngx_memcpy(model.prefix, f[3], l[3]);
-    model.prefix_len = l[3];
-    ngx_memcpy(model.suffix, f[4], l[4]);
-    model.suffix_len = l[4];
-    model.start = start;
-    model.end = end;
-
-    state = ngx_atoi(f[7], l[7]);
-    if (state > NGX_CMS_SLOT_STUCK) {
-        return;
+    for (i = 0; i < NGX_CMS_SLOTS_NFIELDS; i++) {
+        f[i] = (u_char *) r.f[i];
+        l[i] = r.l[i];
     }
+
+    model = r.model;
+    start = model.start;
+    index = r.index;
+    state = r.state;
 
     newer = 0;
 
