@@ -9,6 +9,7 @@
 #   make asan     build the module with ASan+UBSan in build-asan/ and run
 #                 the t/ suite with it (t/asan.sh)
 #   make fuzz     build the libFuzzer targets in t/fuzz and run each briefly
+#   make chaos    the chaos soak, bench/chaos/run (CHAOS_MINUTES, CHAOS_SEED)
 #
 # The module is built with Debian's recipe (nginx-dev's conf_flags, as in
 # debhelper's nginx_mod.pm), in a private copy of /usr/share/nginx/src so
@@ -47,7 +48,7 @@ ASAN_LIB     := $(shell gcc -print-file-name=libasan.so 2>/dev/null)
 # seconds each libFuzzer target runs in make fuzz (and make test)
 FUZZ_SECONDS ?= 15
 
-.PHONY: all deps test unit prove memcheck run clean smoke asan fuzz
+.PHONY: all deps test unit prove memcheck run clean smoke asan fuzz chaos
 
 all: $(MODULE)
 
@@ -124,6 +125,14 @@ asan:
 fuzz:
 	$(MAKE) deps EXTRA_PKGS="$(TEST_PKGS)"
 	$(MAKE) -C t/fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
+
+# the chaos soak (bench/chaos/run); not part of make test
+CHAOS_MINUTES ?= 2
+CHAOS_SEED    ?= 18
+
+chaos: all
+	$(MAKE) deps
+	bench/chaos/run --minutes $(CHAOS_MINUTES) --seed $(CHAOS_SEED)
 
 test:
 	$(MAKE) deps EXTRA_PKGS="$(TEST_PKGS)"
