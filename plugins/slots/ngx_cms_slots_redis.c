@@ -57,7 +57,19 @@ typedef struct {
     u_char                      token[64];
     size_t                      token_len;
     ngx_cms_slots_id_t          space;
+
+    /*
+     * A timer that is not cancelable while the request waits: the call
+     * is not bound to the request's pool (the reply must come even when
+     * the client is gone), so without it a gracefully exiting worker
+     * would not wait for the reply and would leave the client's socket
+     * open.  The Redis command timeout answers long before it fires.
+     */
+    ngx_event_t                 wait;
 } ngx_cms_slots_pending_t;
+
+
+#define NGX_CMS_SLOTS_WAIT_MAX   60000
 
 
 static ngx_str_t  ngx_cms_slots_decide_lua = ngx_string(
@@ -161,6 +173,7 @@ static ngx_str_t  ngx_cms_slots_commit_lua = ngx_string(
 static void ngx_cms_slots_redis_decided(ngx_cms_redis_reply_t *reply,
     ngx_str_t *error, void *data);
 static void ngx_cms_slots_redis_cleanup(void *data);
+static void ngx_cms_slots_redis_wait_handler(ngx_event_t *ev);
 static ngx_int_t ngx_cms_slots_redis_commit(ngx_cms_slots_main_conf_t *smcf,
     const char *op, u_char *token, size_t token_len, ngx_uint_t ok,
     ngx_uint_t npool, long index, ngx_cms_slots_id_t *space, uint64_t nk,
@@ -388,6 +401,11 @@ ngx_cms_slots_redis_decide(ngx_cms_slots_main_conf_t *smcf,
 
     sr->redis_wait = 1;
 
+    pd->wait.handler = ngx_cms_slots_redis_wait_handler;
+    pd->wait.data = pd;
+    pd->wait.log = ngx_cycle->log;
+    ngx_add_timer(&pd->wait, NGX_CMS_SLOTS_WAIT_MAX);
+
     return NGX_CMS_SUSPEND;
 
 failed:
@@ -406,6 +424,20 @@ ngx_cms_slots_redis_cleanup(void *data)
 
     pd->sr = NULL;
     pd->cln = NULL;
+
+    /* nobody waits any more: the worker need not stay for the reply */
+
+    if (pd->wait.timer_set) {
+        ngx_del_timer(&pd->wait);
+    }
+}
+
+
+static void
+ngx_cms_slots_redis_wait_handler(ngx_event_t *ev)
+{
+    /* only there to keep an exiting worker: the reply or its timeout
+     * comes from the Redis client */
 }
 
 
@@ -449,6 +481,10 @@ ngx_cms_slots_redis_decided(ngx_cms_redis_reply_t *reply, ngx_str_t *error,
 
     smcf = pd->smcf;
     sr = pd->sr;
+
+    if (pd->wait.timer_set) {
+        ngx_del_timer(&pd->wait);
+    }
 
     if (pd->cln) {
         pd->cln->handler = NULL;
