@@ -2,8 +2,14 @@
 #
 #   make          build build/ngx_http_cms_module.so against Debian's nginx
 #   make test     install what is missing, build, unit tests, the t/ suite,
-#                 then the t/ suite again under valgrind (make memcheck)
+#                 the t/ suite again with ASan (make asan, ~1.5 min), each
+#                 fuzz target briefly (make fuzz), and the t/ suite under
+#                 valgrind (make memcheck)
 #   make run      install what is missing, build, start the demo stack
+#   make asan     build the module with ASan+UBSan in build-asan/ and run
+#                 the t/ suite with it (t/asan.sh)
+#   make fuzz     build the libFuzzer targets in t/fuzz and run each briefly
+#   make chaos    the chaos soak, bench/chaos/run (CHAOS_MINUTES, CHAOS_SEED)
 #
 # The module is built with Debian's recipe (nginx-dev's conf_flags, as in
 # debhelper's nginx_mod.pm), in a private copy of /usr/share/nginx/src so
@@ -22,11 +28,29 @@ PORT       ?= 8080
 DEB_PKGS   := nginx nginx-dev libxml2-dev libhiredis-dev libpcre2-dev \
               redis-server redis-sentinel libmojolicious-perl \
               libio-socket-ssl-perl libcmocka-dev openssl curl gcc make
-# and what only the tests need: make memcheck, Prometheus and promtool
-# (t/prometheus.t), a headless browser (t/dashboard.t)
-TEST_PKGS  := valgrind prometheus chromium
+# and what only the tests need: make memcheck, make fuzz and make asan,
+# Prometheus and promtool (t/prometheus.t), a headless browser
+# (t/dashboard.t)
+TEST_PKGS  := valgrind clang libclang-rt-14-dev prometheus chromium
 
-.PHONY: all deps test unit prove memcheck run clean smoke
+# extra compiler and linker options for the module (make asan sets them)
+EXTRA_CC_OPT ?=
+EXTRA_LD_OPT ?=
+# how nginx is run by the smoke test (make asan preloads the ASan runtime)
+NGINX_ENV    ?=
+
+# make asan: a separate build tree, so build/ is never touched.  gcc like
+# Debian's nginx; Debian's nginx is not instrumented, so gcc's ASan
+# runtime is preloaded into it (it must come first among the libraries).
+ASAN_BUILD   := $(CURDIR)/build-asan
+ASAN_CC_OPT  := -fsanitize=address,undefined -fno-omit-frame-pointer \
+                -O1 -U_FORTIFY_SOURCE
+ASAN_LIB     := $(shell gcc -print-file-name=libasan.so 2>/dev/null)
+
+# seconds each libFuzzer target runs in make fuzz (and make test)
+FUZZ_SECONDS ?= 15
+
+.PHONY: all deps test unit prove memcheck run clean smoke asan fuzz chaos
 
 all: $(MODULE)
 
@@ -55,8 +79,8 @@ LOCK       := flock $(BUILD)/.lock
 $(BUILD)/objs/Makefile: $(BUILD)/nginx-src/configure $(MODULE_CFG)
 	$(LOCK) bash -c 'cd $(BUILD)/nginx-src && . ./conf_flags && \
 	./configure \
-	    --with-cc-opt="$$(dpkg-buildflags --get CFLAGS) -fPIC -Werror" \
-	    --with-ld-opt="$$(dpkg-buildflags --get LDFLAGS) -fPIC" \
+	    --with-cc-opt="$$(dpkg-buildflags --get CFLAGS) -fPIC -Werror $(EXTRA_CC_OPT)" \
+	    --with-ld-opt="$$(dpkg-buildflags --get LDFLAGS) -fPIC $(EXTRA_LD_OPT)" \
 	    "$${NGX_CONF_FLAGS[@]}" \
 	    --add-dynamic-module=$(CURDIR) \
 	    --builddir=$(BUILD)/objs > $(BUILD)/configure.log 2>&1' \
@@ -77,7 +101,7 @@ ngx_cms_module/http/ngx_cms_dashboard_html.h: dashboard/index.html dashboard/emb
 # debhelper's smoke test: the module loads and a minimal config passes -t.
 smoke:
 	@printf 'load_module %s;\nevents {}\n' $(MODULE) > $(BUILD)/smoke.conf
-	@nginx -g "error_log /dev/null; pid /dev/null;" -t -q \
+	@$(NGINX_ENV) nginx -g "error_log /dev/null; pid /dev/null;" -t -q \
 	    -c $(BUILD)/smoke.conf && echo "smoke: nginx -t loads $(MODULE)"
 
 unit:
@@ -99,19 +123,43 @@ memcheck: $(MODULE)
 	$(MAKE) -s -C t/redis_debug
 	sh t/memcheck.sh
 
+# the module with AddressSanitizer and UBSan, in build-asan/, and the t/
+# suite with it; fails on any sanitizer report (t/asan.sh)
+asan:
+	$(MAKE) deps
+	$(MAKE) BUILD=$(ASAN_BUILD) EXTRA_CC_OPT="$(ASAN_CC_OPT)" \
+	    EXTRA_LD_OPT="-fsanitize=address,undefined" \
+	    NGINX_ENV="LD_PRELOAD=$(ASAN_LIB) ASAN_OPTIONS=detect_leaks=0" all
+	ASAN_LIB=$(ASAN_LIB) sh t/asan.sh
+
+# every libFuzzer target in t/fuzz for FUZZ_SECONDS seconds
+fuzz:
+	$(MAKE) deps EXTRA_PKGS="$(TEST_PKGS)"
+	$(MAKE) -C t/fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
+
+# the chaos soak (bench/chaos/run); not part of make test
+CHAOS_MINUTES ?= 2
+CHAOS_SEED    ?= 18
+
+chaos: all
+	$(MAKE) deps
+	bench/chaos/run --minutes $(CHAOS_MINUTES) --seed $(CHAOS_SEED)
+
 test:
 	$(MAKE) deps EXTRA_PKGS="$(TEST_PKGS)"
 	$(MAKE) all
 	$(MAKE) -C plugins/example
 	$(MAKE) unit
 	$(MAKE) prove
+	$(MAKE) asan
+	$(MAKE) fuzz
 	$(MAKE) memcheck
 
 run: deps all
 	PORT=$(PORT) perl t/run-demo
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD)
 	-$(MAKE) -C t/unit clean
 	-$(MAKE) -C plugins/example clean
 	-$(MAKE) -C t/redis_debug clean

@@ -19,6 +19,8 @@
 
 #include <libxml/parser.h>
 
+#include "ngx_cms_xml.h"
+
 
 #define NGX_CMS_DISCOVERY_TIMEOUT  5000
 #define NGX_CMS_DISCOVERY_RETRY    10000
@@ -192,7 +194,7 @@ ngx_cms_discovery_parse(ngx_cms_client_t *cc)
         return NULL;
     }
 
-    return ngx_cms_xml_read(cc->body.data, cc->body.len, NULL);
+    return ngx_cms_xml_read(cc->body.data, cc->body.len, NULL, NULL);
 }
 
 

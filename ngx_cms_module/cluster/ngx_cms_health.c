@@ -34,6 +34,8 @@
 
 #include <libxml/parser.h>
 
+#include "ngx_cms_xml.h"
+
 
 #define NGX_CMS_HEALTH_TICK       100
 #define NGX_CMS_HEALTH_TAKEOVER   1000
@@ -344,7 +346,7 @@ ngx_cms_health_status_document(u_char *data, size_t len)
         return 0;
     }
 
-    doc = ngx_cms_xml_read(data, len, NULL);
+    doc = ngx_cms_xml_read(data, len, NULL, NULL);
 
     ok = 0;
 

@@ -12,6 +12,8 @@
 
 #include <libxml/parser.h>
 
+#include "ngx_cms_xml.h"
+
 
 #define NGX_CMS_AFFINITY_CAPTURE  (256 * 1024)
 #define NGX_CMS_AFFINITY_BATCH    512
@@ -232,6 +234,7 @@ ngx_cms_affinity_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 static void
 ngx_cms_affinity_learn_listing(ngx_http_request_t *r, ngx_cms_fo_req_t *fr)
 {
+    int                     line;
     size_t                  len;
     u_char                 *data;
     xmlChar                *id;
@@ -245,7 +248,7 @@ ngx_cms_affinity_learn_listing(ngx_http_request_t *r, ngx_cms_fo_req_t *fr)
     data = fr->capture ? fr->capture->pos : NULL;
     len = fr->capture ? (size_t) (fr->capture->last - fr->capture->pos) : 0;
 
-    doc = ngx_cms_xml_read(data, len, NULL);
+    doc = ngx_cms_xml_read(data, len, NULL, NULL);
 
     if (doc == NULL) {
         return;

@@ -218,8 +218,11 @@ ngx_cms_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
             return ngx_cms_pass_through(r, ctx, cl);
         }
 
-        b->last = ngx_cpymem(b->last, cl->buf->pos, size);
-        cl->buf->pos = cl->buf->last;
+        /* an empty buffer (the last_buf one) may have no memory at all */
+        if (size) {
+            b->last = ngx_cpymem(b->last, cl->buf->pos, size);
+            cl->buf->pos = cl->buf->last;
+        }
 
         if (cl->buf->last_buf || cl->buf->last_in_chain) {
             last = 1;

@@ -272,6 +272,12 @@ ngx_cms_parse_body(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
         len = 0;
         for ( /* void */ ; cl; cl = cl->next) {
             b = cl->buf;
+
+            /* an empty buffer may have no memory: memcpy(NULL) is UB */
+            if (b->last == b->pos) {
+                continue;
+            }
+
             ngx_memcpy(body + len, b->pos, b->last - b->pos);
             len += b->last - b->pos;
         }

@@ -49,26 +49,31 @@ xmlDocPtr
 ngx_cms_xml_parse(ngx_log_t *log, u_char *data, size_t len,
     ngx_uint_t *malformed)
 {
-    uintptr_t   n;
-    xmlDocPtr   doc;
-    ngx_uint_t  why;
+    int                 line;
+    uintptr_t           n;
+    xmlDocPtr           doc;
+    ngx_cms_xml_read_e  rc;
 
     *malformed = 0;
 
-    doc = ngx_cms_xml_read(data, len, &why);
+    doc = ngx_cms_xml_read(data, len, &rc, &line);
+
+    if (rc == NGX_CMS_XML_READ_DOCTYPE) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "cms: bridge answer with a DOCTYPE refused");
+        *malformed = 1;
+        return NULL;
+    }
+
+    if (rc == NGX_CMS_XML_READ_MALFORMED) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "cms: bridge answer is not well-formed XML "
+                      "(line %d), passed through untouched", line);
+        *malformed = 1;
+        return NULL;
+    }
 
     if (doc == NULL) {
-        if (why == NGX_CMS_XML_DOCTYPE) {
-            ngx_log_error(NGX_LOG_WARN, log, 0,
-                          "cms: bridge answer with a DOCTYPE refused");
-
-        } else if (why == NGX_CMS_XML_MALFORMED) {
-            ngx_log_error(NGX_LOG_WARN, log, 0,
-                          "cms: bridge answer is not well-formed XML, "
-                          "passed through untouched");
-        }
-
-        *malformed = (why != NGX_CMS_XML_EMPTY);
         return NULL;
     }
 

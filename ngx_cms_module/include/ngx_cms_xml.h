@@ -1,17 +1,15 @@
 
 /*
- * ngx_cms: the one hardened parse of a bridge's XML answer
- * (ngx_cms_xml_read.c).  Every reader of bridge XML uses it: the
- * response filter, health checks, discovery, call affinity, and the
- * moves and slots plugins.
+ * ngx_cms: reading a bridge's XML answer into a libxml2 tree, the one
+ * hardened parse every reader of bridge XML uses (the response hooks, the
+ * health check's <status>, discovery's /callBridges, affinity's listings,
+ * the moves, slots and recovery plugins).  Pure code (lib/): plain
+ * buffers, no nginx types, so it can be fuzzed alone (t/fuzz).
  *
- * A document with a DOCTYPE is refused before libxml2 sees it (CMS never
- * sends one, and every entity trick needs one); no NOENT, no DTDLOAD, no
- * HUGE; NONET; the bytes are read as UTF-8 whatever they declare (so the
- * DOCTYPE check saw what libxml2 parses); only a well-formed document is
- * returned.  libxml2's own depth and size limits apply; the caller has
- * capped the size already.  Nothing is logged: the caller knows whether
- * a failure is news.  Free the result with xmlFreeDoc().
+ * No DTD: a DOCTYPE is refused before libxml2 sees the text, so no
+ * entity is ever declared (no expansion, no external entity); no
+ * network; UTF-8 whatever the declaration or a BOM says (the DOCTYPE
+ * check must see the bytes libxml2 parses); errors are not printed.
  */
 
 
@@ -19,19 +17,28 @@
 #define _NGX_CMS_XML_H_INCLUDED_
 
 
-#include <ngx_config.h>
-#include <ngx_core.h>
+#include <stddef.h>
+
+#include <libxml/parser.h>
 
 
-struct _xmlDoc;
+typedef enum {
+    NGX_CMS_XML_READ_OK = 0,
+    NGX_CMS_XML_READ_DOCTYPE,       /* refused */
+    NGX_CMS_XML_READ_MALFORMED,     /* not well-formed, or empty */
+    NGX_CMS_XML_READ_NOMEM
+} ngx_cms_xml_read_e;
 
-#define NGX_CMS_XML_OK         0
-#define NGX_CMS_XML_EMPTY      1
-#define NGX_CMS_XML_DOCTYPE    2
-#define NGX_CMS_XML_MALFORMED  3
 
-/* the document, or NULL with *why (if given) set to NGX_CMS_XML_* */
-struct _xmlDoc *ngx_cms_xml_read(u_char *data, size_t len, ngx_uint_t *why);
+/*
+ * The document, or NULL and why (*rc); *line: where a malformed text
+ * went wrong (0 unknown); either may be NULL.  Nothing is logged: the
+ * caller knows whether a failure is news.  The caller frees the
+ * document (xmlFreeDoc).
+ */
+
+xmlDocPtr ngx_cms_xml_read(const unsigned char *data, size_t len,
+    ngx_cms_xml_read_e *rc, int *line);
 
 
 #endif /* _NGX_CMS_XML_H_INCLUDED_ */

@@ -21,6 +21,7 @@
 #include <ngx_event_connect.h>
 
 #include "ngx_cms_client.h"
+#include "ngx_cms_client_head.h"
 
 
 #define NGX_CMS_CLIENT_FIRST_BUFFER  4096
@@ -641,15 +642,14 @@ ngx_cms_client_read_handler(ngx_event_t *rev)
 static ngx_int_t
 ngx_cms_client_complete(ngx_cms_client_ctx_t *ctx, ngx_uint_t eof)
 {
-    u_char     *p;
     ngx_buf_t  *b;
 
     b = ctx->in;
 
     if (ctx->header_len == 0) {
-        p = ngx_strlcasestrn(b->pos, b->last, (u_char *) CRLF CRLF, 4 - 1);
+        ctx->header_len = ngx_cms_client_head_end(b->pos, b->last - b->pos);
 
-        if (p == NULL) {
+        if (ctx->header_len == 0) {
             if (eof) {
                 ngx_cms_client_fail(ctx, 0, "%V closed the connection "
                                     "before a complete header",
@@ -659,8 +659,6 @@ ngx_cms_client_complete(ngx_cms_client_ctx_t *ctx, ngx_uint_t eof)
 
             return NGX_AGAIN;
         }
-
-        ctx->header_len = p + 4 - b->pos;
 
         if (ngx_cms_client_parse(ctx) != NGX_OK) {
             return NGX_ERROR;
@@ -693,99 +691,33 @@ ngx_cms_client_complete(ngx_cms_client_ctx_t *ctx, ngx_uint_t eof)
 
 /*
  * The header block, complete, in ctx->in: the status line and the few
- * headers the callers use.  Strict: anything odd is an error, not a
- * guess.
+ * headers the callers use (ngx_cms_client_head.c, pure, fuzzed).
  */
 
 static ngx_int_t
 ngx_cms_client_parse(ngx_cms_client_ctx_t *ctx)
 {
-    u_char     *p, *last, *eol, *colon, *v, *ve;
-    size_t      nlen;
-    ngx_buf_t  *b;
+    const char             *err;
+    ngx_cms_client_head_t   h;
 
-    b = ctx->in;
-    p = b->pos;
-    last = b->pos + ctx->header_len - 2;
+    err = ngx_cms_client_head_parse(ctx->in->pos, ctx->header_len, &h);
 
-    eol = ngx_strlcasestrn(p, last, (u_char *) CRLF, 2 - 1);
-
-    if (eol == NULL
-        || eol - p < 12
-        || ngx_strncmp(p, "HTTP/1.", 7) != 0
-        || p[8] != ' '
-        || p[9] < '1' || p[9] > '5'
-        || p[10] < '0' || p[10] > '9'
-        || p[11] < '0' || p[11] > '9'
-        || (eol - p > 12 && p[12] != ' '))
-    {
-        ngx_cms_client_fail(ctx, 0, "%V sent an invalid status line",
-                            ctx->peer.name);
+    if (err) {
+        ngx_cms_client_fail(ctx, 0, "%V %s", ctx->peer.name, err);
         return NGX_ERROR;
     }
 
-    ctx->pub.status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + p[11] - '0';
+    ctx->pub.status = h.status;
+    ctx->content_length = h.content_length;
 
-    for (p = eol + 2; p < last; p = eol + 2) {
-
-        eol = ngx_strlcasestrn(p, last + 2, (u_char *) CRLF, 2 - 1);
-        if (eol == NULL) {
-            break;
-        }
-
-        colon = ngx_strlchr(p, eol, ':');
-        if (colon == NULL || colon == p) {
-            ngx_cms_client_fail(ctx, 0, "%V sent an invalid header line",
-                                ctx->peer.name);
-            return NGX_ERROR;
-        }
-
-        nlen = colon - p;
-
-        for (v = colon + 1; v < eol && (*v == ' ' || *v == '\t'); v++) {
-            /* void */
-        }
-
-        for (ve = eol; ve > v && (ve[-1] == ' ' || ve[-1] == '\t'); ve--) {
-            /* void */
-        }
-
-        if (nlen == sizeof("Content-Length") - 1
-            && ngx_strncasecmp(p, (u_char *) "Content-Length", nlen) == 0)
-        {
-            ctx->content_length = ngx_atoof(v, ve - v);
-
-            if (ctx->content_length == NGX_ERROR) {
-                ngx_cms_client_fail(ctx, 0, "%V sent an invalid "
-                                    "Content-Length", ctx->peer.name);
-                return NGX_ERROR;
-            }
-
-        } else if (nlen == sizeof("Transfer-Encoding") - 1
-                   && ngx_strncasecmp(p, (u_char *) "Transfer-Encoding",
-                                      nlen) == 0)
-        {
-            ngx_cms_client_fail(ctx, 0, "%V answered an HTTP/1.0 request "
-                                "with Transfer-Encoding", ctx->peer.name);
-            return NGX_ERROR;
-
-        } else if (nlen == sizeof("Location") - 1
-                   && ngx_strncasecmp(p, (u_char *) "Location", nlen) == 0)
-        {
-            ctx->pub.location.data = v;
-            ctx->pub.location.len = ve - v;
-
-        } else if (nlen == sizeof("Content-Type") - 1
-                   && ngx_strncasecmp(p, (u_char *) "Content-Type", nlen)
-                      == 0)
-        {
-            ctx->pub.content_type.data = v;
-            ctx->pub.content_type.len = ve - v;
-        }
+    if (h.location) {
+        ctx->pub.location.data = (u_char *) h.location;
+        ctx->pub.location.len = h.location_len;
     }
 
-    if (ctx->pub.status == 204 || ctx->pub.status == 304) {
-        ctx->content_length = 0;
+    if (h.content_type) {
+        ctx->pub.content_type.data = (u_char *) h.content_type;
+        ctx->pub.content_type.len = h.content_type_len;
     }
 
     return NGX_OK;

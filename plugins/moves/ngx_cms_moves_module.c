@@ -460,7 +460,7 @@ ngx_cms_moves_answer(ngx_cms_client_t *cc)
 
     mr->checked_on = ck->names[ck->next];
 
-    doc = ngx_cms_xml_read(cc->body.data, cc->body.len, NULL);
+    doc = ngx_cms_xml_read(cc->body.data, cc->body.len, NULL, NULL);
     root = doc ? xmlDocGetRootElement(doc) : NULL;
 
     for (c = root ? root->children : NULL; c; c = c->next) {

@@ -663,7 +663,7 @@ ngx_cms_rec_verify_answer(ngx_cms_rec_run_t *run,
         return;
     }
 
-    doc = ngx_cms_xml_read(cc->body.data, cc->body.len, NULL);
+    doc = ngx_cms_xml_read(cc->body.data, cc->body.len, NULL, NULL);
     root = doc ? xmlDocGetRootElement(doc) : NULL;
     v = NULL;
 

@@ -370,7 +370,7 @@ ngx_cms_slots_rec_page(ngx_cms_client_t *cc)
         return;
     }
 
-    doc = ngx_cms_xml_read(cc->body.data, cc->body.len, NULL);
+    doc = ngx_cms_xml_read(cc->body.data, cc->body.len, NULL, NULL);
     if (doc == NULL) {
         ngx_shmtx_lock(&job->smcf->shpool->mutex);
         ngx_cms_slots_set_text(&job->smcf->sh->reconcile_error,
@@ -511,7 +511,7 @@ ngx_cms_slots_rec_detail(ngx_cms_client_t *cc)
     gone = 0;
 
     if (cc->rc == NGX_OK && cc->status == NGX_HTTP_OK) {
-        doc = ngx_cms_xml_read(cc->body.data, cc->body.len, NULL);
+        doc = ngx_cms_xml_read(cc->body.data, cc->body.len, NULL, NULL);
         root = doc ? xmlDocGetRootElement(doc) : NULL;
 
         if (root && xmlStrcmp(root->name, (const xmlChar *) "coSpace") == 0)

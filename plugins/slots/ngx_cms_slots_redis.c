@@ -28,6 +28,7 @@
 
 
 #include "ngx_cms_slots.h"
+#include "ngx_cms_slot_record.h"
 
 
 
@@ -55,7 +56,19 @@ typedef struct {
     u_char                      token[64];
     size_t                      token_len;
     ngx_cms_slots_id_t          space;
+
+    /*
+     * A timer that is not cancelable while the request waits: the call
+     * is not bound to the request's pool (the reply must come even when
+     * the client is gone), so without it a gracefully exiting worker
+     * would not wait for the reply and would leave the client's socket
+     * open.  The Redis command timeout answers long before it fires.
+     */
+    ngx_event_t                 wait;
 } ngx_cms_slots_pending_t;
+
+
+#define NGX_CMS_SLOTS_WAIT_MAX   60000
 
 
 static ngx_str_t  ngx_cms_slots_decide_lua = ngx_string(
@@ -159,6 +172,7 @@ static ngx_str_t  ngx_cms_slots_commit_lua = ngx_string(
 static void ngx_cms_slots_redis_decided(ngx_cms_redis_reply_t *reply,
     ngx_str_t *error, void *data);
 static void ngx_cms_slots_redis_cleanup(void *data);
+static void ngx_cms_slots_redis_wait_handler(ngx_event_t *ev);
 static ngx_int_t ngx_cms_slots_redis_commit(ngx_cms_slots_main_conf_t *smcf,
     const char *op, u_char *token, size_t token_len, ngx_uint_t ok,
     ngx_uint_t npool, long index, ngx_cms_slots_id_t *space, uint64_t nk,
@@ -386,6 +400,11 @@ ngx_cms_slots_redis_decide(ngx_cms_slots_main_conf_t *smcf,
 
     sr->redis_wait = 1;
 
+    pd->wait.handler = ngx_cms_slots_redis_wait_handler;
+    pd->wait.data = pd;
+    pd->wait.log = ngx_cycle->log;
+    ngx_add_timer(&pd->wait, NGX_CMS_SLOTS_WAIT_MAX);
+
     return NGX_CMS_SUSPEND;
 
 failed:
@@ -404,6 +423,20 @@ ngx_cms_slots_redis_cleanup(void *data)
 
     pd->sr = NULL;
     pd->cln = NULL;
+
+    /* nobody waits any more: the worker need not stay for the reply */
+
+    if (pd->wait.timer_set) {
+        ngx_del_timer(&pd->wait);
+    }
+}
+
+
+static void
+ngx_cms_slots_redis_wait_handler(ngx_event_t *ev)
+{
+    /* only there to keep an exiting worker: the reply or its timeout
+     * comes from the Redis client */
 }
 
 
@@ -449,6 +482,10 @@ ngx_cms_slots_redis_decided(ngx_cms_redis_reply_t *reply, ngx_str_t *error,
     sr = pd->sr;
 
     log = sr ? ngx_cms_call_request(sr->call)->connection->log : smcf->log;
+
+    if (pd->wait.timer_set) {
+        ngx_del_timer(&pd->wait);
+    }
 
     if (pd->cln) {
         pd->cln->handler = NULL;
@@ -976,63 +1013,39 @@ static void
 ngx_cms_slots_redis_apply(ngx_cms_slots_main_conf_t *smcf, u_char *rec,
     size_t len, uint64_t version, ngx_log_t *log)
 {
-    u_char                 *p, *last, *f[NGX_CMS_SLOTS_NFIELDS];
+    int                     rc;
+    u_char                 *f[NGX_CMS_SLOTS_NFIELDS];
     size_t                  l[NGX_CMS_SLOTS_NFIELDS];
-    long                    start, end, index;
+    long                    start, index;
     ngx_uint_t              i, n, state, newer;
     ngx_cms_slots_pool_t   *pool;
     ngx_cms_slots_slot_t   *slot;
     ngx_cms_slot_pool_t     model;
+    ngx_cms_slot_record_t   r;
 
-    p = rec;
-    last = rec + len;
+    /* split and checked by pure code (ngx_cms_slot_record.c, fuzzed) */
 
-    for (i = 0; i < NGX_CMS_SLOTS_NFIELDS; i++) {
-        f[i] = p;
+    rc = ngx_cms_slot_record_parse(rec, len, NGX_CMS_SLOTS_ID_LEN, &r);
 
-        while (p < last && *p != NGX_CMS_SLOTS_SEP) {
-            p++;
-        }
-
-        l[i] = p - f[i];
-
-        if (p == last) {
-            break;
-        }
-
-        p++;
-    }
-
-    if (i != NGX_CMS_SLOTS_NFIELDS - 1) {
+    if (rc == NGX_CMS_SLOT_RECORD_MALFORMED) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "cms slots: malformed slot record from redis");
         return;
     }
 
-    start = ngx_cms_slot_parse_index(f[1], l[1]);
-    end = ngx_cms_slot_parse_index(f[2], l[2]);
-    index = ngx_cms_slot_parse_index(f[5], l[5]);
-
-    if (start < 0 || end < start || end - start >= NGX_CMS_SLOT_RANGE_MAX
-        || l[3] > NGX_CMS_SLOT_AFFIX_MAX || l[4] > NGX_CMS_SLOT_AFFIX_MAX
-        || index < start || index > end || l[0] == 0
-        || l[0] > NGX_CMS_SLOTS_ID_LEN || l[6] == 0)
-    {
+    if (rc != NGX_CMS_SLOT_RECORD_OK) {
         return;
     }
 
-    ngx_memzero(&model, sizeof(ngx_cms_slot_pool_t));
-    ngx_memcpy(model.prefix, f[3], l[3]);
-    model.prefix_len = l[3];
-    ngx_memcpy(model.suffix, f[4], l[4]);
-    model.suffix_len = l[4];
-    model.start = start;
-    model.end = end;
-
-    state = ngx_atoi(f[7], l[7]);
-    if (state > NGX_CMS_SLOT_STUCK) {
-        return;
+    for (i = 0; i < NGX_CMS_SLOTS_NFIELDS; i++) {
+        f[i] = (u_char *) r.f[i];
+        l[i] = r.l[i];
     }
+
+    model = r.model;
+    start = model.start;
+    index = r.index;
+    state = r.state;
 
     newer = 0;
 

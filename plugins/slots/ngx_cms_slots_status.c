@@ -223,11 +223,12 @@ ngx_cms_slots_status_json(ngx_http_request_t *r,
         }
 
         p = ngx_sprintf(p, ",\"configured\":%s,\"active\":%s,"
-                        "\"generation\":%ui,",
+                        "\"generation\":%ui",
                         pool->configured ? "true" : "false",
                         pool->active ? "true" : "false", pool->generation);
 
         if (pool->active) {
+            *p++ = ',';
             ngx_cms_slots_json_str(p, "prefix", pool->model.prefix,
                                    pool->model.prefix_len);
             *p++ = ',';

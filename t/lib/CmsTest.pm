@@ -24,7 +24,7 @@ use Test::More;
 
 our $ROOT = abs_path(dirname(__FILE__) . '/../..');
 our $NGINX = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
-our $MODULE = "$ROOT/build/ngx_http_cms_module.so";
+our $MODULE = $ENV{TEST_CMS_MODULE} || "$ROOT/build/ngx_http_cms_module.so";
 
 sub new {
     my ($class, %opt) = @_;
