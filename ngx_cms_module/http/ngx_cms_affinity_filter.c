@@ -234,7 +234,6 @@ ngx_cms_affinity_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 static void
 ngx_cms_affinity_learn_listing(ngx_http_request_t *r, ngx_cms_fo_req_t *fr)
 {
-    int                     line;
     size_t                  len;
     u_char                 *data;
     xmlChar                *id;
