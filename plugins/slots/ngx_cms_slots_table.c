@@ -137,7 +137,10 @@ void
 ngx_cms_slots_set_id(ngx_cms_slots_id_t *dst, u_char *s, size_t len)
 {
     dst->len = ngx_min(len, NGX_CMS_SLOTS_ID_LEN);
-    ngx_memcpy(dst->data, s, dst->len);
+    if (dst->len) {
+        /* an empty field may come as NULL (a Redis record's) */
+        ngx_memcpy(dst->data, s, dst->len);
+    }
 }
 
 
@@ -145,7 +148,10 @@ void
 ngx_cms_slots_set_text(ngx_cms_slots_text_t *dst, u_char *s, size_t len)
 {
     dst->len = ngx_min(len, NGX_CMS_SLOTS_TEXT_LEN);
-    ngx_memcpy(dst->data, s, dst->len);
+    if (dst->len) {
+        /* an empty field may come as NULL (a Redis record's) */
+        ngx_memcpy(dst->data, s, dst->len);
+    }
 }
 
 
@@ -153,7 +159,10 @@ void
 ngx_cms_slots_set_user(ngx_cms_slots_user_t *dst, u_char *s, size_t len)
 {
     dst->len = ngx_min(len, NGX_CMS_SLOTS_USER_LEN);
-    ngx_memcpy(dst->data, s, dst->len);
+    if (dst->len) {
+        /* an empty field may come as NULL (a Redis record's) */
+        ngx_memcpy(dst->data, s, dst->len);
+    }
 }
 
 
