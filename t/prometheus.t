@@ -275,6 +275,10 @@ ok(defined until_value(
    'the failover alert fires in Prometheus');
 ok(defined until_value('cms_redis_up', sub { $_[0] == 1 }),
    'Redis is up');
+my $redis_master = '127.0.0.1:' . $t->port('redis');
+ok(defined until_value("cms_redis_master_info{address=\"$redis_master\"}",
+                       sub { $_[0] == 1 }),
+   'the Redis master in use, by its address');
 ok(defined until_value('cms_audit_stream_dropped_total',
                        sub { $_[0] == 0 }),
    'no audit record dropped');

@@ -282,7 +282,7 @@ ngx_cms_metrics_state(ngx_cms_metrics_text_t *t, ngx_cycle_t *cycle)
     /* Redis: this worker's link */
 
     {
-    ngx_str_t  json;
+    ngx_str_t  json, master;
 
     if (ngx_cms_redis_status_json(t->pool, &json) != NGX_OK) {
         t->failed = 1;
@@ -296,6 +296,20 @@ ngx_cms_metrics_state(ngx_cms_metrics_text_t *t, ngx_cycle_t *cycle)
                                "1 when the answering worker can use Redis");
         ngx_cms_metrics_printf(t, "cms_redis_up %d\n",
                                ngx_cms_redis_available() ? 1 : 0);
+
+        /* the master in use, by its address (one series: Sentinel may
+         * switch it) */
+
+        ngx_cms_redis_master(&master);
+
+        if (master.len) {
+            ngx_cms_metrics_family(t, "cms_redis_master_info", "gauge",
+                                   "the Redis master the answering worker "
+                                   "uses (1), by address");
+            ngx_cms_metrics_printf(t, "cms_redis_master_info{address=\"");
+            ngx_cms_metrics_label(t, master.data, master.len);
+            ngx_cms_metrics_printf(t, "\"} 1\n");
+        }
     }
     }
 }

@@ -167,6 +167,9 @@ ngx_int_t ngx_cms_redis_watch(ngx_cms_redis_watch_pt handler, void *data);
 /* the command connection is up: authenticated, database selected */
 ngx_uint_t ngx_cms_redis_available(void);
 
+/* the master in use (host:port, or the socket path); empty: none */
+void ngx_cms_redis_master(ngx_str_t *addr);
+
 /* <prefix><name>, allocated from pool */
 ngx_int_t ngx_cms_redis_key(ngx_pool_t *pool, ngx_str_t *name,
     ngx_str_t *key);

@@ -518,6 +518,23 @@ ngx_cms_redis_available(void)
 }
 
 
+/*
+ * The master this worker's command connection talks to (the configured
+ * address, or the one Sentinel gave): empty when not connected.
+ */
+
+void
+ngx_cms_redis_master(ngx_str_t *addr)
+{
+    if (!ngx_cms_redis_available()) {
+        ngx_str_null(addr);
+        return;
+    }
+
+    *addr = ngx_cms_redis_worker.cmd.addr.text;
+}
+
+
 /* name and key may be the same string: it is read before key is set */
 
 ngx_int_t
