@@ -18,6 +18,8 @@ static void ngx_cms_redis_pubsub_ready(ngx_cms_redis_conn_t *conn);
 static void ngx_cms_redis_pubsub_message(ngx_cms_redis_conn_t *conn,
     ngx_str_t *channel, ngx_str_t *message);
 static void ngx_cms_redis_data_reconnect(ngx_cms_redis_conn_t *conn);
+static void ngx_cms_redis_data_connect(void);
+static void ngx_cms_redis_data_restart(void);
 static void ngx_cms_redis_notify(ngx_uint_t available);
 static void ngx_cms_redis_lists(void);
 static void ngx_cms_redis_free_lists(void);
@@ -117,7 +119,9 @@ ngx_cms_redis_start_worker(ngx_cycle_t *cycle)
     w = &ngx_cms_redis_worker;
 
     if (w->conf->sentinels) {
-        (void) ngx_cms_redis_sentinel_init(cycle, w->conf);
+        (void) ngx_cms_redis_sentinel_init(cycle, w->conf,
+                                           ngx_cms_redis_data_connect,
+                                           ngx_cms_redis_data_restart);
         return;
     }
 
@@ -314,7 +318,7 @@ ngx_cms_redis_check_script(ngx_cms_redis_conn_t *conn, redisReply *reply)
 static void
 ngx_cms_redis_cmd_ready(ngx_cms_redis_conn_t *conn)
 {
-    ngx_cms_redis_stream_ready();
+    /* the stream is among the watchers (the first) */
     ngx_cms_redis_notify(1);
 }
 
@@ -442,7 +446,7 @@ ngx_cms_redis_data_reconnect(ngx_cms_redis_conn_t *conn)
 
 /* the Sentinel knows the master: connect what is down */
 
-void
+static void
 ngx_cms_redis_data_connect(void)
 {
     ngx_cms_redis_conn_t  *conn;
@@ -469,7 +473,7 @@ ngx_cms_redis_data_connect(void)
 
 /* the master moved: leave the old one, go straight to the new one */
 
-void
+static void
 ngx_cms_redis_data_restart(void)
 {
     ngx_cms_redis_conn_t  *conn;

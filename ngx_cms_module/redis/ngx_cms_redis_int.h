@@ -281,12 +281,16 @@ ngx_int_t ngx_cms_redis_init_worker(ngx_cycle_t *cycle,
     ngx_cms_redis_main_conf_t *rmcf);
 void ngx_cms_redis_start_worker(ngx_cycle_t *cycle);
 void ngx_cms_redis_exit_worker(ngx_cycle_t *cycle);
-void ngx_cms_redis_data_connect(void);
-void ngx_cms_redis_data_restart(void);
 
 /* ngx_cms_redis_sentinel.c */
+/*
+ * The Sentinel client tells the data connections' owner (ngx_cms_redis.c)
+ * through the two functions it registers: the master is known (connect
+ * what is down), the master moved (leave the old one).
+ */
 ngx_int_t ngx_cms_redis_sentinel_init(ngx_cycle_t *cycle,
-    ngx_cms_redis_main_conf_t *rmcf);
+    ngx_cms_redis_main_conf_t *rmcf, void (*found)(void),
+    void (*switched)(void));
 void ngx_cms_redis_sentinel_refresh(void);
 ngx_cms_redis_addr_t *ngx_cms_redis_sentinel_master(void);
 void ngx_cms_redis_sentinel_exit(void);
@@ -322,7 +326,6 @@ ngx_int_t ngx_cms_redis_stream_init(ngx_cycle_t *cycle,
     ngx_cms_redis_main_conf_t *rmcf);
 void ngx_cms_redis_stream_exit(void);
 void ngx_cms_redis_stream_wake(void);
-void ngx_cms_redis_stream_ready(void);
 ngx_int_t ngx_cms_redis_stream_key_valid(ngx_str_t *key);
 u_char *ngx_cms_redis_stream_status(u_char *p, u_char *last);
 size_t ngx_cms_redis_stream_status_size(void);

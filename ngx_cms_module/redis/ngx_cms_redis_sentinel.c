@@ -32,6 +32,10 @@ typedef struct {
     ngx_cms_redis_addr_t        answer;
     ngx_uint_t                  switches;
     ngx_uint_t                  running;
+
+    /* what the client registered: the master is known; it moved */
+    void                      (*found)(void);
+    void                      (*switched)(void);
 } ngx_cms_redis_sentinel_t;
 
 
@@ -55,7 +59,8 @@ static ngx_str_t  ngx_cms_redis_switch_master = ngx_string("+switch-master");
 
 ngx_int_t
 ngx_cms_redis_sentinel_init(ngx_cycle_t *cycle,
-    ngx_cms_redis_main_conf_t *rmcf)
+    ngx_cms_redis_main_conf_t *rmcf, void (*found)(void),
+    void (*switched)(void))
 {
     ngx_cms_redis_conn_t      *conn;
     ngx_cms_redis_sentinel_t  *s;
@@ -65,6 +70,8 @@ ngx_cms_redis_sentinel_init(ngx_cycle_t *cycle,
     ngx_memzero(s, sizeof(ngx_cms_redis_sentinel_t));
 
     s->conf = rmcf;
+    s->found = found;
+    s->switched = switched;
 
     conn = &s->conn;
     ngx_cms_redis_conn_init(conn, "sentinel", cycle->log);
@@ -230,7 +237,7 @@ ngx_cms_redis_sentinel_ready(ngx_cms_redis_conn_t *conn)
     ngx_cms_redis_conn_subscribe(conn, &ngx_cms_redis_switch_master);
 
     if (!changed) {
-        ngx_cms_redis_data_connect();
+        ngx_cms_redis_sentinel.found();
         return;
     }
 
@@ -246,7 +253,7 @@ ngx_cms_redis_sentinel_ready(ngx_cms_redis_conn_t *conn)
     s->master.text.data = s->master.text_data;
     s->known = 1;
 
-    ngx_cms_redis_data_restart();
+    ngx_cms_redis_sentinel.switched();
 }
 
 
@@ -334,7 +341,7 @@ ngx_cms_redis_sentinel_message(ngx_cms_redis_conn_t *conn,
     s->known = 1;
     s->switches++;
 
-    ngx_cms_redis_data_restart();
+    ngx_cms_redis_sentinel.switched();
 }
 
 

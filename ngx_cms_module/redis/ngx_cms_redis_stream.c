@@ -137,6 +137,8 @@ typedef struct {
 } ngx_cms_redis_stream_t;
 
 
+static void ngx_cms_redis_stream_watch(ngx_uint_t available, void *data);
+static void ngx_cms_redis_stream_ready(void);
 static void ngx_cms_redis_stream_send(void);
 static ngx_int_t ngx_cms_redis_stream_spill(ngx_cms_redis_stream_t *s);
 static ngx_int_t ngx_cms_redis_stream_batch_file(ngx_cms_redis_stream_t *s,
@@ -260,6 +262,16 @@ ngx_cms_redis_stream_init(ngx_cycle_t *cycle, ngx_cms_redis_main_conf_t *rmcf)
     }
 
     s->running = 1;
+
+    /*
+     * Redis coming (back) is news for the stream as for anyone: it hears
+     * it through the client's watchers, registered first, so it drains
+     * before the others act.
+     */
+
+    if (ngx_cms_redis_watch(ngx_cms_redis_stream_watch, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }
@@ -620,9 +632,18 @@ ngx_cms_redis_stream_wake(void)
 }
 
 
+static void
+ngx_cms_redis_stream_watch(ngx_uint_t available, void *data)
+{
+    if (available) {
+        ngx_cms_redis_stream_ready();
+    }
+}
+
+
 /* Redis is back: look for what dead processes left, then send */
 
-void
+static void
 ngx_cms_redis_stream_ready(void)
 {
     ngx_cms_redis_stream_t  *s;
