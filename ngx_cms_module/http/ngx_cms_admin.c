@@ -52,7 +52,7 @@ typedef struct {
 char *
 ngx_cms_admin_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_cms_loc_conf_t  *flcf = conf;
+    ngx_cms_loc_conf_t  *lcf = conf;
 
     ngx_str_t                 *value;
     ngx_http_core_loc_conf_t  *clcf;
@@ -67,7 +67,7 @@ ngx_cms_admin_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (cf->args->nelts == 2) {
         value = cf->args->elts;
-        flcf->admin_upstream = value[1];
+        lcf->admin_upstream = value[1];
     }
 
     return NGX_CONF_OK;
@@ -121,7 +121,7 @@ ngx_cms_admin_handler(ngx_http_request_t *r)
     ngx_cms_waiter_t       *w;
     ngx_cms_admin_ctx_t    *actx;
     ngx_cms_bridge_t    *b;
-    ngx_cms_loc_conf_t     *flcf;
+    ngx_cms_loc_conf_t     *lcf;
     ngx_cms_fo_cluster_t   *cl;
     ngx_cms_fo_proposal_t   prop;
 
@@ -163,9 +163,9 @@ ngx_cms_admin_handler(ngx_http_request_t *r)
                                    "failback", &action);
     }
 
-    flcf = ngx_http_get_module_loc_conf(r, ngx_http_cms_module);
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_cms_module);
 
-    upstream = flcf->admin_upstream;
+    upstream = lcf->admin_upstream;
 
     if (upstream.len == 0) {
         (void) ngx_cms_admin_arg(r, "upstream", &upstream);

@@ -1134,13 +1134,6 @@ ngx_cms_log_handler(ngx_http_request_t *r)
 
 /* events */
 
-size_t
-ngx_cms_json_escape_str(u_char *dst, u_char *src, size_t len)
-{
-    return ngx_cms_json_escape_utf8(dst, src, len) - dst;
-}
-
-
 
 void
 ngx_cms_event_emit(ngx_cycle_t *cycle, ngx_cms_event_t *ev)

@@ -37,7 +37,7 @@ static const char  *ngx_cms_cred_names[] = { "unknown", "ok", "rejected" };
 char *
 ngx_cms_status_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_cms_loc_conf_t  *flcf = conf;
+    ngx_cms_loc_conf_t  *lcf = conf;
 
     ngx_str_t                 *value;
     ngx_http_core_loc_conf_t  *clcf;
@@ -59,7 +59,7 @@ ngx_cms_status_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        flcf->status_detail = 1;
+        lcf->status_detail = 1;
     }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
@@ -77,7 +77,7 @@ ngx_cms_status_handler(ngx_http_request_t *r)
     ngx_cms_json_t           j;
     ngx_cms_fo_cluster_t   **cl;
     ngx_cms_shm_cluster_t   *snap;
-    ngx_cms_loc_conf_t      *flcf;
+    ngx_cms_loc_conf_t      *lcf;
     ngx_cms_fo_main_conf_t  *fmcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -90,8 +90,8 @@ ngx_cms_status_handler(ngx_http_request_t *r)
     }
 
     fmcf = ngx_http_get_module_main_conf(r, ngx_cms_failover_module);
-    flcf = ngx_http_get_module_loc_conf(r, ngx_http_cms_module);
-    detail = flcf->status_detail;
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_cms_module);
+    detail = lcf->status_detail;
 
     if (ngx_cms_json_init(&j, r->pool, 8192) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -26,6 +26,9 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+/* strings in JSON (event details): ngx_cms_json_escape_utf8() */
+#include "ngx_cms_json_escape.h"
+
 /* the parsed answer is a libxml2 tree; plugins that read it include
  * <libxml/tree.h> themselves (struct _xmlDoc is its xmlDoc) */
 struct _xmlDoc;
@@ -221,14 +224,6 @@ void ngx_cms_response_changed(ngx_cms_call_t *call);
 /* a suspended request hook is done: rc as a request hook would return */
 void ngx_cms_resume(ngx_cms_call_t *call, ngx_int_t rc);
 
-/*
- * A string escaped for a JSON document (event details, status answers),
- * by the project's one escaper (ngx_cms_json_escape.h): valid UTF-8 as
- * it is, '"' and '\\' backslashed, controls and bytes of no well-formed
- * sequence as \u00XX.  dst needs up to 6 * len bytes; returns the bytes
- * written.
- */
-size_t ngx_cms_json_escape_str(u_char *dst, u_char *src, size_t len);
 
 /* tell every registered plugin's event hook */
 void ngx_cms_event_emit(ngx_cycle_t *cycle, ngx_cms_event_t *ev);

@@ -562,7 +562,7 @@ ngx_cms_moves_event(ngx_cms_call_t *call, ngx_cms_moves_req_t *mr)
 #define ngx_cms_moves_field(key, s)                                           \
     if ((s)->len && last - p > (ssize_t) (sizeof(key) + 8 + 6 * (s)->len)) {  \
         p = ngx_cpymem(p, ",\"" key "\":\"", sizeof(key) + 4);                \
-        p += ngx_cms_json_escape_str(p, (s)->data, (s)->len);                 \
+        p = ngx_cms_json_escape_utf8(p, (s)->data, (s)->len);                 \
         *p++ = '"';                                                           \
     }
 

@@ -567,7 +567,7 @@ ngx_cms_rec_json_field(u_char *p, u_char *last, const char *key,
     }
 
     p = ngx_sprintf(p, ",\"%s\":\"", key);
-    p += ngx_cms_json_escape_str(p, value->data, value->len);
+    p = ngx_cms_json_escape_utf8(p, value->data, value->len);
     *p++ = '"';
 
     return p;

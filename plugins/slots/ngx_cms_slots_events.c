@@ -76,7 +76,7 @@ ngx_cms_slots_emit(ngx_cms_slots_change_t *ch, ngx_log_t *log)
 #define ngx_cms_slots_json(key, s, len)                                       \
     if (last - p > (ssize_t) (sizeof(key) + 8 + 6 * (len))) {                 \
         p = ngx_cpymem(p, ",\"" key "\":\"", sizeof(key) + 4);                \
-        p += ngx_cms_json_escape_str(p, s, len);                            \
+        p = ngx_cms_json_escape_utf8(p, s, len);                            \
         *p++ = '"';                                                           \
     }
 

@@ -97,7 +97,7 @@ ngx_cms_slots_status_handler(ngx_http_request_t *r)
 
 #define ngx_cms_slots_json_str(p, key, s, len)                                \
     p = ngx_cpymem(p, "\"" key "\":\"", sizeof(key) + 3);                     \
-    p += ngx_cms_json_escape_str(p, s, len);                                \
+    p = ngx_cms_json_escape_utf8(p, s, len);                                \
     *p++ = '"'
 
 

@@ -133,12 +133,13 @@ ngx_cms_slots_now_ms(void)
 }
 
 
+/* the setters copy nothing when empty: an empty field may come as NULL */
+
 void
 ngx_cms_slots_set_id(ngx_cms_slots_id_t *dst, u_char *s, size_t len)
 {
     dst->len = ngx_min(len, NGX_CMS_SLOTS_ID_LEN);
     if (dst->len) {
-        /* an empty field may come as NULL (a Redis record's) */
         ngx_memcpy(dst->data, s, dst->len);
     }
 }
@@ -149,7 +150,6 @@ ngx_cms_slots_set_text(ngx_cms_slots_text_t *dst, u_char *s, size_t len)
 {
     dst->len = ngx_min(len, NGX_CMS_SLOTS_TEXT_LEN);
     if (dst->len) {
-        /* an empty field may come as NULL (a Redis record's) */
         ngx_memcpy(dst->data, s, dst->len);
     }
 }
@@ -160,7 +160,6 @@ ngx_cms_slots_set_user(ngx_cms_slots_user_t *dst, u_char *s, size_t len)
 {
     dst->len = ngx_min(len, NGX_CMS_SLOTS_USER_LEN);
     if (dst->len) {
-        /* an empty field may come as NULL (a Redis record's) */
         ngx_memcpy(dst->data, s, dst->len);
     }
 }
