@@ -413,6 +413,9 @@ my ($fail) = grep { ($_->{params}{name} // '') eq 'Nobody Home' }
              records('audit.log', 12);
 ok($fail, 'a record for the failed request');
 is($fail->{status}, 502, 'status: the 502 the client got');
+like($fail->{request_id}, qr/^[0-9a-f]{32}$/, 'its request_id');
+is($res->{headers}{'x-request-id'}, $fail->{request_id},
+   'the 502 carries the record\'s request_id in X-Request-Id');
 is($fail->{bridge_status}, 0, 'bridge_status 0: no bridge answered');
 ok($fail->{upstream_failed}, 'upstream_failed');
 ok(!$fail->{client_aborted}, 'not a client abort');
@@ -508,6 +511,10 @@ unlike(join('', map { $t->read_file($_) } qw(main.log audit.log all.log)),
     is($p[0]{plugin}, 'policy', 'decided by the policy plugin');
     is($p[0]{rule}, 'keep-spaces', 'by the rule keep-spaces');
     is($p[0]{status}, 403, 'status 403');
+    like($p[0]{request_id}, qr/^[0-9a-f]{32}$/, 'its request_id');
+    is($r->{headers}{'x-request-id'}, $p[0]{request_id},
+       'the refusal carries the record\'s request_id in X-Request-Id');
+    ok($r->{headers}{'x-cms-proxy-reason'}, 'next to its reason header');
     is($p[0]{bridge_status}, 0, 'no bridge saw it');
     is($p[0]{summary}, "admin tried to delete coSpace $space2: denied by "
        . 'policy rule keep-spaces (coSpaces are kept)', 'its summary');

@@ -300,6 +300,8 @@ is($r->{content}, qq{<?xml version="1.0"?>\n<failureDetails>}
 is($r->{headers}{'content-type'}, 'text/xml', 'as text/xml');
 like($r->{headers}{'x-cms-proxy-reason'}, qr/no healthy call bridge/,
      'the reason in a header');
+like($r->{headers}{'x-request-id'} // '', qr/^[0-9a-f]{32}$/,
+     'and the request id in X-Request-Id');
 
 $r = $t->http('PUT', $P, '/api/v1/coSpaces/1234', body => 'name=x');
 is($r->{status}, 503, 'a write too: 503, nothing tried');

@@ -174,6 +174,9 @@ like($r->{content}, qr{^<\?xml version="1.0"\?>\n<failureDetails><parameterError
      'malformed urlencoding: CMS-style failureDetails');
 like($r->{headers}{'x-cms-proxy-reason'}, qr/escape.*byte 5/i,
      'malformed urlencoding: the reason names the offset');
+like($r->{headers}{'x-request-id'} // '', qr/^[0-9a-f]{32}$/,
+     'malformed urlencoding: the request id ($cms_request_id) as well');
+my $first_id = $r->{headers}{'x-request-id'} // '';
 
 $r = $t->http('POST', $P, '/api/v1/coSpaces', body => 'name=a%00b', %auth);
 is($r->{status}, 400, 'encoded NUL in a parameter: 400');
@@ -187,6 +190,9 @@ is($r->{status}, 413, 'body over client_max_body_size: 413 from nginx');
 like($r->{content}, qr{^<\?xml version="1.0"\?>\n<failureDetails><parameterError error="tooLarge" /></failureDetails>$},
      'nginx\'s own 413 page becomes failureDetails');
 is($r->{headers}{'content-type'}, 'text/xml', '... served as text/xml');
+like($r->{headers}{'x-request-id'} // '', qr/^[0-9a-f]{32}$/,
+     '... with its request id');
+isnt($r->{headers}{'x-request-id'}, $first_id, '... not an earlier one\'s');
 
 for my $path ('/api/v1/coSpaces/../system/status', '/api/v1/coSpaces/%2e%2e/x',
               '/api/v1/./coSpaces', '/api/v1//coSpaces')

@@ -102,6 +102,7 @@ struct ngx_cms_call_s {
 
 typedef struct {
     ngx_array_t                  plugins;       /* of ngx_cms_plugin_t * */
+    ngx_int_t                    request_id;    /* $cms_request_id's index */
 } ngx_cms_main_conf_t;
 
 
@@ -242,9 +243,10 @@ ngx_int_t ngx_cms_send_failure(ngx_http_request_t *r, ngx_uint_t status,
 
 /* ngx_cms_variables.c */
 ngx_int_t ngx_cms_add_variables(ngx_conf_t *cf);
-void ngx_cms_request_id_init(ngx_conf_t *cf);
+ngx_int_t ngx_cms_request_id_init(ngx_conf_t *cf);
 ngx_int_t ngx_cms_request_id_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+ngx_int_t ngx_cms_request_id_header(ngx_http_request_t *r);
 
 
 /* ngx_cms_upstream.c */

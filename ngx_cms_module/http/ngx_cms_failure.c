@@ -112,6 +112,11 @@ ngx_cms_send_failure(ngx_http_request_t *r, ngx_uint_t status,
         h->value = *reason;
     }
 
+    if (ngx_cms_request_id_header(r) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_DONE;
+    }
+
     r->headers_out.status = status;
     r->headers_out.content_length_n = b->last - b->pos;
 

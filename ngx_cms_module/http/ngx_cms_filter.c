@@ -488,6 +488,10 @@ ngx_cms_error_answer(ngx_http_request_t *r, ngx_cms_ctx_t *ctx,
     ngx_str_set(&h->key, "X-Cms-Proxy-Reason");
     h->value = *reason;
 
+    if (ngx_cms_request_id_header(r) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     ngx_str_set(&r->headers_out.content_type, "text/xml");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;

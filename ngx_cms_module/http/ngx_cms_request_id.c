@@ -17,6 +17,10 @@
  * Unique across proxies (instance), reloads and restarts (instance and
  * start time), workers (pid) and requests (counter).  It is not secret
  * and not unguessable: $request_id stays for whoever needs that.
+ *
+ * Our own answers (a refusal, a bridge that did not answer) carry it in
+ * an X-Request-Id header next to the reason header, so a client's log
+ * line leads to the audit record and the stream entry of the same call.
  */
 
 
@@ -33,6 +37,9 @@ static uint64_t   ngx_cms_request_id_count;
 static u_char     ngx_cms_request_id_prefix[NGX_CMS_REQUEST_ID_PREFIX];
 
 
+static ngx_str_t  ngx_cms_request_id_name = ngx_string("X-Request-Id");
+
+
 static void ngx_cms_request_id_worker(void);
 static void ngx_cms_request_id_hex(u_char *p, uint64_t n, size_t digits);
 
@@ -43,13 +50,15 @@ static void ngx_cms_request_id_hex(u_char *p, uint64_t n, size_t digits);
  * the instance differ from the last one.
  */
 
-void
+ngx_int_t
 ngx_cms_request_id_init(ngx_conf_t *cf)
 {
-    ssize_t          n;
-    uint32_t         r;
-    ngx_fd_t         fd;
-    struct timeval   tv;
+    ssize_t               n;
+    uint32_t              r;
+    ngx_fd_t              fd;
+    ngx_str_t             name;
+    struct timeval        tv;
+    ngx_cms_main_conf_t  *mcf;
 
     r = 0;
     n = 0;
@@ -69,6 +78,47 @@ ngx_cms_request_id_init(ngx_conf_t *cf)
 
     ngx_cms_request_id_instance = r;
     ngx_cms_request_id_pid = 0;
+
+    /* the header reads the cached variable: one id per request */
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_cms_module);
+
+    ngx_str_set(&name, "cms_request_id");
+
+    mcf->request_id = ngx_http_get_variable_index(cf, &name);
+
+    return (mcf->request_id == NGX_ERROR) ? NGX_ERROR : NGX_OK;
+}
+
+
+/* X-Request-Id: $cms_request_id, on an answer of our own */
+
+ngx_int_t
+ngx_cms_request_id_header(ngx_http_request_t *r)
+{
+    ngx_table_elt_t            *h;
+    ngx_cms_main_conf_t        *mcf;
+    ngx_http_variable_value_t  *vv;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_cms_module);
+
+    vv = ngx_http_get_indexed_variable(r, mcf->request_id);
+
+    if (vv == NULL || vv->not_found) {
+        return NGX_ERROR;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key = ngx_cms_request_id_name;
+    h->value.data = vv->data;
+    h->value.len = vv->len;
+
+    return NGX_OK;
 }
 
 

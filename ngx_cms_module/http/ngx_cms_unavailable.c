@@ -194,6 +194,10 @@ ngx_cms_unavailable_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
+    if (ngx_cms_request_id_header(r) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (retry) {
         p = ngx_sprintf(number, "%ui",
                         ngx_cms_failover_retry_after(fr->cluster));

@@ -252,7 +252,9 @@ ngx_cms_preconfiguration(ngx_conf_t *cf)
     /* the classification tables, built here once and shared by workers */
     ngx_cms_api_init();
 
-    ngx_cms_request_id_init(cf);
+    if (ngx_cms_request_id_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     return ngx_cms_add_variables(cf);
 }
