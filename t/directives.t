@@ -161,8 +161,20 @@ is($r->{content}, qq{<?xml version="1.0"?>\n<failureDetails><parameterError}
    'a CMS-style parameterError');
 like($r->{headers}{'x-cms-proxy-reason'}, qr/too many parameters/,
      'the reason says why');
-is(join(' | ', bridge_log('core1')), 'POST /api/v1/coSpaces',
-   'only the three-parameter body reached the bridge');
+
+# empty components do not count, however many '&' there are
+$r = $t->http('POST', $t->port('proxy'), '/api/v1/coSpaces', %admin,
+              body => '&&name=Empties&&&uri=empties&&passcode=1&&');
+is($r->{status}, 200, 'three parameters among empty components pass');
+$r = $t->http('POST', $t->port('proxy'), '/api/v1/coSpaces', %admin,
+              body => '&&&&&&&name=x&uri=y&passcode=1&secondaryUri=x');
+is($r->{status}, 400, 'a fourth after empty components: 400');
+like($r->{headers}{'x-cms-proxy-reason'} // '', qr/too many parameters/,
+     '... too many parameters');
+
+is(join(' | ', bridge_log('core1')),
+   'POST /api/v1/coSpaces | POST /api/v1/coSpaces',
+   'only the three-parameter bodies reached the bridge');
 
 # --- cms_credentials pass, written out under an http-level inject: the
 # bridge accepts the client's account only

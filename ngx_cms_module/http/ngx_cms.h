@@ -169,6 +169,10 @@ typedef struct {
     ngx_buf_t                   *response;
     xmlDocPtr                    doc;
 
+    /* spare room in the context's block (ngx_cms_ctx.c) */
+    u_char                      *room;
+    u_char                      *room_end;
+
     unsigned                     call_ready:1;
     unsigned                     body_done:1;
     unsigned                     suspended:1;
@@ -199,6 +203,11 @@ typedef struct {
 
 extern ngx_module_t  ngx_http_cms_module;
 
+
+/* ngx_cms_ctx.c */
+ngx_cms_ctx_t *ngx_cms_ctx_create(ngx_pool_t *pool);
+void *ngx_cms_ctx_palloc(ngx_cms_ctx_t *ctx, ngx_pool_t *pool, size_t size);
+void *ngx_cms_ctx_alloc(ngx_cms_ctx_t *ctx, ngx_pool_t *pool, size_t size);
 
 /* ngx_cms_request.c */
 ngx_int_t ngx_cms_precontent_handler(ngx_http_request_t *r);

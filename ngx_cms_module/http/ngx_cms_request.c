@@ -31,7 +31,7 @@ ngx_cms_classify(ngx_http_request_t *r)
         return ctx;
     }
 
-    ctx = ngx_pcalloc(r->main->pool, sizeof(ngx_cms_ctx_t));
+    ctx = ngx_cms_ctx_create(r->main->pool);
     if (ctx == NULL) {
         return NULL;
     }
@@ -214,7 +214,7 @@ ngx_cms_parse_body(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
 {
     int                    rc;
     size_t                 len, n;
-    u_char                *body, *scratch;
+    u_char                *body, *scratch, *p, *last;
     ngx_str_t              reason;
     ngx_buf_t             *b;
     ngx_chain_t           *cl;
@@ -283,16 +283,37 @@ ngx_cms_parse_body(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
         }
     }
 
-    scratch = ngx_pnalloc(r->pool, NGX_CMS_FORM_SCRATCH_SIZE(len));
-    params = ngx_palloc(r->pool,
-                        lcf->max_params * sizeof(ngx_cms_form_param_t));
+    /*
+     * Room for as many parameters as the body can hold (components are
+     * split on '&'), not for cms_max_params of them: 64 would take 4.5 KB
+     * of the pool, a malloc() of its own, for a body of four.  The parse
+     * refuses the same bodies either way: with more components than
+     * cms_max_params the room is cms_max_params.
+     */
+
+    n = 1;
+    last = body + len;
+
+    for (p = body;
+         n < lcf->max_params && (p = memchr(p, '&', last - p)) != NULL;
+         p++)
+    {
+        n++;
+    }
+
+    n = ngx_min(n, lcf->max_params);
+
+    scratch = ngx_cms_ctx_palloc(ctx, r->pool,
+                                 NGX_CMS_FORM_SCRATCH_SIZE(len));
+    params = ngx_cms_ctx_palloc(ctx, r->pool,
+                                n * sizeof(ngx_cms_form_param_t));
 
     if (scratch == NULL || params == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     rc = ngx_cms_form_parse(body, len, scratch, NGX_CMS_FORM_SCRATCH_SIZE(len),
-                            params, lcf->max_params, &n, &err);
+                            params, n, &n, &err);
 
     if (rc != 0) {
         reason.data = ngx_pnalloc(r->pool, 128);

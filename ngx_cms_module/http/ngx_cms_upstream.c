@@ -499,6 +499,7 @@ ngx_cms_upstream_check(ngx_conf_t *cf, ngx_cms_fo_cluster_t *cl)
 static ngx_int_t
 ngx_cms_init_peer(ngx_http_request_t *r, ngx_http_upstream_srv_conf_t *us)
 {
+    ngx_cms_ctx_t           *ctx;
     ngx_pool_cleanup_t      *cln;
     ngx_cms_fo_req_t        *fr;
     ngx_cms_peer_data_t     *pd;
@@ -508,7 +509,18 @@ ngx_cms_init_peer(ngx_http_request_t *r, ngx_http_upstream_srv_conf_t *us)
     ccf = ngx_http_conf_upstream_srv_conf(us, ngx_http_cms_module);
     cl = ngx_http_conf_upstream_srv_conf(us, ngx_cms_failover_module);
 
-    pd = ngx_pcalloc(r->pool, sizeof(ngx_cms_peer_data_t));
+    /*
+     * The choice needs the call's classification anyway; our state goes
+     * in the spare room of its context's block (ngx_cms_ctx.c), not in
+     * the request pool.
+     */
+
+    ctx = ngx_cms_classify(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    pd = ngx_cms_ctx_alloc(ctx, r->pool, sizeof(ngx_cms_peer_data_t));
     if (pd == NULL) {
         return NGX_ERROR;
     }
@@ -516,7 +528,7 @@ ngx_cms_init_peer(ngx_http_request_t *r, ngx_http_upstream_srv_conf_t *us)
     fr = ngx_http_get_module_ctx(r, ngx_cms_failover_module);
 
     if (fr == NULL) {
-        fr = ngx_pcalloc(r->pool, sizeof(ngx_cms_fo_req_t));
+        fr = ngx_cms_ctx_alloc(ctx, r->pool, sizeof(ngx_cms_fo_req_t));
         if (fr == NULL) {
             return NGX_ERROR;
         }

@@ -1,0 +1,154 @@
+
+/*
+ * ngx_cms: where a request's own state lives.
+ *
+ * nginx gives a request a pool of 4 KB blocks (request_pool_size) and a
+ * plain proxied GET fills about two of them.  Our context (the call, the
+ * classification, the state machine) and the balancer's per-request
+ * state add about 1 KB, so a request with cms_api on needed a third
+ * block: one more posix_memalign() and free() per request, about 350
+ * instructions, more than anything else the module did for a GET.
+ *
+ * Instead the context comes in a block of its own, with spare room after
+ * it for a small body's parameters and the balancer's state, and the block is kept for the next request
+ * when this one's pool goes: a pointer push and pop in place of a malloc
+ * and a free.  All the pool holds is the cleanup that gives the block
+ * back (24 bytes), which fits in what a plain request leaves free.
+ *
+ * The cleanup runs when the pool is destroyed, after the log phase and
+ * after every cleanup registered later (the balancer's, the upstream's
+ * run from ngx_http_free_request() before), so nothing that points into
+ * the block outlives it.  The blocks kept are bounded (the requests in
+ * flight at once, up to NGX_CMS_CTX_KEEP); more are freed.  Under ASan
+ * none is kept, so a use after the request still shows.
+ */
+
+
+#include "ngx_cms.h"
+
+
+/*
+ * room after the context: a small body's parameters and their decoded
+ * text (a TMS PUT: four parameters, 650 bytes), the balancer's peer data
+ * and failover state (270)
+ */
+#define NGX_CMS_CTX_ROOM   1280
+
+#if defined(__SANITIZE_ADDRESS__)
+#define NGX_CMS_CTX_KEEP   0
+#else
+#define NGX_CMS_CTX_KEEP   64
+#endif
+
+
+typedef struct ngx_cms_ctx_block_s  ngx_cms_ctx_block_t;
+
+struct ngx_cms_ctx_block_s {
+    ngx_cms_ctx_t            ctx;       /* first: the block is the ctx */
+    ngx_cms_ctx_block_t     *next;      /* on the free list */
+    u_char                   room[NGX_CMS_CTX_ROOM];
+};
+
+
+static void ngx_cms_ctx_release(void *data);
+
+
+/* per worker */
+static ngx_cms_ctx_block_t  *ngx_cms_ctx_free;
+static ngx_uint_t            ngx_cms_ctx_nfree;
+
+
+/* a zeroed context whose memory goes back to the list with pool */
+
+ngx_cms_ctx_t *
+ngx_cms_ctx_create(ngx_pool_t *pool)
+{
+    ngx_cms_ctx_t        *ctx;
+    ngx_pool_cleanup_t   *cln;
+    ngx_cms_ctx_block_t  *b;
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    b = ngx_cms_ctx_free;
+
+    if (b) {
+        ngx_cms_ctx_free = b->next;
+        ngx_cms_ctx_nfree--;
+
+    } else {
+        b = ngx_alloc(sizeof(ngx_cms_ctx_block_t), pool->log);
+        if (b == NULL) {
+            return NULL;
+        }
+    }
+
+    cln->handler = ngx_cms_ctx_release;
+    cln->data = b;
+
+    ctx = &b->ctx;
+
+    ngx_memzero(ctx, sizeof(ngx_cms_ctx_t));
+
+    ctx->room = b->room;
+    ctx->room_end = b->room + NGX_CMS_CTX_ROOM;
+
+    return ctx;
+}
+
+
+/*
+ * Memory that lives as long as the request: from the spare room of the
+ * context's block while it lasts, then from the pool; aligned, and
+ * zeroed by ngx_cms_ctx_alloc().
+ */
+
+void *
+ngx_cms_ctx_palloc(ngx_cms_ctx_t *ctx, ngx_pool_t *pool, size_t size)
+{
+    u_char  *p;
+
+    size = ngx_align(size, NGX_ALIGNMENT);
+
+    if (ctx == NULL || (size_t) (ctx->room_end - ctx->room) < size) {
+        return ngx_palloc(pool, size);
+    }
+
+    p = ctx->room;
+    ctx->room += size;
+
+    return p;
+}
+
+
+void *
+ngx_cms_ctx_alloc(ngx_cms_ctx_t *ctx, ngx_pool_t *pool, size_t size)
+{
+    void  *p;
+
+    p = ngx_cms_ctx_palloc(ctx, pool, size);
+
+    if (p) {
+        ngx_memzero(p, size);
+    }
+
+    return p;
+}
+
+
+static void
+ngx_cms_ctx_release(void *data)
+{
+    ngx_cms_ctx_block_t  *b = data;
+
+    if (ngx_cms_ctx_nfree >= NGX_CMS_CTX_KEEP) {
+        ngx_free(b);
+        return;
+    }
+
+    b->next = ngx_cms_ctx_free;
+    ngx_cms_ctx_free = b;
+    ngx_cms_ctx_nfree++;
+}
