@@ -107,6 +107,10 @@ $TMS_SLOTS
             cms_policy_rule passcode require op=coSpace.create,coSpace.modify
                             if=nonMemberAccess:^true\$ param=passcode
                             min_length=6 error=passcodeTooShort;
+            # a pattern whose match of a long value needs more than the
+            # JIT's stack: the interpreter must decide it
+            cms_policy_rule ab-names deny op=coSpace.modify
+                            param=name ~ "^(a|b)*\$" error=abName;
 
             proxy_pass http://cms;
         }
@@ -432,6 +436,17 @@ $r = as(admin => PUT => $P, "/api/v1/callProfiles/$profile",
 is($r->{status}, 200, 'cap deny: the maximum itself passes');
 is_deeply(bridge_saw(), ["PUT /api/v1/callProfiles/$profile participantLimit=200"],
           'cap deny: passed unchanged');
+
+# --- a regex match beyond the JIT's stack (3000 captures of (a|b)):
+# decided as PCRE2's interpreter decides it, not refused as an error
+
+forget();
+
+$r = as(admin => PUT => $P, "/api/v1/coSpaces/$space", 'name=' . ('a' x 3000));
+denied($r, 400, 'abName', 'ab-names', 'policy rule ab-names: name matches ^(a|b)*$',
+       'a long match the JIT cannot run');
+$r = as(admin => PUT => $P, "/api/v1/coSpaces/$space", 'name=' . ('a' x 2999) . 'c');
+is($r->{status}, 200, '... and a long non-match passes');
 
 # --- require: passcode when a space is opened to non-members
 

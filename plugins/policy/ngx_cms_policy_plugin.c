@@ -30,6 +30,7 @@
 #include <ngx_http.h>
 
 #include "ngx_cms_plugin.h"
+#include "ngx_cms_regex.h"
 #include "ngx_cms_policy_rule.h"
 
 
@@ -973,7 +974,7 @@ ngx_cms_policy_remove(ngx_cms_policy_sh_t *sh, ngx_cms_policy_meeting_t *m)
 }
 
 
-/* regular expressions: nginx's API, PCRE2 underneath */
+/* regular expressions: nginx's API, PCRE2 and its JIT underneath */
 
 static int
 ngx_cms_policy_exec(void *re, const unsigned char *s, size_t len)
@@ -984,7 +985,7 @@ ngx_cms_policy_exec(void *re, const unsigned char *s, size_t len)
     value.data = (u_char *) s;
     value.len = len;
 
-    rc = ngx_regex_exec(re, &value, NULL, 0);
+    rc = ngx_cms_regex_exec(re, &value, NULL, 0);
 
     if (rc >= 0) {
         return 1;
@@ -1011,7 +1012,7 @@ ngx_cms_policy_compile(void *data, const ngx_cms_span_t *pattern,
     rc.err.len = NGX_MAX_CONF_ERRSTR;
     rc.err.data = errstr;
 
-    if (ngx_regex_compile(&rc) != NGX_OK) {
+    if (ngx_cms_regex_compile(&rc) != NGX_OK) {
         ngx_snprintf((u_char *) err, errlen - 1,
                      "bad regular expression \"%V\": %V%Z",
                      &rc.pattern, &rc.err);

@@ -20,6 +20,7 @@
 #include <ngx_http.h>
 
 #include <ngx_cms_plugin.h>
+#include <ngx_cms_regex.h>
 
 #include <libxml/tree.h>
 
@@ -213,8 +214,8 @@ ngx_cms_rewrite_apply(ngx_cms_call_t *call, ngx_cms_rewrite_rule_t *rule)
         subject.data = (u_char *) "";
     }
 
-    rc = ngx_regex_exec(rule->regex, &subject, captures,
-                        (NGX_CMS_REWRITE_MAX_CAPTURE + 1) * 3);
+    rc = ngx_cms_regex_exec(rule->regex, &subject, captures,
+                            (NGX_CMS_REWRITE_MAX_CAPTURE + 1) * 3);
 
     if (rc == NGX_REGEX_NO_MATCHED) {
         return NGX_OK;
@@ -531,7 +532,7 @@ ngx_cms_rewrite_param(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     rc.err.len = NGX_MAX_CONF_ERRSTR;
     rc.err.data = errstr;
 
-    if (ngx_regex_compile(&rc) != NGX_OK) {
+    if (ngx_cms_regex_compile(&rc) != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid regex \"%V\" in \"%V\" for \"%V\": %V",
                            &value[2], &cmd->name, &value[1], &rc.err);
