@@ -418,6 +418,32 @@ is(api(PUT => "/api/v1/cospaces/$s7", open_body('Meeting G', 'sg'))
 isnt(api(PUT => "/api/v1/cospaces/$space{2}", open_body('Meeting G', 'sg'))
      ->{status}, 200, 'the old space id is gone from CMS');
 
+# --- 7b. a listing polled: the same bytes are not learned again while
+# the zone stays as they left it (a memo per worker), but are as soon as
+# the zone changed, though the listing did not
+
+{
+    my $list = '/api/v1/coSpaces?filter=TMS_Scheduled';
+    my ($i, $s) = lowest_free();
+    ok(defined $i, "slot $i is free");
+    my $before = api(GET => $list)->{content};
+    is(api(GET => $list)->{content}, $before, 'the same listing twice');
+
+    is(api(PUT => "/api/v1/cospaces/$s", open_body('Polled Meeting', 'pm'))
+       ->{status}, 200, "a meeting in slot $i, through the proxy");
+    is(slot($i)->{state}, 'in_use', "slot $i in use");
+
+    # closed again behind the proxy's back: CMS lists what it listed
+    $t->http(PUT => $t->port('core1'), "/api/v1/cospaces/$s",
+             body => close_body($i), user => 'admin', password => 'secret1');
+    is(api(GET => $list)->{content}, $before,
+       'CMS lists the very bytes it listed before');
+    is(slot($i)->{state}, 'free',
+       "... which now say something the zone did not know: slot $i free");
+    is(api(GET => $list)->{content}, $before, 'polled again');
+    is(slot($i)->{state}, 'free', "slot $i stays free");
+}
+
 # --- 8. reconciliation: CMS changed behind the proxy's back
 
 SKIP: {

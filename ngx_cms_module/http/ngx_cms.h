@@ -180,6 +180,8 @@ typedef struct {
     unsigned                     response_hooks_done:1;
     unsigned                     logged:1;
     unsigned                     error_page:1;
+    unsigned                     body_ready:1;  /* response, complete */
+    unsigned                     parsed:1;      /* doc: tried once */
 } ngx_cms_ctx_t;
 
 
@@ -232,6 +234,7 @@ ngx_int_t ngx_cms_body_replace(ngx_http_request_t *r, ngx_cms_ctx_t *ctx);
 
 /* ngx_cms_filter.c */
 ngx_int_t ngx_cms_filter_init(ngx_conf_t *cf);
+void ngx_cms_response_parse(ngx_cms_ctx_t *ctx);
 ngx_int_t ngx_cms_user_init(ngx_conf_t *cf);
 
 /* ngx_cms_xml.c */

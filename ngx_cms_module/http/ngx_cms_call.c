@@ -81,7 +81,11 @@ ngx_cms_call_num(ngx_cms_call_t *call, ngx_cms_call_num_e which)
     case NGX_CMS_CALL_UPSTREAM_FAILED:     return call->upstream_failed;
     case NGX_CMS_CALL_CLIENT_ABORTED:      return call->client_aborted;
     case NGX_CMS_CALL_RESPONSE_TOO_BIG:    return call->response_too_big;
-    case NGX_CMS_CALL_RESPONSE_MALFORMED:  return call->response_malformed;
+    case NGX_CMS_CALL_RESPONSE_MALFORMED:
+        /* known once parsed: asking parses it (ngx_cms_response_xml) */
+        ngx_cms_response_parse(call->core);
+        return call->response_malformed;
+
     case NGX_CMS_CALL_RESPONSE_CHANGED:    return call->response_changed;
     case NGX_CMS_CALL_VERDICT:             return call->verdict;
     }

@@ -284,28 +284,17 @@ ngx_cms_send_buffered(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
     ngx_int_t            rc;
     ngx_str_t            body;
     ngx_buf_t           *b;
-    ngx_uint_t           malformed;
     ngx_chain_t          out;
-    ngx_pool_cleanup_t  *cln;
 
     b = ctx->response;
 
-    ctx->doc = ngx_cms_xml_parse(r->connection->log, b->pos,
-                                 b->last - b->pos, &malformed);
+    /*
+     * Parsed when a hook first asks for the tree (or whether it is well
+     * formed): a hook that can tell from the bytes that it has nothing
+     * to learn (ngx_cms_response_body()) costs no parse.
+     */
 
-    if (ctx->doc) {
-        cln = ngx_pool_cleanup_add(r->pool, 0);
-        if (cln == NULL) {
-            xmlFreeDoc(ctx->doc);
-            ctx->doc = NULL;
-            return NGX_ERROR;
-        }
-
-        cln->handler = ngx_cms_free_doc;
-        cln->data = ctx;
-    }
-
-    ctx->call.response_malformed = malformed;
+    ctx->body_ready = 1;
 
     ngx_cms_run_response_hooks(r, ctx);
 
@@ -340,6 +329,46 @@ ngx_cms_send_buffered(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
     out.next = NULL;
 
     return ngx_http_next_body_filter(r, &out);
+}
+
+
+/* the buffered answer as a tree, parsed once, on first demand */
+
+void
+ngx_cms_response_parse(ngx_cms_ctx_t *ctx)
+{
+    ngx_buf_t           *b;
+    ngx_uint_t           malformed;
+    ngx_http_request_t  *r;
+    ngx_pool_cleanup_t  *cln;
+
+    if (ctx->parsed || !ctx->body_ready) {
+        return;
+    }
+
+    ctx->parsed = 1;
+
+    r = ctx->call.request;
+    b = ctx->response;
+
+    if (r == NULL || b == NULL) {
+        return;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return;
+    }
+
+    ctx->doc = ngx_cms_xml_parse(r->connection->log, b->pos,
+                                 b->last - b->pos, &malformed);
+
+    ctx->call.response_malformed = malformed;
+
+    if (ctx->doc) {
+        cln->handler = ngx_cms_free_doc;
+        cln->data = ctx;
+    }
 }
 
 

@@ -858,7 +858,25 @@ ngx_cms_response_xml(ngx_cms_call_t *call)
 {
     ngx_cms_ctx_t  *ctx = call->core;
 
+    ngx_cms_response_parse(ctx);
+
     return ctx->doc;
+}
+
+
+ngx_int_t
+ngx_cms_response_body(ngx_cms_call_t *call, ngx_str_t *body)
+{
+    ngx_cms_ctx_t  *ctx = call->core;
+
+    if (!ctx->body_ready) {
+        return NGX_DECLINED;
+    }
+
+    body->data = ctx->response->pos;
+    body->len = ctx->response->last - ctx->response->pos;
+
+    return NGX_OK;
 }
 
 

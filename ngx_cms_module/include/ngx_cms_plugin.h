@@ -221,6 +221,15 @@ void ngx_cms_want_response_body(ngx_cms_call_t *call);
 struct _xmlDoc *ngx_cms_response_xml(ngx_cms_call_t *call);
 void ngx_cms_response_changed(ngx_cms_call_t *call);
 
+/*
+ * From a response hook: the buffered response as the bridge sent it,
+ * NGX_OK, or NGX_DECLINED when there is none.  The tree is parsed only
+ * when a hook first asks for it (or for RESPONSE_MALFORMED), so a hook
+ * that can tell from these bytes that there is nothing new in them
+ * saves the parse.
+ */
+ngx_int_t ngx_cms_response_body(ngx_cms_call_t *call, ngx_str_t *body);
+
 /* a suspended request hook is done: rc as a request hook would return */
 void ngx_cms_resume(ngx_cms_call_t *call, ngx_int_t rc);
 

@@ -163,6 +163,9 @@ typedef struct {
     ngx_uint_t                  released;
     ngx_uint_t                  lookalikes; /* spaces named like a slot
                                                that is another space */
+
+    /* any space mapped to or unmapped from a slot (the listing memo) */
+    ngx_uint_t                  spaces_version;
 } ngx_cms_slots_sh_t;
 
 
@@ -326,11 +329,18 @@ void ngx_cms_slots_learn_response(ngx_cms_call_t *call,
     ngx_cms_slots_req_t *sr);
 ngx_uint_t ngx_cms_slots_learn_listing(ngx_cms_slots_main_conf_t *smcf,
     xmlDocPtr doc, uint64_t asked_ms, ngx_uint_t correct, ngx_log_t *log,
-    ngx_uint_t *items, ngx_uint_t *total, ngx_array_t *seen);
-void ngx_cms_slots_learn_space(ngx_cms_slots_main_conf_t *smcf,
+    ngx_uint_t *items, ngx_uint_t *total, ngx_array_t *seen,
+    ngx_uint_t *learned);
+ngx_uint_t ngx_cms_slots_learn_space(ngx_cms_slots_main_conf_t *smcf,
     u_char *id, size_t id_len, u_char *name, size_t name_len,
     u_char *nma, size_t nma_len, u_char *secret, size_t secret_len,
     uint64_t asked_ms, const char *how, ngx_log_t *log);
+
+/* what learning one space did (ngx_cms_slots_learn_space) */
+#define NGX_CMS_SLOTS_LEARN_NOTHING   0   /* the zone agreed already */
+#define NGX_CMS_SLOTS_LEARN_CHANGED   1   /* mapped, corrected, reported */
+#define NGX_CMS_SLOTS_LEARN_DEFERRED  2   /* a newer change or a check-out
+                                             under way: left alone */
 
 /* ngx_cms_slots_status.c */
 char *ngx_cms_slots_status_directive(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -389,7 +389,8 @@ ngx_cms_slots_rec_page(ngx_cms_client_t *cc)
     }
 
     (void) ngx_cms_slots_learn_listing(job->smcf, doc, job->asked_ms, 1,
-                                       job->log, &items, &total, job->seen);
+                                       job->log, &items, &total, job->seen,
+                                       NULL);
     xmlFreeDoc(doc);
 
     job->offset += items;

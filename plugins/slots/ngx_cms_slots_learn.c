@@ -38,6 +38,28 @@ static ngx_uint_t ngx_cms_slots_text(xmlNodePtr node, const char *name,
 static ngx_uint_t ngx_cms_slots_attr(xmlNodePtr node, const char *name,
     u_char *buf, size_t size, size_t *len);
 static ngx_uint_t ngx_cms_slots_str_is(ngx_str_t *s, const char *text);
+static ngx_uint_t ngx_cms_slots_memo_hit(ngx_cms_slots_main_conf_t *smcf,
+    ngx_str_t *body);
+static void ngx_cms_slots_memo_keep(ngx_str_t *body, uint64_t zone,
+    ngx_log_t *log);
+static uint64_t ngx_cms_slots_zone_print(ngx_cms_slots_main_conf_t *smcf);
+
+
+/*
+ * Per worker: the last listing that taught nothing (the zone agreed with
+ * every space in it already, and nothing in the zone changed while it
+ * was read), with the zone's fingerprint then.  The same bytes against
+ * the same zone would teach nothing again, so they are not parsed: a
+ * client that polls the coSpaces costs a comparison, not a parse of the
+ * whole list.  Learning is a function of the listing, the zone and, for
+ * what it leaves alone, of time (a newer change, a check-out under way):
+ * a listing that left anything alone is never kept.
+ */
+
+static u_char    *ngx_cms_slots_memo;
+static size_t     ngx_cms_slots_memo_len;
+static size_t     ngx_cms_slots_memo_size;
+static uint64_t   ngx_cms_slots_memo_zone;
 
 
 static uint64_t
@@ -50,9 +72,11 @@ ngx_cms_slots_asked_ms(ngx_http_request_t *r)
 void
 ngx_cms_slots_learn_response(ngx_cms_call_t *call, ngx_cms_slots_req_t *sr)
 {
+    uint64_t                    zone;
+    ngx_str_t                   body;
     xmlDocPtr                   doc;
     xmlNodePtr                  root;
-    ngx_uint_t                  items, total;
+    ngx_uint_t                  items, total, learned, has_body;
     ngx_http_request_t         *r;
     ngx_cms_slots_main_conf_t  *smcf;
 
@@ -77,6 +101,12 @@ ngx_cms_slots_learn_response(ngx_cms_call_t *call, ngx_cms_slots_req_t *sr)
         break;
     }
 
+    has_body = (ngx_cms_response_body(call, &body) == NGX_OK);
+
+    if (has_body && ngx_cms_slots_memo_hit(smcf, &body)) {
+        return;
+    }
+
     doc = ngx_cms_response_xml(call);
     if (doc == NULL) {
         return;
@@ -91,10 +121,19 @@ ngx_cms_slots_learn_response(ngx_cms_call_t *call, ngx_cms_slots_req_t *sr)
         ngx_cms_slots_learn_sync(call, smcf, root);
 
     } else if (xmlStrcmp(root->name, (const xmlChar *) "coSpaces") == 0) {
+        zone = ngx_cms_slots_zone_print(smcf);
+
         (void) ngx_cms_slots_learn_listing(smcf, doc,
                                            ngx_cms_slots_asked_ms(r), 1,
                                            r->connection->log, &items,
-                                           &total, NULL);
+                                           &total, NULL, &learned);
+
+        if (has_body
+            && learned == NGX_CMS_SLOTS_LEARN_NOTHING
+            && ngx_cms_slots_zone_print(smcf) == zone)
+        {
+            ngx_cms_slots_memo_keep(&body, zone, r->connection->log);
+        }
 
     } else if (xmlStrcmp(root->name, (const xmlChar *) "coSpace") == 0) {
         ngx_cms_slots_learn_detail(call, smcf, root);
@@ -406,8 +445,9 @@ ngx_cms_slots_learn_detail(ngx_cms_call_t *call,
 ngx_uint_t
 ngx_cms_slots_learn_listing(ngx_cms_slots_main_conf_t *smcf, xmlDocPtr doc,
     uint64_t asked_ms, ngx_uint_t correct, ngx_log_t *log, ngx_uint_t *items,
-    ngx_uint_t *total, ngx_array_t *seen)
+    ngx_uint_t *total, ngx_array_t *seen, ngx_uint_t *learned)
 {
+    ngx_uint_t           rc;
     u_char               id[NGX_CMS_SLOTS_ID_LEN];
     u_char               name[NGX_CMS_SLOTS_TEXT_LEN * 2];
     size_t               id_len, name_len;
@@ -417,6 +457,10 @@ ngx_cms_slots_learn_listing(ngx_cms_slots_main_conf_t *smcf, xmlDocPtr doc,
 
     *items = 0;
     *total = 0;
+
+    if (learned) {
+        *learned = NGX_CMS_SLOTS_LEARN_NOTHING;
+    }
 
     root = xmlDocGetRootElement(doc);
 
@@ -461,9 +505,13 @@ ngx_cms_slots_learn_listing(ngx_cms_slots_main_conf_t *smcf, xmlDocPtr doc,
         }
 
         if (correct) {
-            ngx_cms_slots_learn_space(smcf, id, id_len, name, name_len,
-                                      NULL, 0, NULL, 0, asked_ms,
-                                      "listing", log);
+            rc = ngx_cms_slots_learn_space(smcf, id, id_len, name, name_len,
+                                           NULL, 0, NULL, 0, asked_ms,
+                                           "listing", log);
+
+            if (learned && rc > *learned) {
+                *learned = rc;
+            }
         }
     }
 
@@ -478,7 +526,7 @@ ngx_cms_slots_learn_listing(ngx_cms_slots_main_conf_t *smcf, xmlDocPtr doc,
  * meeting, a closed one with a meeting's name not a free slot).
  */
 
-void
+ngx_uint_t
 ngx_cms_slots_learn_space(ngx_cms_slots_main_conf_t *smcf, u_char *id,
     size_t id_len, u_char *name, size_t name_len, u_char *nma,
     size_t nma_len, u_char *secret, size_t secret_len, uint64_t asked_ms,
@@ -486,12 +534,14 @@ ngx_cms_slots_learn_space(ngx_cms_slots_main_conf_t *smcf, u_char *id,
 {
     long                     index, named;
     uint64_t                 now_ms, name_key;
-    ngx_uint_t               i, n, change, placeholder, mapped, lookalike;
+    ngx_uint_t               i, n, change, placeholder, mapped, lookalike,
+                             deferred;
     ngx_cms_slots_pool_t    *pool;
     ngx_cms_slots_slot_t    *slot;
     ngx_cms_slots_change_t   ch;
 
     change = 0;
+    deferred = 0;
     mapped = 0;
     lookalike = 0;
     placeholder = 0;
@@ -557,7 +607,8 @@ ngx_cms_slots_learn_space(ngx_cms_slots_main_conf_t *smcf, u_char *id,
                 ngx_cms_slots_emit(&ch, log);
             }
 
-            return;
+            return lookalike ? NGX_CMS_SLOTS_LEARN_CHANGED
+                             : NGX_CMS_SLOTS_LEARN_NOTHING;
         }
     }
 
@@ -586,6 +637,7 @@ ngx_cms_slots_learn_space(ngx_cms_slots_main_conf_t *smcf, u_char *id,
         || (slot->res_token && slot->res_until_ms > now_ms))
     {
         /* the proxy changed it after this answer was asked for */
+        deferred = 1;
         goto done;
     }
 
@@ -647,9 +699,11 @@ done:
         if (mapped) {
             /* the other instances learn the space from Redis */
             ngx_cms_slots_redis_publish_map(smcf, n, index);
+            return NGX_CMS_SLOTS_LEARN_CHANGED;
         }
 
-        return;
+        return deferred ? NGX_CMS_SLOTS_LEARN_DEFERRED
+                        : NGX_CMS_SLOTS_LEARN_NOTHING;
     }
 
     ch.note.len = ngx_snprintf(ch.note.data, NGX_CMS_SLOTS_TEXT_LEN,
@@ -666,6 +720,8 @@ done:
 
     ngx_cms_slots_emit(&ch, log);
     ngx_cms_slots_redis_publish(smcf, n, index);
+
+    return NGX_CMS_SLOTS_LEARN_CHANGED;
 }
 
 
@@ -697,6 +753,114 @@ ngx_cms_slots_lookalike_locked(ngx_cms_slots_main_conf_t *smcf,
                    - ch->note.data;
 
     return 1;
+}
+
+
+/* the listing memo (above ngx_cms_slots_learn_response) */
+
+static ngx_uint_t
+ngx_cms_slots_memo_hit(ngx_cms_slots_main_conf_t *smcf, ngx_str_t *body)
+{
+    if (ngx_cms_slots_memo_len == 0
+        || body->len != ngx_cms_slots_memo_len
+        || ngx_memcmp(body->data, ngx_cms_slots_memo, body->len) != 0)
+    {
+        return 0;
+    }
+
+    return ngx_cms_slots_zone_print(smcf) == ngx_cms_slots_memo_zone;
+}
+
+
+static void
+ngx_cms_slots_memo_keep(ngx_str_t *body, uint64_t zone, ngx_log_t *log)
+{
+    u_char  *p;
+
+    if (body->len == 0) {
+        return;
+    }
+
+    if (body->len > ngx_cms_slots_memo_size) {
+        p = ngx_alloc(body->len, log);
+        if (p == NULL) {
+            return;
+        }
+
+        if (ngx_cms_slots_memo) {
+            ngx_free(ngx_cms_slots_memo);
+        }
+
+        ngx_cms_slots_memo = p;
+        ngx_cms_slots_memo_size = body->len;
+    }
+
+    ngx_memcpy(ngx_cms_slots_memo, body->data, body->len);
+    ngx_cms_slots_memo_len = body->len;
+    ngx_cms_slots_memo_zone = zone;
+}
+
+
+/*
+ * A fingerprint of everything learning a listing reads in the zone: the
+ * pools (which, active, their generation and slots), every slot's state,
+ * meeting name, last change and check-out under way, and the count of
+ * spaces mapped and unmapped.  Every change of a slot's state sets its
+ * changed_ms; a 64-bit mix of all of it, read under the zone's lock.
+ */
+
+#define ngx_cms_slots_mix(h, v)                                                   h = ((h) ^ (uint64_t) (v)) * 0x100000001b3ULL,                                h ^= h >> 29
+
+static uint64_t
+ngx_cms_slots_zone_print(ngx_cms_slots_main_conf_t *smcf)
+{
+    uint64_t               h;
+    ngx_uint_t             i, k;
+    ngx_cms_slots_pool_t  *pool;
+    ngx_cms_slots_slot_t  *slot;
+
+    h = 0xcbf29ce484222325ULL;
+
+    ngx_shmtx_lock(&smcf->shpool->mutex);
+
+    ngx_cms_slots_mix(h, smcf->sh->spaces_version);
+
+    for (i = 0; i < NGX_CMS_SLOTS_MAX_POOLS; i++) {
+        pool = &smcf->sh->pools[i];
+
+        if (!pool->used) {
+            continue;
+        }
+
+        ngx_cms_slots_mix(h, i);
+        ngx_cms_slots_mix(h, pool->active);
+        ngx_cms_slots_mix(h, pool->generation);
+        ngx_cms_slots_mix(h, pool->nslots);
+        ngx_cms_slots_mix(h, (uintptr_t) pool->slots);
+
+        if (pool->slots == NULL) {
+            continue;
+        }
+
+        /* a slot's fields folded by odd multipliers, then one mix */
+
+        for (k = 0; k < pool->nslots; k++) {
+            slot = &pool->slots[k];
+
+            h = (h ^ (slot->changed_ms
+                      ^ slot->hold.name_key * 0x9e3779b97f4a7c15ULL
+                      ^ slot->res_token * 0xc2b2ae3d27d4eb4fULL
+                      ^ slot->res_until_ms * 0x165667b19e3779f9ULL
+                      ^ (uint64_t) slot->hold.state << 59))
+                * 0x100000001b3ULL;
+        }
+
+        ngx_cms_slots_mix(h, k);
+    }
+
+    ngx_shmtx_unlock(&smcf->shpool->mutex);
+
+    return h;
 }
 
 

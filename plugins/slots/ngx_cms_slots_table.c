@@ -315,6 +315,8 @@ ngx_cms_slots_map_locked(ngx_cms_slots_main_conf_t *smcf,
     slot->sn.node.key = ngx_crc32_short(id, len);
 
     ngx_rbtree_insert(&smcf->sh->tree, &slot->sn.node);
+
+    smcf->sh->spaces_version++;
 }
 
 
@@ -328,6 +330,8 @@ ngx_cms_slots_unmap_locked(ngx_cms_slots_main_conf_t *smcf,
 
     ngx_rbtree_delete(&smcf->sh->tree, &slot->sn.node);
     slot->space.len = 0;
+
+    smcf->sh->spaces_version++;
 }
 
 
