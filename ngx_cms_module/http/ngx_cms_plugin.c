@@ -651,10 +651,54 @@ ngx_cms_param_remove(ngx_cms_call_t *call, ngx_str_t *name)
 }
 
 
+/*
+ * Whether a parameter's value is masked depends on its name alone, and
+ * it is asked for every parameter by every plugin that shows values (the
+ * audit record, its summary, $cms_params).  CMS has a few dozen names:
+ * each worker keeps the answers for the names it has seen (at most one
+ * a slot, found by a hash of the length and the first and last eight
+ * bytes), so a name costs a comparison, not a scan for secret words.
+ * Names shorter than eight bytes are scanned: that is as cheap.
+ */
+
+#define NGX_CMS_SECRET_SLOTS  256
+#define NGX_CMS_SECRET_NAME   48
+
+typedef struct {
+    size_t                    len;
+    ngx_uint_t                secret;
+    u_char                    name[NGX_CMS_SECRET_NAME];
+} ngx_cms_secret_name_t;
+
+static ngx_cms_secret_name_t  ngx_cms_secret_names[NGX_CMS_SECRET_SLOTS];
+
+
 ngx_uint_t
 ngx_cms_param_is_secret(ngx_str_t *name)
 {
-    return ngx_cms_form_is_secret(name->data, name->len) ? 1 : 0;
+    uint64_t                a, b;
+    ngx_cms_secret_name_t  *e;
+
+    if (name->len < 8 || name->len > NGX_CMS_SECRET_NAME) {
+        return ngx_cms_form_is_secret(name->data, name->len) ? 1 : 0;
+    }
+
+    ngx_memcpy(&a, name->data, 8);
+    ngx_memcpy(&b, name->data + name->len - 8, 8);
+
+    e = &ngx_cms_secret_names[((a * 0x9e3779b97f4a7c15ULL)
+                               ^ (b * 0xc2b2ae3d27d4eb4fULL)
+                               ^ name->len) >> 56];
+
+    if (e->len != name->len
+        || ngx_memcmp(e->name, name->data, name->len) != 0)
+    {
+        e->len = name->len;
+        ngx_memcpy(e->name, name->data, name->len);
+        e->secret = ngx_cms_form_is_secret(name->data, name->len) ? 1 : 0;
+    }
+
+    return e->secret;
 }
 
 

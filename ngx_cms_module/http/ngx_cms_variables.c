@@ -172,6 +172,7 @@ ngx_cms_params_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 {
     size_t                 i, len;
     u_char                *p;
+    ngx_str_t              name;
     ngx_cms_form_param_t  *prm;
 
     static u_char          mask[] = "***";
@@ -183,7 +184,10 @@ ngx_cms_params_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
         len += ngx_cms_form_escape(NULL, prm->name, prm->name_len) + 2;
 
-        if (ngx_cms_form_is_secret(prm->name, prm->name_len)) {
+        name.data = prm->name;
+        name.len = prm->name_len;
+
+        if (ngx_cms_param_is_secret(&name)) {
             len += sizeof(mask) - 1;
 
         } else {
@@ -208,7 +212,10 @@ ngx_cms_params_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         p += ngx_cms_form_escape(p, prm->name, prm->name_len);
         *p++ = '=';
 
-        if (ngx_cms_form_is_secret(prm->name, prm->name_len)) {
+        name.data = prm->name;
+        name.len = prm->name_len;
+
+        if (ngx_cms_param_is_secret(&name)) {
             p = ngx_cpymem(p, mask, sizeof(mask) - 1);
 
         } else {

@@ -14,6 +14,10 @@
 #include "ngx_cms_form.h"
 
 
+static int ngx_cms_form_split(const unsigned char *body, size_t len,
+    unsigned char *scratch, size_t scratch_size,
+    ngx_cms_form_param_t *params, size_t max_params, size_t *nparams,
+    ngx_cms_form_error_t *err, int plain);
 static int ngx_cms_form_decode(const unsigned char *body, size_t from,
     size_t to, unsigned char *dst, size_t *dlen, ngx_cms_form_error_t *err);
 static int ngx_cms_form_hex(unsigned char c);
@@ -83,6 +87,32 @@ ngx_cms_form_parse(const unsigned char *body, size_t len,
     ngx_cms_form_param_t *params, size_t max_params, size_t *nparams,
     ngx_cms_form_error_t *err)
 {
+    int  plain;
+
+    /*
+     * A body without '%', '+' or NUL (TMS sends its spaces raw) decodes
+     * to itself: every name and value is copied, not decoded byte by
+     * byte.  Three memchr() calls over the body decide it.
+     */
+
+    plain = (len == 0
+             || (memchr(body, '%', len) == NULL
+                 && memchr(body, '+', len) == NULL
+                 && memchr(body, '\0', len) == NULL));
+
+    return ngx_cms_form_split(body, len, scratch, scratch_size, params,
+                              max_params, nparams, err, plain);
+}
+
+
+/* plain: the body has nothing to decode (t/unit/test_form_diff.c) */
+
+static int
+ngx_cms_form_split(const unsigned char *body, size_t len,
+    unsigned char *scratch, size_t scratch_size,
+    ngx_cms_form_param_t *params, size_t max_params, size_t *nparams,
+    ngx_cms_form_error_t *err, int plain)
+{
     int                    rc;
     size_t                 n, pos, end, eq, need, dlen, avail;
     unsigned char         *s;
@@ -138,9 +168,15 @@ ngx_cms_form_parse(const unsigned char *body, size_t len,
         prm->raw_name.data = body + pos;
         prm->raw_name.len = eq - pos;
 
-        rc = ngx_cms_form_decode(body, pos, eq, s, &dlen, err);
-        if (rc != NGX_CMS_FORM_OK) {
-            return rc;
+        if (plain) {
+            dlen = eq - pos;
+            memcpy(s, body + pos, dlen);
+
+        } else {
+            rc = ngx_cms_form_decode(body, pos, eq, s, &dlen, err);
+            if (rc != NGX_CMS_FORM_OK) {
+                return rc;
+            }
         }
 
         prm->name = s;
@@ -154,9 +190,15 @@ ngx_cms_form_parse(const unsigned char *body, size_t len,
             prm->raw_value.data = body + eq + 1;
             prm->raw_value.len = end - eq - 1;
 
-            rc = ngx_cms_form_decode(body, eq + 1, end, s, &dlen, err);
-            if (rc != NGX_CMS_FORM_OK) {
-                return rc;
+            if (plain) {
+                dlen = end - eq - 1;
+                memcpy(s, body + eq + 1, dlen);
+
+            } else {
+                rc = ngx_cms_form_decode(body, eq + 1, end, s, &dlen, err);
+                if (rc != NGX_CMS_FORM_OK) {
+                    return rc;
+                }
             }
 
             prm->value = s;

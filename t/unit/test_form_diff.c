@@ -8,7 +8,11 @@
  *   names, and the table of first letters against the word list;
  * - ngx_cms_form_decode(), which copies plain runs eight bytes a step,
  *   against the byte loop, on random components: output, length,
- *   error code and offset.
+ *   error code and offset;
+ * - ngx_cms_form_parse(), which copies the names and values of a body
+ *   without '%', '+' or NUL instead of decoding them, against the split
+ *   that decodes every one, on random bodies: result, parameters (raw
+ *   spans, decoded text, '='), error code and offset.
  *
  * The file includes ngx_cms_form.c, so both read the same lists.
  */
@@ -325,6 +329,81 @@ test_decode(void **state)
 }
 
 
+static void
+test_parse(void **state)
+{
+    static const char  alpha[] = "ab=&& Z9-.~+%%41\0\xc3";
+
+    int                    rc, ref_rc, round;
+    size_t                 len, i, n, ref_n, plain;
+    uint32_t               seed;
+    unsigned char          in[80], scratch[81], ref_scratch[81];
+    ngx_cms_form_param_t   p[8], ref_p[8];
+    ngx_cms_form_error_t   err, ref_err;
+
+    (void) state;
+
+    seed = 7;
+    plain = 0;
+
+    for (round = 0; round < 300000; round++) {
+        seed = seed * 1103515245u + 12345u;
+        len = (seed >> 8) % 80;
+
+        for (i = 0; i < len; i++) {
+            seed = seed * 1103515245u + 12345u;
+
+            /* half the bodies have nothing to decode */
+            in[i] = (round & 1)
+                    ? (unsigned char) alpha[(seed >> 12) % (sizeof(alpha) - 1)]
+                    : (unsigned char) "ab=&& Z9-.~c"[(seed >> 12) % 12];
+        }
+
+        memset(&err, 0, sizeof(err));
+        memset(&ref_err, 0, sizeof(ref_err));
+        n = ref_n = 0;
+
+        rc = ngx_cms_form_parse(in, len, scratch, len + 1, p, 8, &n, &err);
+        ref_rc = ngx_cms_form_split(in, len, ref_scratch, len + 1, ref_p, 8,
+                                    &ref_n, &ref_err, 0);
+
+        if (rc != ref_rc || n != ref_n
+            || (rc != NGX_CMS_FORM_OK
+                && (err.code != ref_err.code
+                    || err.offset != ref_err.offset)))
+        {
+            fail_msg("round %d: \"%.*s\" parsed differently (rc %d/%d)",
+                     round, (int) len, in, rc, ref_rc);
+        }
+
+        for (i = 0; i < n; i++) {
+            if (p[i].raw_name.data != ref_p[i].raw_name.data
+                || p[i].raw_name.len != ref_p[i].raw_name.len
+                || p[i].raw_value.data != ref_p[i].raw_value.data
+                || p[i].raw_value.len != ref_p[i].raw_value.len
+                || p[i].has_eq != ref_p[i].has_eq
+                || p[i].name_len != ref_p[i].name_len
+                || p[i].value_len != ref_p[i].value_len
+                || memcmp(p[i].name, ref_p[i].name, p[i].name_len + 1) != 0
+                || memcmp(p[i].value, ref_p[i].value, p[i].value_len + 1)
+                   != 0)
+            {
+                fail_msg("round %d: \"%.*s\": parameter %zu differs",
+                         round, (int) len, in, i);
+            }
+        }
+
+        if (rc == NGX_CMS_FORM_OK && n && !(round & 1)) {
+            plain++;
+        }
+    }
+
+    /* the fast path was taken, and often */
+    print_message("%zu plain bodies parsed\n", plain);
+    assert_true(plain > 20000);
+}
+
+
 int
 main(void)
 {
@@ -333,6 +412,7 @@ main(void)
         cmocka_unit_test(test_lists),
         cmocka_unit_test(test_random),
         cmocka_unit_test(test_decode),
+        cmocka_unit_test(test_parse),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
