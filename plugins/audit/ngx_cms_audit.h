@@ -5,7 +5,8 @@
  *   ngx_cms_audit_plugin.c   the nginx module, directives, hooks, sinks
  *   ngx_cms_audit_record.c   one call or one event as one JSON object
  *   ngx_cms_audit_story.c    the "summary": what a call did, in words
- *   ngx_cms_audit_json.c     JSON text (pure code)
+ *
+ * JSON text is written with the project's one writer (ngx_cms_json.h).
  *
  * The record is built apart from any sink: a sink gets the bytes of one
  * JSON object and writes them where it likes (the file, and the Redis
@@ -22,7 +23,7 @@
 #include <ngx_http.h>
 
 #include "ngx_cms_plugin.h"
-#include "ngx_cms_audit_json.h"
+#include "ngx_cms_json.h"
 
 
 /* what a record says about a slot or another operation (the story) */
@@ -92,13 +93,13 @@ ngx_int_t ngx_cms_audit_event_record(u_char *buf, size_t size,
     ngx_cms_event_t *ev, ngx_log_t *log, ngx_str_t *rec);
 
 /* the time fields every record starts with */
-void ngx_cms_audit_record_time(ngx_cms_audit_json_t *j);
+void ngx_cms_audit_record_time(ngx_cms_json_t *j);
 
 
 /* ngx_cms_audit_story.c */
 void ngx_cms_audit_story_facts(ngx_cms_call_t *call,
     ngx_cms_audit_facts_t *facts);
-void ngx_cms_audit_story_summary(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
+void ngx_cms_audit_story_summary(ngx_cms_json_t *j, ngx_cms_call_t *call,
     ngx_cms_audit_facts_t *facts);
 
 
