@@ -108,6 +108,12 @@ http {
     }
 
     server {
+        listen 127.0.0.1:%%PORT_ring%%;
+        cms_audit_log %%TESTDIR%%/ring.log ring=64k flush=1h;
+%%PROXY%%
+    }
+
+    server {
         listen 127.0.0.1:%%PORT_down%%;
         cms_audit_log %%TESTDIR%%/audit.log;
         location /api/v1/ {
@@ -170,7 +176,7 @@ EOF
 $t->write_conf(expand($conf, $policy, 1));
 
 $t->run_nginx(ports => [map { $t->port($_) }
-                        qw(proxy all buffered down inherit off policy
+                        qw(proxy all buffered ring down inherit off policy
                            noslots)]);
 
 sub expand {
@@ -600,7 +606,9 @@ if ($pid == 0) {
         for my $r (post($t->port('proxy'), '/api/v1/coSpaces',
                         "name=Reload+$i"),
                    post($t->port('buffered'), '/api/v1/coSpaces',
-                        "name=Buffered+$i")) {
+                        "name=Buffered+$i"),
+                   post($t->port('ring'), '/api/v1/coSpaces',
+                        "name=Ring+$i")) {
             $bad++ if $r->{status} != 200;
         }
     }
@@ -628,7 +636,7 @@ sub reload_at {
 ok(reload_at('Reload 10'), 'reload 1: new workers, the old ones gone');
 ok(reload_at('Reload 25'), 'reload 2: new workers, the old ones gone');
 waitpid($pid, 0);
-is($?, 0, "traffic sent: all $n + $n requests answered 200");
+is($?, 0, "traffic sent: all 3 x $n requests answered 200");
 is(() = $t->error_log =~ /\[notice\] \d+#\d+: reconfiguring/g, 2,
    'the master reconfigured twice');
 
@@ -660,10 +668,21 @@ is_deeply([sort { ($a =~ /(\d+)/)[0] <=> ($b =~ /(\d+)/)[0] }
           [map { "Buffered $_" } 1 .. $n],
           "reload: the $n records of $n requests, each once (buffered)");
 
+# one shared ring for all workers, old and new: the records of the old
+# workers written when they left, the rest at the reopen; each once, and
+# in the order of the requests, whoever wrote them
+for (1 .. 800) {
+    last if names('ring.log', qr/^Ring /) >= $n;
+    sleep 0.025;
+}
+is_deeply([names('ring.log', qr/^Ring /)], [map { "Ring $_" } 1 .. $n],
+          "reload: the $n records of $n requests, each once, in order "
+          . '(ring with flush=1h, across two reloads and a reopen)');
+
 # --- every line of every file is one valid JSON object
 
-for my $file (qw(audit.log audit.log.1 all.log buffered.log main.log
-                 policy.log)) {
+for my $file (qw(audit.log audit.log.1 all.log buffered.log ring.log
+                 main.log policy.log)) {
     my @l = lines($file);
     my $bad = grep { !eval { ref $json->decode($_) eq 'HASH' } } @l;
     is($bad, 0, "$file: all " . scalar(@l) . ' lines are JSON objects');
@@ -755,7 +774,7 @@ http {
         }
     }
     server {
-        listen 127.0.0.1:%%PORT_ring%%;
+        listen 127.0.0.1:%%PORT_kring%%;
         cms_audit_log %%TESTDIR%%/kill-ring.log ring=64k flush=1h;
         location /api/v1/ {
             auth_basic "cms";
@@ -767,7 +786,7 @@ http {
         }
     }
     server {
-        listen 127.0.0.1:%%PORT_ringpass%%;
+        listen 127.0.0.1:%%PORT_kringpass%%;
         cms_audit_log %%TESTDIR%%/kill-ringpass.log ring=64k;
         location /api/v1/ {
             auth_basic "cms";
@@ -784,12 +803,12 @@ EOF
 $t->run_nginx(conf => 'kill.conf', key => 'nginx_kill',
               pidfile => $t->dir . '/kill.pid',
               ports => [map { $t->port($_) }
-                        qw(through buffer ring ringpass)]);
+                        qw(through buffer kring kringpass)]);
 
 # against a live bridge: every one of these is a coSpace made
 my @kill_status;
 for my $i (1 .. 5) {
-    for my $port (qw(through buffer ring ringpass)) {
+    for my $port (qw(through buffer kring kringpass)) {
         push @kill_status,
             post($t->port($port), '/api/v1/coSpaces',
                  "name=Kill+$i")->{status};
