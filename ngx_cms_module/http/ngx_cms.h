@@ -168,6 +168,8 @@ typedef struct {
     ngx_buf_t                   *response;
     xmlDocPtr                    doc;
 
+    off_t                        body_out;   /* handed to the output */
+
     unsigned                     call_ready:1;
     unsigned                     body_done:1;
     unsigned                     suspended:1;
@@ -216,12 +218,16 @@ ngx_int_t ngx_cms_run_request_hooks(ngx_http_request_t *r,
     ngx_cms_ctx_t *ctx);
 void ngx_cms_run_response_hooks(ngx_http_request_t *r, ngx_cms_ctx_t *ctx);
 ngx_int_t ngx_cms_log_handler(ngx_http_request_t *r);
+void ngx_cms_log_now(ngx_http_request_t *r);
 
 /* ngx_cms_body.c */
 ngx_int_t ngx_cms_body_replace(ngx_http_request_t *r, ngx_cms_ctx_t *ctx);
 
 /* ngx_cms_filter.c */
 ngx_int_t ngx_cms_filter_init(ngx_conf_t *cf);
+
+/* ngx_cms_log_filter.c */
+ngx_int_t ngx_cms_log_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_cms_user_init(ngx_conf_t *cf);
 
 /* ngx_cms_xml.c */

@@ -1082,14 +1082,27 @@ ngx_cms_log_cleanup(void *data)
 ngx_int_t
 ngx_cms_log_handler(ngx_http_request_t *r)
 {
+    if (r == r->main) {
+        ngx_cms_log_now(r);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The log hooks of every call this request understood, once: as the last
+ * byte of the answer is handed to nginx's output (ngx_cms_log_filter.c),
+ * or in the log phase when the answer never got that far.
+ */
+
+void
+ngx_cms_log_now(ngx_http_request_t *r)
+{
     ngx_uint_t           found;
     ngx_cms_ctx_t       *ctx;
     ngx_pool_cleanup_t  *cln;
     ngx_cms_loc_conf_t  *lcf;
-
-    if (r != r->main) {
-        return NGX_OK;
-    }
 
     /* every call understood here, also those an internal redirect wiped */
 
@@ -1103,7 +1116,7 @@ ngx_cms_log_handler(ngx_http_request_t *r)
     }
 
     if (found) {
-        return NGX_OK;
+        return;
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_cms_module);
@@ -1114,20 +1127,18 @@ ngx_cms_log_handler(ngx_http_request_t *r)
         if ((lcf->plugins == NULL || lcf->plugins->nelts == 0)
             && !(lcf->enable && ngx_cms_metrics_enabled()))
         {
-            return NGX_OK;
+            return;
         }
 
         /* never reached our handler (a 401 from auth_basic, say) */
 
         ctx = ngx_cms_classify(r);
         if (ctx == NULL || ngx_cms_call_prepare(r, ctx) == NULL) {
-            return NGX_OK;
+            return;
         }
     }
 
     ngx_cms_run_log_hooks(ctx);
-
-    return NGX_OK;
 }
 
 

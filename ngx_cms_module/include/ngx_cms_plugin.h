@@ -14,7 +14,10 @@
  * request of a location where the plugin is enabled, including requests
  * a hook denied, requests that failed upstream and requests the client
  * aborted; they must cope with whatever is not known (status 0, no
- * bridge, no parameters).
+ * bridge, no parameters).  They run once, as the last byte of the answer
+ * is handed to nginx's output (before it is sent: a worker killed right
+ * after a client got its answer has run them), or in the log phase when
+ * the answer never got that far.
  */
 
 
