@@ -130,6 +130,97 @@ sub events {
     return @e;
 }
 
+my @EXTRA = ('room.b@example.com', 'room.c@example.com');
+my $HUNGUP = 'room.gone@example.com';
+my @PARTIES = sort('desk.ex90@tkratzke.local', @EXTRA);
+my %OLDLEG;     # remote party -> the id of its dial-out TMS knows
+
+sub audit {
+    my @e;
+    for my $l (split /\n/, eval { $t->read_file('events.log') } // '') {
+        my $e = eval { $json->decode($l) } or next;
+        push @e, $e if ($e->{kind} // '') eq 'call';
+    }
+    return @e;
+}
+
+sub leg_on {
+    my ($bridge, $id) = @_;
+    my ($l) = grep { $_->{id} eq $id } @{ state()->{bridges}{$bridge}{callLegs} };
+    return $l;
+}
+
+# After the recovery: every request naming the old call or an old
+# dial-out reaches the new one on core2, and the answers show the old ids.
+sub ids_stay_valid {
+    my ($call, $new) = @_;
+
+    my %newleg = map { $_->{remoteParty} => $_->{id} }
+                 grep { $_->{call} eq $new }
+                 @{ state()->{bridges}{core2}{callLegs} };
+    my $pb = 'room.b@example.com';
+    my $pc = 'room.c@example.com';
+
+    ok($OLDLEG{$pb} && $newleg{$pb} && $OLDLEG{$pb} ne $newleg{$pb},
+       'the dial-out has a new id on core2');
+
+    my $r = api(GET => "/api/v1/calls/$call");
+    is($r->{status}, 200, 'GET /calls/<old>: 200');
+    like($r->{content}, qr{<call id="\Q$call\E">}, 'shows the old id');
+    unlike($r->{content}, qr{\Q$new\E}, 'and not the new one');
+
+    is(api(PUT => "/api/v1/calls/$call", 'locked=true')->{status}, 200,
+       'PUT /calls/<old>: 200');
+    my ($nc) = grep { $_->{id} eq $new } calls_on('core2');
+    ok($nc->{locked}, 'the new call on core2 is locked');
+
+    $r = api(GET => "/api/v1/calls/$call/callLegs");
+    is($r->{status}, 200, 'GET /calls/<old>/callLegs: 200');
+    my @ids = $r->{content} =~ /<callLeg id="([^"]+)"/g;
+    is_deeply([ sort @ids ], [ sort map { $OLDLEG{$_} } @PARTIES ],
+              'the listing shows the dial-outs under their old ids');
+    my @calls = $r->{content} =~ m{<call>([^<]+)</call>}g;
+    my %seen = map { $_ => 1 } @calls;
+    is_deeply([ sort keys %seen ],
+              [ $call ], 'and the call under its old id');
+
+    $r = api(GET => "/api/v1/calls/$call/participants");
+    is($r->{status}, 200, 'GET /calls/<old>/participants: 200');
+    unlike($r->{content}, qr{\Q$new\E}, 'no new call id in it');
+
+    $r = api(GET => '/api/v1/calls');
+    like($r->{content}, qr{<call id="\Q$call\E">},
+         'GET /calls lists the meeting under its old id');
+    unlike($r->{content}, qr{\Q$new\E}, 'not the new one');
+
+    $r = api(GET => "/api/v1/callLegs/$OLDLEG{$pb}");
+    is($r->{status}, 200, 'GET /callLegs/<old>: 200');
+    like($r->{content}, qr{<callLeg id="\Q$OLDLEG{$pb}\E">}, 'its old id');
+    like($r->{content}, qr{<call>\Q$call\E</call>}, 'its call\'s old id');
+
+    is(api(PUT => "/api/v1/callLegs/$OLDLEG{$pb}", 'chosenLayout=speakerOnly')
+       ->{status}, 200, 'PUT /callLegs/<old>: 200');
+    is(leg_on('core2', $newleg{$pb})->{config}{chosenLayout}, 'speakerOnly',
+       'changed the new dial-out on core2');
+
+    $r = api(POST => "/api/v1/calls/$call/callLegs",
+             'remoteParty=room.d@example.com');
+    is($r->{status}, 200, 'POST /calls/<old>/callLegs: 200');
+    my $d = id_of($r->{headers}{location});
+    is(leg_on('core2', $d // '')->{call}, $new,
+       'a dial-out on the new call on core2');
+
+    is(api(DELETE => "/api/v1/callLegs/$OLDLEG{$pc}")->{status}, 200,
+       'DELETE /callLegs/<old>: 200');
+    ok(!leg_on('core2', $newleg{$pc}), 'the new dial-out is gone from core2');
+    is(api(DELETE => "/api/v1/callLegs/$d")->{status}, 200,
+       'the new dial-out hung up again');
+
+    $r = api(GET => '/recovery-status');
+    ok($json->decode($r->{content})->{translated} >= 10,
+       'status: the translations counted');
+}
+
 sub steps {
     my ($step) = @_;
     return grep { $_->{detail}{step} eq $step } events();
@@ -154,9 +245,6 @@ sub fresh {
     $t->sim('DELETE', '/_sim/requests');
 }
 
-my @EXTRA = ('room.b@example.com', 'room.c@example.com');
-my $HUNGUP = 'room.gone@example.com';
-
 # The TMS session up to the dial-out, then two dial-outs more and one
 # that is hung up again; $die runs then.  Returns the coSpace, the call,
 # the transcript.
@@ -176,6 +264,10 @@ sub meeting {
             is($r->{status}, 200, "dial-out to $party");
         }
 
+        %OLDLEG = map { $_->{remoteParty} => $_->{id} }
+                  grep { $_->{call} eq $call }
+                  @{ state()->{bridges}{core1}{callLegs} };
+
         my $r = api(POST => "/api/v1/calls/$call/callLegs",
                     "remoteParty=$HUNGUP");
         my $leg = id_of($r->{headers}{location});
@@ -188,13 +280,12 @@ sub meeting {
     return ($space, $call, $session);
 }
 
-my @PARTIES = sort('desk.ex90@tkratzke.local', @EXTRA);
 
 # --- core1 refuses connections: the meeting is re-created on core2
 
 fresh();
 
-my ($space, $call, $session, $new, $rst);
+my ($space, $call, $session, $new, $rst, @parties, @reqs);
 
 ($space, $call, $session) = meeting(sub {
     my ($call, $space) = @_;
@@ -218,6 +309,11 @@ my ($space, $call, $session, $new, $rst);
        'the recovery is over');
 
     $rst = $json->decode($t->http('GET', $P, '/recovery-status')->{content});
+    @parties = parties_of('core2', $new);
+    @reqs = grep { $_->{bridge} eq 'core2' && $_->{method} eq 'POST' }
+            @{ $t->sim_requests };
+
+    ids_stay_valid($call, $new);
 });
 
 is($rst->{recovered}, 1, 'status: one call recovered');
@@ -228,14 +324,17 @@ is($kept->{call}, $new, 'and the id it has now');
 is($kept->{bridge}, 'core2', 'on core2');
 is($kept->{legs}, 3, 'with its three dial-outs');
 is($kept->{recoveries}, 1, 'recovered once');
+my %maps = map { $_->{old} => $_->{now} } @{ $rst->{maps} };
+is($maps{$call}, $new, 'status: the old call id mapped to the new');
+is(scalar(grep { $maps{$OLDLEG{$_}} } @PARTIES), 3,
+   'and the three dial-outs\' old ids');
+is($rst->{maps_kept}, 4, 'four maps kept');
 
 ok($call && $new && $new ne $call, 'a new call on core2')
     or diag(explain(state()->{bridges}{core2}));
-is_deeply([ parties_of('core2', $new) ], \@PARTIES,
+is_deeply(\@parties, \@PARTIES,
           'the same remote parties dialled again, not the hung-up one');
 
-my @reqs = grep { $_->{bridge} eq 'core2' && $_->{method} eq 'POST' }
-           @{ $t->sim_requests };
 is(scalar(grep { $_->{path} eq '/api/v1/calls' } @reqs), 1,
    'one call create on core2');
 is((grep { $_->{path} eq '/api/v1/calls' } @reqs)[0]{body},
@@ -260,8 +359,26 @@ is($done->{detail}{failed}, 0, 'done: none failed');
 unlike($t->read_file('events.log'), qr/secret=|passcode=|86db1bdd/,
        'no body, no secret in the events');
 
-is(scalar(grep { $_->{status} == 200 } @$session), scalar(@$session) - 1,
-   'the session: every step but ending the old call answered 200');
+is_deeply([ map { "$_->{request} -> $_->{status}" }
+            grep { $_->{status} != 200 } @$session ], [],
+          'the session: every step answered 200, ending the call by its '
+          . 'old id too');
+is($session->[-1]{request}, "DELETE /api/v1/calls/$call",
+   'TMS ended the meeting by the id it was given');
+ok(!grep({ $_->{id} eq $new } calls_on('core2')),
+   'which ended the new call on core2');
+ok(!grep({ $_->{path} =~ /\Q$call\E/ }
+         grep { $_->{bridge} eq 'core2' } @{ $t->sim_requests }),
+   'core2 never heard of the old id');
+
+my ($end) = grep { ($_->{method} // '') eq 'DELETE'
+                   && ($_->{client_path} // '') eq "/api/v1/calls/$call" }
+            audit();
+ok($end, 'the audit record of the end names the old id the client used')
+    or diag(explain([ audit() ]));
+is($end->{path}, "/api/v1/calls/$new", 'and the new one the bridge got');
+is($end->{object_id}, $new, 'object_id: the id the bridge acted on');
+is($end->{bridge}, 'core2', 'on core2');
 
 # --- core1 hangs: the same
 
@@ -282,10 +399,13 @@ $new = undef;
         my @p = parties_of('core2', $new);
         return @p == 3;
     }, 15), 'the meeting is back on core2 with its dial-outs');
+
+    is_deeply([ parties_of('core2', $new // '') ], \@PARTIES,
+              'the same remote parties');
 });
 
-is_deeply([ parties_of('core2', $new // '') ], \@PARTIES,
-          'the same remote parties');
+ok(!grep({ $_->{id} eq ($new // '') } calls_on('core2')),
+   'TMS ended it by the old id');
 
 # --- checked in before, deleted during the outage: not recovered
 
@@ -353,6 +473,8 @@ $new = undef;
         my @p = parties_of('core2', $new);
         return @p == 3;
     }, 15), 'recovered on a later attempt');
+
+    is(scalar(calls_on('core2')), 1, 'one call, not two');
 });
 
 ok(wait_for('the done event', sub { steps('done') >= 1 }), 'recovery over');
@@ -362,7 +484,6 @@ my $creates = grep { $_->{bridge} eq 'core2' && $_->{method} eq 'POST'
                      && $_->{path} eq '/api/v1/calls' } @{ $t->sim_requests };
 ok($creates >= 2 && $creates <= 3,
    "$creates creates: refused ones, then the one that worked");
-is(scalar(calls_on('core2')), 1, 'one call, not two');
 
 # the backup refuses for good: reported, bounded, nothing made
 

@@ -50,6 +50,7 @@ static void *ngx_cms_rec_create_main_conf(ngx_conf_t *cf);
 static char *ngx_cms_rec_init_main_conf(ngx_conf_t *cf, void *conf);
 static ngx_int_t ngx_cms_rec_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_cms_rec_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_cms_rec_init_process(ngx_cycle_t *cycle);
 static void ngx_cms_rec_exit_process(ngx_cycle_t *cycle);
 
 
@@ -144,7 +145,7 @@ ngx_module_t  ngx_cms_recovery_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_cms_rec_init_process,              /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     ngx_cms_rec_exit_process,              /* exit process */
@@ -157,8 +158,8 @@ ngx_cms_plugin_t  ngx_cms_recovery_plugin = {
     NGX_CMS_PLUGIN_ABI_VERSION,
     ngx_string("recovery"),
     NGX_CMS_RECOVERY_PRIORITY,
-    NULL,
-    NULL,
+    ngx_cms_rec_map_request,
+    ngx_cms_rec_map_response,
     ngx_cms_rec_log,
     ngx_cms_rec_event_hook,
     0,
@@ -657,7 +658,8 @@ ngx_cms_rec_postconfiguration(ngx_conf_t *cf)
     ngx_str_set(&name, "cms_recovery");
 
     size = sizeof(ngx_cms_rec_sh_t)
-           + rmcf->max_calls * sizeof(ngx_cms_rec_meeting_t);
+           + rmcf->max_calls * sizeof(ngx_cms_rec_meeting_t)
+           + ngx_cms_rec_maps_size(rmcf);
     /* the slab pool's own: a page descriptor per page (under 1/64), and
      * its header */
     size = ngx_align(size + size / 64 + 8 * ngx_pagesize, ngx_pagesize);
@@ -672,6 +674,21 @@ ngx_cms_rec_postconfiguration(ngx_conf_t *cf)
     rmcf->zone = zone;
 
     return ngx_cms_rec_redis_conf(cf, rmcf);
+}
+
+
+static ngx_int_t
+ngx_cms_rec_init_process(ngx_cycle_t *cycle)
+{
+    ngx_cms_rec_main_conf_t  *rmcf;
+
+    rmcf = ngx_cms_rec_conf();
+
+    if (rmcf == NULL || ngx_process != NGX_PROCESS_WORKER) {
+        return NGX_OK;
+    }
+
+    return ngx_cms_rec_map_init_process(rmcf);
 }
 
 

@@ -723,6 +723,7 @@ ngx_cms_rec_leg_answer(ngx_cms_rec_run_t *run, ngx_cms_rec_run_meeting_t *m,
 
         ngx_cms_rec_track_leg(&m->new_call, &leg->new_id, leg->kind,
                               &leg->params, run->log);
+        ngx_cms_rec_map_add(&leg->id, &leg->new_id, 1);
 
         run->legs++;
         m->next_leg++;
@@ -789,6 +790,7 @@ ngx_cms_rec_recovered(ngx_cms_rec_run_t *run, ngx_cms_rec_run_meeting_t *m,
 
     ngx_cms_rec_moved(&m->call, &m->new_call, &m->space, &run->to,
                       &m->params);
+    ngx_cms_rec_map_add(&m->call, &m->new_call, 1);
 
     run->recovered++;
 
