@@ -16,7 +16,10 @@
 #     recovery tries again, within cms_recovery_retries, and succeeds;
 #     the backup refusing for good: the meeting is reported as not
 #     recovered, after exactly 1 + retries attempts, nothing created;
-#   - cms_recovery off: nothing is recovered.
+#   - a call made by the role "lab" (cms_recover_calls_skip_role) is not
+#     recovered;
+#   - cms_recover_calls off: nothing is recovered; the old name
+#     cms_recovery still works, and says it is deprecated.
 #
 # Nothing is timed: each step polls the simulator's state.
 
@@ -42,8 +45,8 @@ events {}
 http {
     cms_audit_log %%TESTDIR%%/events.log;
 
-    cms_recovery %%RECOVERY%%;
-    cms_recovery_max_calls 16;
+    cms_recover_calls %%RECOVERY%% max=16;
+    cms_recover_calls_skip_role lab;
     cms_recovery_rate 100;
     cms_recovery_concurrency 2;
     cms_recovery_retries 2;
@@ -76,12 +79,25 @@ http {
         }
         location /cms-admin/ { cms_admin; }
     }
+
+    # the lab's scripts: their calls are not recovered
+    server {
+        listen 127.0.0.1:%%PORT_lab%%;
+
+        location /api/v1/ {
+            cms_api on;
+            cms_default_role lab;
+            cms_credentials inject;
+            cms_plugins audit recovery;
+            proxy_pass http://cms;
+        }
+    }
 }
 EOF
 
 (my $on = $conf) =~ s/%%RECOVERY%%/on/;
 $t->write_conf($on);
-$t->run_nginx(ports => [$t->port('proxy')]);
+$t->run_nginx(ports => [$t->port('proxy'), $t->port('lab')]);
 
 my $P = $t->port('proxy');
 my $json = $t->{json};
@@ -285,13 +301,24 @@ sub meeting {
 
 fresh();
 
-my ($space, $call, $session, $new, $rst, @parties, @reqs);
+my ($space, $call, $session, $new, $rst, @parties, @reqs, $lab);
 
 ($space, $call, $session) = meeting(sub {
     my ($call, $space) = @_;
 
     is_deeply([ parties_of('core1', $call) ], \@PARTIES,
               'before: three dial-outs on core1');
+
+    # a call of the lab on core1, with a dial-out
+    my $L = $t->port('lab');
+    $lab = id_of($t->http(POST => $L, '/api/v1/coSpaces', body => 'name=Lab')
+                 ->{headers}{location});
+    my $lc = id_of($t->http(POST => $L, '/api/v1/calls', body => "coSpace=$lab")
+                   ->{headers}{location});
+    ok($lc, 'the lab made a call on core1');
+    is($t->http(POST => $L, "/api/v1/calls/$lc/callLegs",
+                body => 'remoteParty=lab@example.com')->{status}, 200,
+       'and dialled out');
 
     fault('core1', mode => 'refuse');
     ok(!calls_on('core1'), 'core1 died: its calls are gone');
@@ -317,6 +344,11 @@ my ($space, $call, $session, $new, $rst, @parties, @reqs);
 });
 
 is($rst->{recovered}, 1, 'status: one call recovered');
+ok(!grep({ $_->{coSpace} eq $lab } calls_on('core2')),
+   'the lab\'s call is not recovered (cms_recover_calls_skip_role lab)');
+is($rst->{not_tracked_role}, 1, 'status: one call not kept for its role');
+is(scalar(steps('started')), 1, 'one recovery');
+is((steps('started'))[0]{detail}{calls}, 1, 'of one call: the lab\'s not kept');
 is($rst->{legs}, 3, 'status: three dial-outs');
 my ($kept) = grep { $_->{coSpace} eq $space } @{ $rst->{meetings} };
 is($kept->{first}, $call, 'status: the meeting under the id TMS got');
@@ -510,7 +542,33 @@ like($t->error_log, qr/\[error\].*cms recovery: call "\Q$call\E" on coSpace "\Q$
      'in the error log');
 fault('core2');
 
-# --- cms_recovery off
+# --- the old name of the directive
+
+$t->write_conf(<<'EOF', 'old-name.conf');
+%%GLOBALS%%
+events {}
+http {
+    cms_recovery on;
+}
+EOF
+my ($ok, $msg) = $t->nginx_t('old-name.conf');
+ok($ok, 'cms_recovery (the old name) still works');
+like($msg, qr/\[warn\].*"cms_recovery" is deprecated, use "cms_recover_calls"/,
+     'and says it is deprecated');
+
+$t->write_conf(<<'EOF', 'both-names.conf');
+%%GLOBALS%%
+events {}
+http {
+    cms_recover_calls on;
+    cms_recovery off;
+}
+EOF
+($ok, $msg) = $t->nginx_t('both-names.conf');
+ok(!$ok, 'both names at once: refused');
+like($msg, qr/is duplicate/, 'as a duplicate');
+
+# --- cms_recover_calls off
 
 (my $off = $conf) =~ s/%%RECOVERY%%/off/;
 $t->write_conf($off);

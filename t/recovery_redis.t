@@ -32,7 +32,8 @@ http {
     cms_redis 127.0.0.1:%%PORT_redis%% prefix=rc: connect_timeout=1s;
     cms_audit_log %%TESTDIR%%/events_%%I%%.log;
 
-    cms_recovery on;
+    cms_recover_calls on;
+    cms_recovery_max_calls 64;
     cms_recovery_redis on;
 
     upstream cms {

@@ -89,6 +89,7 @@ typedef struct {
     ngx_uint_t                  max;
     ngx_uint_t                  tracked;
     ngx_uint_t                  full;       /* not tracked: no room */
+    ngx_uint_t                  skipped_role; /* not tracked: its role */
     ngx_uint_t                  runs;
     ngx_uint_t                  recovered;
     ngx_uint_t                  failed;
@@ -117,6 +118,7 @@ typedef struct {
     ngx_uint_t                  retries;
     ngx_msec_t                  deadline;
     ngx_msec_t                  timeout;
+    ngx_array_t                *skip_roles; /* of ngx_str_t */
 
     ngx_shm_zone_t             *zone;
     ngx_slab_pool_t            *shpool;

@@ -96,12 +96,13 @@ ngx_cms_rec_status_handler(ngx_http_request_t *r)
     ngx_shmtx_lock(&rmcf->shpool->mutex);
 
     p = ngx_sprintf(p, "{\"enabled\":true,\"redis\":%s,\"max_calls\":%ui,"
-                    "\"tracked\":%ui,\"not_tracked_full\":%ui,\"runs\":%ui,"
+                    "\"tracked\":%ui,\"not_tracked_full\":%ui,"
+                    "\"not_tracked_role\":%ui,\"runs\":%ui,"
                     "\"recovered\":%ui,\"failed\":%ui,\"skipped\":%ui,"
                     "\"legs\":%ui,\"legs_failed\":%ui,\"translated\":%ui,"
                     "\"maps_kept\":%ui,\"meetings\":[",
                     rmcf->script ? "true" : "false", sh->max, sh->tracked,
-                    sh->full, sh->runs, sh->recovered, sh->failed,
+                    sh->full, sh->skipped_role, sh->runs, sh->recovered, sh->failed,
                     sh->skipped, sh->legs, sh->legs_failed, sh->translated,
                     sh->maps_used);
 
