@@ -77,6 +77,7 @@ http {
         location = /recovery-status {
             cms_recovery_status;
         }
+        location = /metrics { cms_metrics; }
         location /cms-admin/ { cms_admin; }
     }
 
@@ -377,6 +378,23 @@ is((grep { $_->{path} =~ m{/callLegs$} } @reqs)[1]{body},
    'remoteParty=room.b@example.com&needsActivation=false',
    'a dial-out with its own parameters');
 ok($reqs[0]{path} eq '/api/v1/calls', 'the call first, then its legs');
+
+# the same in the Prometheus answer
+my %m = $t->http('GET', $P, '/metrics')->{content}
+        =~ /^(cms_recovery_\S+) (\d+)$/mg;
+is($m{cms_recovery_runs_total}, 1, 'metrics: one recovery run');
+is($m{'cms_recovery_calls_total{outcome="recovered"}'}, 1,
+   'metrics: one call recovered');
+is($m{'cms_recovery_calls_total{outcome="failed"}'}, 0, 'none failed');
+is($m{'cms_recovery_legs_total{outcome="redialled"}'}, 3,
+   'metrics: three dial-outs re-made');
+is($m{'cms_recovery_not_kept_total{reason="role"}'}, 1,
+   'metrics: the lab\'s call not kept for its role');
+is($m{cms_recovery_id_maps}, 4, 'metrics: four old ids mapped');
+ok($m{cms_recovery_translated_total} >= 10,
+   'metrics: the requests and answers translated');
+is($m{cms_recovery_meetings_kept}, 0, 'metrics: no meeting kept: TMS '
+   . 'ended its own, the lab\'s never was');
 
 my ($rec) = steps('call.recovered');
 is($rec->{detail}{call}, $call, 'event call.recovered: the old call');

@@ -14,6 +14,7 @@
  *   ngx_cms_recovery_map.c     the old ids the clients know, mapped to
  *                              the new ones (zone, Redis, pub/sub), and
  *                              translated in requests and answers;
+ *   ngx_cms_recovery_metrics.c its Prometheus families;
  *   ngx_cms_recovery_status.c  the JSON status.
  */
 
@@ -192,6 +193,10 @@ ngx_int_t ngx_cms_rec_parse_load(ngx_pool_t *pool,
 ngx_int_t ngx_cms_rec_redis_call(ngx_cms_redis_handler_pt handler,
     void *data, ngx_uint_t argc, ngx_str_t *args);
 void ngx_cms_rec_count(ngx_uint_t *counter, ngx_uint_t n);
+
+/* the Prometheus families (ngx_cms_recovery_metrics.c) */
+ngx_int_t ngx_cms_rec_metrics_init(ngx_conf_t *cf,
+    ngx_cms_rec_main_conf_t *rmcf);
 
 /* the status endpoint */
 char *ngx_cms_rec_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);

@@ -837,6 +837,10 @@ ngx_cms_rec_postconfiguration(ngx_conf_t *cf)
     zone->data = rmcf;
     rmcf->zone = zone;
 
+    if (ngx_cms_rec_metrics_init(cf, rmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_cms_rec_redis_conf(cf, rmcf);
 }
 
