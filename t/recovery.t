@@ -10,6 +10,9 @@
 #     a dial-out hung up before the failure is not dialled again; every
 #     step is a "recovery" event in the audit log;
 #   - core1 hangs: the same;
+#   - core1 comes back and is failed back to: the recovered call stays
+#     on core2 and its old ids still reach it there; a new call goes to
+#     core1;
 #   - a meeting checked in before the failure, and one whose call was
 #     deleted during the outage, are not recovered;
 #   - the backup refuses the first creates (503, CMS's "busy"): the
@@ -494,6 +497,70 @@ my ($c2, $done2);
 
 is($done2->{detail}{calls}, 0, 'done: nothing to recover');
 ok(!calls_on('core2'), 'no call on core2');
+
+# --- failback: the recovered call stays on core2 (no second
+# interruption), new calls follow the failback (here: by hand)
+
+fresh();
+truncate($t->dir . '/events.log', 0);
+$new = undef;
+
+my ($later, $fb_space);
+
+($space, $call, $session) = meeting(sub {
+    my ($call, $space) = @_;
+
+    fault('core1', mode => 'refuse');
+    ok(active_is('core2'), 'failover to core2');
+    ok(wait_for('the call on core2', sub {
+        my @c = grep { $_->{coSpace} eq $space } calls_on('core2');
+        return 0 unless @c == 1;
+        $new = $c[0]{id};
+        my @p = parties_of('core2', $new);
+        return @p == 3;
+    }, 15), 'the meeting is back on core2');
+    ok(wait_for('the done event', sub { steps('done') >= 1 }),
+       'the recovery is over');
+
+    fault('core1');
+    ok(all_up(), 'core1 is back (empty: its calls died with it)');
+    is($t->http('POST', $P, '/cms-admin/failback')->{status}, 200,
+       'failback to core1 (cms_failback manual)');
+    ok(active_is('core1'), 'core1 active again');
+
+    ok(!calls_on('core1'), 'nothing moved back to core1');
+    is(scalar(grep { $_->{id} eq $new } calls_on('core2')), 1,
+       'the recovered call goes on on core2: no second interruption');
+    is(scalar(steps('started')), 1, 'no second recovery');
+
+    my $r = api(GET => "/api/v1/calls/$call");
+    is($r->{status}, 200, 'after the failback GET /calls/<old> still answers');
+    like($r->{content}, qr{<call id="\Q$call\E">}, 'from core2, as the old id');
+    is(api(PUT => "/api/v1/calls/$call", 'locked=true')->{status}, 200,
+       'PUT /calls/<old>: 200');
+    my ($nc) = grep { $_->{id} eq $new } calls_on('core2');
+    ok($nc->{locked}, 'on the call on core2');
+    is(api(POST => "/api/v1/calls/$call/callLegs",
+           'remoteParty=late@example.com')->{status}, 200,
+       'a dial-out made after the failback');
+    my @p = parties_of('core2', $new);
+    is(scalar(@p), 4, 'joins the call on core2');
+
+    $fb_space = id_of(api(POST => '/api/v1/coSpaces', 'name=After')
+                      ->{headers}{location});
+    $later = id_of(api(POST => '/api/v1/calls', "coSpace=$fb_space")
+                   ->{headers}{location});
+    ok($later && grep({ $_->{id} eq $later } calls_on('core1')),
+       'a new meeting goes to core1, the failback\'s bridge');
+});
+
+is_deeply([ map { "$_->{request} -> $_->{status}" }
+            grep { $_->{status} != 200 } @$session ], [],
+          'after the failback, TMS extends and ends its meeting by the old id');
+ok(!grep({ $_->{id} eq ($new // '') } calls_on('core2')),
+   'the call on core2 has ended');
+is(api(DELETE => "/api/v1/calls/$later")->{status}, 200,
+   'the new meeting ends on core1');
 
 # --- the backup busy: tried again, within bounds
 

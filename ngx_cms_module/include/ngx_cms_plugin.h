@@ -43,7 +43,8 @@ struct _xmlDoc;
  *
  *   2  the opaque call object and its accessors
  *   3  ngx_cms_call_set_id(), ngx_cms_response_set_location(),
- *      NGX_CMS_CALL_CLIENT_PATH (added: plugins of 2 still load)
+ *      NGX_CMS_CALL_CLIENT_PATH, ngx_cms_bridge_hosts() in
+ *      ngx_cms_bridge.h (added: plugins of 2 still load)
  */
 #define NGX_CMS_PLUGIN_ABI_VERSION  3
 #define NGX_CMS_PLUGIN_ABI_OLDEST   2
