@@ -158,6 +158,10 @@ ok(wait_for('the dial-out gone from Redis', sub {
     redis('HLEN', "rc:recovery:m:$call") == 3;
 }), 'and gone from Redis');
 
+# a map left from a recovery two days ago: the next map added drops it
+redis('HSET', 'rc:recovery:maps', 'stale-old', 'stale-new');
+redis('ZADD', 'rc:recovery:maps:at', time() - 2 * 86400, 'stale-old');
+
 # --- core1 dies; b decides
 
 $t->sim('PUT', '/_sim/bridges/core1/fault', { mode => 'refuse' });
@@ -206,6 +210,9 @@ my $r = api(a => GET => "/api/v1/calls/$call");
 is($r->{status}, 200, 'through a: GET /calls/<old> answered');
 like($r->{content}, qr{<call id="\Q$call\E">}, 'under the old id');
 is(redis('HGET', 'rc:recovery:maps', $call), $new, 'the map in the hash "maps"');
+is(redis('HLEN', 'rc:recovery:maps'), 3,
+   'with the two dial-outs\', and without the map two days old');
+is(redis('ZCARD', 'rc:recovery:maps:at'), 3, 'each with its time');
 is(redis('GET', "rc:recovery:map:$legs[0]"),
    (map { $_->{id} } grep { $_->{call} eq $new
                             && $_->{remoteParty} eq 'desk.ex90@tkratzke.local' }

@@ -60,8 +60,8 @@ static u_char  ngx_cms_rec_map_mark;
 void
 ngx_cms_rec_map_add(ngx_str_t *old, ngx_str_t *now, ngx_uint_t share)
 {
-    u_char                   *p;
-    ngx_str_t                 args[3], msg;
+    u_char                   *p, now_text[NGX_TIME_T_LEN];
+    ngx_str_t                 args[4], msg;
     ngx_cms_rec_sh_t         *sh;
     ngx_cms_rec_map_t        *e;
     ngx_cms_rec_main_conf_t  *rmcf;
@@ -107,8 +107,10 @@ ngx_cms_rec_map_add(ngx_str_t *old, ngx_str_t *now, ngx_uint_t share)
     ngx_str_set(&args[0], "map");
     args[1] = *old;
     args[2] = *now;
+    args[3].data = now_text;
+    args[3].len = ngx_sprintf(now_text, "%T", ngx_time()) - now_text;
 
-    (void) ngx_cms_rec_redis_call(NULL, NULL, 3, args);
+    (void) ngx_cms_rec_redis_call(NULL, NULL, 4, args);
 
     p = ngx_alloc(old->len + now->len + 1, ngx_cycle->log);
     if (p == NULL) {

@@ -21,7 +21,9 @@
  *   leg:<id>         the call of a dial-out
  *   map:<old id>     the id a recovered call or dial-out has now
  *   maps             HASH of the same, read whole by a worker when Redis
- *                    becomes available (ngx_cms_recovery_map.c)
+ *                    becomes available (ngx_cms_recovery_map.c); a map
+ *                    older than a day leaves it (maps:at, a ZSET of the
+ *                    times they were added)
  *   claim:<upstream>:<epoch>   who recovers after that failover
  *
  * The bodies are what the bridge got: a dial-out's may hold a PIN
@@ -90,9 +92,17 @@ static ngx_str_t  ngx_cms_rec_lua = ngx_string(
     "  redis.call('SET', b .. 'space:' .. ARGV[5], ARGV[4], 'EX', ttl) "
     "  return 1 "
     "elseif op == 'map' then "
+    "  local now = tonumber(ARGV[5]) "
     "  redis.call('SET', b .. 'map:' .. ARGV[3], ARGV[4], 'EX', ttl) "
     "  redis.call('HSET', b .. 'maps', ARGV[3], ARGV[4]) "
+    "  redis.call('ZADD', b .. 'maps:at', now, ARGV[3]) "
+    "  for _, o in ipairs(redis.call('ZRANGEBYSCORE', b .. 'maps:at', "
+    "                               '-inf', now - ttl)) do "
+    "    redis.call('HDEL', b .. 'maps', o) "
+    "  end "
+    "  redis.call('ZREMRANGEBYSCORE', b .. 'maps:at', '-inf', now - ttl) "
     "  redis.call('EXPIRE', b .. 'maps', ttl) "
+    "  redis.call('EXPIRE', b .. 'maps:at', ttl) "
     "  return 1 "
     "elseif op == 'maps' then "
     "  return redis.call('HGETALL', b .. 'maps') "
