@@ -102,9 +102,9 @@ ngx_cms_rec_status_handler(ngx_http_request_t *r)
                     "\"legs\":%ui,\"legs_failed\":%ui,\"translated\":%ui,"
                     "\"maps_kept\":%ui,\"meetings\":[",
                     rmcf->script ? "true" : "false", sh->max, sh->tracked,
-                    sh->full, sh->skipped_role, sh->runs, sh->recovered, sh->failed,
-                    sh->skipped, sh->legs, sh->legs_failed, sh->translated,
-                    sh->maps_used);
+                    sh->full, sh->skipped_role, sh->runs, sh->recovered,
+                    sh->failed, sh->skipped, sh->legs, sh->legs_failed,
+                    sh->translated, sh->maps_used);
 
     for (i = 0, n = 0; i < sh->max; i++) {
         m = &sh->m[i];
