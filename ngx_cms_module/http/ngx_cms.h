@@ -20,7 +20,7 @@
 #include "ngx_cms_form.h"
 #include "ngx_cms_plugin.h"
 #include "ngx_cms_failover.h"
-#include "ngx_cms_json.h"
+#include "ngx_cms_json_pool.h"
 
 #include <libxml/tree.h>
 

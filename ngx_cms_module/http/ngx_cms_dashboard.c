@@ -257,7 +257,7 @@ ngx_cms_dashboard_recent(ngx_http_request_t *r)
 
     n = ngx_cms_metrics_recent(d);
 
-    if (ngx_cms_json_init(&j, r->pool, 4096) != NGX_OK) {
+    if (ngx_cms_json_init_pool(&j, r->pool, 4096) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

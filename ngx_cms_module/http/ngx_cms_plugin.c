@@ -10,7 +10,6 @@
 
 
 #include "ngx_cms.h"
-#include "ngx_cms_json_escape.h"
 #include "ngx_cms_metrics.h"
 
 

@@ -26,8 +26,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-/* strings in JSON (event details): ngx_cms_json_escape_utf8() */
-#include "ngx_cms_json_escape.h"
+/* JSON texts (event details) are written with the one writer */
+#include "ngx_cms_json.h"
 
 /* the parsed answer is a libxml2 tree; plugins that read it include
  * <libxml/tree.h> themselves (struct _xmlDoc is its xmlDoc) */

@@ -17,6 +17,7 @@
 #include <hiredis/async.h>
 
 #include "ngx_cms_redis.h"
+#include "ngx_cms_json_pool.h"
 
 
 #define NGX_CMS_REDIS_ERRLEN           256
@@ -294,8 +295,7 @@ ngx_int_t ngx_cms_redis_sentinel_init(ngx_cycle_t *cycle,
 void ngx_cms_redis_sentinel_refresh(void);
 ngx_cms_redis_addr_t *ngx_cms_redis_sentinel_master(void);
 void ngx_cms_redis_sentinel_exit(void);
-u_char *ngx_cms_redis_sentinel_status(u_char *p, u_char *last);
-size_t ngx_cms_redis_sentinel_status_size(void);
+void ngx_cms_redis_sentinel_status(ngx_cms_json_t *j);
 ngx_int_t ngx_cms_redis_check_role(ngx_cms_redis_conn_t *conn,
     redisReply *reply);
 
@@ -327,8 +327,7 @@ ngx_int_t ngx_cms_redis_stream_init(ngx_cycle_t *cycle,
 void ngx_cms_redis_stream_exit(void);
 void ngx_cms_redis_stream_wake(void);
 ngx_int_t ngx_cms_redis_stream_key_valid(ngx_str_t *key);
-u_char *ngx_cms_redis_stream_status(u_char *p, u_char *last);
-size_t ngx_cms_redis_stream_status_size(void);
+void ngx_cms_redis_stream_status(ngx_cms_json_t *j);
 
 /* ngx_cms_redis_log.c */
 char *ngx_cms_redis_stream_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -340,8 +339,6 @@ ngx_int_t ngx_cms_redis_stream_log_handler(ngx_http_request_t *r);
 /* ngx_cms_redis_status.c */
 char *ngx_cms_redis_status_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-u_char *ngx_cms_redis_json_str(u_char *p, u_char *last, u_char *s,
-    size_t len);
 
 
 

@@ -1290,20 +1290,8 @@ ngx_cms_redis_stream_key_valid(ngx_str_t *key)
 }
 
 
-size_t
-ngx_cms_redis_stream_status_size(void)
-{
-    ngx_cms_redis_stream_t  *s;
-
-    s = &ngx_cms_redis_stream;
-
-    return 1024 + 6 * NGX_CMS_REDIS_ERRLEN + 6 * NGX_MAX_PATH
-           + (s->conf ? 6 * s->conf->spool.len : 0);
-}
-
-
-u_char *
-ngx_cms_redis_stream_status(u_char *p, u_char *last)
+void
+ngx_cms_redis_stream_status(ngx_cms_json_t *j)
 {
     off_t                    pending;
     ngx_uint_t               orphans;
@@ -1314,7 +1302,8 @@ ngx_cms_redis_stream_status(u_char *p, u_char *last)
     s = &ngx_cms_redis_stream;
 
     if (!s->running) {
-        return ngx_slprintf(p, last, "null");
+        ngx_cms_json_raw(j, "null", 4);
+        return;
     }
 
     pending = s->own ? s->own->size - s->own->cursor : 0;
@@ -1329,48 +1318,48 @@ ngx_cms_redis_stream_status(u_char *p, u_char *last)
         orphans++;
     }
 
-    p = ngx_slprintf(p, last, "{\"spool\":");
+    ngx_cms_json_printf(j, "{\"spool\":");
 
     if (s->conf->spool.len) {
-        p = ngx_cms_redis_json_str(p, last, s->conf->spool.data,
-                                   s->conf->spool.len);
+        ngx_cms_json_string(j, s->conf->spool.data,
+                            s->conf->spool.len);
     } else {
-        p = ngx_slprintf(p, last, "null");
+        ngx_cms_json_printf(j, "null");
     }
 
-    p = ngx_slprintf(p, last, ",\"spool_file\":");
+    ngx_cms_json_printf(j, ",\"spool_file\":");
 
     if (s->own) {
-        p = ngx_cms_redis_json_str(p, last, s->own->path,
-                                   ngx_strlen(s->own->path));
+        ngx_cms_json_string(j, s->own->path,
+                            ngx_strlen(s->own->path));
     } else {
-        p = ngx_slprintf(p, last, "null");
+        ngx_cms_json_printf(j, "null");
     }
 
-    p = ngx_slprintf(p, last, ",\"mode\":\"%s\",\"spool_freed_bytes\":%O",
-                     s->conf->spool.len == 0 ? "memory"
-                     : s->conf->spool_fallback ? "fallback" : "always",
-                     s->own ? s->own->freed : 0);
+    ngx_cms_json_printf(j, ",\"mode\":\"%s\",\"spool_freed_bytes\":%O",
+                        s->conf->spool.len == 0 ? "memory"
+                        : s->conf->spool_fallback ? "fallback" : "always",
+                        s->own ? s->own->freed : 0);
 
-    p = ngx_slprintf(p, last,
-                     ",\"spooled_bytes\":%O,\"memory\":%ui,\"in_flight\":%ui"
-                     ",\"idle\":%s,\"added\":%ui,\"confirmed\":%ui"
-                     ",\"duplicates\":%ui,\"lost\":%ui,\"corrupt\":%ui"
-                     ",\"errors\":%ui,\"orphans\":%ui,\"replayed_files\":%ui"
-                     ",\"last_error\":",
-                     pending, s->memory_n, s->busy ? s->batch_n : 0,
-                     (pending == 0 && s->memory_n == 0 && !s->busy
-                      && orphans == 0) ? "true" : "false",
-                     s->added, s->confirmed, s->duplicates, s->lost,
-                     s->corrupt, s->errors, orphans, s->replayed);
+    ngx_cms_json_printf(j,
+                        ",\"spooled_bytes\":%O,\"memory\":%ui,\"in_flight\":%ui"
+                        ",\"idle\":%s,\"added\":%ui,\"confirmed\":%ui"
+                        ",\"duplicates\":%ui,\"lost\":%ui,\"corrupt\":%ui"
+                        ",\"errors\":%ui,\"orphans\":%ui,\"replayed_files\":%ui"
+                        ",\"last_error\":",
+                        pending, s->memory_n, s->busy ? s->batch_n : 0,
+                        (pending == 0 && s->memory_n == 0 && !s->busy
+                         && orphans == 0) ? "true" : "false",
+                        s->added, s->confirmed, s->duplicates, s->lost,
+                        s->corrupt, s->errors, orphans, s->replayed);
 
     if (s->error_len) {
-        p = ngx_cms_redis_json_str(p, last, s->error, s->error_len);
+        ngx_cms_json_string(j, s->error, s->error_len);
     } else {
-        p = ngx_slprintf(p, last, "null");
+        ngx_cms_json_printf(j, "null");
     }
 
-    return ngx_slprintf(p, last, "}");
+    ngx_cms_json_raw(j, "}", 1);
 }
 
 
