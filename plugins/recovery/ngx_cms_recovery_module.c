@@ -39,7 +39,14 @@
 #include "ngx_cms_recovery.h"
 
 
-#define NGX_CMS_RECOVERY_PRIORITY   100
+/*
+ * Its request hook runs before policy (1000), moves (900) and slots
+ * (500): an old id in the path becomes the new one first, so they judge
+ * the request the bridge will act on (moves asks the bridge about the
+ * call it names).  Its log hook then runs after theirs, and sees the
+ * slots plugin's notes; the audit's (10000) comes last.
+ */
+#define NGX_CMS_RECOVERY_PRIORITY   5000
 
 
 static void ngx_cms_rec_log(ngx_cms_call_t *call);
