@@ -48,6 +48,7 @@ struct ngx_cms_call_s {
     /* what: from the path and the body */
     ngx_str_t                   method;     /* "GET", "PUT", ... */
     ngx_str_t                   path;       /* raw, without the query */
+    ngx_str_t                   client_path;/* as the client sent it */
     ngx_str_t                   operation;  /* "coSpace.modify", ... */
     ngx_str_t                   collection; /* canonical, e.g. "coSpaces" */
     ngx_str_t                   object_id;
@@ -219,6 +220,11 @@ ngx_int_t ngx_cms_run_request_hooks(ngx_http_request_t *r,
 void ngx_cms_run_response_hooks(ngx_http_request_t *r, ngx_cms_ctx_t *ctx);
 ngx_int_t ngx_cms_log_handler(ngx_http_request_t *r);
 void ngx_cms_log_now(ngx_http_request_t *r);
+
+void ngx_cms_call_location_id(ngx_cms_call_t *call);
+
+/* ngx_cms_call_rewrite.c */
+ngx_table_elt_t *ngx_cms_location_header(ngx_http_request_t *r);
 
 /* ngx_cms_body.c */
 ngx_int_t ngx_cms_body_replace(ngx_http_request_t *r, ngx_cms_ctx_t *ctx);

@@ -32,11 +32,15 @@ ngx_cms_plugin_register(ngx_conf_t *cf, ngx_cms_plugin_t *plugin)
     ngx_cms_plugin_t    **p;
     ngx_cms_main_conf_t  *mcf;
 
-    if (plugin->abi_version != NGX_CMS_PLUGIN_ABI_VERSION) {
+    if (plugin->abi_version < NGX_CMS_PLUGIN_ABI_OLDEST
+        || plugin->abi_version > NGX_CMS_PLUGIN_ABI_VERSION)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "cms plugin \"%V\" was built for plugin ABI %ui, "
-                           "this ngx_cms has %d", &plugin->name,
-                           plugin->abi_version, NGX_CMS_PLUGIN_ABI_VERSION);
+                           "this ngx_cms has %d (and loads %d and later)",
+                           &plugin->name, plugin->abi_version,
+                           NGX_CMS_PLUGIN_ABI_VERSION,
+                           NGX_CMS_PLUGIN_ABI_OLDEST);
         return NGX_ERROR;
     }
 
@@ -276,6 +280,7 @@ ngx_cms_call_prepare(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
     call->path.len = r->args.len ? (size_t) (r->args.data - 1
                                              - r->unparsed_uri.data)
                                  : r->unparsed_uri.len;
+    call->client_path = call->path;
 
     call->operation.data = (u_char *) ctx->operation;
     call->operation.len = ngx_strlen(ctx->operation);
@@ -873,10 +878,8 @@ ngx_cms_response_changed(ngx_cms_call_t *call)
 static void
 ngx_cms_call_answer(ngx_http_request_t *r, ngx_cms_call_t *call)
 {
-    u_char                     *p;
     ngx_uint_t                  i;
     ngx_cms_ctx_t              *ctx;
-    ngx_list_part_t            *part;
     ngx_table_elt_t            *h;
     ngx_http_upstream_state_t  *st;
 
@@ -884,59 +887,11 @@ ngx_cms_call_answer(ngx_http_request_t *r, ngx_cms_call_t *call)
 
     call->status = r->headers_out.status;
 
-    /*
-     * nginx sets headers_out.location only when proxy_redirect rewrote
-     * the header; the bridge's own relative Location is just a header.
-     */
-
-    h = r->headers_out.location;
-
-    if (h == NULL) {
-        part = &r->headers_out.headers.part;
-        h = part->elts;
-
-        for (i = 0; /* void */ ; i++) {
-
-            if (i >= part->nelts) {
-                if (part->next == NULL) {
-                    h = NULL;
-                    break;
-                }
-
-                part = part->next;
-                h = part->elts;
-                i = 0;
-            }
-
-            if (h[i].hash != 0
-                && h[i].key.len == sizeof("Location") - 1
-                && ngx_strncasecmp(h[i].key.data, (u_char *) "Location",
-                                   sizeof("Location") - 1) == 0)
-            {
-                h = &h[i];
-                break;
-            }
-        }
-    }
+    h = ngx_cms_location_header(r);
 
     if (h && call->location.len == 0) {
         call->location = h->value;
-
-        /* PsCms saw " /api/v1/coSpaces/<id> " from a real bridge: trailing
-         * blanks (and a slash) are not part of the id */
-
-        p = call->location.data + call->location.len;
-        while (p > call->location.data && (p[-1] == ' ' || p[-1] == '/')) {
-            p--;
-        }
-
-        call->location_id.len = 0;
-        while (p > call->location.data && p[-1] != '/') {
-            p--;
-            call->location_id.len++;
-        }
-
-        call->location_id.data = p;
+        ngx_cms_call_location_id(call);
     }
 
     if (ctx->bridge) {
@@ -973,6 +928,31 @@ ngx_cms_call_answer(ngx_http_request_t *r, ngx_cms_call_t *call)
         call->bridge_status = call->upstream_failed
                               ? 0 : st[r->upstream_states->nelts - 1].status;
     }
+}
+
+
+/* the id in the Location: its last path segment */
+
+void
+ngx_cms_call_location_id(ngx_cms_call_t *call)
+{
+    u_char  *p;
+
+    /* PsCms saw " /api/v1/coSpaces/<id> " from a real bridge: trailing
+     * blanks (and a slash) are not part of the id */
+
+    p = call->location.data + call->location.len;
+    while (p > call->location.data && (p[-1] == ' ' || p[-1] == '/')) {
+        p--;
+    }
+
+    call->location_id.len = 0;
+    while (p > call->location.data && p[-1] != '/') {
+        p--;
+        call->location_id.len++;
+    }
+
+    call->location_id.data = p;
 }
 
 

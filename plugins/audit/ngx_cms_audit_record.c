@@ -13,6 +13,10 @@
  *   request_id, client           $cms_request_id, the client's address
  *   user, role                   $remote_user and its role
  *   method, path, operation      as classified; path without the query
+ *   client_path                  only when a plugin made the bridge act
+ *                                on another id than the client named
+ *                                (the recovery plugin: the old id the
+ *                                client knows; path has the new one)
  *   object_id, call_id           ids from the path
  *   params                       the body, in order, secrets masked
  *   verdict, plugin, rule, reason
@@ -169,7 +173,7 @@ static void
 ngx_cms_audit_call_json(ngx_cms_json_t *j, ngx_cms_call_t *call,
     ngx_cms_audit_facts_t *f)
 {
-    ngx_str_t           *would;
+    ngx_str_t           *would, *path, *client;
     ngx_uint_t           verdict;
     ngx_http_request_t  *r;
 
@@ -196,6 +200,16 @@ ngx_cms_audit_call_json(ngx_cms_json_t *j, ngx_cms_call_t *call,
                              ngx_cms_call_str(call, NGX_CMS_CALL_METHOD));
     ngx_cms_audit_record_str(j, "path",
                              ngx_cms_call_str(call, NGX_CMS_CALL_PATH));
+
+    path = ngx_cms_call_str(call, NGX_CMS_CALL_PATH);
+    client = ngx_cms_call_str(call, NGX_CMS_CALL_CLIENT_PATH);
+
+    if (client->len
+        && (client->len != path->len
+            || ngx_strncmp(client->data, path->data, path->len) != 0))
+    {
+        ngx_cms_audit_record_str(j, "client_path", client);
+    }
     ngx_cms_audit_record_str(j, "operation",
                              ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION));
     ngx_cms_audit_record_str(j, "object_id",

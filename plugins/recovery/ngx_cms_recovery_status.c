@@ -3,13 +3,18 @@
  * ngx_cms recovery plugin: "cms_recovery_status;" in a location answers
  * this instance's view as JSON: the counters of every recovery so far
  * and the meetings kept, each with the id the client got ("first"), the
- * id it has now, its coSpace, bridge and number of dial-outs.  No body
- * is shown (a dial-out's may hold a PIN).  Operators only, as
+ * id it has now, its coSpace, bridge and number of dial-outs; and the
+ * latest old ids mapped to new ones (NGX_CMS_REC_STATUS_MAPS of them,
+ * newest first) with the number of requests and answers translated.
+ * No body is shown (a dial-out's may hold a PIN).  Operators only, as
  * cms_status detail.
  */
 
 
 #include "ngx_cms_recovery.h"
+
+
+#define NGX_CMS_REC_STATUS_MAPS  256
 
 
 static ngx_int_t ngx_cms_rec_status_handler(ngx_http_request_t *r);
@@ -51,6 +56,7 @@ ngx_cms_rec_status_handler(ngx_http_request_t *r)
     ngx_uint_t                i, n;
     ngx_chain_t               out;
     ngx_cms_rec_sh_t         *sh;
+    ngx_cms_rec_map_t        *mp;
     ngx_cms_rec_meeting_t    *m;
     ngx_cms_rec_main_conf_t  *rmcf;
 
@@ -68,7 +74,9 @@ ngx_cms_rec_status_handler(ngx_http_request_t *r)
     size = 512;
 
     if (rmcf) {
-        size += rmcf->sh->max * (160 + 4 * (16 + 6 * NGX_CMS_REC_ID_LEN));
+        size += rmcf->sh->max * (160 + 4 * (16 + 6 * NGX_CMS_REC_ID_LEN))
+                + NGX_CMS_REC_STATUS_MAPS
+                  * (40 + 2 * (16 + 6 * NGX_CMS_REC_ID_LEN));
     }
 
     b = ngx_create_temp_buf(r->pool, size);
@@ -88,12 +96,15 @@ ngx_cms_rec_status_handler(ngx_http_request_t *r)
     ngx_shmtx_lock(&rmcf->shpool->mutex);
 
     p = ngx_sprintf(p, "{\"enabled\":true,\"redis\":%s,\"max_calls\":%ui,"
-                    "\"tracked\":%ui,\"not_tracked_full\":%ui,\"runs\":%ui,"
+                    "\"tracked\":%ui,\"not_tracked_full\":%ui,"
+                    "\"not_tracked_role\":%ui,\"runs\":%ui,"
                     "\"recovered\":%ui,\"failed\":%ui,\"skipped\":%ui,"
-                    "\"legs\":%ui,\"legs_failed\":%ui,\"meetings\":[",
+                    "\"legs\":%ui,\"legs_failed\":%ui,\"translated\":%ui,"
+                    "\"maps_kept\":%ui,\"meetings\":[",
                     rmcf->script ? "true" : "false", sh->max, sh->tracked,
-                    sh->full, sh->runs, sh->recovered, sh->failed,
-                    sh->skipped, sh->legs, sh->legs_failed);
+                    sh->full, sh->skipped_role, sh->runs, sh->recovered,
+                    sh->failed, sh->skipped, sh->legs, sh->legs_failed,
+                    sh->translated, sh->maps_used);
 
     for (i = 0, n = 0; i < sh->max; i++) {
         m = &sh->m[i];
@@ -109,6 +120,19 @@ ngx_cms_rec_status_handler(ngx_http_request_t *r)
         p = ngx_cms_rec_status_id(p, "first", &m->first);
         p = ngx_cms_rec_status_id(p, "coSpace", &m->space);
         p = ngx_cms_rec_status_id(p, "bridge", &m->bridge);
+        *p++ = '}';
+    }
+
+    p = ngx_sprintf(p, "],\"maps\":[");
+
+    /* the newest first: the ring backwards from its next slot */
+
+    for (i = 0; i < ngx_min(sh->maps_used, NGX_CMS_REC_STATUS_MAPS); i++) {
+        mp = &sh->maps[(sh->maps_next - 1 - i) % sh->maps_max];
+
+        p = ngx_sprintf(p, "%s{\"since\":%T", i ? "," : "", mp->since);
+        p = ngx_cms_rec_status_id(p, "old", &mp->old);
+        p = ngx_cms_rec_status_id(p, "now", &mp->now);
         *p++ = '}';
     }
 
