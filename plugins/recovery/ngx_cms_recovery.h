@@ -209,8 +209,6 @@ void ngx_cms_rec_run_abort(void);
 /* a "recovery" event for the audit and the other plugins */
 void ngx_cms_rec_event(const char *step, ngx_str_t *subject,
     const char *fmt, ...);
-u_char *ngx_cms_rec_json_field(u_char *p, u_char *last, const char *key,
-    ngx_str_t *value);
 
 
 #endif /* _NGX_CMS_RECOVERY_H_INCLUDED_ */

@@ -623,28 +623,6 @@ ngx_cms_rec_event(const char *step, ngx_str_t *subject, const char *fmt, ...)
 }
 
 
-/* ,"key":"value" escaped, if it fits */
-
-u_char *
-ngx_cms_rec_json_field(u_char *p, u_char *last, const char *key,
-    ngx_str_t *value)
-{
-    size_t  klen;
-
-    klen = ngx_strlen(key);
-
-    if ((size_t) (last - p) < klen + 8 + 6 * value->len) {
-        return p;
-    }
-
-    p = ngx_sprintf(p, ",\"%s\":\"", key);
-    p = ngx_cms_json_escape_utf8(p, value->data, value->len);
-    *p++ = '"';
-
-    return p;
-}
-
-
 /* configuration */
 
 /*
