@@ -38,7 +38,9 @@ ngx_cms_redis_status_json(ngx_pool_t *pool, ngx_str_t *out)
 
     cmd = &w->cmd;
 
-    size = 2048 + 12 * NGX_CMS_REDIS_ERRLEN
+    /* up to three connections */
+
+    size = 3072 + 18 * NGX_CMS_REDIS_ERRLEN
            + ngx_cms_redis_stream_status_size()
            + (w->conf->sentinels ? ngx_cms_redis_sentinel_status_size() : 0);
 
@@ -63,7 +65,20 @@ ngx_cms_redis_status_json(ngx_pool_t *pool, ngx_str_t *out)
                      w->orphaned);
     p = ngx_cms_redis_status_conn(p, last, &w->pubsub);
 
-    p = ngx_slprintf(p, last, "},\"sentinel\":");
+    /* the stream's own, with cms_redis_stream_replicas */
+
+    p = ngx_slprintf(p, last, "},\"stream_connection\":");
+
+    if (w->conf->stream_replicas) {
+        p = ngx_slprintf(p, last, "{");
+        p = ngx_cms_redis_status_conn(p, last, &w->stream);
+        p = ngx_slprintf(p, last, "}");
+
+    } else {
+        p = ngx_slprintf(p, last, "null");
+    }
+
+    p = ngx_slprintf(p, last, ",\"sentinel\":");
 
     if (w->conf->sentinels) {
         p = ngx_cms_redis_sentinel_status(p, last);
