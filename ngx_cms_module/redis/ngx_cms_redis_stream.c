@@ -93,6 +93,7 @@
 
 #include "ngx_cms_redis_int.h"
 #include "ngx_cms_metrics.h"
+#include "ngx_cms_spool_line.h"
 
 
 typedef struct {
@@ -407,10 +408,10 @@ ngx_int_t
 ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
     ngx_str_t *record)
 {
-    u_char                  *p, *line, *src, *end;
-    size_t                   len, seq_len, maxlen_len, header_len;
+    size_t                   len;
     off_t                    max;
     ngx_cms_redis_line_t    *f;
+    ngx_cms_spool_line_t     sl;
     ngx_cms_redis_record_t  *rec, *oldest;
     ngx_cms_redis_stream_t  *s;
 
@@ -431,7 +432,7 @@ ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
         return NGX_ERROR;
     }
 
-    len = 2 * NGX_INT64_LEN + 4 + key->len + record->len;
+    len = NGX_CMS_SPOOL_LINE_EXTRA + key->len + record->len;
 
     /*
      * Built where it will stay if it waits in memory; given back for
@@ -445,48 +446,23 @@ ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
         return NGX_ERROR;
     }
 
-    line = rec->line;
+    /* the line a spool file holds (lib/, fuzzed with its reader) */
 
-    /* ngx_sprintf() would do, at about ten times the cost */
-
-    p = ngx_cms_redis_uint(line, s->seq + 1);
-    seq_len = p - line;
-    *p++ = ' ';
-    p = ngx_cms_redis_uint(p, maxlen);
-    maxlen_len = p - line - seq_len - 1;
-    *p++ = ' ';
-    p = ngx_cpymem(p, key->data, key->len);
-    *p++ = ' ';
-    header_len = p - line;
-
-    /* raw CR/LF can only be white space in JSON: keep one record a line */
-
-    src = p;
-    p = ngx_cpymem(p, record->data, record->len);
-
-    for (end = src; (end = memchr(end, LF, p - end)) != NULL; end++) {
-        *end = ' ';
-    }
-
-    for (end = src; (end = memchr(end, CR, p - end)) != NULL; end++) {
-        *end = ' ';
-    }
-
-    *p++ = LF;
-    len = p - line;
+    len = ngx_cms_spool_line_write(rec->line, s->seq + 1, maxlen, key->data,
+                                   key->len, record->data, record->len, &sl);
 
     rec->len = len;
     rec->time = ngx_current_msec;
 
     f = &rec->fields;
-    f->seq.data = line;
-    f->seq.len = seq_len;
-    f->maxlen.data = line + seq_len + 1;
-    f->maxlen.len = maxlen_len;
-    f->key.data = f->maxlen.data + maxlen_len + 1;
-    f->key.len = key->len;
-    f->record.data = line + header_len;
-    f->record.len = len - header_len - 1;
+    f->seq.data = (u_char *) sl.seq;
+    f->seq.len = sl.seq_len;
+    f->maxlen.data = (u_char *) sl.maxlen;
+    f->maxlen.len = sl.maxlen_len;
+    f->key.data = (u_char *) sl.key;
+    f->key.len = sl.key_len;
+    f->record.data = (u_char *) sl.record;
+    f->record.len = sl.record_len;
 
     s->seq++;
 
@@ -528,7 +504,8 @@ ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
                                            s->own->path);
             }
 
-        } else if (ngx_cms_redis_spool_append(s->own, line, len, s->log)
+        } else if (ngx_cms_redis_spool_append(s->own, rec->line, len,
+                                             s->log)
                    == NGX_OK)
         {
             if (s->spool_broken) {
@@ -1336,40 +1313,25 @@ ngx_cms_redis_stream_spill(ngx_cms_redis_stream_t *s)
 }
 
 
-/* "<seq> <maxlen> <key> <record>", end at the LF */
+/* "<seq> <maxlen> <key> <record>", end at the LF (lib/, fuzzed) */
 
 static ngx_int_t
 ngx_cms_redis_stream_parse(u_char *p, u_char *end, ngx_cms_redis_line_t *l)
 {
-    ngx_str_t  *f[3];
-    ngx_uint_t  i;
+    ngx_cms_spool_line_t  sl;
 
-    f[0] = &l->seq;
-    f[1] = &l->maxlen;
-    f[2] = &l->key;
-
-    for (i = 0; i < 3; i++) {
-        f[i]->data = p;
-
-        while (p < end && *p != ' ') {
-            if (i < 2 && (*p < '0' || *p > '9')) {
-                return NGX_ERROR;
-            }
-
-            p++;
-        }
-
-        f[i]->len = p - f[i]->data;
-
-        if (p == end || f[i]->len == 0 || (i < 2 && f[i]->len > 19)) {
-            return NGX_ERROR;
-        }
-
-        p++;
+    if (ngx_cms_spool_line_parse(p, end, &sl) != 0) {
+        return NGX_ERROR;
     }
 
-    l->record.data = p;
-    l->record.len = end - p;
+    l->seq.data = (u_char *) sl.seq;
+    l->seq.len = sl.seq_len;
+    l->maxlen.data = (u_char *) sl.maxlen;
+    l->maxlen.len = sl.maxlen_len;
+    l->key.data = (u_char *) sl.key;
+    l->key.len = sl.key_len;
+    l->record.data = (u_char *) sl.record;
+    l->record.len = sl.record_len;
 
     return NGX_OK;
 }
