@@ -7,9 +7,10 @@
 # skips them); the master then lost with them (a new, empty master on its
 # port, as a replica promoted without them would be) gets them once; the
 # replica back, they are confirmed, each once on the master and on the
-# replica.  An instance without the option, on the same Redis, confirms
-# its records with the replica gone (the default, unchanged: the limit
-# the option removes).
+# replica; a replica stopped (SIGSTOP) while connected does not confirm
+# a batch sent again on a new connection.  An instance without the
+# option, on the same Redis, confirms its records with the replica gone
+# (the default, unchanged: the limit the option removes).
 
 use strict;
 use warnings;
@@ -191,6 +192,35 @@ is(uris($M, 'a'), $want_x, 'the master: each of the ten once');
 is(uris($S, 'a'), $want_x, 'the replica: the same');
 like(log_of('a'), qr/batches confirmed by 1 replicas again/,
      'the end of the outage is logged');
+
+# --- a replica connected but silent (SIGSTOP): a new connection whose
+# first batch only skips records the master has must not be confirmed by
+# WAIT either (the script writes the seq key even then, so the WAIT has
+# that write to wait for whatever offset Redis starts a client at)
+
+my $u2 = stream('a')->{unreplicated};
+kill 'STOP', $t->{pids}{replica};
+$t->http('GET', $H{a}, "/a/y$_") for 1 .. 5;
+my $want_y = join ' ', $want_x, map { "/a/y$_" } 1 .. 5;
+ok(wait_for('on the master', sub { uris($M, 'a') eq $want_y }),
+   'five more records on the master, the replica stopped (SIGSTOP)');
+ok(wait_for('held back', sub { stream('a')->{unreplicated} > $u2 }),
+   'not confirmed: the replica does not acknowledge');
+
+my $connects = status('a')->{stream_connection}{connects};
+$u2 = stream('a')->{unreplicated};
+rcli($M, 'CLIENT', 'KILL', 'TYPE', 'normal');
+ok(wait_for('a new connection, a batch sent on it', sub {
+       status('a')->{stream_connection}{connects} > $connects
+       && stream('a')->{unreplicated} > $u2 }),
+   'a new stream connection sent the batch again');
+is(stream('a')->{confirmed}, 30, 'and WAIT did not confirm it');
+
+kill 'CONT', $t->{pids}{replica};
+ok(wait_for('A idle', sub { idle('a') }, 15), 'the replica answers again: '
+   . 'confirmed');
+is(stream('a')->{confirmed}, 35, 'all 35');
+is(uris($M, 'a'), $want_y, 'each once on the master');
 
 # --- configuration checks
 
