@@ -195,8 +195,8 @@ like(log_of('a'), qr/batches confirmed by 1 replicas again/,
 
 # --- a replica connected but silent (SIGSTOP): a new connection whose
 # first batch only skips records the master has must not be confirmed by
-# WAIT either (the script writes the seq key even then, so the WAIT has
-# that write to wait for whatever offset Redis starts a client at)
+# WAIT either (the script writes the seq key even then; Redis 7.0.15
+# also has the connection wait for the master's offset after a read)
 
 my $u2 = stream('a')->{unreplicated};
 kill 'STOP', $t->{pids}{replica};

@@ -58,10 +58,11 @@
  *     master took with it (a replica promoted without it) is added once,
  *     to the new master.  The script writes the seq key on every call,
  *     even when it skips every record: WAIT waits for the connection's
- *     last write, and what a connection that wrote nothing waits for
- *     depends on the Redis version (7.0.15 takes the master's offset
- *     when the client connects; a client offset of 0 would be answered
- *     at once by any replica still connected, acknowledging or not).  Scripts are replicated as their effects, in
+ *     last write.  Redis 7.0.15 (Debian 12) moves a connection's offset
+ *     to the master's after any command, a read too, so this is a guard
+ *     for a server that counts only the connection's own writes: there a
+ *     new connection that wrote nothing would have WAIT answered at once
+ *     by any replica still connected, acknowledging or not.  Scripts are replicated as their effects, in
  *     MULTI/EXEC: a replica has a record and its seq, or neither.  WAIT
  *     holds back every later command of its connection for up to its
  *     timeout (a replica gone): hence a connection of the stream's own,
