@@ -53,7 +53,20 @@ ngx_cms_redis_status_json(ngx_pool_t *pool, ngx_str_t *out)
     ngx_cms_json_printf(&j, ",\"orphaned\":%ui,\"pubsub\":{", w->orphaned);
     ngx_cms_redis_status_conn(&j, &w->pubsub);
 
-    ngx_cms_json_raw(&j, "},\"sentinel\":", 13);
+    /* the stream's own, with cms_redis_stream_replicas */
+
+    ngx_cms_json_raw(&j, "},\"stream_connection\":", 22);
+
+    if (w->conf->stream_replicas) {
+        ngx_cms_json_raw(&j, "{", 1);
+        ngx_cms_redis_status_conn(&j, &w->stream);
+        ngx_cms_json_raw(&j, "}", 1);
+
+    } else {
+        ngx_cms_json_raw(&j, "null", 4);
+    }
+
+    ngx_cms_json_raw(&j, ",\"sentinel\":", 12);
 
     if (w->conf->sentinels) {
         ngx_cms_redis_sentinel_status(&j);
