@@ -3,12 +3,14 @@
 #   make          build build/ngx_http_cms_module.so against Debian's nginx
 #   make test     install what is missing, build, unit tests, the t/ suite,
 #                 the t/ suite again with ASan (make asan, ~1.5 min), each
-#                 fuzz target briefly (make fuzz), and the t/ suite under
-#                 valgrind (make memcheck)
+#                 fuzz target for 30 s (make fuzz, ~5 min), a two-minute
+#                 chaos soak with a fixed seed (make chaos, ~3 min), and
+#                 the t/ suite under valgrind (make memcheck)
 #   make run      install what is missing, build, start the demo stack
 #   make asan     build the module with ASan+UBSan in build-asan/ and run
 #                 the t/ suite with it (t/asan.sh)
-#   make fuzz     build the libFuzzer targets in t/fuzz and run each briefly
+#   make fuzz     build the libFuzzer targets in t/fuzz and run each for
+#                 FUZZ_SECONDS
 #   make chaos    the chaos soak, bench/chaos/run (CHAOS_MINUTES, CHAOS_SEED)
 #
 # The module is built with Debian's recipe (nginx-dev's conf_flags, as in
@@ -48,7 +50,7 @@ ASAN_CC_OPT  := -fsanitize=address,undefined -fno-omit-frame-pointer \
 ASAN_LIB     := $(shell gcc -print-file-name=libasan.so 2>/dev/null)
 
 # seconds each libFuzzer target runs in make fuzz (and make test)
-FUZZ_SECONDS ?= 15
+FUZZ_SECONDS ?= 30
 
 .PHONY: all deps test unit prove memcheck run clean smoke asan fuzz chaos
 
@@ -137,7 +139,8 @@ fuzz:
 	$(MAKE) deps EXTRA_PKGS="$(TEST_PKGS)"
 	$(MAKE) -C t/fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
 
-# the chaos soak (bench/chaos/run); not part of make test
+# the chaos soak (bench/chaos/run); make test runs it for two minutes
+# with this seed (a longer run: bench/chaos/run --minutes 60)
 CHAOS_MINUTES ?= 2
 CHAOS_SEED    ?= 18
 
@@ -153,6 +156,7 @@ test:
 	$(MAKE) prove
 	$(MAKE) asan
 	$(MAKE) fuzz
+	$(MAKE) chaos
 	$(MAKE) memcheck
 
 run: deps all

@@ -108,6 +108,12 @@ http {
     }
 
     server {
+        listen 127.0.0.1:%%PORT_ring%%;
+        cms_audit_log %%TESTDIR%%/ring.log ring=64k flush=1h;
+%%PROXY%%
+    }
+
+    server {
         listen 127.0.0.1:%%PORT_down%%;
         cms_audit_log %%TESTDIR%%/audit.log;
         location /api/v1/ {
@@ -170,7 +176,7 @@ EOF
 $t->write_conf(expand($conf, $policy, 1));
 
 $t->run_nginx(ports => [map { $t->port($_) }
-                        qw(proxy all buffered down inherit off policy
+                        qw(proxy all buffered ring down inherit off policy
                            noslots)]);
 
 sub expand {
@@ -607,7 +613,9 @@ if ($pid == 0) {
         for my $r (post($t->port('proxy'), '/api/v1/coSpaces',
                         "name=Reload+$i"),
                    post($t->port('buffered'), '/api/v1/coSpaces',
-                        "name=Buffered+$i")) {
+                        "name=Buffered+$i"),
+                   post($t->port('ring'), '/api/v1/coSpaces',
+                        "name=Ring+$i")) {
             $bad++ if $r->{status} != 200;
         }
     }
@@ -635,7 +643,7 @@ sub reload_at {
 ok(reload_at('Reload 10'), 'reload 1: new workers, the old ones gone');
 ok(reload_at('Reload 25'), 'reload 2: new workers, the old ones gone');
 waitpid($pid, 0);
-is($?, 0, "traffic sent: all $n + $n requests answered 200");
+is($?, 0, "traffic sent: all 3 x $n requests answered 200");
 is(() = $t->error_log =~ /\[notice\] \d+#\d+: reconfiguring/g, 2,
    'the master reconfigured twice');
 
@@ -667,10 +675,21 @@ is_deeply([sort { ($a =~ /(\d+)/)[0] <=> ($b =~ /(\d+)/)[0] }
           [map { "Buffered $_" } 1 .. $n],
           "reload: the $n records of $n requests, each once (buffered)");
 
+# one shared ring for all workers, old and new: the records of the old
+# workers written when they left, the rest at the reopen; each once, and
+# in the order of the requests, whoever wrote them
+for (1 .. 800) {
+    last if names('ring.log', qr/^Ring /) >= $n;
+    sleep 0.025;
+}
+is_deeply([names('ring.log', qr/^Ring /)], [map { "Ring $_" } 1 .. $n],
+          "reload: the $n records of $n requests, each once, in order "
+          . '(ring with flush=1h, across two reloads and a reopen)');
+
 # --- every line of every file is one valid JSON object
 
-for my $file (qw(audit.log audit.log.1 all.log buffered.log main.log
-                 policy.log)) {
+for my $file (qw(audit.log audit.log.1 all.log buffered.log ring.log
+                 main.log policy.log)) {
     my @l = lines($file);
     my $bad = grep { !eval { ref $json->decode($_) eq 'HASH' } } @l;
     is($bad, 0, "$file: all " . scalar(@l) . ' lines are JSON objects');
@@ -683,18 +702,25 @@ my @bad = (
     [ 'cms_audit_log x.log buffer=0;', qr/invalid buffer size "0"/ ],
     [ 'cms_audit_log x.log buffer=4k flush=abc;',
       qr/invalid flush time "abc"/ ],
-    [ 'cms_audit_log x.log flush=1s;', qr/"flush=" needs "buffer="/ ],
+    [ 'cms_audit_log x.log flush=1s;', qr/"flush=" needs "buffer=" or "ring="/ ],
     [ 'cms_audit_log x.log size=1;', qr/invalid parameter "size=1"/ ],
     [ 'cms_audit_log syslog:server=1.2.3.4;', qr/not syslog/ ],
     [ 'cms_audit_log x$y.log;', qr/no variables in the file name "x\$y.log"/ ],
     [ 'cms_audit_log off x;', qr/takes no parameters, not "x"/ ],
     [ 'cms_audit_log x.log; cms_audit_log y.log;', qr/is duplicate/ ],
     [ 'cms_audit_log x.log buffer=4k; server { cms_audit_log x.log; }',
-      qr/"x.log" already defined with other buffer= or flush=/ ],
+      qr/"x.log" already defined with other buffer=, ring= or flush=/ ],
+    [ 'cms_audit_log x.log ring=1m; server { cms_audit_log x.log; }',
+      qr/"x.log" already defined with other buffer=, ring= or flush=/ ],
     [ 'access_log x.log combined buffer=4k; cms_audit_log x.log buffer=4k;',
-      qr/"x.log" with buffer= shares its file with another buffered log/ ],
+      qr/"x.log" with buffer= or ring= shares its file with another buffered/ ],
     [ 'cms_audit_log x.log buffer=4k; access_log x.log combined buffer=4k;',
-      qr/x.log" with buffer= shares its file with another buffered log/ ],
+      qr/x.log" with buffer= or ring= shares its file with another buffered/ ],
+    [ 'access_log x.log combined buffer=4k; cms_audit_log x.log ring=1m;',
+      qr/"x.log" with buffer= or ring= shares its file with another buffered/ ],
+    [ 'cms_audit_log x.log ring=1k;', qr/invalid ring size "1k", at least 64k/ ],
+    [ 'cms_audit_log x.log ring=1m buffer=4k;',
+      qr/"buffer=" or "ring=" for "x.log", not both/ ],
 );
 
 for my $b (@bad) {
@@ -712,7 +738,9 @@ EOF
 }
 
 # --- kill -9 of a worker: what was written through survives, what sat
-# in a buffer is lost (and stays lost: it is not written at exit either)
+# in a buffer is lost (and stays lost: it is not written at exit either),
+# what sat in a shared ring (ring=, even with flush=1h) is written by the
+# worker the master starts in its place
 
 $t->write_conf(<<'EOF', 'kill.conf');
 load_module %%MODULE%%;
@@ -752,25 +780,58 @@ http {
             proxy_pass http://cms;
         }
     }
+    server {
+        listen 127.0.0.1:%%PORT_kring%%;
+        cms_audit_log %%TESTDIR%%/kill-ring.log ring=64k flush=1h;
+        location /api/v1/ {
+            auth_basic "cms";
+            auth_basic_user_file %%TESTDIR%%/htpasswd;
+            cms_api on;
+            cms_plugins audit;
+            cms_credentials inject;
+            proxy_pass http://cms;
+        }
+    }
+    server {
+        listen 127.0.0.1:%%PORT_kringpass%%;
+        cms_audit_log %%TESTDIR%%/kill-ringpass.log ring=64k;
+        location /api/v1/ {
+            auth_basic "cms";
+            auth_basic_user_file %%TESTDIR%%/htpasswd;
+            cms_api on;
+            cms_plugins audit;
+            cms_credentials inject;
+            proxy_pass http://cms;
+        }
+    }
 }
 EOF
 
 $t->run_nginx(conf => 'kill.conf', key => 'nginx_kill',
               pidfile => $t->dir . '/kill.pid',
-              ports => [$t->port('through'), $t->port('buffer')]);
+              ports => [map { $t->port($_) }
+                        qw(through buffer kring kringpass)]);
 
 # against a live bridge: every one of these is a coSpace made
 my @kill_status;
 for my $i (1 .. 5) {
-    push @kill_status,
-        post($t->port('through'), '/api/v1/coSpaces', "name=Kill+$i")->{status},
-        post($t->port('buffer'), '/api/v1/coSpaces', "name=Kill+$i")->{status};
+    for my $port (qw(through buffer kring kringpass)) {
+        push @kill_status,
+            post($t->port($port), '/api/v1/coSpaces',
+                 "name=Kill+$i")->{status};
+    }
 }
-is("@kill_status", join(' ', (200) x 10), 'the bridge made all 10 coSpaces');
+is("@kill_status", join(' ', (200) x 20), 'the bridge made all 20 coSpaces');
 
 my @through = wait_lines('kill-through.log', 5);
 is(scalar @through, 5, 'write-through: 5 records in the file at once');
 is(scalar(lines('kill-buffered.log')), 0, 'buffered: none yet (flush=1h)');
+is(scalar(lines('kill-ring.log')), 0,
+   'ring with flush=1h: none in the file yet, all 5 in the shared ring');
+is_deeply([map { $json->decode($_)->{params}{name} }
+           wait_lines('kill-ringpass.log', 5)],
+          [map { "Kill $_" } 1 .. 5],
+          'ring: written at the end of each event-loop pass, in order');
 
 my $master = $t->{pids}{nginx_kill};
 my @workers = workers($master);
@@ -783,12 +844,24 @@ for (1 .. 400) {
     sleep 0.025;
 }
 
+# before any stop (which writes rings too): the new worker's start did it
+my @ring_now = wait_lines('kill-ring.log', 5);
+
 $t->stop_nginx('nginx_kill');
 
 is(scalar(lines('kill-through.log')), 5,
    'kill -9: every written-through record survived');
 is(scalar(lines('kill-buffered.log')), 0,
    'kill -9: the buffered records were lost, as documented');
+is(scalar @ring_now, 5,
+   'kill -9: the worker started in place of the killed one wrote the '
+   . "ring's 5 records at once");
+is_deeply([map { $json->decode($_)->{params}{name} } lines('kill-ring.log')],
+          [map { "Kill $_" } 1 .. 5],
+          'kill -9: the ring kept all 5 records, each once, in order: '
+          . 'the worker started in its place wrote them');
+is(scalar(lines('kill-ringpass.log')), 5,
+   'kill -9: the ring written at each pass has its 5 records, once each');
 like($t->read_file('kill-error.log'), qr/exited on signal 9/,
      'the worker was indeed killed');
 

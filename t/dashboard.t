@@ -63,6 +63,8 @@ http {
     cms_slot_check_interval 300ms;
     cms_slot_reconcile_at_start off;
 
+    cms_recover_calls on;
+
     upstream cms {
         cms_bridge core1 127.0.0.1:%%PORT_core1%% user=admin password=secret1 primary;
         cms_bridge core2 127.0.0.1:%%PORT_core2%% user=admin2 password=secret2 backup;
@@ -82,7 +84,7 @@ http {
         location /api/v1/ {
             cms_api on;
             cms_credentials inject;
-            cms_plugins policy slots;
+            cms_plugins policy slots recovery;
             cms_policy_rule keep-spaces deny op=coSpace.delete;
             cms_policy_rule no-profiles deny op=callProfile.list mode=report;
             proxy_pass http://cms;
@@ -90,12 +92,14 @@ http {
 
         location = /dashboard {
             cms_dashboard status=/cms-status slots=/cms-slots
-                          metrics=/metrics admin=/cms-admin/;
+                          metrics=/metrics admin=/cms-admin/
+                          recovery=/cms-recovery;
         }
 
         location = /cms-status { cms_status; }
         location = /cms-slots { cms_slots_status; }
         location = /metrics { cms_metrics; }
+        location = /cms-recovery { cms_recovery_status; }
         location /cms-admin/ { cms_admin; }
     }
 
@@ -160,7 +164,7 @@ is($r->{status}, 200, 'the dashboard is served');
 like($r->{headers}{'content-type'}, qr{^text/html}, 'as HTML');
 like($r->{headers}{'content-security-policy'}, qr/default-src 'none'/,
      'with a CSP that forbids anything from elsewhere');
-like($r->{content}, qr{window\.CMS_CONFIG=\{"status":"/cms-status","slots":"/cms-slots","metrics":"/metrics","admin":"/cms-admin/"\}},
+like($r->{content}, qr{window\.CMS_CONFIG=\{"status":"/cms-status","slots":"/cms-slots","metrics":"/metrics","admin":"/cms-admin/","recovery":"/cms-recovery"\}},
      'its configuration, with the admin URI for a verified user');
 unlike($r->{content}, qr{(?:src|href)=["']?(?:https?:)?//}i,
        'no script, style or image from another origin');
@@ -306,6 +310,11 @@ my $view = js(<<'JS');
            .map(r => r.dataset.rule + ':' + r.cells[2].textContent + ':'
                      + r.cells[3].textContent),
   summary: document.getElementById('slots-summary').textContent,
+  recovery: [...document.querySelectorAll('#recovery tr[data-call]')]
+            .map(r => r.cells[0].textContent + ':' + r.cells[3].textContent
+                      + ':' + r.cells[4].textContent),
+  recoverySummary: document.getElementById('recovery-summary').textContent,
+  recoveryShown: !document.getElementById('recovery-section').hidden,
   recent: [...document.querySelectorAll('#recent li[data-rule]')]
           .map(r => r.dataset.rule + ':' + r.dataset.report + ':'
                     + r.querySelector('.reason').textContent)
@@ -323,6 +332,12 @@ is_deeply($view->{stuck}, ['TMS_Scheduled_Meeting_2:Forgotten Meeting'],
 like($view->{summary}, qr/^2 of 5 slots in use \(40%\), 1 stuck/,
      'the pool summary');
 is($view->{release}, 1, 'a release button for the stuck slot only');
+ok($view->{recoveryShown}, 'the recovery section is shown (recovery=)');
+is_deeply($view->{recovery}, ["$space{1}:core1:0"],
+          'the meeting in progress kept for recovery: its coSpace, bridge, '
+          . 'no dial-out');
+like($view->{recoverySummary}, qr/^1 meetings kept; 0 calls recovered in 0 recoveries/,
+     'the recovery summary');
 is($view->{adminButtons}, 1, 'a failover button for the backup');
 is_deeply($view->{denials}, ['keep-spaces:1:0', 'no-profiles:0:1'],
           'denials and report-only refusals, by rule');

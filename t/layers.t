@@ -197,4 +197,23 @@ SKIP: {
     is(join("\n", @up), '', 'no layer calls a function of a layer above');
 }
 
+# One JSON writer: the escaper is the writer's own (lib/ngx_cms_json.c);
+# everything else writes JSON strings through ngx_cms_json_string() and
+# friends, never with an escaper of its own or nginx's ngx_escape_json().
+{
+    my @own;
+    for my $c (glob("$core/*/*.c"), glob("$root/plugins/*/*.c")) {
+        next if $c =~ m{/lib/ngx_cms_json(_escape)?\.c$};
+        open my $fh, '<', $c or die "$c: $!";
+        my $text = do { local $/; <$fh> };
+        close $fh;
+        for my $f (qw(ngx_cms_json_escape_utf8 ngx_cms_json_escaped_len
+                      ngx_escape_json)) {
+            push @own, "$c calls $f" if $text =~ /\b$f\s*\(/;
+        }
+    }
+    is(join("\n", map { s{^\Q$root/\E}{}r } @own), '',
+       'JSON strings only through the one writer');
+}
+
 done_testing();

@@ -32,7 +32,8 @@ http {
     cms_redis 127.0.0.1:%%PORT_redis%% prefix=rc: connect_timeout=1s;
     cms_audit_log %%TESTDIR%%/events_%%I%%.log;
 
-    cms_recovery on;
+    cms_recover_calls on;
+    cms_recovery_max_calls 64;
     cms_recovery_redis on;
 
     upstream cms {
@@ -157,6 +158,10 @@ ok(wait_for('the dial-out gone from Redis', sub {
     redis('HLEN', "rc:recovery:m:$call") == 3;
 }), 'and gone from Redis');
 
+# a map left from a recovery two days ago: the next map added drops it
+redis('HSET', 'rc:recovery:maps', 'stale-old', 'stale-new');
+redis('ZADD', 'rc:recovery:maps:at', time() - 2 * 86400, 'stale-old');
+
 # --- core1 dies; b decides
 
 $t->sim('PUT', '/_sim/bridges/core1/fault', { mode => 'refuse' });
@@ -198,6 +203,31 @@ like(redis('GET', "rc:recovery:claim:cms:$epoch"), qr/:\d+$/,
 is(redis('GET', "rc:recovery:map:$call"), $new, 'Redis maps the old call to the new');
 is(redis('HLEN', "rc:recovery:m:$new"), 3, 'and keeps the new call with its dial-outs');
 
+# --- the ids TMS knows, through a, which did not recover: a learnt the
+# map from b's message on the "recovery" channel
+
+my $r = api(a => GET => "/api/v1/calls/$call");
+is($r->{status}, 200, 'through a: GET /calls/<old> answered');
+like($r->{content}, qr{<call id="\Q$call\E">}, 'under the old id');
+is(redis('HGET', 'rc:recovery:maps', $call), $new, 'the map in the hash "maps"');
+is(redis('HLEN', 'rc:recovery:maps'), 3,
+   'with the two dial-outs\', and without the map two days old');
+is(redis('ZCARD', 'rc:recovery:maps:at'), 3, 'each with its time');
+is(redis('GET', "rc:recovery:map:$legs[0]"),
+   (map { $_->{id} } grep { $_->{call} eq $new
+                            && $_->{remoteParty} eq 'desk.ex90@tkratzke.local' }
+                     @{ state()->{bridges}{core2}{callLegs} })[0],
+   'and the dial-out\'s');
+
+# a restarted: its zone is new, the map comes from the hash
+$t->stop_nginx('nginx_a');
+$t->run_nginx(conf => 'a.conf', key => 'nginx_a', pidfile => $t->dir . '/a.pid',
+              ports => [$t->port('proxy_a')]);
+ok(wait_for('a translates again', sub {
+    my $r = api(a => GET => "/api/v1/callLegs/$legs[1]");
+    $r->{status} == 200 && $r->{content} =~ m{<call>\Q$call\E</call>};
+}, 20), 'a restarted learns the maps from Redis: GET /callLegs/<old> shows the old ids');
+
 # --- the meeting ends through a: forgotten everywhere
 
 is(api(a => PUT => "/api/v1/cospaces/$space",
@@ -205,6 +235,10 @@ is(api(a => PUT => "/api/v1/cospaces/$space",
        . '&regenerateSecret=true')->{status}, 200, 'slot checked in through a');
 ok(wait_for('forgotten', sub { redis('EXISTS', "rc:recovery:m:$new") eq '0' }),
    'the meeting is gone from Redis');
+
+is(api(a => DELETE => "/api/v1/calls/$call")->{status}, 200,
+   'TMS ends the call by its old id through a');
+ok(!grep({ $_->{id} eq $new } calls_on('core2')), 'the new call is gone from core2');
 
 $t->sim('PUT', '/_sim/bridges/core1/fault', { mode => 'none' });
 

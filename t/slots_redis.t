@@ -220,6 +220,42 @@ is($losses, 0, 'and CMS holds the winner\'s meeting');
 wait_for('both agree', sub { states('a') eq states('b') });
 is(states('a'), join(',', ('free:') x 5), 'all free after the races');
 
+# --- a slot record whose version does not parse is corrupt: refused and
+# logged (it once counted as the largest version, so the record stayed
+# the newest forever and no later change of the slot was applied)
+
+is(api('a', PUT => "/api/v1/cospaces/$space{5}", open_body('Real', 're'))
+   ->{status}, 200, 'a meeting in slot 5 through A');
+wait_for('B sees it', sub { states('b') =~ /in_use:Real$/ });
+my $rec5 = redis_cli("HGET cms-test:slots:space:$space{5} rec");
+like($rec5, qr/Real/, 'its record in Redis');
+is(api('a', PUT => "/api/v1/cospaces/$space{5}", close_body(5))->{status},
+   200, 'and ended through A');
+wait_for('B sees the end', sub { states('b') eq states('a') });
+
+# the in-use record once more, after a version that is not a number
+my $bad_version = sub {
+    scalar(() = $t->error_log
+        =~ /slot record from redis with an invalid version/g) };
+my $bad0 = $bad_version->();
+open(my $pub, '-|', 'redis-cli', '-p', $redis, 'PUBLISH', 'cms-test:slots',
+     "12x\x1f$rec5") or die "redis-cli: $!";
+my $heard = <$pub>;
+close $pub;
+cmp_ok($heard, '>=', 2, 'published to both instances');
+ok(wait_for('the refusal logged', sub { $bad_version->() > $bad0 }),
+   'a record with an unparsable version: an error line');
+is(states('b'), join(',', ('free:') x 5), 'B: refused, slot 5 still free');
+is(states('a'), states('b'), 'A too');
+
+is(api('b', PUT => "/api/v1/cospaces/$space{5}", open_body('Later', 'la'))
+   ->{status}, 200, 'a later meeting in slot 5 through B');
+ok(wait_for('A sees it', sub { states('a') =~ /in_use:Later$/ }),
+   'A applies the later change');
+is(api('b', PUT => "/api/v1/cospaces/$space{5}", close_body(5))->{status},
+   200, 'and it ends');
+wait_for('both agree again', sub { states('a') eq states('b') });
+
 # --- Redis flushed: rebuilt from CMS
 
 is(api('a', PUT => "/api/v1/cospaces/$space{2}", open_body('Kept', 'k'))

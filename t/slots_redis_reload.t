@@ -24,9 +24,6 @@ use CmsSeed qw(tms_session);
 
 my $t = CmsTest->new;
 
-plan skip_all => 'this build has no Redis client'
-    unless -f "$CmsTest::ROOT/ngx_cms_module/ngx_cms_redis.module";
-
 $t->start_sim;
 my $redis = $t->start_redis;
 

@@ -78,3 +78,37 @@ ngx_cms_bridge_targets(ngx_str_t *upstream, ngx_uint_t which,
 
     return n;
 }
+
+
+/*
+ * A call, call leg or participant lives on this bridge: the call
+ * affinity map learns it as from an answer, and tells the other
+ * instances (through Redis) if it is news.
+ */
+
+ngx_int_t
+ngx_cms_bridge_hosts(ngx_str_t *upstream, ngx_str_t *bridge, ngx_str_t *id)
+{
+    ngx_uint_t             i;
+    ngx_cms_bridge_t      *b;
+    ngx_cms_fo_cluster_t  *cl;
+
+    cl = ngx_cms_bridge_cluster(upstream);
+
+    if (cl == NULL || !cl->affinity || cl->sh == NULL || id->len == 0) {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < cl->bridges.nelts; i++) {
+        b = cl->order[i];
+
+        if (b->name.len == bridge->len
+            && ngx_strncmp(b->name.data, bridge->data, bridge->len) == 0)
+        {
+            ngx_cms_affinity_learn(cl, id->data, id->len, b->slot, 1);
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}

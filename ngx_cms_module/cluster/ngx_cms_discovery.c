@@ -607,57 +607,74 @@ ngx_cms_discovery_has(ngx_cms_shm_discovered_t *found, ngx_uint_t n,
 static void
 ngx_cms_discovery_report(ngx_cms_discovery_t *d)
 {
-    u_char                *p, *last;
+    u_char                *p;
     uint32_t               crc;
+    ngx_cms_json_t         js;
     ngx_str_t              subject, detail;
     ngx_uint_t             i, j, unknown, missing;
-    ngx_cms_bridge_t   *b;
+    ngx_cms_bridge_t      *b;
     ngx_cms_fo_cluster_t  *cl;
     u_char                 text[2048];
 
     cl = d->cluster;
     b = cl->bridges.elts;
 
-    p = text;
-    last = text + sizeof(text);
+    ngx_cms_json_init(&js, text, sizeof(text));
     unknown = 0;
     missing = 0;
 
     /* which bridge was asked is not part of the difference */
 
-    p = ngx_slprintf(p, last, "{\"upstream\":");
-    p = ngx_cms_json_escape(p, last, cl->name.data, cl->name.len);
-    p = ngx_slprintf(p, last, ",\"clustered\":%s,\"unknown\":[",
-                     d->nfound ? "true" : "false");
+    ngx_cms_json_open(&js, '{');
+    ngx_cms_json_key_lit(&js, "upstream");
+    ngx_cms_json_string(&js, cl->name.data, cl->name.len);
+    ngx_cms_json_key_lit(&js, "clustered");
+    ngx_cms_json_bool(&js, d->nfound != 0);
+    ngx_cms_json_key_lit(&js, "unknown");
+    ngx_cms_json_open(&js, '[');
 
     for (i = 0; i < d->nfound; i++) {
         if (d->found[i].slot != NGX_CMS_SHM_NO_SLOT) {
             continue;
         }
 
-        p = ngx_slprintf(p, last, "%s{\"name\":", unknown++ ? "," : "");
-        p = ngx_cms_json_escape(p, last, d->found[i].name.data,
-                                d->found[i].name.len);
-        p = ngx_slprintf(p, last, ",\"address\":");
-        p = ngx_cms_json_escape(p, last, d->found[i].address.data,
-                                d->found[i].address.len);
-        p = ngx_slprintf(p, last, "}");
+        unknown++;
+
+        ngx_cms_json_open(&js, '{');
+        ngx_cms_json_key_lit(&js, "name");
+        ngx_cms_json_string(&js, d->found[i].name.data,
+                            d->found[i].name.len);
+        ngx_cms_json_key_lit(&js, "address");
+        ngx_cms_json_string(&js, d->found[i].address.data,
+                            d->found[i].address.len);
+        ngx_cms_json_close(&js, '}');
     }
 
-    p = ngx_slprintf(p, last, "],\"missing\":[");
+    ngx_cms_json_close(&js, ']');
+    ngx_cms_json_key_lit(&js, "missing");
+    ngx_cms_json_open(&js, '[');
 
     for (j = 0; j < cl->bridges.nelts; j++) {
 
         if (!ngx_cms_discovery_has(d->found, d->nfound, d->from->slot,
                                    b[j].slot))
         {
-            p = ngx_slprintf(p, last, "%s", missing++ ? "," : "");
-            p = ngx_cms_json_escape(p, last, b[j].name.data,
-                                    b[j].name.len);
+            missing++;
+            ngx_cms_json_string(&js, b[j].name.data, b[j].name.len);
         }
     }
 
-    p = ngx_slprintf(p, last, "]}");
+    ngx_cms_json_close(&js, ']');
+    ngx_cms_json_close(&js, '}');
+
+    if (!ngx_cms_json_fits(&js)) {
+        /* a cluster too big to describe here: the sizes still tell */
+        js.pos = ngx_slprintf(text, text + sizeof(text),
+                              "{\"unknown\":%ui,\"missing\":%ui}",
+                              unknown, missing);
+    }
+
+    p = js.pos;
 
     crc = ngx_crc32_short(text, p - text);
 

@@ -1078,7 +1078,7 @@ ngx_cms_failover_announce(ngx_cms_fo_cluster_t *cl,
         return;
     }
 
-    if (ngx_cms_json_init(&j, pool, 512) != NGX_OK) {
+    if (ngx_cms_json_init_pool(&j, pool, 512) != NGX_OK) {
         ngx_destroy_pool(pool);
         return;
     }
@@ -1098,7 +1098,7 @@ ngx_cms_failover_announce(ngx_cms_fo_cluster_t *cl,
     ngx_cms_json_time(&j, change->at);
     ngx_cms_json_raw(&j, (u_char *) "}", 1);
 
-    if (!j.failed) {
+    if (ngx_cms_json_fits(&j)) {
         subject.data = change->to.data;
         subject.len = change->to.len;
         detail.data = j.start;

@@ -32,7 +32,7 @@
 #include "ngx_cms_plugin.h"
 #include "ngx_cms_shm.h"
 #include "ngx_cms_client.h"
-#include "ngx_cms_json.h"
+#include "ngx_cms_json_pool.h"
 
 
 #define NGX_CMS_ROLE_PRIMARY       0

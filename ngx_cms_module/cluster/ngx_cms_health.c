@@ -505,8 +505,8 @@ ngx_cms_health_report(ngx_cms_fo_cluster_t *cl, ngx_cms_bridge_t *b,
     ngx_uint_t old_health, ngx_uint_t health, ngx_uint_t old_cred,
     ngx_uint_t cred, ngx_cms_shm_text_t *error, ngx_uint_t checks)
 {
-    u_char          *p;
     ngx_str_t        detail;
+    ngx_cms_json_t   j;
     u_char           buf[NGX_CMS_SHM_TEXT_LEN * 6 + 256];
 
     if (cred != old_cred && cred == NGX_CMS_CRED_REJECTED) {
@@ -546,25 +546,31 @@ ngx_cms_health_report(ngx_cms_fo_cluster_t *cl, ngx_cms_bridge_t *b,
         return;
     }
 
-    p = ngx_snprintf(buf, sizeof(buf), "{\"upstream\":");
-    p = ngx_cms_json_escape(p, buf + sizeof(buf), cl->name.data,
-                            cl->name.len);
-    p = ngx_snprintf(p, buf + sizeof(buf) - p, ",\"bridge\":");
-    p = ngx_cms_json_escape(p, buf + sizeof(buf), b->name.data,
-                            b->name.len);
-    p = ngx_snprintf(p, buf + sizeof(buf) - p, ",\"health\":\"%s\"",
-                     health == NGX_CMS_HEALTH_DOWN ? "down" : "up");
+    /* sized for the longest texts: it always fits */
+
+    ngx_cms_json_init(&j, buf, sizeof(buf));
+
+    ngx_cms_json_open(&j, '{');
+    ngx_cms_json_key_lit(&j, "upstream");
+    ngx_cms_json_string(&j, cl->name.data, cl->name.len);
+    ngx_cms_json_key_lit(&j, "bridge");
+    ngx_cms_json_string(&j, b->name.data, b->name.len);
+    ngx_cms_json_key_lit(&j, "health");
+    ngx_cms_json_cstring(&j, health == NGX_CMS_HEALTH_DOWN ? "down" : "up");
 
     if (health == NGX_CMS_HEALTH_DOWN) {
-        p = ngx_snprintf(p, buf + sizeof(buf) - p, ",\"why\":");
-        p = ngx_cms_json_escape(p, buf + sizeof(buf), error->data,
-                                error->len);
+        ngx_cms_json_key_lit(&j, "why");
+        ngx_cms_json_string(&j, error->data, error->len);
     }
 
-    p = ngx_snprintf(p, buf + sizeof(buf) - p, "}");
+    ngx_cms_json_close(&j, '}');
+
+    if (!ngx_cms_json_fits(&j)) {
+        return;
+    }
 
     detail.data = buf;
-    detail.len = p - buf;
+    detail.len = j.pos - buf;
 
     ngx_cms_failover_event(cl, "health", &b->name, &detail);
 }

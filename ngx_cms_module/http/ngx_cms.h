@@ -20,7 +20,7 @@
 #include "ngx_cms_form.h"
 #include "ngx_cms_plugin.h"
 #include "ngx_cms_failover.h"
-#include "ngx_cms_json.h"
+#include "ngx_cms_json_pool.h"
 
 #include <libxml/tree.h>
 
@@ -48,6 +48,7 @@ struct ngx_cms_call_s {
     /* what: from the path and the body */
     ngx_str_t                   method;     /* "GET", "PUT", ... */
     ngx_str_t                   path;       /* raw, without the query */
+    ngx_str_t                   client_path;/* as the client sent it */
     ngx_str_t                   operation;  /* "coSpace.modify", ... */
     ngx_str_t                   collection; /* canonical, e.g. "coSpaces" */
     ngx_str_t                   object_id;
@@ -173,6 +174,8 @@ typedef struct {
     u_char                      *room;
     u_char                      *room_end;
 
+    off_t                        body_out;   /* handed to the output */
+
     unsigned                     call_ready:1;
     unsigned                     body_done:1;
     unsigned                     suspended:1;
@@ -228,6 +231,12 @@ ngx_int_t ngx_cms_run_request_hooks(ngx_http_request_t *r,
     ngx_cms_ctx_t *ctx);
 void ngx_cms_run_response_hooks(ngx_http_request_t *r, ngx_cms_ctx_t *ctx);
 ngx_int_t ngx_cms_log_handler(ngx_http_request_t *r);
+void ngx_cms_log_now(ngx_http_request_t *r);
+
+void ngx_cms_call_location_id(ngx_cms_call_t *call);
+
+/* ngx_cms_call_rewrite.c */
+ngx_table_elt_t *ngx_cms_location_header(ngx_http_request_t *r);
 
 /* ngx_cms_body.c */
 ngx_int_t ngx_cms_body_replace(ngx_http_request_t *r, ngx_cms_ctx_t *ctx);
@@ -235,6 +244,9 @@ ngx_int_t ngx_cms_body_replace(ngx_http_request_t *r, ngx_cms_ctx_t *ctx);
 /* ngx_cms_filter.c */
 ngx_int_t ngx_cms_filter_init(ngx_conf_t *cf);
 void ngx_cms_response_parse(ngx_cms_ctx_t *ctx);
+
+/* ngx_cms_log_filter.c */
+ngx_int_t ngx_cms_log_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_cms_user_init(ngx_conf_t *cf);
 
 /* ngx_cms_xml.c */

@@ -334,7 +334,7 @@ ngx_cms_admin_done(void *data, ngx_int_t rc, ngx_cms_shm_change_t *result)
         outcome = "failed";
     }
 
-    if (ngx_cms_json_init(&j, r->pool, 512) != NGX_OK) {
+    if (ngx_cms_json_init_pool(&j, r->pool, 512) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         goto done;
     }
@@ -369,7 +369,7 @@ ngx_cms_admin_error(ngx_http_request_t *r, ngx_uint_t status,
     p = arg ? ngx_snprintf(text, sizeof(text), fmt, arg)
             : ngx_snprintf(text, sizeof(text), "%s", fmt);
 
-    if (ngx_cms_json_init(&j, r->pool, 1024) != NGX_OK) {
+    if (ngx_cms_json_init_pool(&j, r->pool, 1024) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

@@ -330,49 +330,14 @@ ngx_cms_affinity_is(const char *name, const char *what)
 }
 
 
-/*
- * The bridge's Location.  nginx keeps a relative one (CMS sends
- * "/api/v1/calls/<id>") only in the header list, not in
- * r->headers_out.location, so that the header filter does not make it
- * absolute.
- */
+/* the bridge's Location (relative, as CMS sends it, or rewritten) */
 
 static ngx_str_t *
 ngx_cms_affinity_location(ngx_http_request_t *r)
 {
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    if (r->headers_out.location) {
-        return &r->headers_out.location->value;
-    }
+    h = ngx_cms_location_header(r);
 
-    part = &r->headers_out.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash == 0 || h[i].key.len != sizeof("Location") - 1) {
-            continue;
-        }
-
-        if (ngx_strncasecmp(h[i].key.data, (u_char *) "Location",
-                            sizeof("Location") - 1) == 0)
-        {
-            return &h[i].value;
-        }
-    }
-
-    return NULL;
+    return h ? &h->value : NULL;
 }

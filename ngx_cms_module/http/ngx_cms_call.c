@@ -38,13 +38,14 @@ static const uint16_t  ngx_cms_call_str_offset[] = {
     offsetof(ngx_cms_call_t, location_id),     /* NGX_CMS_CALL_LOCATION_ID */
     offsetof(ngx_cms_call_t, rule),            /* NGX_CMS_CALL_RULE */
     offsetof(ngx_cms_call_t, reason),          /* NGX_CMS_CALL_REASON */
-    offsetof(ngx_cms_call_t, plugin)           /* NGX_CMS_CALL_PLUGIN */
+    offsetof(ngx_cms_call_t, plugin),          /* NGX_CMS_CALL_PLUGIN */
+    offsetof(ngx_cms_call_t, client_path)      /* ..._CLIENT_PATH */
 };
 
 /* one offset for every name of ngx_cms_call_str_e, or no build */
 typedef char  ngx_cms_call_str_offset_complete[
     sizeof(ngx_cms_call_str_offset) / sizeof(ngx_cms_call_str_offset[0])
-    == NGX_CMS_CALL_PLUGIN + 1 ? 1 : -1];
+    == NGX_CMS_CALL_CLIENT_PATH + 1 ? 1 : -1];
 
 
 ngx_str_t *

@@ -1,9 +1,10 @@
 
 /*
  * ngx_cms: "cms_dashboard [status=<uri>] [slots=<uri>] [metrics=<uri>]
- * [admin=<uri>];" -- one self-contained page (HTML, CSS and JS in
- * ngx_cms_dashboard_html.h, generated from dashboard/index.html) that
- * polls the status JSON and draws it.  Nothing comes from elsewhere.
+ * [admin=<uri>] [recovery=<uri>];" -- one self-contained page (HTML, CSS
+ * and JS in ngx_cms_dashboard_html.h, generated from
+ * dashboard/index.html) that polls the status JSON and draws it.
+ * Nothing comes from elsewhere.
  *
  * "?recent" on the page's URI answers the last refusals as JSON (rule,
  * operation, role, why, and whether it was only reported), which the
@@ -72,7 +73,7 @@ ngx_cms_dashboard_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_core_loc_conf_t  *clcf;
 
     static const char  *names[] = { "status=", "slots=", "metrics=",
-                                    "admin=", NULL };
+                                    "admin=", "recovery=", NULL };
 
     if (dcf->status.len) {
         return "is duplicate";
@@ -97,12 +98,13 @@ ngx_cms_dashboard_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (names[n] == NULL) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid parameter \"%V\" (status=, slots=, "
-                               "metrics=, admin=)", &value[i]);
+                               "metrics=, admin=, recovery=)", &value[i]);
             return NGX_CONF_ERROR;
         }
 
         dst = (n == 0) ? &dcf->status : (n == 1) ? &dcf->slots
-              : (n == 2) ? &dcf->metrics : &dcf->admin;
+              : (n == 2) ? &dcf->metrics : (n == 3) ? &dcf->admin
+              : &dcf->recovery;
 
         v.data = value[i].data + ngx_strlen(names[n]);
         v.len = value[i].len - ngx_strlen(names[n]);
@@ -183,8 +185,9 @@ ngx_cms_dashboard_handler(ngx_http_request_t *r)
     b[0]->memory = 1;
 
     len = sizeof("window.CMS_CONFIG={\"status\":\"\",\"slots\":\"\","
-                 "\"metrics\":\"\",\"admin\":\"\"};") + dcf->status.len
-          + dcf->slots.len + dcf->metrics.len + dcf->admin.len;
+                 "\"metrics\":\"\",\"admin\":\"\",\"recovery\":\"\"};")
+          + dcf->status.len + dcf->slots.len + dcf->metrics.len
+          + dcf->admin.len + dcf->recovery.len;
 
     b[1]->start = ngx_pnalloc(r->pool, len);
     if (b[1]->start == NULL) {
@@ -193,9 +196,10 @@ ngx_cms_dashboard_handler(ngx_http_request_t *r)
 
     p = ngx_snprintf(b[1]->start, len,
                      "window.CMS_CONFIG={\"status\":\"%V\",\"slots\":\"%V\","
-                     "\"metrics\":\"%V\",\"admin\":\"%V\"};",
+                     "\"metrics\":\"%V\",\"admin\":\"%V\","
+                     "\"recovery\":\"%V\"};",
                      &dcf->status, &dcf->slots, &dcf->metrics,
-                     user.len ? &dcf->admin : &user);
+                     user.len ? &dcf->admin : &user, &dcf->recovery);
 
     b[1]->pos = b[1]->start;
     b[1]->last = p;
@@ -253,7 +257,7 @@ ngx_cms_dashboard_recent(ngx_http_request_t *r)
 
     n = ngx_cms_metrics_recent(d);
 
-    if (ngx_cms_json_init(&j, r->pool, 4096) != NGX_OK) {
+    if (ngx_cms_json_init_pool(&j, r->pool, 4096) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

@@ -10,7 +10,6 @@
 
 
 #include "ngx_cms.h"
-#include "ngx_cms_json_escape.h"
 #include "ngx_cms_metrics.h"
 
 
@@ -33,11 +32,15 @@ ngx_cms_plugin_register(ngx_conf_t *cf, ngx_cms_plugin_t *plugin)
     ngx_cms_plugin_t    **p;
     ngx_cms_main_conf_t  *mcf;
 
-    if (plugin->abi_version != NGX_CMS_PLUGIN_ABI_VERSION) {
+    if (plugin->abi_version < NGX_CMS_PLUGIN_ABI_OLDEST
+        || plugin->abi_version > NGX_CMS_PLUGIN_ABI_VERSION)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "cms plugin \"%V\" was built for plugin ABI %ui, "
-                           "this ngx_cms has %d", &plugin->name,
-                           plugin->abi_version, NGX_CMS_PLUGIN_ABI_VERSION);
+                           "this ngx_cms has %d (and loads %d and later)",
+                           &plugin->name, plugin->abi_version,
+                           NGX_CMS_PLUGIN_ABI_VERSION,
+                           NGX_CMS_PLUGIN_ABI_OLDEST);
         return NGX_ERROR;
     }
 
@@ -277,6 +280,7 @@ ngx_cms_call_prepare(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
     call->path.len = r->args.len ? (size_t) (r->args.data - 1
                                              - r->unparsed_uri.data)
                                  : r->unparsed_uri.len;
+    call->client_path = call->path;
 
     call->operation.data = (u_char *) ctx->operation;
     call->operation.len = ngx_strlen(ctx->operation);
@@ -936,10 +940,8 @@ ngx_cms_response_changed(ngx_cms_call_t *call)
 static void
 ngx_cms_call_answer(ngx_http_request_t *r, ngx_cms_call_t *call)
 {
-    u_char                     *p;
     ngx_uint_t                  i;
     ngx_cms_ctx_t              *ctx;
-    ngx_list_part_t            *part;
     ngx_table_elt_t            *h;
     ngx_http_upstream_state_t  *st;
 
@@ -947,59 +949,11 @@ ngx_cms_call_answer(ngx_http_request_t *r, ngx_cms_call_t *call)
 
     call->status = r->headers_out.status;
 
-    /*
-     * nginx sets headers_out.location only when proxy_redirect rewrote
-     * the header; the bridge's own relative Location is just a header.
-     */
-
-    h = r->headers_out.location;
-
-    if (h == NULL) {
-        part = &r->headers_out.headers.part;
-        h = part->elts;
-
-        for (i = 0; /* void */ ; i++) {
-
-            if (i >= part->nelts) {
-                if (part->next == NULL) {
-                    h = NULL;
-                    break;
-                }
-
-                part = part->next;
-                h = part->elts;
-                i = 0;
-            }
-
-            if (h[i].hash != 0
-                && h[i].key.len == sizeof("Location") - 1
-                && ngx_strncasecmp(h[i].key.data, (u_char *) "Location",
-                                   sizeof("Location") - 1) == 0)
-            {
-                h = &h[i];
-                break;
-            }
-        }
-    }
+    h = ngx_cms_location_header(r);
 
     if (h && call->location.len == 0) {
         call->location = h->value;
-
-        /* PsCms saw " /api/v1/coSpaces/<id> " from a real bridge: trailing
-         * blanks (and a slash) are not part of the id */
-
-        p = call->location.data + call->location.len;
-        while (p > call->location.data && (p[-1] == ' ' || p[-1] == '/')) {
-            p--;
-        }
-
-        call->location_id.len = 0;
-        while (p > call->location.data && p[-1] != '/') {
-            p--;
-            call->location_id.len++;
-        }
-
-        call->location_id.data = p;
+        ngx_cms_call_location_id(call);
     }
 
     if (ctx->bridge) {
@@ -1036,6 +990,31 @@ ngx_cms_call_answer(ngx_http_request_t *r, ngx_cms_call_t *call)
         call->bridge_status = call->upstream_failed
                               ? 0 : st[r->upstream_states->nelts - 1].status;
     }
+}
+
+
+/* the id in the Location: its last path segment */
+
+void
+ngx_cms_call_location_id(ngx_cms_call_t *call)
+{
+    u_char  *p;
+
+    /* PsCms saw " /api/v1/coSpaces/<id> " from a real bridge: trailing
+     * blanks (and a slash) are not part of the id */
+
+    p = call->location.data + call->location.len;
+    while (p > call->location.data && (p[-1] == ' ' || p[-1] == '/')) {
+        p--;
+    }
+
+    call->location_id.len = 0;
+    while (p > call->location.data && p[-1] != '/') {
+        p--;
+        call->location_id.len++;
+    }
+
+    call->location_id.data = p;
 }
 
 
@@ -1145,14 +1124,27 @@ ngx_cms_log_cleanup(void *data)
 ngx_int_t
 ngx_cms_log_handler(ngx_http_request_t *r)
 {
+    if (r == r->main) {
+        ngx_cms_log_now(r);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The log hooks of every call this request understood, once: as the last
+ * byte of the answer is handed to nginx's output (ngx_cms_log_filter.c),
+ * or in the log phase when the answer never got that far.
+ */
+
+void
+ngx_cms_log_now(ngx_http_request_t *r)
+{
     ngx_uint_t           found;
     ngx_cms_ctx_t       *ctx;
     ngx_pool_cleanup_t  *cln;
     ngx_cms_loc_conf_t  *lcf;
-
-    if (r != r->main) {
-        return NGX_OK;
-    }
 
     /* every call understood here, also those an internal redirect wiped */
 
@@ -1166,7 +1158,7 @@ ngx_cms_log_handler(ngx_http_request_t *r)
     }
 
     if (found) {
-        return NGX_OK;
+        return;
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_cms_module);
@@ -1177,20 +1169,18 @@ ngx_cms_log_handler(ngx_http_request_t *r)
         if ((lcf->plugins == NULL || lcf->plugins->nelts == 0)
             && !(lcf->enable && ngx_cms_metrics_enabled()))
         {
-            return NGX_OK;
+            return;
         }
 
         /* never reached our handler (a 401 from auth_basic, say) */
 
         ctx = ngx_cms_classify(r);
         if (ctx == NULL || ngx_cms_call_prepare(r, ctx) == NULL) {
-            return NGX_OK;
+            return;
         }
     }
 
     ngx_cms_run_log_hooks(ctx);
-
-    return NGX_OK;
 }
 
 

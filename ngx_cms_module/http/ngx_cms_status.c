@@ -93,7 +93,7 @@ ngx_cms_status_handler(ngx_http_request_t *r)
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_cms_module);
     detail = lcf->status_detail;
 
-    if (ngx_cms_json_init(&j, r->pool, 8192) != NGX_OK) {
+    if (ngx_cms_json_init_pool(&j, r->pool, 8192) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -448,7 +448,7 @@ ngx_cms_json_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_buf_t    *b;
     ngx_chain_t   out;
 
-    if (j->failed) {
+    if (!ngx_cms_json_fits(j)) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

@@ -302,9 +302,13 @@ ngx_cms_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    /* in this order: the top filter runs first */
+    /*
+     * The first registered runs last: the log filter sees the answer as
+     * the client will get it.
+     */
 
-    if (ngx_cms_filter_init(cf) != NGX_OK
+    if (ngx_cms_log_filter_init(cf) != NGX_OK
+        || ngx_cms_filter_init(cf) != NGX_OK
         || ngx_cms_unavailable_filter_init(cf) != NGX_OK)
     {
         return NGX_ERROR;

@@ -43,4 +43,17 @@ ngx_uint_t ngx_cms_bridge_targets(ngx_str_t *upstream, ngx_uint_t which,
     size_t max_response, ngx_log_t *log);
 
 
+/*
+ * (Plugin ABI 3.)  The call, call leg or participant "id" lives on the
+ * bridge named "bridge" of the upstream (NULL or empty: the first one
+ * configured): call-scoped requests naming it go there, whatever the
+ * active bridge is, as if the bridge had answered for it (the recovery
+ * plugin: a call it re-created stays where it runs after a failback).
+ * The other instances learn it through Redis.  NGX_DECLINED: no such
+ * upstream or bridge, or call affinity is off there.
+ */
+ngx_int_t ngx_cms_bridge_hosts(ngx_str_t *upstream, ngx_str_t *bridge,
+    ngx_str_t *id);
+
+
 #endif /* _NGX_CMS_BRIDGE_H_INCLUDED_ */

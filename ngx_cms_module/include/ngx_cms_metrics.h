@@ -96,6 +96,8 @@ typedef struct {
     ngx_str_t                  slots;
     ngx_str_t                  metrics;
     ngx_str_t                  admin;
+    ngx_str_t                  recovery;   /* cms_recovery_status; none:
+                                              no section */
 } ngx_cms_dashboard_conf_t;
 
 

@@ -14,7 +14,10 @@
  * request of a location where the plugin is enabled, including requests
  * a hook denied, requests that failed upstream and requests the client
  * aborted; they must cope with whatever is not known (status 0, no
- * bridge, no parameters).
+ * bridge, no parameters).  They run once, as the last byte of the answer
+ * is handed to nginx's output (before it is sent: a worker killed right
+ * after a client got its answer has run them), or in the log phase when
+ * the answer never got that far.
  */
 
 
@@ -26,15 +29,28 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-/* strings in JSON (event details): ngx_cms_json_escape_utf8() */
-#include "ngx_cms_json_escape.h"
+/* JSON texts (event details) are written with the one writer */
+#include "ngx_cms_json.h"
 
 /* the parsed answer is a libxml2 tree; plugins that read it include
  * <libxml/tree.h> themselves (struct _xmlDoc is its xmlDoc) */
 struct _xmlDoc;
 
 
-#define NGX_CMS_PLUGIN_ABI_VERSION  2
+/*
+ * The ABI a plugin is built for (its abi_version).  The core loads
+ * plugins built for NGX_CMS_PLUGIN_ABI_OLDEST up to this one: a version
+ * that only adds (functions, names appended to the enums) keeps the
+ * oldest; one that changes or removes raises it.  A plugin built for a
+ * newer ABI than the core's is refused at nginx -t, naming both.
+ *
+ *   2  the opaque call object and its accessors
+ *   3  ngx_cms_call_set_id(), ngx_cms_response_set_location(),
+ *      NGX_CMS_CALL_CLIENT_PATH, ngx_cms_bridge_hosts() in
+ *      ngx_cms_bridge.h (added: plugins of 2 still load)
+ */
+#define NGX_CMS_PLUGIN_ABI_VERSION  3
+#define NGX_CMS_PLUGIN_ABI_OLDEST   2
 #define NGX_CMS_MAX_PLUGINS         16
 
 
@@ -97,7 +113,9 @@ typedef enum {
     NGX_CMS_CALL_LOCATION_ID,       /* its last path segment */
     NGX_CMS_CALL_RULE,              /* the rule that decided */
     NGX_CMS_CALL_REASON,            /* human readable */
-    NGX_CMS_CALL_PLUGIN             /* the plugin that decided */
+    NGX_CMS_CALL_PLUGIN,            /* the plugin that decided */
+    NGX_CMS_CALL_CLIENT_PATH        /* PATH as the client sent it, before
+                                       ngx_cms_call_set_id() (ABI 3) */
 } ngx_cms_call_str_e;
 
 typedef enum {
@@ -222,7 +240,29 @@ struct _xmlDoc *ngx_cms_response_xml(ngx_cms_call_t *call);
 void ngx_cms_response_changed(ngx_cms_call_t *call);
 
 /*
- * From a response hook: the buffered response as the bridge sent it,
+ * From a request hook (ABI 3): the bridge is to act on another object
+ * than the one the path names: which is NGX_CMS_CALL_OBJECT_ID,
+ * NGX_CMS_CALL_SUB_ID or NGX_CMS_CALL_CALL_ID, id the object's id now
+ * (letters, digits, '-', '_').  The id is replaced in the URI proxied
+ * (the query is kept), the bridge hosting the call is chosen by it, and
+ * the call's PATH and ids read the new one from then on; CLIENT_PATH
+ * keeps the client's.  NGX_DECLINED: the path has no such id, or the
+ * request is past its request hooks; NGX_ERROR: a bad id (one that
+ * would change the operation), or no memory.
+ */
+ngx_int_t ngx_cms_call_set_id(ngx_cms_call_t *call,
+    ngx_cms_call_str_e which, ngx_str_t *id);
+
+/*
+ * From a response hook (ABI 3): the Location header the client gets
+ * (the value is copied; LOCATION and LOCATION_ID follow it).
+ * NGX_DECLINED: the answer has none, or its header is gone already.
+ */
+ngx_int_t ngx_cms_response_set_location(ngx_cms_call_t *call,
+    ngx_str_t *location);
+
+/*
+ * From a response hook (ABI 3): the buffered response as the bridge sent it,
  * NGX_OK, or NGX_DECLINED when there is none.  The tree is parsed only
  * when a hook first asks for it (or for RESPONSE_MALFORMED), so a hook
  * that can tell from these bytes that there is nothing new in them

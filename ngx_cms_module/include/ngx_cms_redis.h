@@ -5,7 +5,9 @@
  *
  * Every worker process keeps one command connection and one pub/sub
  * connection to the Redis master (given by "cms_redis", or found through
- * "cms_redis_sentinel"), driven by the nginx event loop.  Nothing here
+ * "cms_redis_sentinel"), driven by the nginx event loop; with
+ * "cms_redis_stream_replicas" the reliable stream has a third one of its
+ * own (its WAIT holds back its connection, never the commands here).  Nothing here
  * ever blocks: a command is written to the connection's buffer and its
  * handler runs later, from the event loop.
  *
@@ -186,7 +188,9 @@ ngx_int_t ngx_cms_redis_key(ngx_pool_t *pool, ngx_str_t *name,
  * confirmed it; the records a dead process left are replayed by a later
  * worker.  A Lua script with a per-source sequence number makes the
  * replay idempotent, so a record whose XADD succeeded but whose reply was
- * lost is not added twice.  With "mode=fallback" records are kept in
+ * lost is not added twice; with "cms_redis_stream_replicas <n>" a batch
+ * is forgotten only once WAIT says <n> replicas have it, and sent again
+ * until then.  With "mode=fallback" records are kept in
  * memory and written to the spool only when they cannot be sent promptly
  * (Redis unavailable, a failed batch, a backlog) and at exit: one write()
  * per record less, but a kill -9 of the worker loses what Redis had not

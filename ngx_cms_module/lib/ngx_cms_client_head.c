@@ -114,6 +114,7 @@ ngx_cms_client_head_parse(const unsigned char *p, size_t len,
     ngx_cms_client_head_t *h)
 {
     size_t                nlen;
+    int64_t               n;
     const unsigned char  *last, *eol, *colon, *v, *ve;
 
     memset(h, 0, sizeof(ngx_cms_client_head_t));
@@ -175,11 +176,23 @@ ngx_cms_client_head_parse(const unsigned char *p, size_t len,
         }
 
         if (ngx_cms_client_head_is(p, nlen, "content-length")) {
-            h->content_length = ngx_cms_client_head_number(v, ve - v);
+            n = ngx_cms_client_head_number(v, ve - v);
 
-            if (h->content_length < 0) {
+            if (n < 0) {
                 return "sent an invalid Content-Length";
             }
+
+            /*
+             * Two that differ: which one frames the body is a guess, and
+             * a guess another reader may make differently (RFC 9112,
+             * 6.3: unrecoverable).  The same value twice is harmless.
+             */
+
+            if (h->content_length >= 0 && h->content_length != n) {
+                return "sent two different Content-Lengths";
+            }
+
+            h->content_length = n;
 
         } else if (ngx_cms_client_head_is(p, nlen, "transfer-encoding")) {
             return "answered an HTTP/1.0 request with Transfer-Encoding";

@@ -1,7 +1,8 @@
 
 /*
- * ngx_cms Redis client: this worker's two connections (commands, and
- * pub/sub) and the public API on top of them.
+ * ngx_cms Redis client: this worker's connections (commands, pub/sub,
+ * and with cms_redis_stream_replicas one of the stream's own) and the
+ * public API on top of them.
  */
 
 
@@ -14,6 +15,7 @@ static ngx_int_t ngx_cms_redis_check_script(ngx_cms_redis_conn_t *conn,
     redisReply *reply);
 static void ngx_cms_redis_cmd_ready(ngx_cms_redis_conn_t *conn);
 static void ngx_cms_redis_cmd_lost(ngx_cms_redis_conn_t *conn);
+static void ngx_cms_redis_stream_conn_up(ngx_cms_redis_conn_t *conn);
 static void ngx_cms_redis_pubsub_ready(ngx_cms_redis_conn_t *conn);
 static void ngx_cms_redis_pubsub_message(ngx_cms_redis_conn_t *conn,
     ngx_str_t *channel, ngx_str_t *message);
@@ -25,9 +27,9 @@ static void ngx_cms_redis_lists(void);
 static void ngx_cms_redis_free_lists(void);
 static ngx_cms_redis_main_conf_t *ngx_cms_redis_conf(void);
 static void ngx_cms_redis_sub_send(ngx_cms_redis_sub_t *sub);
-static ngx_int_t ngx_cms_redis_submit(ngx_pool_t *pool,
-    ngx_cms_redis_handler_pt handler, void *data, char *cmd, int len,
-    ngx_cms_redis_script_t *script);
+static ngx_int_t ngx_cms_redis_submit(ngx_cms_redis_conn_t *conn,
+    ngx_pool_t *pool, ngx_cms_redis_handler_pt handler, void *data,
+    char *cmd, int len, ngx_cms_redis_script_t *script);
 static ngx_uint_t ngx_cms_redis_allowed(char *cmd, size_t len);
 static ngx_int_t ngx_cms_redis_format_argv(char **cmd, ngx_uint_t argc,
     ngx_str_t *argv, const char *first, size_t first_len, ngx_log_t *log);
@@ -41,6 +43,7 @@ ngx_cms_redis_init_worker(ngx_cycle_t *cycle,
     ngx_cms_redis_main_conf_t *rmcf)
 {
     u_char                  *p;
+    ngx_uint_t               i;
     ngx_cms_redis_conn_t    *conn;
     ngx_cms_redis_worker_t  *w;
 
@@ -88,7 +91,28 @@ ngx_cms_redis_init_worker(ngx_cycle_t *cycle,
         return NGX_ERROR;
     }
 
-    for (conn = &w->cmd; conn <= &w->pubsub; conn++) {
+    w->data[0] = &w->cmd;
+    w->data[1] = &w->pubsub;
+    w->ndata = 2;
+    w->stream_ready = NULL;
+
+    /*
+     * WAIT holds back every command sent after it on its connection,
+     * for up to its timeout while a replica lags or is gone: the stream
+     * gets a connection of its own, so slot decisions and the rest never
+     * wait behind it.
+     */
+
+    if (rmcf->stream_replicas) {
+        conn = &w->stream;
+        ngx_cms_redis_conn_init(conn, "redis stream", cycle->log);
+        conn->send_handshake = ngx_cms_redis_cmd_handshake;
+        conn->on_ready = ngx_cms_redis_stream_conn_up;
+        w->data[w->ndata++] = conn;
+    }
+
+    for (i = 0; i < w->ndata; i++) {
+        conn = w->data[i];
         conn->user = rmcf->user;
         conn->password = rmcf->password;
         conn->db = rmcf->db;
@@ -96,6 +120,11 @@ ngx_cms_redis_init_worker(ngx_cycle_t *cycle,
         conn->command_timeout = rmcf->command_timeout;
         conn->ping_interval = rmcf->ping_interval;
         conn->on_reconnect = ngx_cms_redis_data_reconnect;
+
+        /* a WAIT is answered after up to its own timeout */
+        if (conn == &w->stream) {
+            conn->command_timeout += rmcf->stream_replicas_timeout;
+        }
 
         if (rmcf->addr) {
             conn->addr = *rmcf->addr;
@@ -114,6 +143,7 @@ ngx_cms_redis_init_worker(ngx_cycle_t *cycle,
 void
 ngx_cms_redis_start_worker(ngx_cycle_t *cycle)
 {
+    ngx_uint_t               i;
     ngx_cms_redis_worker_t  *w;
 
     w = &ngx_cms_redis_worker;
@@ -125,14 +155,16 @@ ngx_cms_redis_start_worker(ngx_cycle_t *cycle)
         return;
     }
 
-    ngx_cms_redis_conn_connect(&w->cmd);
-    ngx_cms_redis_conn_connect(&w->pubsub);
+    for (i = 0; i < w->ndata; i++) {
+        ngx_cms_redis_conn_connect(w->data[i]);
+    }
 }
 
 
 void
 ngx_cms_redis_exit_worker(ngx_cycle_t *cycle)
 {
+    ngx_uint_t               i;
     ngx_cms_redis_worker_t  *w;
 
     w = &ngx_cms_redis_worker;
@@ -146,8 +178,9 @@ ngx_cms_redis_exit_worker(ngx_cycle_t *cycle)
 
     /* the stream's batch in flight is answered "worker exiting" here */
 
-    ngx_cms_redis_conn_stop(&w->cmd);
-    ngx_cms_redis_conn_stop(&w->pubsub);
+    for (i = 0; i < w->ndata; i++) {
+        ngx_cms_redis_conn_stop(w->data[i]);
+    }
 
     ngx_cms_redis_sentinel_exit();
     ngx_cms_redis_stream_exit();
@@ -333,6 +366,15 @@ ngx_cms_redis_cmd_lost(ngx_cms_redis_conn_t *conn)
 
 
 static void
+ngx_cms_redis_stream_conn_up(ngx_cms_redis_conn_t *conn)
+{
+    if (ngx_cms_redis_worker.stream_ready) {
+        ngx_cms_redis_worker.stream_ready();
+    }
+}
+
+
+static void
 ngx_cms_redis_pubsub_ready(ngx_cms_redis_conn_t *conn)
 {
     ngx_queue_t          *q;
@@ -449,6 +491,7 @@ ngx_cms_redis_data_reconnect(ngx_cms_redis_conn_t *conn)
 static void
 ngx_cms_redis_data_connect(void)
 {
+    ngx_uint_t             i;
     ngx_cms_redis_conn_t  *conn;
     ngx_cms_redis_addr_t  *master;
 
@@ -457,10 +500,9 @@ ngx_cms_redis_data_connect(void)
         return;
     }
 
-    for (conn = &ngx_cms_redis_worker.cmd;
-         conn <= &ngx_cms_redis_worker.pubsub;
-         conn++)
-    {
+    for (i = 0; i < ngx_cms_redis_worker.ndata; i++) {
+        conn = ngx_cms_redis_worker.data[i];
+
         if (conn->state == NGX_CMS_REDIS_DOWN) {
             conn->direct = 0;
             conn->addr = *master;
@@ -476,12 +518,12 @@ ngx_cms_redis_data_connect(void)
 static void
 ngx_cms_redis_data_restart(void)
 {
+    ngx_uint_t             i;
     ngx_cms_redis_conn_t  *conn;
 
-    for (conn = &ngx_cms_redis_worker.cmd;
-         conn <= &ngx_cms_redis_worker.pubsub;
-         conn++)
-    {
+    for (i = 0; i < ngx_cms_redis_worker.ndata; i++) {
+        conn = ngx_cms_redis_worker.data[i];
+
         if (conn->state == NGX_CMS_REDIS_DOWN) {
             continue;
         }
@@ -591,7 +633,7 @@ ngx_cms_redis_command(ngx_pool_t *pool, ngx_cms_redis_handler_pt handler,
         return NGX_ERROR;
     }
 
-    return ngx_cms_redis_submit(pool, handler, data, cmd, len, NULL);
+    return ngx_cms_redis_submit(NULL, pool, handler, data, cmd, len, NULL);
 }
 
 
@@ -612,7 +654,7 @@ ngx_cms_redis_command_argv(ngx_pool_t *pool, ngx_cms_redis_handler_pt handler,
         return NGX_ERROR;
     }
 
-    return ngx_cms_redis_submit(pool, handler, data, cmd, len, NULL);
+    return ngx_cms_redis_submit(NULL, pool, handler, data, cmd, len, NULL);
 }
 
 
@@ -655,7 +697,35 @@ ngx_cms_redis_script_call(ngx_cms_redis_script_t *script, ngx_pool_t *pool,
         return NGX_ERROR;
     }
 
-    return ngx_cms_redis_submit(pool, handler, data, cmd, len, script);
+    return ngx_cms_redis_submit(NULL, pool, handler, data, cmd, len, script);
+}
+
+
+/* the connection the stream's batches go on (see init_worker) */
+
+static ngx_cms_redis_conn_t *
+ngx_cms_redis_stream_conn(void)
+{
+    ngx_cms_redis_worker_t  *w;
+
+    w = &ngx_cms_redis_worker;
+
+    return w->conf->stream_replicas ? &w->stream : &w->cmd;
+}
+
+
+ngx_uint_t
+ngx_cms_redis_stream_conn_ready(void)
+{
+    return ngx_cms_redis_worker.running
+           && ngx_cms_redis_stream_conn()->state == NGX_CMS_REDIS_READY;
+}
+
+
+void
+ngx_cms_redis_stream_conn_watch(void (*ready)(void))
+{
+    ngx_cms_redis_worker.stream_ready = ready;
 }
 
 
@@ -665,7 +735,42 @@ ngx_int_t
 ngx_cms_redis_script_submit(ngx_cms_redis_script_t *script,
     ngx_cms_redis_handler_pt handler, void *data, char *cmd, size_t len)
 {
-    return ngx_cms_redis_submit(NULL, handler, data, cmd, (int) len, script);
+    if (!ngx_cms_redis_worker.running) {
+        ngx_free(cmd);
+        return NGX_DECLINED;
+    }
+
+    return ngx_cms_redis_submit(ngx_cms_redis_stream_conn(), NULL, handler,
+                                data, cmd, (int) len, script);
+}
+
+
+/*
+ * WAIT <replicas> <timeout>, right behind a batch on the same
+ * connection: it answers how many replicas have every write this
+ * connection made so far.
+ */
+
+ngx_int_t
+ngx_cms_redis_wait_submit(ngx_uint_t replicas, ngx_msec_t timeout,
+    ngx_cms_redis_handler_pt handler, void *data)
+{
+    int    len;
+    char  *cmd;
+
+    if (!ngx_cms_redis_worker.running) {
+        return NGX_DECLINED;
+    }
+
+    len = redisFormatCommand(&cmd, "WAIT %llu %llu",
+                             (unsigned long long) replicas,
+                             (unsigned long long) timeout);
+    if (len <= 0) {
+        return NGX_ERROR;
+    }
+
+    return ngx_cms_redis_submit(ngx_cms_redis_stream_conn(), NULL, handler,
+                                data, cmd, len, NULL);
 }
 
 
@@ -704,7 +809,7 @@ ngx_cms_redis_publish(ngx_pool_t *pool, ngx_str_t *channel,
         return NGX_ERROR;
     }
 
-    return ngx_cms_redis_submit(pool, handler, data, cmd, len, NULL);
+    return ngx_cms_redis_submit(NULL, pool, handler, data, cmd, len, NULL);
 }
 
 
@@ -770,9 +875,12 @@ ngx_cms_redis_watch(ngx_cms_redis_watch_pt handler, void *data)
 
 /* takes cmd (hiredis-allocated); the op keeps it for a script's EVAL */
 
+/* conn NULL: the command connection */
+
 static ngx_int_t
-ngx_cms_redis_submit(ngx_pool_t *pool, ngx_cms_redis_handler_pt handler,
-    void *data, char *cmd, int len, ngx_cms_redis_script_t *script)
+ngx_cms_redis_submit(ngx_cms_redis_conn_t *conn, ngx_pool_t *pool,
+    ngx_cms_redis_handler_pt handler, void *data, char *cmd, int len,
+    ngx_cms_redis_script_t *script)
 {
     ngx_cms_redis_op_t      *op;
     ngx_cms_redis_worker_t  *w;
@@ -805,16 +913,20 @@ ngx_cms_redis_submit(ngx_pool_t *pool, ngx_cms_redis_handler_pt handler,
         return NGX_OK;
     }
 
+    if (conn == NULL) {
+        conn = &w->cmd;
+    }
+
     if (script) {
         op->script = script;
         op->cmd = cmd;
         op->len = len;
 
-        ngx_cms_redis_conn_send(&w->cmd, op, cmd, len);
+        ngx_cms_redis_conn_send(conn, op, cmd, len);
         return NGX_OK;
     }
 
-    ngx_cms_redis_conn_send(&w->cmd, op, cmd, len);
+    ngx_cms_redis_conn_send(conn, op, cmd, len);
     redisFreeCommand(cmd);
 
     return NGX_OK;

@@ -17,6 +17,7 @@
 #include <hiredis/async.h>
 
 #include "ngx_cms_redis.h"
+#include "ngx_cms_json_pool.h"
 
 
 #define NGX_CMS_REDIS_ERRLEN           256
@@ -83,6 +84,11 @@ typedef struct {
     off_t                       spool_max_size;  /* 0: no limit */
     ngx_uint_t                  spool_fallback;  /* mode=fallback */
     ngx_uint_t                  spool_set;
+
+    ngx_uint_t                  stream_replicas;  /* WAIT; 0: off */
+    ngx_msec_t                  stream_replicas_timeout;
+    u_char                     *replicas_file;    /* for errors */
+    ngx_uint_t                  replicas_line;
 
     ngx_cms_redis_script_t     *stream_script;
     ngx_int_t                   request_id_index;
@@ -232,6 +238,10 @@ typedef struct {
     ngx_log_t                  *log;
     ngx_cms_redis_conn_t        cmd;
     ngx_cms_redis_conn_t        pubsub;
+    ngx_cms_redis_conn_t        stream;      /* cms_redis_stream_replicas */
+    ngx_cms_redis_conn_t       *data[3];     /* those in use, to the master */
+    ngx_uint_t                  ndata;
+    void                      (*stream_ready)(void);
     ngx_queue_t                 subs;
     ngx_queue_t                 watchers;
     ngx_uint_t                  orphaned;
@@ -281,6 +291,18 @@ ngx_int_t ngx_cms_redis_init_worker(ngx_cycle_t *cycle,
     ngx_cms_redis_main_conf_t *rmcf);
 void ngx_cms_redis_start_worker(ngx_cycle_t *cycle);
 void ngx_cms_redis_exit_worker(ngx_cycle_t *cycle);
+/*
+ * The stream's own commands: on its own connection with
+ * cms_redis_stream_replicas (WAIT holds back every command after it on
+ * a connection), else on the command connection.
+ */
+ngx_int_t ngx_cms_redis_script_submit(ngx_cms_redis_script_t *script,
+    ngx_cms_redis_handler_pt handler, void *data, char *cmd, size_t len);
+ngx_int_t ngx_cms_redis_wait_submit(ngx_uint_t replicas, ngx_msec_t timeout,
+    ngx_cms_redis_handler_pt handler, void *data);
+ngx_uint_t ngx_cms_redis_stream_conn_ready(void);
+/* the stream hears that its own connection is up through this */
+void ngx_cms_redis_stream_conn_watch(void (*ready)(void));
 
 /* ngx_cms_redis_sentinel.c */
 /*
@@ -294,8 +316,7 @@ ngx_int_t ngx_cms_redis_sentinel_init(ngx_cycle_t *cycle,
 void ngx_cms_redis_sentinel_refresh(void);
 ngx_cms_redis_addr_t *ngx_cms_redis_sentinel_master(void);
 void ngx_cms_redis_sentinel_exit(void);
-u_char *ngx_cms_redis_sentinel_status(u_char *p, u_char *last);
-size_t ngx_cms_redis_sentinel_status_size(void);
+void ngx_cms_redis_sentinel_status(ngx_cms_json_t *j);
 ngx_int_t ngx_cms_redis_check_role(ngx_cms_redis_conn_t *conn,
     redisReply *reply);
 
@@ -313,8 +334,6 @@ u_char *ngx_cms_redis_uint(u_char *p, uint64_t n);
 u_char *ngx_cms_redis_bulk(u_char *p, const void *data, size_t len);
 /* the most a bulk string adds to its data: "$" length CRLF ... CRLF */
 #define NGX_CMS_REDIS_BULK  (1 + NGX_INT64_LEN + 4)
-ngx_int_t ngx_cms_redis_script_submit(ngx_cms_redis_script_t *script,
-    ngx_cms_redis_handler_pt handler, void *data, char *cmd, size_t len);
 void ngx_cms_redis_spool_close(ngx_cms_redis_spool_t *spool, ngx_log_t *log);
 ngx_uint_t ngx_cms_redis_spool_claim(ngx_str_t *dir,
     ngx_cms_redis_spool_t *own, ngx_queue_t *orphans, ngx_log_t *log);
@@ -327,8 +346,7 @@ ngx_int_t ngx_cms_redis_stream_init(ngx_cycle_t *cycle,
 void ngx_cms_redis_stream_exit(void);
 void ngx_cms_redis_stream_wake(void);
 ngx_int_t ngx_cms_redis_stream_key_valid(ngx_str_t *key);
-u_char *ngx_cms_redis_stream_status(u_char *p, u_char *last);
-size_t ngx_cms_redis_stream_status_size(void);
+void ngx_cms_redis_stream_status(ngx_cms_json_t *j);
 
 /* ngx_cms_redis_log.c */
 char *ngx_cms_redis_stream_directive(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -340,8 +358,6 @@ ngx_int_t ngx_cms_redis_stream_log_handler(ngx_http_request_t *r);
 /* ngx_cms_redis_status.c */
 char *ngx_cms_redis_status_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-u_char *ngx_cms_redis_json_str(u_char *p, u_char *last, u_char *s,
-    size_t len);
 
 
 

@@ -140,9 +140,8 @@ ngx_cms_redis_stream_postconfiguration(ngx_conf_t *cf,
 ngx_int_t
 ngx_cms_redis_stream_log_handler(ngx_http_request_t *r)
 {
-    u_char                     *p;
-    size_t                      len;
     ngx_str_t                   id, record;
+    ngx_cms_json_t              j;
     ngx_uint_t                  status;
     ngx_msec_t                  ts;
     ngx_time_t                 *tp;
@@ -179,33 +178,31 @@ ngx_cms_redis_stream_log_handler(ngx_http_request_t *r)
     tp = ngx_timeofday();
     ts = (ngx_msec_t) tp->sec * 1000 + tp->msec;
 
-    len = sizeof("{\"ts\":,\"id\":\"\",\"method\":\"\",\"uri\":\"\","
-                 "\"status\":}") - 1
-          + NGX_INT64_LEN + NGX_INT_T_LEN
-          + id.len + ngx_escape_json(NULL, id.data, id.len)
-          + r->method_name.len
-          + ngx_escape_json(NULL, r->method_name.data, r->method_name.len)
-          + r->unparsed_uri.len
-          + ngx_escape_json(NULL, r->unparsed_uri.data, r->unparsed_uri.len);
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
+    if (ngx_cms_json_init_pool(&j, r->pool, 256 + r->unparsed_uri.len)
+        != NGX_OK)
+    {
         return NGX_OK;
     }
 
-    record.data = p;
+    ngx_cms_json_open(&j, '{');
+    ngx_cms_json_key_lit(&j, "ts");
+    ngx_cms_json_uint(&j, ts);
+    ngx_cms_json_key_lit(&j, "id");
+    ngx_cms_json_string(&j, id.data, id.len);
+    ngx_cms_json_key_lit(&j, "method");
+    ngx_cms_json_string(&j, r->method_name.data, r->method_name.len);
+    ngx_cms_json_key_lit(&j, "uri");
+    ngx_cms_json_string(&j, r->unparsed_uri.data, r->unparsed_uri.len);
+    ngx_cms_json_key_lit(&j, "status");
+    ngx_cms_json_uint(&j, status);
+    ngx_cms_json_close(&j, '}');
 
-    p = ngx_sprintf(p, "{\"ts\":%M,\"id\":\"", ts);
-    p = (u_char *) ngx_escape_json(p, id.data, id.len);
-    p = ngx_cpymem(p, "\",\"method\":\"", sizeof("\",\"method\":\"") - 1);
-    p = (u_char *) ngx_escape_json(p, r->method_name.data,
-                                   r->method_name.len);
-    p = ngx_cpymem(p, "\",\"uri\":\"", sizeof("\",\"uri\":\"") - 1);
-    p = (u_char *) ngx_escape_json(p, r->unparsed_uri.data,
-                                   r->unparsed_uri.len);
-    p = ngx_sprintf(p, "\",\"status\":%ui}", status);
+    if (!ngx_cms_json_fits(&j)) {
+        return NGX_OK;
+    }
 
-    record.len = p - record.data;
+    record.data = j.start;
+    record.len = j.pos - j.start;
 
     (void) ngx_cms_redis_stream_add(&rlcf->stream_key, rlcf->stream_maxlen,
                                     &record);

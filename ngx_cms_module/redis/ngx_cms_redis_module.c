@@ -22,6 +22,10 @@
  *       off by default (records wait in memory, 10000 at most); nginx
  *       creates <dir> for the workers' user; mode=fallback by default;
  *       max_size 0: no limit (bytes on disk).
+ *   cms_redis_stream_replicas <n>|off [timeout=<time>];
+ *       off by default; <n>: a batch of stream records counts as
+ *       delivered only once WAIT says <n> replicas have it (timeout 1s),
+ *       on a connection of the stream's own.
  *
  * server{}, location{}:
  *
@@ -60,6 +64,8 @@ static char *ngx_cms_redis_sentinel_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_cms_redis_spool_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_cms_redis_replicas_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_cms_redis_parse_addr(ngx_conf_t *cf, ngx_str_t *value,
     ngx_uint_t default_port, ngx_cms_redis_addr_t *addr);
 static char *ngx_cms_redis_parse_time(ngx_conf_t *cf, ngx_str_t *value,
@@ -85,6 +91,13 @@ static ngx_command_t  ngx_cms_redis_commands[] = {
     { ngx_string("cms_redis_spool"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
       ngx_cms_redis_spool_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("cms_redis_stream_replicas"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_cms_redis_replicas_directive,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -167,6 +180,8 @@ ngx_cms_redis_create_main_conf(ngx_conf_t *cf)
     rmcf->command_timeout = NGX_CONF_UNSET_MSEC;
     rmcf->ping_interval = NGX_CONF_UNSET_MSEC;
     rmcf->request_id_index = NGX_CONF_UNSET;
+    rmcf->stream_replicas = NGX_CONF_UNSET_UINT;
+    rmcf->stream_replicas_timeout = NGX_CONF_UNSET_MSEC;
 
     return rmcf;
 }
@@ -194,6 +209,17 @@ ngx_cms_redis_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     rmcf->enabled = (rmcf->addr != NULL || rmcf->sentinels != NULL);
+
+    if (rmcf->replicas_file && rmcf->stream_replicas && !rmcf->enabled) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"cms_redis_stream_replicas\" in %s:%ui needs "
+                      "\"cms_redis\" or \"cms_redis_sentinel\"",
+                      rmcf->replicas_file, rmcf->replicas_line);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_init_uint_value(rmcf->stream_replicas, 0);
+    ngx_conf_init_msec_value(rmcf->stream_replicas_timeout, 1000);
 
     if (rmcf->db == NGX_CONF_UNSET) {
         rmcf->db = -1;
@@ -666,6 +692,80 @@ ngx_cms_redis_spool_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (ngx_add_path(cf, &path) != NGX_OK) {
         return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * cms_redis_stream_replicas <n>|off [timeout=<time>]: a batch is
+ * delivered once WAIT <n> <timeout> after it says so (see
+ * ngx_cms_redis_stream.c).  Up to 16 replicas: more is a typo.
+ */
+
+static char *
+ngx_cms_redis_replicas_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_cms_redis_main_conf_t  *rmcf = conf;
+
+    char       *rv;
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (rmcf->stream_replicas != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    rmcf->replicas_file = cf->conf_file->file.name.data;
+    rmcf->replicas_line = cf->conf_file->line;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        if (cf->args->nelts > 2) {
+            return "takes no parameters after \"off\"";
+        }
+
+        rmcf->stream_replicas = 0;
+        return NGX_CONF_OK;
+    }
+
+    n = ngx_atoi(value[1].data, value[1].len);
+
+    if (n < 1 || n > 16) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid number of replicas \"%V\" in "
+                           "\"cms_redis_stream_replicas\" (1 to 16, or "
+                           "\"off\")", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    rmcf->stream_replicas = n;
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strncmp(value[2].data, "timeout=", 8) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\" in "
+                               "\"cms_redis_stream_replicas\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        rv = ngx_cms_redis_parse_time(cf, &value[2], 8,
+                                      &rmcf->stream_replicas_timeout);
+        if (rv != NGX_CONF_OK) {
+            return rv;
+        }
+
+        /* WAIT 0 would wait for ever */
+
+        if (rmcf->stream_replicas_timeout == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"cms_redis_stream_replicas\": the timeout "
+                               "must be more than 0");
+            return NGX_CONF_ERROR;
+        }
     }
 
     return NGX_CONF_OK;

@@ -400,17 +400,8 @@ ngx_cms_redis_check_role(ngx_cms_redis_conn_t *conn, redisReply *reply)
 }
 
 
-size_t
-ngx_cms_redis_sentinel_status_size(void)
-{
-    return 1024 + 6 * NGX_CMS_REDIS_ERRLEN
-           + (ngx_cms_redis_sentinel.conf
-              ? 6 * ngx_cms_redis_sentinel.conf->master_name.len : 0);
-}
-
-
-u_char *
-ngx_cms_redis_sentinel_status(u_char *p, u_char *last)
+void
+ngx_cms_redis_sentinel_status(ngx_cms_json_t *j)
 {
     ngx_cms_redis_conn_t      *conn;
     ngx_cms_redis_sentinel_t  *s;
@@ -422,36 +413,37 @@ ngx_cms_redis_sentinel_status(u_char *p, u_char *last)
     s = &ngx_cms_redis_sentinel;
 
     if (!s->running) {
-        return ngx_slprintf(p, last, "null");
+        ngx_cms_json_raw(j, "null", 4);
+        return;
     }
 
     conn = &s->conn;
 
-    p = ngx_slprintf(p, last, "{\"master_name\":");
-    p = ngx_cms_redis_json_str(p, last, s->conf->master_name.data,
-                               s->conf->master_name.len);
-    p = ngx_slprintf(p, last, ",\"master\":");
+    ngx_cms_json_printf(j, "{\"master_name\":");
+    ngx_cms_json_string(j, s->conf->master_name.data,
+                        s->conf->master_name.len);
+    ngx_cms_json_printf(j, ",\"master\":");
 
     if (s->known) {
-        p = ngx_cms_redis_json_str(p, last, s->master.text.data,
-                                   s->master.text.len);
+        ngx_cms_json_string(j, s->master.text.data,
+                            s->master.text.len);
     } else {
-        p = ngx_slprintf(p, last, "null");
+        ngx_cms_json_printf(j, "null");
     }
 
-    p = ngx_slprintf(p, last, ",\"sentinel\":");
-    p = ngx_cms_redis_json_str(p, last, conn->addr.text.data,
-                               conn->addr.text.len);
-    p = ngx_slprintf(p, last,
-                     ",\"state\":\"%s\",\"since\":%M,\"switches\":%ui"
-                     ",\"last_error\":",
-                     states[conn->state], conn->since, s->switches);
+    ngx_cms_json_printf(j, ",\"sentinel\":");
+    ngx_cms_json_string(j, conn->addr.text.data,
+                        conn->addr.text.len);
+    ngx_cms_json_printf(j,
+                        ",\"state\":\"%s\",\"since\":%M,\"switches\":%ui"
+                        ",\"last_error\":",
+                        states[conn->state], conn->since, s->switches);
 
     if (conn->error_len) {
-        p = ngx_cms_redis_json_str(p, last, conn->error, conn->error_len);
+        ngx_cms_json_string(j, conn->error, conn->error_len);
     } else {
-        p = ngx_slprintf(p, last, "null");
+        ngx_cms_json_printf(j, "null");
     }
 
-    return ngx_slprintf(p, last, "}");
+    ngx_cms_json_raw(j, "}", 1);
 }

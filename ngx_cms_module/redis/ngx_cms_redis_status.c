@@ -8,10 +8,10 @@
 
 
 #include "ngx_cms_redis_int.h"
-#include "ngx_cms_json_escape.h"
+#include "ngx_cms_json_pool.h"
 
 
-static u_char *ngx_cms_redis_status_conn(u_char *p, u_char *last,
+static void ngx_cms_redis_status_conn(ngx_cms_json_t *j,
     ngx_cms_redis_conn_t *conn);
 static ngx_int_t ngx_cms_redis_status_handler(ngx_http_request_t *r);
 
@@ -24,8 +24,7 @@ static const char  *ngx_cms_redis_states[] = {
 ngx_int_t
 ngx_cms_redis_status_json(ngx_pool_t *pool, ngx_str_t *out)
 {
-    u_char                  *p, *last;
-    size_t                   size;
+    ngx_cms_json_t           j;
     ngx_cms_redis_conn_t    *cmd;
     ngx_cms_redis_worker_t  *w;
 
@@ -38,99 +37,84 @@ ngx_cms_redis_status_json(ngx_pool_t *pool, ngx_str_t *out)
 
     cmd = &w->cmd;
 
-    size = 2048 + 12 * NGX_CMS_REDIS_ERRLEN
-           + ngx_cms_redis_stream_status_size()
-           + (w->conf->sentinels ? ngx_cms_redis_sentinel_status_size() : 0);
-
-    p = ngx_pnalloc(pool, size);
-    if (p == NULL) {
+    if (ngx_cms_json_init_pool(&j, pool, 2048) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    out->data = p;
-    last = p + size;
+    ngx_cms_json_printf(&j,
+                        "{\"configured\":true,\"pid\":%P,\"connected\":%s,"
+                        "\"available\":%s,",
+                        ngx_pid,
+                        cmd->state == NGX_CMS_REDIS_READY ? "true" : "false",
+                        ngx_cms_redis_available() ? "true" : "false");
 
-    p = ngx_slprintf(p, last,
-                     "{\"configured\":true,\"pid\":%P,\"connected\":%s,"
-                     "\"available\":%s,",
-                     ngx_pid,
-                     cmd->state == NGX_CMS_REDIS_READY ? "true" : "false",
-                     ngx_cms_redis_available() ? "true" : "false");
+    ngx_cms_redis_status_conn(&j, cmd);
 
-    p = ngx_cms_redis_status_conn(p, last, cmd);
+    ngx_cms_json_printf(&j, ",\"orphaned\":%ui,\"pubsub\":{", w->orphaned);
+    ngx_cms_redis_status_conn(&j, &w->pubsub);
 
-    p = ngx_slprintf(p, last, ",\"orphaned\":%ui,\"pubsub\":{",
-                     w->orphaned);
-    p = ngx_cms_redis_status_conn(p, last, &w->pubsub);
+    /* the stream's own, with cms_redis_stream_replicas */
 
-    p = ngx_slprintf(p, last, "},\"sentinel\":");
+    ngx_cms_json_raw(&j, "},\"stream_connection\":", 22);
 
-    if (w->conf->sentinels) {
-        p = ngx_cms_redis_sentinel_status(p, last);
+    if (w->conf->stream_replicas) {
+        ngx_cms_json_raw(&j, "{", 1);
+        ngx_cms_redis_status_conn(&j, &w->stream);
+        ngx_cms_json_raw(&j, "}", 1);
+
     } else {
-        p = ngx_slprintf(p, last, "null");
+        ngx_cms_json_raw(&j, "null", 4);
     }
 
-    p = ngx_slprintf(p, last, ",\"stream\":");
-    p = ngx_cms_redis_stream_status(p, last);
-    p = ngx_slprintf(p, last, "}");
+    ngx_cms_json_raw(&j, ",\"sentinel\":", 12);
 
-    out->len = p - out->data;
+    if (w->conf->sentinels) {
+        ngx_cms_redis_sentinel_status(&j);
+    } else {
+        ngx_cms_json_raw(&j, "null", 4);
+    }
+
+    ngx_cms_json_raw(&j, ",\"stream\":", 10);
+    ngx_cms_redis_stream_status(&j);
+    ngx_cms_json_raw(&j, "}", 1);
+
+    if (!ngx_cms_json_fits(&j)) {
+        return NGX_ERROR;
+    }
+
+    out->data = j.start;
+    out->len = j.pos - j.start;
 
     return NGX_OK;
 }
 
 
-static u_char *
-ngx_cms_redis_status_conn(u_char *p, u_char *last, ngx_cms_redis_conn_t *conn)
+static void
+ngx_cms_redis_status_conn(ngx_cms_json_t *j, ngx_cms_redis_conn_t *conn)
 {
-    p = ngx_slprintf(p, last, "\"address\":");
+    ngx_cms_json_raw(j, "\"address\":", 10);
 
     if (conn->addr.text.len) {
-        p = ngx_cms_redis_json_str(p, last, conn->addr.text.data,
-                                   conn->addr.text.len);
+        ngx_cms_json_string(j, conn->addr.text.data, conn->addr.text.len);
     } else {
-        p = ngx_slprintf(p, last, "null");
+        ngx_cms_json_raw(j, "null", 4);
     }
 
-    p = ngx_slprintf(p, last,
-                     ",\"state\":\"%s\",\"since\":%M,\"commands_sent\":%ui"
-                     ",\"commands_failed\":%ui,\"connects\":%ui"
-                     ",\"disconnects\":%ui,\"last_error\":",
-                     ngx_cms_redis_states[conn->state], conn->since,
-                     conn->sent, conn->failed, conn->connects,
-                     conn->disconnects);
+    ngx_cms_json_printf(j,
+                        ",\"state\":\"%s\",\"since\":%M,\"commands_sent\":%ui"
+                        ",\"commands_failed\":%ui,\"connects\":%ui"
+                        ",\"disconnects\":%ui,\"last_error\":",
+                        ngx_cms_redis_states[conn->state], conn->since,
+                        conn->sent, conn->failed, conn->connects,
+                        conn->disconnects);
 
     if (conn->error_len) {
-        p = ngx_cms_redis_json_str(p, last, conn->error, conn->error_len);
-        p = ngx_slprintf(p, last, ",\"last_error_at\":%M", conn->error_time);
+        ngx_cms_json_string(j, conn->error, conn->error_len);
+        ngx_cms_json_printf(j, ",\"last_error_at\":%M", conn->error_time);
 
     } else {
-        p = ngx_slprintf(p, last, "null,\"last_error_at\":null");
+        ngx_cms_json_raw(j, "null,\"last_error_at\":null", 25);
     }
-
-    return p;
-}
-
-
-/* a JSON string; cut short rather than overflow */
-
-u_char *
-ngx_cms_redis_json_str(u_char *p, u_char *last, u_char *s, size_t len)
-{
-    size_t  n;
-
-    n = ngx_cms_json_escaped_len(s, len);
-
-    if (p + n + 2 > last) {
-        return ngx_slprintf(p, last, "\"\"");
-    }
-
-    *p++ = '"';
-    p = ngx_cms_json_escape_utf8(p, s, len);
-    *p++ = '"';
-
-    return p;
 }
 
 

@@ -21,7 +21,10 @@
  *          XADD <prefix><key> [MAXLEN ~ <maxlen>] * record <json>
  *               rid <source>:<seq>
  *          and stores the new last seq (SET ... EX 7 days);
- *       -> only when the script answered, forgets them (advances the
+ *       -> with cms_redis_stream_replicas <n>, sends WAIT <n> <timeout>
+ *          right behind it, on a connection of the stream's own;
+ *       -> only when the script answered (and WAIT said <n> replicas
+ *          have everything up to it), forgets them (advances the
  *          file's cursor; a fully confirmed file is cut back to its
  *          header).  Any failure leaves them where they are, for the
  *          next attempt after a reconnect or a one-second retry.
@@ -43,8 +46,31 @@
  *     the worker or of the whole of nginx (not an OS crash or power
  *     loss: no fsync, as with access_log).  Once Redis acknowledged it,
  *     Redis' own durability applies (persistence, asynchronous
- *     replication: a Sentinel failover can lose acknowledged writes; no
- *     WAIT is used).
+ *     replication: a Sentinel failover can lose acknowledged writes),
+ *     unless cms_redis_stream_replicas is set (below).
+ *   - cms_redis_stream_replicas <n> [timeout=]: a batch counts as
+ *     delivered only once WAIT <n> <timeout>, sent right after it on the
+ *     same connection, answers that <n> replicas acknowledged every
+ *     write of that connection so far.  Until then the records stay in
+ *     the spool (or memory) and the batch is sent again, every second,
+ *     like a failed one; the seq check skips what the master already
+ *     has, so a batch sent again adds nothing twice, and what a lost
+ *     master took with it (a replica promoted without it) is added once,
+ *     to the new master.  The script writes the seq key on every call,
+ *     even when it skips every record: WAIT waits for the connection's
+ *     last write.  Redis 7.0.15 (Debian 12) moves a connection's offset
+ *     to the master's after any command, a read too, so this is a guard
+ *     for a server that counts only the connection's own writes: there a
+ *     new connection that wrote nothing would have WAIT answered at once
+ *     by any replica still connected, acknowledging or not.  Scripts are replicated as their effects, in
+ *     MULTI/EXEC: a replica has a record and its seq, or neither.  WAIT
+ *     holds back every later command of its connection for up to its
+ *     timeout (a replica gone): hence a connection of the stream's own,
+ *     and the stream only waits behind it.  It narrows the window, it
+ *     does not close it: a failover to a replica other than the <n>
+ *     that acknowledged (with more replicas than <n>) can still lose
+ *     the batch, and WAIT is not a transaction (the records are on the
+ *     master whether or not WAIT is satisfied).
  *   - Without a spool, or when the spool cannot be written (disk full,
  *     max_size), records wait in memory, at most 10000; beyond that, and
  *     whatever is still in memory when the process exits, is lost and
@@ -70,6 +96,7 @@
 
 #include "ngx_cms_redis_int.h"
 #include "ngx_cms_metrics.h"
+#include "ngx_cms_spool_line.h"
 
 
 typedef struct {
@@ -106,6 +133,11 @@ typedef struct {
 
     /* the batch in flight */
     ngx_uint_t                  busy;
+    ngx_uint_t                  replies;      /* still to come: 1 or 2 */
+    ngx_uint_t                  script_ok;    /* its script answered */
+    ngx_uint_t                  added_now;    /* what the script added */
+    ngx_uint_t                  replicated;   /* WAIT said enough */
+    ngx_uint_t                  short_logged; /* WAIT fell short, said */
     ngx_cms_redis_spool_t      *batch_spool;  /* NULL: from memory */
     ngx_uint_t                  batch_n;
     off_t                       batch_bytes;
@@ -126,6 +158,7 @@ typedef struct {
     ngx_uint_t                  lost;
     ngx_uint_t                  corrupt;
     ngx_uint_t                  errors;
+    ngx_uint_t                  unreplicated; /* batches WAIT held back */
     ngx_uint_t                  replayed;     /* orphan files done */
     ngx_uint_t                  spool_broken; /* falling back to memory */
 
@@ -149,6 +182,9 @@ static ngx_int_t ngx_cms_redis_stream_call(ngx_cms_redis_stream_t *s,
     ngx_uint_t n, u_char *source, size_t source_len);
 static void ngx_cms_redis_stream_reply(ngx_cms_redis_reply_t *reply,
     ngx_str_t *error, void *data);
+static void ngx_cms_redis_stream_wait_reply(ngx_cms_redis_reply_t *reply,
+    ngx_str_t *error, void *data);
+static void ngx_cms_redis_stream_done(ngx_cms_redis_stream_t *s);
 static ngx_int_t ngx_cms_redis_stream_parse(u_char *p, u_char *end,
     ngx_cms_redis_line_t *line);
 static void ngx_cms_redis_stream_error(ngx_cms_redis_stream_t *s,
@@ -168,11 +204,14 @@ static ngx_cms_redis_stream_t  ngx_cms_redis_stream;
  * KEYS[1]: the last seq of the source; KEYS[2..]: the streams.
  * ARGV[1]: the source; then seq, maxlen, record for every stream key.
  * redis.pcall: a failing XADD must not hide the ones before it, so the
- * last seq is stored up to the record that failed.
+ * last seq is stored up to the record that failed.  A call that skips
+ * every record still writes the seq key (the same value, a fresh TTL):
+ * a WAIT behind it then covers the records skipped (see above).
  */
 
 static ngx_str_t  ngx_cms_redis_stream_lua = ngx_string(
-    "local last = tonumber(redis.call('GET', KEYS[1]) or '0')" CRLF
+    "local seen = redis.call('GET', KEYS[1])" CRLF
+    "local last = tonumber(seen or '0')" CRLF
     "local stored = nil" CRLF
     "local added = 0" CRLF
     "for i = 2, #KEYS do" CRLF
@@ -200,6 +239,8 @@ static ngx_str_t  ngx_cms_redis_stream_lua = ngx_string(
     "end" CRLF
     "if stored then" CRLF
     "  redis.call('SET', KEYS[1], stored, 'EX', 604800)" CRLF
+    "elseif seen then" CRLF
+    "  redis.call('SET', KEYS[1], seen, 'EX', 604800)" CRLF
     "end" CRLF
     "return added" CRLF
 );
@@ -272,6 +313,10 @@ ngx_cms_redis_stream_init(ngx_cycle_t *cycle, ngx_cms_redis_main_conf_t *rmcf)
     if (ngx_cms_redis_watch(ngx_cms_redis_stream_watch, NULL) != NGX_OK) {
         return NGX_ERROR;
     }
+
+    /* with cms_redis_stream_replicas, its own connection coming up too */
+
+    ngx_cms_redis_stream_conn_watch(ngx_cms_redis_stream_ready);
 
     return NGX_OK;
 }
@@ -366,10 +411,10 @@ ngx_int_t
 ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
     ngx_str_t *record)
 {
-    u_char                  *p, *line, *src, *end;
-    size_t                   len, seq_len, maxlen_len, header_len;
+    size_t                   len;
     off_t                    max;
     ngx_cms_redis_line_t    *f;
+    ngx_cms_spool_line_t     sl;
     ngx_cms_redis_record_t  *rec, *oldest;
     ngx_cms_redis_stream_t  *s;
 
@@ -390,7 +435,7 @@ ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
         return NGX_ERROR;
     }
 
-    len = 2 * NGX_INT64_LEN + 4 + key->len + record->len;
+    len = NGX_CMS_SPOOL_LINE_EXTRA + key->len + record->len;
 
     /*
      * Built where it will stay if it waits in memory; given back for
@@ -404,48 +449,23 @@ ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
         return NGX_ERROR;
     }
 
-    line = rec->line;
+    /* the line a spool file holds (lib/, fuzzed with its reader) */
 
-    /* ngx_sprintf() would do, at about ten times the cost */
-
-    p = ngx_cms_redis_uint(line, s->seq + 1);
-    seq_len = p - line;
-    *p++ = ' ';
-    p = ngx_cms_redis_uint(p, maxlen);
-    maxlen_len = p - line - seq_len - 1;
-    *p++ = ' ';
-    p = ngx_cpymem(p, key->data, key->len);
-    *p++ = ' ';
-    header_len = p - line;
-
-    /* raw CR/LF can only be white space in JSON: keep one record a line */
-
-    src = p;
-    p = ngx_cpymem(p, record->data, record->len);
-
-    for (end = src; (end = memchr(end, LF, p - end)) != NULL; end++) {
-        *end = ' ';
-    }
-
-    for (end = src; (end = memchr(end, CR, p - end)) != NULL; end++) {
-        *end = ' ';
-    }
-
-    *p++ = LF;
-    len = p - line;
+    len = ngx_cms_spool_line_write(rec->line, s->seq + 1, maxlen, key->data,
+                                   key->len, record->data, record->len, &sl);
 
     rec->len = len;
     rec->time = ngx_current_msec;
 
     f = &rec->fields;
-    f->seq.data = line;
-    f->seq.len = seq_len;
-    f->maxlen.data = line + seq_len + 1;
-    f->maxlen.len = maxlen_len;
-    f->key.data = f->maxlen.data + maxlen_len + 1;
-    f->key.len = key->len;
-    f->record.data = line + header_len;
-    f->record.len = len - header_len - 1;
+    f->seq.data = (u_char *) sl.seq;
+    f->seq.len = sl.seq_len;
+    f->maxlen.data = (u_char *) sl.maxlen;
+    f->maxlen.len = sl.maxlen_len;
+    f->key.data = (u_char *) sl.key;
+    f->key.len = sl.key_len;
+    f->record.data = (u_char *) sl.record;
+    f->record.len = sl.record_len;
 
     s->seq++;
 
@@ -466,7 +486,7 @@ ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
                 || (s->memory_n < NGX_CMS_REDIS_STREAM_FALLBACK
                     && ngx_current_msec - oldest->time
                        <= s->conf->command_timeout))
-            && ngx_cms_redis_available())
+            && ngx_cms_redis_stream_conn_ready())
         {
             goto memory;
         }
@@ -487,7 +507,8 @@ ngx_cms_redis_stream_add(ngx_str_t *key, ngx_uint_t maxlen,
                                            s->own->path);
             }
 
-        } else if (ngx_cms_redis_spool_append(s->own, line, len, s->log)
+        } else if (ngx_cms_redis_spool_append(s->own, rec->line, len,
+                                             s->log)
                    == NGX_OK)
         {
             if (s->spool_broken) {
@@ -705,7 +726,7 @@ ngx_cms_redis_stream_send(void)
         return;
     }
 
-    if (!ngx_cms_redis_available()) {
+    if (!ngx_cms_redis_stream_conn_ready()) {
         if (s->own && s->conf->spool_fallback) {
             (void) ngx_cms_redis_stream_spill(s);
         }
@@ -1033,6 +1054,24 @@ ngx_cms_redis_stream_call(ngx_cms_redis_stream_t *s, ngx_uint_t n,
     }
 
     s->busy = 1;
+    s->replies = 1;
+    s->script_ok = 0;
+    s->added_now = 0;
+    s->replicated = (s->conf->stream_replicas == 0);
+
+    /*
+     * Not sent (out of memory): the batch ends unconfirmed when the
+     * script answers, and is sent again.
+     */
+
+    if (s->conf->stream_replicas
+        && ngx_cms_redis_wait_submit(s->conf->stream_replicas,
+                                     s->conf->stream_replicas_timeout,
+                                     ngx_cms_redis_stream_wait_reply, s)
+           == NGX_OK)
+    {
+        s->replies = 2;
+    }
 
     return NGX_OK;
 }
@@ -1044,11 +1083,89 @@ ngx_cms_redis_stream_reply(ngx_cms_redis_reply_t *reply, ngx_str_t *error,
 {
     ngx_cms_redis_stream_t  *s = data;
 
-    ngx_uint_t               i, added;
+    static ngx_str_t  unexpected = ngx_string("unexpected reply");
+
+    if (error == NULL && reply->type == REDIS_REPLY_INTEGER) {
+        s->script_ok = 1;
+        s->added_now = (reply->integer >= 0
+                        && (ngx_uint_t) reply->integer <= s->batch_n)
+                       ? (ngx_uint_t) reply->integer : s->batch_n;
+
+    } else if (s->running && !ngx_cms_redis_worker.exiting) {
+        s->errors++;
+
+        if (reply) {
+            ngx_cms_redis_stream_error(s, NGX_LOG_ERR, "XADD script: %V",
+                                       error ? error : &unexpected);
+        } else {
+            /* the connection's own error is logged by the connection */
+            ngx_cms_redis_stream_error(s, NGX_LOG_DEBUG, "batch not "
+                                       "confirmed: %V", error);
+        }
+    }
+
+    if (--s->replies == 0) {
+        ngx_cms_redis_stream_done(s);
+    }
+}
+
+
+/*
+ * WAIT's answer: how many replicas have every write of the connection so
+ * far.  It covers the batch only when the script answered first (a
+ * script sent again as EVAL after NOSCRIPT runs behind it).
+ */
+
+static void
+ngx_cms_redis_stream_wait_reply(ngx_cms_redis_reply_t *reply,
+    ngx_str_t *error, void *data)
+{
+    ngx_cms_redis_stream_t  *s = data;
+
+    ngx_uint_t  acked;
+
+    static ngx_str_t  none = ngx_string("");
+
+    acked = (error == NULL && reply->type == REDIS_REPLY_INTEGER
+             && reply->integer > 0)
+            ? (ngx_uint_t) reply->integer : 0;
+
+    if (s->script_ok && s->replies == 1
+        && acked >= s->conf->stream_replicas)
+    {
+        s->replicated = 1;
+
+    } else if (s->script_ok && s->running
+               && !ngx_cms_redis_worker.exiting)
+    {
+        s->unreplicated++;
+
+        /* every second while a replica is gone: said once, then debug */
+
+        ngx_cms_redis_stream_error(s,
+            s->short_logged ? NGX_LOG_DEBUG : NGX_LOG_WARN,
+            "batch of %ui records not confirmed by %ui replicas within "
+            "%M ms (WAIT: %ui%s%V): kept, sent again", s->batch_n,
+            s->conf->stream_replicas, s->conf->stream_replicas_timeout,
+            acked, error ? ", " : "", error ? error : &none);
+
+        s->short_logged = 1;
+    }
+
+    if (--s->replies == 0) {
+        ngx_cms_redis_stream_done(s);
+    }
+}
+
+
+/* every answer is in: the batch is delivered, or kept for a retry */
+
+static void
+ngx_cms_redis_stream_done(ngx_cms_redis_stream_t *s)
+{
+    ngx_uint_t               i;
     ngx_queue_t             *q;
     ngx_cms_redis_record_t  *rec;
-
-    static ngx_str_t  unexpected = ngx_string("unexpected reply");
 
     s->busy = 0;
 
@@ -1057,11 +1174,7 @@ ngx_cms_redis_stream_reply(ngx_cms_redis_reply_t *reply, ngx_str_t *error,
         return;
     }
 
-    if (error == NULL && reply->type == REDIS_REPLY_INTEGER) {
-
-        added = (reply->integer >= 0
-                 && (ngx_uint_t) reply->integer <= s->batch_n)
-                ? (ngx_uint_t) reply->integer : s->batch_n;
+    if (s->script_ok && s->replicated) {
 
         if (s->batch_spool) {
             ngx_cms_redis_spool_consume(s->batch_spool, s->batch_bytes,
@@ -1078,25 +1191,21 @@ ngx_cms_redis_stream_reply(ngx_cms_redis_reply_t *reply, ngx_str_t *error,
             }
         }
 
+        if (s->short_logged) {
+            s->short_logged = 0;
+            ngx_log_error(NGX_LOG_NOTICE, s->log, 0,
+                          "cms redis: stream: batches confirmed by %ui "
+                          "replicas again", s->conf->stream_replicas);
+        }
+
         s->confirmed += s->batch_n;
         ngx_cms_count(NGX_CMS_METRIC_STREAM_CONFIRMED, s->batch_n);
-        s->duplicates += s->batch_n - added;
+        s->duplicates += s->batch_n - s->added_now;
         s->batch_n = 0;
         s->batch_spool = NULL;
 
         ngx_cms_redis_stream_wake();
         return;
-    }
-
-    s->errors++;
-
-    if (reply) {
-        ngx_cms_redis_stream_error(s, NGX_LOG_ERR, "XADD script: %V",
-                                   error ? error : &unexpected);
-    } else {
-        /* the connection's own error is logged by the connection */
-        ngx_cms_redis_stream_error(s, NGX_LOG_DEBUG, "batch not confirmed: "
-                                   "%V", error);
     }
 
     if (s->batch_spool == NULL || s->batch_spool == s->own) {
@@ -1207,40 +1316,25 @@ ngx_cms_redis_stream_spill(ngx_cms_redis_stream_t *s)
 }
 
 
-/* "<seq> <maxlen> <key> <record>", end at the LF */
+/* "<seq> <maxlen> <key> <record>", end at the LF (lib/, fuzzed) */
 
 static ngx_int_t
 ngx_cms_redis_stream_parse(u_char *p, u_char *end, ngx_cms_redis_line_t *l)
 {
-    ngx_str_t  *f[3];
-    ngx_uint_t  i;
+    ngx_cms_spool_line_t  sl;
 
-    f[0] = &l->seq;
-    f[1] = &l->maxlen;
-    f[2] = &l->key;
-
-    for (i = 0; i < 3; i++) {
-        f[i]->data = p;
-
-        while (p < end && *p != ' ') {
-            if (i < 2 && (*p < '0' || *p > '9')) {
-                return NGX_ERROR;
-            }
-
-            p++;
-        }
-
-        f[i]->len = p - f[i]->data;
-
-        if (p == end || f[i]->len == 0 || (i < 2 && f[i]->len > 19)) {
-            return NGX_ERROR;
-        }
-
-        p++;
+    if (ngx_cms_spool_line_parse(p, end, &sl) != 0) {
+        return NGX_ERROR;
     }
 
-    l->record.data = p;
-    l->record.len = end - p;
+    l->seq.data = (u_char *) sl.seq;
+    l->seq.len = sl.seq_len;
+    l->maxlen.data = (u_char *) sl.maxlen;
+    l->maxlen.len = sl.maxlen_len;
+    l->key.data = (u_char *) sl.key;
+    l->key.len = sl.key_len;
+    l->record.data = (u_char *) sl.record;
+    l->record.len = sl.record_len;
 
     return NGX_OK;
 }
@@ -1290,20 +1384,8 @@ ngx_cms_redis_stream_key_valid(ngx_str_t *key)
 }
 
 
-size_t
-ngx_cms_redis_stream_status_size(void)
-{
-    ngx_cms_redis_stream_t  *s;
-
-    s = &ngx_cms_redis_stream;
-
-    return 1024 + 6 * NGX_CMS_REDIS_ERRLEN + 6 * NGX_MAX_PATH
-           + (s->conf ? 6 * s->conf->spool.len : 0);
-}
-
-
-u_char *
-ngx_cms_redis_stream_status(u_char *p, u_char *last)
+void
+ngx_cms_redis_stream_status(ngx_cms_json_t *j)
 {
     off_t                    pending;
     ngx_uint_t               orphans;
@@ -1314,7 +1396,8 @@ ngx_cms_redis_stream_status(u_char *p, u_char *last)
     s = &ngx_cms_redis_stream;
 
     if (!s->running) {
-        return ngx_slprintf(p, last, "null");
+        ngx_cms_json_raw(j, "null", 4);
+        return;
     }
 
     pending = s->own ? s->own->size - s->own->cursor : 0;
@@ -1329,48 +1412,50 @@ ngx_cms_redis_stream_status(u_char *p, u_char *last)
         orphans++;
     }
 
-    p = ngx_slprintf(p, last, "{\"spool\":");
+    ngx_cms_json_printf(j, "{\"spool\":");
 
     if (s->conf->spool.len) {
-        p = ngx_cms_redis_json_str(p, last, s->conf->spool.data,
-                                   s->conf->spool.len);
+        ngx_cms_json_string(j, s->conf->spool.data,
+                            s->conf->spool.len);
     } else {
-        p = ngx_slprintf(p, last, "null");
+        ngx_cms_json_printf(j, "null");
     }
 
-    p = ngx_slprintf(p, last, ",\"spool_file\":");
+    ngx_cms_json_printf(j, ",\"spool_file\":");
 
     if (s->own) {
-        p = ngx_cms_redis_json_str(p, last, s->own->path,
-                                   ngx_strlen(s->own->path));
+        ngx_cms_json_string(j, s->own->path,
+                            ngx_strlen(s->own->path));
     } else {
-        p = ngx_slprintf(p, last, "null");
+        ngx_cms_json_printf(j, "null");
     }
 
-    p = ngx_slprintf(p, last, ",\"mode\":\"%s\",\"spool_freed_bytes\":%O",
-                     s->conf->spool.len == 0 ? "memory"
-                     : s->conf->spool_fallback ? "fallback" : "always",
-                     s->own ? s->own->freed : 0);
+    ngx_cms_json_printf(j, ",\"mode\":\"%s\",\"spool_freed_bytes\":%O",
+                        s->conf->spool.len == 0 ? "memory"
+                        : s->conf->spool_fallback ? "fallback" : "always",
+                        s->own ? s->own->freed : 0);
 
-    p = ngx_slprintf(p, last,
-                     ",\"spooled_bytes\":%O,\"memory\":%ui,\"in_flight\":%ui"
-                     ",\"idle\":%s,\"added\":%ui,\"confirmed\":%ui"
-                     ",\"duplicates\":%ui,\"lost\":%ui,\"corrupt\":%ui"
-                     ",\"errors\":%ui,\"orphans\":%ui,\"replayed_files\":%ui"
-                     ",\"last_error\":",
-                     pending, s->memory_n, s->busy ? s->batch_n : 0,
-                     (pending == 0 && s->memory_n == 0 && !s->busy
-                      && orphans == 0) ? "true" : "false",
-                     s->added, s->confirmed, s->duplicates, s->lost,
-                     s->corrupt, s->errors, orphans, s->replayed);
+    ngx_cms_json_printf(j,
+                        ",\"spooled_bytes\":%O,\"memory\":%ui,\"in_flight\":%ui"
+                        ",\"idle\":%s,\"added\":%ui,\"confirmed\":%ui"
+                        ",\"duplicates\":%ui,\"lost\":%ui,\"corrupt\":%ui"
+                        ",\"errors\":%ui,\"orphans\":%ui,\"replayed_files\":%ui"
+                        ",\"replicas\":%ui,\"unreplicated\":%ui"
+                        ",\"last_error\":",
+                        pending, s->memory_n, s->busy ? s->batch_n : 0,
+                        (pending == 0 && s->memory_n == 0 && !s->busy
+                         && orphans == 0) ? "true" : "false",
+                        s->added, s->confirmed, s->duplicates, s->lost,
+                        s->corrupt, s->errors, orphans, s->replayed,
+                        s->conf->stream_replicas, s->unreplicated);
 
     if (s->error_len) {
-        p = ngx_cms_redis_json_str(p, last, s->error, s->error_len);
+        ngx_cms_json_string(j, s->error, s->error_len);
     } else {
-        p = ngx_slprintf(p, last, "null");
+        ngx_cms_json_printf(j, "null");
     }
 
-    return ngx_slprintf(p, last, "}");
+    ngx_cms_json_raw(j, "}", 1);
 }
 
 

@@ -45,25 +45,6 @@
 #define NGX_CMS_AUDIT_STREAM_KEY_MAX 512
 
 
-/* one file, shared by every cms_audit_log that names it */
-
-typedef struct {
-    ngx_open_file_t            *file;
-
-    /* the buffer; start is NULL when writing through */
-    u_char                     *start;
-    u_char                     *pos;
-    u_char                     *last;
-    size_t                      size;
-
-    ngx_event_t                *event;     /* the flush timer */
-    ngx_msec_t                  flush;
-
-    time_t                      error_log_time;
-    ngx_fd_t                    protected_fd; /* its mode was checked */
-} ngx_cms_audit_file_t;
-
-
 typedef struct {
     ngx_cms_audit_file_t       *file;      /* NULL: no audit log */
     ngx_uint_t                  scope;
@@ -93,8 +74,6 @@ static void ngx_cms_audit_stream(ngx_cms_audit_loc_conf_t *alcf,
 
 static void ngx_cms_audit_write(ngx_cms_audit_file_t *af, u_char *buf,
     size_t len, ngx_log_t *log);
-static void ngx_cms_audit_write_fd(ngx_cms_audit_file_t *af, u_char *buf,
-    size_t len, ngx_log_t *log);
 static void ngx_cms_audit_buffer_flush(ngx_cms_audit_file_t *af,
     ngx_log_t *log);
 static void ngx_cms_audit_file_flush(ngx_open_file_t *file, ngx_log_t *log);
@@ -105,7 +84,7 @@ static char *ngx_cms_audit_log_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_cms_audit_stream_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_cms_audit_file_t *ngx_cms_audit_file(ngx_conf_t *cf,
-    ngx_str_t *name, size_t size, ngx_msec_t flush);
+    ngx_str_t *name, size_t size, size_t ring, ngx_msec_t flush);
 static void *ngx_cms_audit_create_main_conf(ngx_conf_t *cf);
 static void *ngx_cms_audit_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_cms_audit_merge_loc_conf(ngx_conf_t *cf, void *parent,
@@ -113,6 +92,7 @@ static char *ngx_cms_audit_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static ngx_int_t ngx_cms_audit_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_cms_audit_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_cms_audit_init_module(ngx_cycle_t *cycle);
+static ngx_int_t ngx_cms_audit_init_process(ngx_cycle_t *cycle);
 static void ngx_cms_audit_file_protect(ngx_cms_audit_file_t *af,
     ngx_log_t *log);
 
@@ -159,7 +139,7 @@ ngx_module_t  ngx_cms_audit_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     ngx_cms_audit_init_module,             /* init module */
-    NULL,                                  /* init process */
+    ngx_cms_audit_init_process,            /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     NULL,                                  /* exit process */
@@ -400,6 +380,11 @@ ngx_cms_audit_write(ngx_cms_audit_file_t *af, u_char *buf, size_t len,
 {
     ngx_cms_count(NGX_CMS_METRIC_AUDIT_RECORDS, 1);
 
+    if (af->ring) {
+        ngx_cms_audit_ring_add(af->ring, buf, len, log);
+        return;
+    }
+
     if (af->start == NULL) {
         ngx_cms_audit_write_fd(af, buf, len, log);
         return;
@@ -423,7 +408,7 @@ ngx_cms_audit_write(ngx_cms_audit_file_t *af, u_char *buf, size_t len,
 }
 
 
-static void
+void
 ngx_cms_audit_write_fd(ngx_cms_audit_file_t *af, u_char *buf, size_t len,
     ngx_log_t *log)
 {
@@ -513,8 +498,16 @@ ngx_cms_audit_file_flush(ngx_open_file_t *file, ngx_log_t *log)
     af = amcf->files.elts;
 
     for (i = 0; i < amcf->files.nelts; i++) {
-        if (af[i]->file == file && af[i]->start) {
+        if (af[i]->file != file) {
+            continue;
+        }
+
+        if (af[i]->start) {
             ngx_cms_audit_buffer_flush(af[i], log);
+        }
+
+        if (af[i]->ring) {
+            ngx_cms_audit_ring_flush(af[i]->ring, log);
         }
     }
 }
@@ -537,7 +530,7 @@ ngx_cms_audit_log_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_cms_audit_loc_conf_t  *alcf = conf;
 
-    size_t       size;
+    size_t       size, ring;
     ngx_str_t   *value, s;
     ngx_uint_t   i, scope;
     ngx_msec_t   flush;
@@ -582,6 +575,7 @@ ngx_cms_audit_log_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     scope = NGX_CMS_AUDIT_SCOPE_WRITES;
     size = 0;
+    ring = 0;
     flush = 0;
 
     for (i = 2; i < cf->args->nelts; i++) {
@@ -622,6 +616,25 @@ ngx_cms_audit_log_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "ring=", 5) == 0) {
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+            ring = ngx_parse_size(&s);
+
+            if (ring == (size_t) NGX_ERROR
+                || ring < NGX_CMS_AUDIT_RING_MIN)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"cms_audit_log\": invalid ring size "
+                                   "\"%V\", at least %uzk",
+                                   &s, (size_t) NGX_CMS_AUDIT_RING_MIN / 1024);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
         if (ngx_strncmp(value[i].data, "flush=", 6) == 0) {
             s.data = value[i].data + 6;
             s.len = value[i].len - 6;
@@ -644,20 +657,30 @@ ngx_cms_audit_log_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (flush && size == 0) {
+    if (size && ring) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"cms_audit_log\": \"flush=\" needs \"buffer=\" "
-                           "for \"%V\"", &value[1]);
+                           "\"cms_audit_log\": \"buffer=\" or \"ring=\" "
+                           "for \"%V\", not both", &value[1]);
         return NGX_CONF_ERROR;
     }
 
-    /* a buffer never holds records longer than a second unless told */
+    if (flush && size == 0 && ring == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"cms_audit_log\": \"flush=\" needs \"buffer=\" "
+                           "or \"ring=\" for \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * A buffer never holds records longer than a second unless told; a
+     * ring is written at the end of each event-loop pass unless told.
+     */
 
     if (size && flush == 0) {
         flush = NGX_CMS_AUDIT_FLUSH_DEFAULT;
     }
 
-    alcf->file = ngx_cms_audit_file(cf, &value[1], size, flush);
+    alcf->file = ngx_cms_audit_file(cf, &value[1], size, ring, flush);
     if (alcf->file == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -756,7 +779,7 @@ ngx_cms_audit_stream_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static ngx_cms_audit_file_t *
-ngx_cms_audit_file(ngx_conf_t *cf, ngx_str_t *name, size_t size,
+ngx_cms_audit_file(ngx_conf_t *cf, ngx_str_t *name, size_t size, size_t ring,
     ngx_msec_t flush)
 {
     ngx_uint_t                  i;
@@ -780,11 +803,13 @@ ngx_cms_audit_file(ngx_conf_t *cf, ngx_str_t *name, size_t size,
 
         /* one file, one buffer: every directive must agree on it */
 
-        if (afp[i]->size != size || afp[i]->flush != flush) {
+        if (afp[i]->size != size || afp[i]->flush != flush
+            || afp[i]->ring_size != ring)
+        {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"cms_audit_log\" \"%V\" already defined "
-                               "with other buffer= or flush= parameters",
-                               name);
+                               "with other buffer=, ring= or flush= "
+                               "parameters", name);
             return NULL;
         }
 
@@ -798,10 +823,10 @@ ngx_cms_audit_file(ngx_conf_t *cf, ngx_str_t *name, size_t size,
      * ngx_cms_audit_init_module().
      */
 
-    if (size && (file->flush || file->data)) {
+    if ((size || ring) && (file->flush || file->data)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"cms_audit_log\" \"%V\" with buffer= shares its "
-                           "file with another buffered log", name);
+                           "\"cms_audit_log\" \"%V\" with buffer= or ring= "
+                           "shares its file with another buffered log", name);
         return NULL;
     }
 
@@ -832,6 +857,17 @@ ngx_cms_audit_file(ngx_conf_t *cf, ngx_str_t *name, size_t size,
         af->event->handler = ngx_cms_audit_flush_handler;
         af->event->log = &cf->cycle->new_log;
         af->event->cancelable = 1;
+
+        file->flush = ngx_cms_audit_file_flush;
+    }
+
+    if (ring) {
+        af->ring_size = ring;
+
+        af->ring = ngx_cms_audit_ring_create(cf, af, ring, flush);
+        if (af->ring == NULL) {
+            return NULL;
+        }
 
         file->flush = ngx_cms_audit_file_flush;
     }
@@ -979,15 +1015,47 @@ ngx_cms_audit_init_module(ngx_cycle_t *cycle)
     af = amcf->files.elts;
 
     for (i = 0; i < amcf->files.nelts; i++) {
-        if (af[i]->start && af[i]->file->flush != ngx_cms_audit_file_flush) {
+        if ((af[i]->start || af[i]->ring)
+            && af[i]->file->flush != ngx_cms_audit_file_flush)
+        {
             ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                          "\"cms_audit_log\" \"%V\" with buffer= shares its "
-                          "file with another buffered log",
+                          "\"cms_audit_log\" \"%V\" with buffer= or ring= "
+                          "shares its file with another buffered log",
                           &af[i]->file->name);
             return NGX_ERROR;
         }
 
         ngx_cms_audit_file_protect(af[i], cycle->log);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A worker started in the place of one killed with -9 (or the first ones
+ * after a reload) writes what the rings still hold at once: the records
+ * of a worker that died are not left for the next request.
+ */
+
+static ngx_int_t
+ngx_cms_audit_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                  i;
+    ngx_cms_audit_file_t      **af;
+    ngx_cms_audit_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_cms_audit_module);
+    if (amcf == NULL) {
+        return NGX_OK;
+    }
+
+    af = amcf->files.elts;
+
+    for (i = 0; i < amcf->files.nelts; i++) {
+        if (af[i]->ring) {
+            ngx_cms_audit_ring_flush(af[i]->ring, cycle->log);
+        }
     }
 
     return NGX_OK;

@@ -13,6 +13,10 @@
  *   request_id, client           $cms_request_id, the client's address
  *   user, role                   $remote_user and its role
  *   method, path, operation      as classified; path without the query
+ *   client_path                  only when a plugin made the bridge act
+ *                                on another id than the client named
+ *                                (the recovery plugin: the old id the
+ *                                client knows; path has the new one)
  *   object_id, call_id           ids from the path
  *   params                       the body, in order, secrets masked
  *   verdict, plugin, rule, reason
@@ -42,16 +46,16 @@
 
 #define ngx_cms_audit_record_str(j, key, s)                                   \
     do {                                                                      \
-        ngx_cms_audit_json_key_lit(j, key);                                   \
-        ngx_cms_audit_json_string_or_null(j, (s)->data, (s)->len);            \
+        ngx_cms_json_key_lit(j, key);                                   \
+        ngx_cms_json_string_or_null(j, (s)->data, (s)->len);            \
     } while (0)
 
 
-static void ngx_cms_audit_call_json(ngx_cms_audit_json_t *j,
+static void ngx_cms_audit_call_json(ngx_cms_json_t *j,
     ngx_cms_call_t *call, ngx_cms_audit_facts_t *f);
-static void ngx_cms_audit_event_json(ngx_cms_audit_json_t *j,
+static void ngx_cms_audit_event_json(ngx_cms_json_t *j,
     ngx_cms_event_t *ev);
-static void ngx_cms_audit_record_params(ngx_cms_audit_json_t *j,
+static void ngx_cms_audit_record_params(ngx_cms_json_t *j,
     ngx_cms_call_t *call);
 
 
@@ -67,20 +71,20 @@ ngx_cms_audit_call_record(ngx_pool_t *pool, u_char *buf, size_t size,
     ngx_cms_call_t *call, ngx_cms_audit_facts_t *facts, ngx_str_t *rec)
 {
     size_t                 len;
-    ngx_cms_audit_json_t   j;
+    ngx_cms_json_t   j;
 
-    ngx_cms_audit_json_init(&j, buf, size - 1);
+    ngx_cms_json_init(&j, buf, size - 1);
     ngx_cms_audit_call_json(&j, call, facts);
 
-    len = ngx_cms_audit_json_length(&j);
+    len = ngx_cms_json_length(&j);
 
-    if (!ngx_cms_audit_json_fits(&j)) {
+    if (!ngx_cms_json_fits(&j)) {
         buf = ngx_pnalloc(pool, len + 1);
         if (buf == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_cms_audit_json_init(&j, buf, len);
+        ngx_cms_json_init(&j, buf, len);
         ngx_cms_audit_call_json(&j, call, facts);
     }
 
@@ -96,20 +100,20 @@ ngx_cms_audit_event_record(u_char *buf, size_t size, ngx_cms_event_t *ev,
     ngx_log_t *log, ngx_str_t *rec)
 {
     size_t                 len;
-    ngx_cms_audit_json_t   j;
+    ngx_cms_json_t   j;
 
-    ngx_cms_audit_json_init(&j, buf, size - 1);
+    ngx_cms_json_init(&j, buf, size - 1);
     ngx_cms_audit_event_json(&j, ev);
 
-    len = ngx_cms_audit_json_length(&j);
+    len = ngx_cms_json_length(&j);
 
-    if (!ngx_cms_audit_json_fits(&j)) {
+    if (!ngx_cms_json_fits(&j)) {
         buf = ngx_alloc(len + 1, log);
         if (buf == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_cms_audit_json_init(&j, buf, len);
+        ngx_cms_json_init(&j, buf, len);
         ngx_cms_audit_event_json(&j, ev);
     }
 
@@ -127,7 +131,7 @@ ngx_cms_audit_event_record(u_char *buf, size_t size, ngx_cms_event_t *ev,
  */
 
 void
-ngx_cms_audit_record_time(ngx_cms_audit_json_t *j)
+ngx_cms_audit_record_time(ngx_cms_json_t *j)
 {
     u_char       *p;
     ngx_tm_t      tm;
@@ -138,8 +142,8 @@ ngx_cms_audit_record_time(ngx_cms_audit_json_t *j)
 
     tp = ngx_timeofday();
 
-    ngx_cms_audit_json_key_lit(j, "time_ms");
-    ngx_cms_audit_json_uint(j, (uint64_t) tp->sec * 1000 + tp->msec);
+    ngx_cms_json_key_lit(j, "time_ms");
+    ngx_cms_json_uint(j, (uint64_t) tp->sec * 1000 + tp->msec);
 
     if (tp->sec != sec) {
         ngx_gmtime(tp->sec, &tm);
@@ -160,16 +164,16 @@ ngx_cms_audit_record_time(ngx_cms_audit_json_t *j)
 
     /* the value is known to need no escaping */
 
-    ngx_cms_audit_json_key_lit(j, "time");
-    ngx_cms_audit_json_raw(j, (char *) buf, sizeof(buf) - 1);
+    ngx_cms_json_key_lit(j, "time");
+    ngx_cms_json_raw(j, (char *) buf, sizeof(buf) - 1);
 }
 
 
 static void
-ngx_cms_audit_call_json(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
+ngx_cms_audit_call_json(ngx_cms_json_t *j, ngx_cms_call_t *call,
     ngx_cms_audit_facts_t *f)
 {
-    ngx_str_t           *would;
+    ngx_str_t           *would, *path, *client;
     ngx_uint_t           verdict;
     ngx_http_request_t  *r;
 
@@ -178,10 +182,10 @@ ngx_cms_audit_call_json(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     r = ngx_cms_call_request(call);
     verdict = ngx_cms_call_num(call, NGX_CMS_CALL_VERDICT);
 
-    ngx_cms_audit_json_open(j, '{');
+    ngx_cms_json_open(j, '{');
 
-    ngx_cms_audit_json_key_lit(j, "kind");
-    ngx_cms_audit_json_cstring(j, "call");
+    ngx_cms_json_key_lit(j, "kind");
+    ngx_cms_json_cstring(j, "call");
 
     ngx_cms_audit_record_time(j);
 
@@ -196,6 +200,16 @@ ngx_cms_audit_call_json(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
                              ngx_cms_call_str(call, NGX_CMS_CALL_METHOD));
     ngx_cms_audit_record_str(j, "path",
                              ngx_cms_call_str(call, NGX_CMS_CALL_PATH));
+
+    path = ngx_cms_call_str(call, NGX_CMS_CALL_PATH);
+    client = ngx_cms_call_str(call, NGX_CMS_CALL_CLIENT_PATH);
+
+    if (client->len
+        && (client->len != path->len
+            || ngx_strncmp(client->data, path->data, path->len) != 0))
+    {
+        ngx_cms_audit_record_str(j, "client_path", client);
+    }
     ngx_cms_audit_record_str(j, "operation",
                              ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION));
     ngx_cms_audit_record_str(j, "object_id",
@@ -203,11 +217,11 @@ ngx_cms_audit_call_json(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     ngx_cms_audit_record_str(j, "call_id",
                              ngx_cms_call_str(call, NGX_CMS_CALL_CALL_ID));
 
-    ngx_cms_audit_json_key_lit(j, "params");
+    ngx_cms_json_key_lit(j, "params");
     ngx_cms_audit_record_params(j, call);
 
-    ngx_cms_audit_json_key_lit(j, "verdict");
-    ngx_cms_audit_json_cstring(j, verdict <= NGX_CMS_VERDICT_DENY
+    ngx_cms_json_key_lit(j, "verdict");
+    ngx_cms_json_cstring(j, verdict <= NGX_CMS_VERDICT_DENY
                                   ? verdicts[verdict] : "unknown");
 
     ngx_cms_audit_record_str(j, "plugin",
@@ -225,11 +239,11 @@ ngx_cms_audit_call_json(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
         ngx_cms_audit_record_str(j, "would_deny", would);
     }
 
-    ngx_cms_audit_json_key_lit(j, "status");
-    ngx_cms_audit_json_uint(j, ngx_cms_call_num(call, NGX_CMS_CALL_STATUS));
+    ngx_cms_json_key_lit(j, "status");
+    ngx_cms_json_uint(j, ngx_cms_call_num(call, NGX_CMS_CALL_STATUS));
 
-    ngx_cms_audit_json_key_lit(j, "bridge_status");
-    ngx_cms_audit_json_uint(j, ngx_cms_call_num(call,
+    ngx_cms_json_key_lit(j, "bridge_status");
+    ngx_cms_json_uint(j, ngx_cms_call_num(call,
                                                 NGX_CMS_CALL_BRIDGE_STATUS));
 
     ngx_cms_audit_record_str(j, "location",
@@ -239,28 +253,28 @@ ngx_cms_audit_call_json(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     ngx_cms_audit_record_str(j, "bridge",
                              ngx_cms_call_str(call, NGX_CMS_CALL_BRIDGE));
 
-    ngx_cms_audit_json_key_lit(j, "upstream_ms");
-    ngx_cms_audit_json_uint(j, ngx_cms_call_num(call,
+    ngx_cms_json_key_lit(j, "upstream_ms");
+    ngx_cms_json_uint(j, ngx_cms_call_num(call,
                                                 NGX_CMS_CALL_UPSTREAM_MS));
 
-    ngx_cms_audit_json_key_lit(j, "duration_ms");
-    ngx_cms_audit_json_uint(j, f->duration_ms);
+    ngx_cms_json_key_lit(j, "duration_ms");
+    ngx_cms_json_uint(j, f->duration_ms);
 
-    ngx_cms_audit_json_key_lit(j, "upstream_failed");
-    ngx_cms_audit_json_bool(j, ngx_cms_call_num(call,
+    ngx_cms_json_key_lit(j, "upstream_failed");
+    ngx_cms_json_bool(j, ngx_cms_call_num(call,
                                                 NGX_CMS_CALL_UPSTREAM_FAILED));
 
-    ngx_cms_audit_json_key_lit(j, "client_aborted");
-    ngx_cms_audit_json_bool(j, ngx_cms_call_num(call,
+    ngx_cms_json_key_lit(j, "client_aborted");
+    ngx_cms_json_bool(j, ngx_cms_call_num(call,
                                                 NGX_CMS_CALL_CLIENT_ABORTED));
 
     ngx_cms_audit_record_str(j, "meeting", &f->meeting);
     ngx_cms_audit_record_str(j, "slot", &f->slot);
 
-    ngx_cms_audit_json_key_lit(j, "summary");
+    ngx_cms_json_key_lit(j, "summary");
     ngx_cms_audit_story_summary(j, call, f);
 
-    ngx_cms_audit_json_close(j, '}');
+    ngx_cms_json_close(j, '}');
 }
 
 
@@ -274,7 +288,7 @@ ngx_cms_audit_call_json(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
  */
 
 static void
-ngx_cms_audit_record_params(ngx_cms_audit_json_t *j, ngx_cms_call_t *call)
+ngx_cms_audit_record_params(ngx_cms_json_t *j, ngx_cms_call_t *call)
 {
     ngx_str_t         name;
     ngx_uint_t        i;
@@ -283,7 +297,7 @@ ngx_cms_audit_record_params(ngx_cms_audit_json_t *j, ngx_cms_call_t *call)
 
     params = ngx_cms_call_params(call);
 
-    ngx_cms_audit_json_open(j, '{');
+    ngx_cms_json_open(j, '{');
 
     if (params) {
         p = params->elts;
@@ -291,28 +305,28 @@ ngx_cms_audit_record_params(ngx_cms_audit_json_t *j, ngx_cms_call_t *call)
         for (i = 0; i < params->nelts; i++) {
             name = p[i].name;
 
-            ngx_cms_audit_json_key_n(j, name.data, name.len);
+            ngx_cms_json_key_n(j, name.data, name.len);
 
             if (p[i].value.len && ngx_cms_param_is_secret(&name)) {
-                ngx_cms_audit_json_cstring(j, NGX_CMS_AUDIT_MASK);
+                ngx_cms_json_cstring(j, NGX_CMS_AUDIT_MASK);
 
             } else {
-                ngx_cms_audit_json_string(j, p[i].value.data, p[i].value.len);
+                ngx_cms_json_string(j, p[i].value.data, p[i].value.len);
             }
         }
     }
 
-    ngx_cms_audit_json_close(j, '}');
+    ngx_cms_json_close(j, '}');
 }
 
 
 static void
-ngx_cms_audit_event_json(ngx_cms_audit_json_t *j, ngx_cms_event_t *ev)
+ngx_cms_audit_event_json(ngx_cms_json_t *j, ngx_cms_event_t *ev)
 {
-    ngx_cms_audit_json_open(j, '{');
+    ngx_cms_json_open(j, '{');
 
-    ngx_cms_audit_json_key_lit(j, "kind");
-    ngx_cms_audit_json_cstring(j, "event");
+    ngx_cms_json_key_lit(j, "kind");
+    ngx_cms_json_cstring(j, "event");
 
     ngx_cms_audit_record_time(j);
 
@@ -325,17 +339,17 @@ ngx_cms_audit_event_json(ngx_cms_audit_json_t *j, ngx_cms_event_t *ev)
      * valid JSON and the text is not lost.
      */
 
-    ngx_cms_audit_json_key_lit(j, "detail");
+    ngx_cms_json_key_lit(j, "detail");
 
     if (ev->detail.len == 0) {
-        ngx_cms_audit_json_null(j);
+        ngx_cms_json_null(j);
 
-    } else if (ngx_cms_audit_json_valid(ev->detail.data, ev->detail.len)) {
-        ngx_cms_audit_json_verbatim(j, ev->detail.data, ev->detail.len);
+    } else if (ngx_cms_json_valid(ev->detail.data, ev->detail.len)) {
+        ngx_cms_json_verbatim(j, ev->detail.data, ev->detail.len);
 
     } else {
-        ngx_cms_audit_json_string(j, ev->detail.data, ev->detail.len);
+        ngx_cms_json_string(j, ev->detail.data, ev->detail.len);
     }
 
-    ngx_cms_audit_json_close(j, '}');
+    ngx_cms_json_close(j, '}');
 }

@@ -26,23 +26,23 @@
 #include "ngx_cms_audit.h"
 
 
-static void ngx_cms_audit_story_subject(ngx_cms_audit_json_t *j,
+static void ngx_cms_audit_story_subject(ngx_cms_json_t *j,
     ngx_cms_call_t *call);
-static void ngx_cms_audit_story_verb(ngx_cms_audit_json_t *j, ngx_uint_t done,
+static void ngx_cms_audit_story_verb(ngx_cms_json_t *j, ngx_uint_t done,
     const char *past, const char *base);
-static void ngx_cms_audit_story_str(ngx_cms_audit_json_t *j, ngx_str_t *s);
-static void ngx_cms_audit_story_quoted(ngx_cms_audit_json_t *j, ngx_str_t *s);
-static void ngx_cms_audit_story_param(ngx_cms_audit_json_t *j,
+static void ngx_cms_audit_story_str(ngx_cms_json_t *j, ngx_str_t *s);
+static void ngx_cms_audit_story_quoted(ngx_cms_json_t *j, ngx_str_t *s);
+static void ngx_cms_audit_story_param(ngx_cms_json_t *j,
     ngx_cms_call_t *call, const char *name, const char *fallback);
-static void ngx_cms_audit_story_slot(ngx_cms_audit_json_t *j,
+static void ngx_cms_audit_story_slot(ngx_cms_json_t *j,
     ngx_cms_call_t *call, ngx_cms_audit_facts_t *f);
-static void ngx_cms_audit_story_generic(ngx_cms_audit_json_t *j,
+static void ngx_cms_audit_story_generic(ngx_cms_json_t *j,
     ngx_cms_call_t *call, ngx_cms_audit_facts_t *f);
-static void ngx_cms_audit_story_singular(ngx_cms_audit_json_t *j,
+static void ngx_cms_audit_story_singular(ngx_cms_json_t *j,
     ngx_str_t *coll);
-static void ngx_cms_audit_story_param_names(ngx_cms_audit_json_t *j,
+static void ngx_cms_audit_story_param_names(ngx_cms_json_t *j,
     ngx_cms_call_t *call);
-static void ngx_cms_audit_story_outcome(ngx_cms_audit_json_t *j,
+static void ngx_cms_audit_story_outcome(ngx_cms_json_t *j,
     ngx_cms_call_t *call, ngx_cms_audit_facts_t *f);
 static ngx_cms_audit_op_e ngx_cms_audit_story_op(ngx_str_t *op);
 static ngx_uint_t ngx_cms_audit_note_is(ngx_str_t *note, const char *value);
@@ -148,7 +148,7 @@ ngx_cms_audit_story_facts(ngx_cms_call_t *call, ngx_cms_audit_facts_t *f)
 
 
 void
-ngx_cms_audit_story_summary(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
+ngx_cms_audit_story_summary(ngx_cms_json_t *j, ngx_cms_call_t *call,
     ngx_cms_audit_facts_t *f)
 {
     ngx_str_t   *call_id, *object_id, *location_id;
@@ -160,12 +160,12 @@ ngx_cms_audit_story_summary(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     object_id = ngx_cms_call_str(call, NGX_CMS_CALL_OBJECT_ID);
     location_id = ngx_cms_call_str(call, NGX_CMS_CALL_LOCATION_ID);
 
-    ngx_cms_audit_json_string_begin(j);
+    ngx_cms_json_string_begin(j);
 
     ngx_cms_audit_story_subject(j, call);
 
     if (!done) {
-        ngx_cms_audit_json_string_lit(j, "tried to ");
+        ngx_cms_json_string_lit(j, "tried to ");
     }
 
     if (f->story != NGX_CMS_AUDIT_STORY_OTHER) {
@@ -179,85 +179,85 @@ ngx_cms_audit_story_summary(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
          * something: say that its id is unknown rather than leave a gap */
 
         if (done) {
-            ngx_cms_audit_json_string_lit(j, " ");
+            ngx_cms_json_string_lit(j, " ");
 
             if (location_id->len) {
                 ngx_cms_audit_story_str(j, location_id);
 
             } else {
-                ngx_cms_audit_json_string_lit(j, "(no id returned)");
+                ngx_cms_json_string_lit(j, "(no id returned)");
             }
         }
 
-        ngx_cms_audit_json_string_lit(j, " in ");
+        ngx_cms_json_string_lit(j, " in ");
 
         if (f->meeting.len) {
             ngx_cms_audit_story_quoted(j, &f->meeting);
-            ngx_cms_audit_json_string_lit(j, " (coSpace ");
+            ngx_cms_json_string_lit(j, " (coSpace ");
             ngx_cms_audit_story_param(j, call, "coSpace", "?");
-            ngx_cms_audit_json_string_lit(j, ")");
+            ngx_cms_json_string_lit(j, ")");
 
         } else {
-            ngx_cms_audit_json_string_lit(j, "coSpace ");
+            ngx_cms_json_string_lit(j, "coSpace ");
             ngx_cms_audit_story_param(j, call, "coSpace", "?");
         }
 
     } else if (f->op == NGX_CMS_AUDIT_OP_CALL_DELETE) {
         ngx_cms_audit_story_verb(j, done, "ended", "end");
-        ngx_cms_audit_json_string_lit(j, " call ");
+        ngx_cms_json_string_lit(j, " call ");
         ngx_cms_audit_story_str(j, object_id);
 
     } else if (f->op == NGX_CMS_AUDIT_OP_LEG_CREATE
                && call_id->len)
     {
         ngx_cms_audit_story_verb(j, done, "dialled", "dial");
-        ngx_cms_audit_json_string_lit(j, " ");
+        ngx_cms_json_string_lit(j, " ");
         ngx_cms_audit_story_param(j, call, "remoteParty", "(no remoteParty)");
-        ngx_cms_audit_json_string_lit(j, " into call ");
+        ngx_cms_json_string_lit(j, " into call ");
         ngx_cms_audit_story_str(j, call_id);
 
         if (done && location_id->len) {
-            ngx_cms_audit_json_string_lit(j, " (callLeg ");
+            ngx_cms_json_string_lit(j, " (callLeg ");
             ngx_cms_audit_story_str(j, location_id);
-            ngx_cms_audit_json_string_lit(j, ")");
+            ngx_cms_json_string_lit(j, ")");
         }
 
     } else if (f->op == NGX_CMS_AUDIT_OP_PARTICIPANT_MOVE) {
         ngx_cms_audit_story_verb(j, done, "moved", "move");
-        ngx_cms_audit_json_string_lit(j, " participant ");
+        ngx_cms_json_string_lit(j, " participant ");
         ngx_cms_audit_story_param(j, call, "movedParticipant", "?");
-        ngx_cms_audit_json_string_lit(j, " into call ");
+        ngx_cms_json_string_lit(j, " into call ");
         ngx_cms_audit_story_str(j, call_id);
 
         if (done && location_id->len) {
-            ngx_cms_audit_json_string_lit(j, ", now participant ");
+            ngx_cms_json_string_lit(j, ", now participant ");
             ngx_cms_audit_story_str(j, location_id);
         }
 
     } else if (f->op == NGX_CMS_AUDIT_OP_SET_CREATE) {
         ngx_cms_audit_story_verb(j, done, "defined", "define");
-        ngx_cms_audit_json_string_lit(j, " coSpaces ");
+        ngx_cms_json_string_lit(j, " coSpaces ");
         ngx_cms_audit_story_param(j, call, "coSpaceNameMapping", "?");
-        ngx_cms_audit_json_string_lit(j, " for index ");
+        ngx_cms_json_string_lit(j, " for index ");
         ngx_cms_audit_story_param(j, call, "startIndex", "?");
-        ngx_cms_audit_json_string_lit(j, " to ");
+        ngx_cms_json_string_lit(j, " to ");
         ngx_cms_audit_story_param(j, call, "endIndex", "?");
 
         if (done && location_id->len) {
-            ngx_cms_audit_json_string_lit(j, " (bulk parameter set ");
+            ngx_cms_json_string_lit(j, " (bulk parameter set ");
             ngx_cms_audit_story_str(j, location_id);
-            ngx_cms_audit_json_string_lit(j, ")");
+            ngx_cms_json_string_lit(j, ")");
         }
 
     } else if (f->op == NGX_CMS_AUDIT_OP_SYNC_CREATE) {
         ngx_cms_audit_story_verb(j, done, "synchronised", "synchronise");
-        ngx_cms_audit_json_string_lit(j, " bulk parameter set ");
+        ngx_cms_json_string_lit(j, " bulk parameter set ");
         ngx_cms_audit_story_param(j, call, "cospaceBulkParameterSet", "?");
 
         if (done && location_id->len) {
-            ngx_cms_audit_json_string_lit(j, " (bulk sync ");
+            ngx_cms_json_string_lit(j, " (bulk sync ");
             ngx_cms_audit_story_str(j, location_id);
-            ngx_cms_audit_json_string_lit(j, ")");
+            ngx_cms_json_string_lit(j, ")");
         }
 
     } else {
@@ -266,12 +266,12 @@ ngx_cms_audit_story_summary(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
 
     ngx_cms_audit_story_outcome(j, call, f);
 
-    ngx_cms_audit_json_string_end(j);
+    ngx_cms_json_string_end(j);
 }
 
 
 static void
-ngx_cms_audit_story_slot(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
+ngx_cms_audit_story_slot(ngx_cms_json_t *j, ngx_cms_call_t *call,
     ngx_cms_audit_facts_t *f)
 {
     ngx_str_t   *object_id;
@@ -286,31 +286,31 @@ ngx_cms_audit_story_slot(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
         ngx_cms_audit_story_verb(j, done, "opened", "open");
 
         if (f->slot.len) {
-            ngx_cms_audit_json_string_lit(j, " slot ");
+            ngx_cms_json_string_lit(j, " slot ");
             ngx_cms_audit_story_str(j, &f->slot);
 
         } else {
-            ngx_cms_audit_json_string_lit(j, " coSpace ");
+            ngx_cms_json_string_lit(j, " coSpace ");
             ngx_cms_audit_story_str(j, object_id);
         }
 
-        ngx_cms_audit_json_string_lit(j, " as ");
+        ngx_cms_json_string_lit(j, " as ");
         ngx_cms_audit_story_quoted(j, &f->meeting);
         return;
 
     case NGX_CMS_AUDIT_STORY_SLOT_EXTEND:
         ngx_cms_audit_story_verb(j, done, "extended", "extend");
-        ngx_cms_audit_json_string_lit(j, " ");
+        ngx_cms_json_string_lit(j, " ");
         ngx_cms_audit_story_quoted(j, &f->meeting);
 
         if (f->slot.len) {
-            ngx_cms_audit_json_string_lit(j, " in slot ");
+            ngx_cms_json_string_lit(j, " in slot ");
             ngx_cms_audit_story_str(j, &f->slot);
 
         } else {
-            ngx_cms_audit_json_string_lit(j, " (coSpace ");
+            ngx_cms_json_string_lit(j, " (coSpace ");
             ngx_cms_audit_story_str(j, object_id);
-            ngx_cms_audit_json_string_lit(j, ")");
+            ngx_cms_json_string_lit(j, ")");
         }
 
         return;
@@ -319,11 +319,11 @@ ngx_cms_audit_story_slot(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
         ngx_cms_audit_story_verb(j, done, "closed", "close");
 
         if (f->slot.len) {
-            ngx_cms_audit_json_string_lit(j, " slot ");
+            ngx_cms_json_string_lit(j, " slot ");
             ngx_cms_audit_story_str(j, &f->slot);
 
         } else {
-            ngx_cms_audit_json_string_lit(j, " coSpace ");
+            ngx_cms_json_string_lit(j, " coSpace ");
             ngx_cms_audit_story_str(j, object_id);
         }
 
@@ -331,27 +331,27 @@ ngx_cms_audit_story_slot(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
             && (f->held.len != f->slot.len
                 || ngx_strncmp(f->held.data, f->slot.data, f->slot.len) != 0))
         {
-            ngx_cms_audit_json_string_lit(j, " (was ");
+            ngx_cms_json_string_lit(j, " (was ");
             ngx_cms_audit_story_quoted(j, &f->held);
-            ngx_cms_audit_json_string_lit(j, ")");
+            ngx_cms_json_string_lit(j, ")");
 
         } else if (f->slot.len) {
-            ngx_cms_audit_json_string_lit(j, " (coSpace ");
+            ngx_cms_json_string_lit(j, " (coSpace ");
             ngx_cms_audit_story_str(j, object_id);
-            ngx_cms_audit_json_string_lit(j, ")");
+            ngx_cms_json_string_lit(j, ")");
         }
 
         if (ngx_cms_audit_param_is(call, "regenerateSecret", "true")) {
-            ngx_cms_audit_json_string_lit(j, " with a new secret");
+            ngx_cms_json_string_lit(j, " with a new secret");
         }
 
         return;
 
     default: /* NGX_CMS_AUDIT_STORY_RENAME */
         ngx_cms_audit_story_verb(j, done, "renamed", "rename");
-        ngx_cms_audit_json_string_lit(j, " coSpace ");
+        ngx_cms_json_string_lit(j, " coSpace ");
         ngx_cms_audit_story_str(j, object_id);
-        ngx_cms_audit_json_string_lit(j, " to ");
+        ngx_cms_json_string_lit(j, " to ");
         ngx_cms_audit_story_quoted(j, &f->meeting);
         return;
     }
@@ -365,7 +365,7 @@ ngx_cms_audit_story_slot(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
  */
 
 static void
-ngx_cms_audit_story_generic(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
+ngx_cms_audit_story_generic(ngx_cms_json_t *j, ngx_cms_call_t *call,
     ngx_cms_audit_facts_t *f)
 {
     ngx_str_t         action, owner;
@@ -391,9 +391,9 @@ ngx_cms_audit_story_generic(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
 
     if (!ngx_cms_call_num(call, NGX_CMS_CALL_KNOWN) || owner.len == 0) {
         ngx_cms_audit_story_verb(j, done, "sent", "send");
-        ngx_cms_audit_json_string_lit(j, " ");
+        ngx_cms_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, ngx_cms_call_str(call, NGX_CMS_CALL_METHOD));
-        ngx_cms_audit_json_string_lit(j, " ");
+        ngx_cms_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, path);
         return;
     }
@@ -404,32 +404,32 @@ ngx_cms_audit_story_generic(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
 
     if (ngx_cms_audit_is("create")) {
         ngx_cms_audit_story_verb(j, done, "created", "create");
-        ngx_cms_audit_json_string_lit(j, " ");
+        ngx_cms_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, &owner);
 
         if (done && location_id->len) {
-            ngx_cms_audit_json_string_lit(j, " ");
+            ngx_cms_json_string_lit(j, " ");
             ngx_cms_audit_story_str(j, location_id);
         }
 
         name = ngx_cms_param_get(call, "name");
 
         if (name && name->value.len) {
-            ngx_cms_audit_json_string_lit(j, " named ");
+            ngx_cms_json_string_lit(j, " named ");
             ngx_cms_audit_story_quoted(j, &name->value);
         }
 
     } else if (ngx_cms_audit_is("modify")) {
         ngx_cms_audit_story_verb(j, done, "modified", "modify");
-        ngx_cms_audit_json_string_lit(j, " ");
+        ngx_cms_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, &owner);
 
         if (sub_id->len) {
-            ngx_cms_audit_json_string_lit(j, " ");
+            ngx_cms_json_string_lit(j, " ");
             ngx_cms_audit_story_str(j, sub_id);
 
         } else if (object_id->len) {
-            ngx_cms_audit_json_string_lit(j, " ");
+            ngx_cms_json_string_lit(j, " ");
             ngx_cms_audit_story_str(j, object_id);
         }
 
@@ -437,28 +437,28 @@ ngx_cms_audit_story_generic(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
 
     } else if (ngx_cms_audit_is("delete")) {
         ngx_cms_audit_story_verb(j, done, "deleted", "delete");
-        ngx_cms_audit_json_string_lit(j, " ");
+        ngx_cms_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, &owner);
-        ngx_cms_audit_json_string_lit(j, " ");
+        ngx_cms_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, sub_id->len ? sub_id : object_id);
 
     } else if (ngx_cms_audit_is("list")) {
         ngx_cms_audit_story_verb(j, done, "listed", "list");
-        ngx_cms_audit_json_string_lit(j, " ");
+        ngx_cms_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, sub_collection->len ? sub_collection
                                                        : collection);
 
     } else if (ngx_cms_audit_is("get")) {
         ngx_cms_audit_story_verb(j, done, "read", "read");
-        ngx_cms_audit_json_string_lit(j, " ");
+        ngx_cms_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, &owner);
 
         if (sub_id->len) {
-            ngx_cms_audit_json_string_lit(j, " ");
+            ngx_cms_json_string_lit(j, " ");
             ngx_cms_audit_story_str(j, sub_id);
 
         } else if (object_id->len && sub_collection->len == 0) {
-            ngx_cms_audit_json_string_lit(j, " ");
+            ngx_cms_json_string_lit(j, " ");
             ngx_cms_audit_story_str(j, object_id);
         }
 
@@ -467,9 +467,9 @@ ngx_cms_audit_story_generic(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     } else {
         /* modifyAll, deleteAll, actions: the operation says it best */
         ngx_cms_audit_story_verb(j, done, "did", "do");
-        ngx_cms_audit_json_string_lit(j, " ");
+        ngx_cms_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, op);
-        ngx_cms_audit_json_string_lit(j, " on ");
+        ngx_cms_json_string_lit(j, " on ");
         ngx_cms_audit_story_str(j, path);
         return;
     }
@@ -479,16 +479,16 @@ ngx_cms_audit_story_generic(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     /* below an object: "created participant <id> under calls <id>" */
 
     if (sub_collection->len && object_id->len) {
-        ngx_cms_audit_json_string_lit(j, " under ");
+        ngx_cms_json_string_lit(j, " under ");
         ngx_cms_audit_story_singular(j, collection);
-        ngx_cms_audit_json_string_lit(j, " ");
+        ngx_cms_json_string_lit(j, " ");
         ngx_cms_audit_story_str(j, object_id);
     }
 }
 
 
 static void
-ngx_cms_audit_story_outcome(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
+ngx_cms_audit_story_outcome(ngx_cms_json_t *j, ngx_cms_call_t *call,
     ngx_cms_audit_facts_t *f)
 {
     u_char      buf[NGX_INT_T_LEN], *p;
@@ -501,15 +501,15 @@ ngx_cms_audit_story_outcome(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     client_aborted = ngx_cms_call_num(call, NGX_CMS_CALL_CLIENT_ABORTED);
 
     if (ngx_cms_call_num(call, NGX_CMS_CALL_VERDICT) == NGX_CMS_VERDICT_DENY) {
-        ngx_cms_audit_json_string_lit(j, ": denied");
+        ngx_cms_json_string_lit(j, ": denied");
 
         if (plugin->len) {
-            ngx_cms_audit_json_string_lit(j, " by ");
+            ngx_cms_json_string_lit(j, " by ");
             ngx_cms_audit_story_str(j, plugin);
         }
 
         if (rule->len) {
-            ngx_cms_audit_json_string_lit(j, " rule ");
+            ngx_cms_json_string_lit(j, " rule ");
             ngx_cms_audit_story_str(j, rule);
         }
 
@@ -536,9 +536,9 @@ ngx_cms_audit_story_outcome(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
         }
 
         if (reason.len) {
-            ngx_cms_audit_json_string_lit(j, " (");
+            ngx_cms_json_string_lit(j, " (");
             ngx_cms_audit_story_str(j, &reason);
-            ngx_cms_audit_json_string_lit(j, ")");
+            ngx_cms_json_string_lit(j, ")");
         }
 
         return;
@@ -546,7 +546,7 @@ ngx_cms_audit_story_outcome(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
 
     if (f->done) {
         if (client_aborted) {
-            ngx_cms_audit_json_string_lit(j, "; the client went away "
+            ngx_cms_json_string_lit(j, "; the client went away "
                                                "before the answer");
         }
 
@@ -554,12 +554,12 @@ ngx_cms_audit_story_outcome(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     }
 
     if (ngx_cms_call_num(call, NGX_CMS_CALL_UPSTREAM_FAILED)) {
-        ngx_cms_audit_json_string_lit(j, ": no bridge answered");
+        ngx_cms_json_string_lit(j, ": no bridge answered");
         return;
     }
 
     if (client_aborted && bridge_status == 0) {
-        ngx_cms_audit_json_string_lit(j, ": the client went away before "
+        ngx_cms_json_string_lit(j, ": the client went away before "
                                            "the answer, the outcome is "
                                            "unknown");
         return;
@@ -569,20 +569,20 @@ ngx_cms_audit_story_outcome(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
                            : ngx_cms_call_num(call, NGX_CMS_CALL_STATUS);
 
     if (status == 0) {
-        ngx_cms_audit_json_string_lit(j, ": no answer");
+        ngx_cms_json_string_lit(j, ": no answer");
         return;
     }
 
     s.data = buf;
     s.len = ngx_sprintf(buf, "%ui", status) - buf;
 
-    ngx_cms_audit_json_string_lit(j, ": answered ");
+    ngx_cms_json_string_lit(j, ": answered ");
     ngx_cms_audit_story_str(j, &s);
 }
 
 
 static void
-ngx_cms_audit_story_subject(ngx_cms_audit_json_t *j, ngx_cms_call_t *call)
+ngx_cms_audit_story_subject(ngx_cms_json_t *j, ngx_cms_call_t *call)
 {
     ngx_str_t  *user;
 
@@ -592,39 +592,39 @@ ngx_cms_audit_story_subject(ngx_cms_audit_json_t *j, ngx_cms_call_t *call)
         ngx_cms_audit_story_str(j, user);
 
     } else {
-        ngx_cms_audit_json_string_lit(j, "anonymous");
+        ngx_cms_json_string_lit(j, "anonymous");
     }
 
-    ngx_cms_audit_json_string_lit(j, " ");
+    ngx_cms_json_string_lit(j, " ");
 }
 
 
 static void
-ngx_cms_audit_story_verb(ngx_cms_audit_json_t *j, ngx_uint_t done,
+ngx_cms_audit_story_verb(ngx_cms_json_t *j, ngx_uint_t done,
     const char *past, const char *base)
 {
-    ngx_cms_audit_json_string_cpart(j, done ? past : base);
+    ngx_cms_json_string_cpart(j, done ? past : base);
 }
 
 
 static void
-ngx_cms_audit_story_str(ngx_cms_audit_json_t *j, ngx_str_t *s)
+ngx_cms_audit_story_str(ngx_cms_json_t *j, ngx_str_t *s)
 {
-    ngx_cms_audit_json_string_part(j, s->data, s->len);
+    ngx_cms_json_string_part(j, s->data, s->len);
 }
 
 
 static void
-ngx_cms_audit_story_quoted(ngx_cms_audit_json_t *j, ngx_str_t *s)
+ngx_cms_audit_story_quoted(ngx_cms_json_t *j, ngx_str_t *s)
 {
-    ngx_cms_audit_json_string_lit(j, "\\\"");
-    ngx_cms_audit_json_string_part(j, s->data, s->len);
-    ngx_cms_audit_json_string_lit(j, "\\\"");
+    ngx_cms_json_string_lit(j, "\\\"");
+    ngx_cms_json_string_part(j, s->data, s->len);
+    ngx_cms_json_string_lit(j, "\\\"");
 }
 
 
 static void
-ngx_cms_audit_story_param(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
+ngx_cms_audit_story_param(ngx_cms_json_t *j, ngx_cms_call_t *call,
     const char *name, const char *fallback)
 {
     ngx_str_t         n;
@@ -633,25 +633,25 @@ ngx_cms_audit_story_param(ngx_cms_audit_json_t *j, ngx_cms_call_t *call,
     p = ngx_cms_param_get(call, name);
 
     if (p == NULL || p->value.len == 0) {
-        ngx_cms_audit_json_string_cpart(j, fallback);
+        ngx_cms_json_string_cpart(j, fallback);
         return;
     }
 
     n = p->name;
 
     if (ngx_cms_param_is_secret(&n)) {
-        ngx_cms_audit_json_string_lit(j, "***");
+        ngx_cms_json_string_lit(j, "***");
         return;
     }
 
-    ngx_cms_audit_json_string_part(j, p->value.data, p->value.len);
+    ngx_cms_json_string_part(j, p->value.data, p->value.len);
 }
 
 
 /* "coSpaces" -> "coSpace", "callLegs" -> "callLeg" */
 
 static void
-ngx_cms_audit_story_singular(ngx_cms_audit_json_t *j, ngx_str_t *coll)
+ngx_cms_audit_story_singular(ngx_cms_json_t *j, ngx_str_t *coll)
 {
     size_t  len;
 
@@ -661,14 +661,14 @@ ngx_cms_audit_story_singular(ngx_cms_audit_json_t *j, ngx_str_t *coll)
         len--;
     }
 
-    ngx_cms_audit_json_string_part(j, coll->data, len);
+    ngx_cms_json_string_part(j, coll->data, len);
 }
 
 
 /* " (name, uri, passcode)": which parameters, never their values */
 
 static void
-ngx_cms_audit_story_param_names(ngx_cms_audit_json_t *j, ngx_cms_call_t *call)
+ngx_cms_audit_story_param_names(ngx_cms_json_t *j, ngx_cms_call_t *call)
 {
     ngx_uint_t        i;
     ngx_array_t      *params;
@@ -682,17 +682,17 @@ ngx_cms_audit_story_param_names(ngx_cms_audit_json_t *j, ngx_cms_call_t *call)
 
     p = params->elts;
 
-    ngx_cms_audit_json_string_lit(j, " (");
+    ngx_cms_json_string_lit(j, " (");
 
     for (i = 0; i < params->nelts; i++) {
         if (i) {
-            ngx_cms_audit_json_string_lit(j, ", ");
+            ngx_cms_json_string_lit(j, ", ");
         }
 
-        ngx_cms_audit_json_string_part(j, p[i].name.data, p[i].name.len);
+        ngx_cms_json_string_part(j, p[i].name.data, p[i].name.len);
     }
 
-    ngx_cms_audit_json_string_lit(j, ")");
+    ngx_cms_json_string_lit(j, ")");
 }
 
 

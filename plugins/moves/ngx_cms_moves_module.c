@@ -35,6 +35,7 @@
 #include <ngx_cms_plugin.h>
 #include <ngx_cms_bridge.h>
 #include <ngx_cms_xml.h>
+#include <ngx_cms_json.h>
 
 #include <libxml/tree.h>
 #include <libxml/parser.h>
@@ -537,7 +538,7 @@ ngx_cms_moves_log(ngx_cms_call_t *call)
 static void
 ngx_cms_moves_event(ngx_cms_call_t *call, ngx_cms_moves_req_t *mr)
 {
-    u_char            *p, *last;
+    ngx_cms_json_t     j;
     u_char             buf[1024];
     ngx_str_t          new_id;
     ngx_uint_t         status;
@@ -556,17 +557,19 @@ ngx_cms_moves_event(ngx_cms_call_t *call, ngx_cms_moves_req_t *mr)
         outcome = (status == NGX_HTTP_OK) ? "moved" : "failed";
     }
 
-    p = buf;
-    last = buf + sizeof(buf) - 16;
+    /* what a move names is short: it fits */
+
+    ngx_cms_json_init(&j, buf, sizeof(buf));
 
 #define ngx_cms_moves_field(key, s)                                           \
-    if ((s)->len && last - p > (ssize_t) (sizeof(key) + 8 + 6 * (s)->len)) {  \
-        p = ngx_cpymem(p, ",\"" key "\":\"", sizeof(key) + 4);                \
-        p = ngx_cms_json_escape_utf8(p, (s)->data, (s)->len);                 \
-        *p++ = '"';                                                           \
+    if ((s)->len) {                                                           \
+        ngx_cms_json_key_lit(&j, key);                                        \
+        ngx_cms_json_string(&j, (s)->data, (s)->len);                         \
     }
 
-    p = ngx_snprintf(p, last - p, "{\"outcome\":\"%s\"", outcome);
+    ngx_cms_json_open(&j, '{');
+    ngx_cms_json_key_lit(&j, "outcome");
+    ngx_cms_json_cstring(&j, outcome);
     ngx_cms_moves_field("participant", &mr->participant);
     ngx_cms_moves_field("call", &mr->target);
     ngx_cms_moves_field("new_participant", &new_id);
@@ -575,7 +578,14 @@ ngx_cms_moves_event(ngx_cms_call_t *call, ngx_cms_moves_req_t *mr)
     ngx_cms_moves_field("bridge", ngx_cms_call_str(call, NGX_CMS_CALL_BRIDGE));
     ngx_cms_moves_field("can_move", &mr->can_move);
     ngx_cms_moves_field("checked_on", &mr->checked_on);
-    p = ngx_snprintf(p, last - p, ",\"status\":%ui}", status);
+    ngx_cms_json_key_lit(&j, "status");
+    ngx_cms_json_uint(&j, status);
+    ngx_cms_json_close(&j, '}');
+
+    if (!ngx_cms_json_fits(&j)) {
+        j.pos = ngx_snprintf(buf, sizeof(buf), "{\"outcome\":\"%s\"}",
+                             outcome);
+    }
 
 #undef ngx_cms_moves_field
 
@@ -584,7 +594,7 @@ ngx_cms_moves_event(ngx_cms_call_t *call, ngx_cms_moves_req_t *mr)
     ngx_str_set(&ev.type, "move");
     ev.subject = mr->participant;
     ev.detail.data = buf;
-    ev.detail.len = p - buf;
+    ev.detail.len = j.pos - buf;
     ev.log = ngx_cms_call_request(call)->connection->log;
 
     ngx_cms_event_emit((ngx_cycle_t *) ngx_cycle, &ev);

@@ -10,7 +10,12 @@
  *                              Redis (one Lua script for every change);
  *   ngx_cms_recovery_run.c     one recovery: the calls re-created on the
  *                              new active bridge, then their dial-outs,
- *                              paced, bounded, reported.
+ *                              paced, bounded, reported;
+ *   ngx_cms_recovery_map.c     the old ids the clients know, mapped to
+ *                              the new ones (zone, Redis, pub/sub), and
+ *                              translated in requests and answers;
+ *   ngx_cms_recovery_metrics.c its Prometheus families;
+ *   ngx_cms_recovery_status.c  the JSON status.
  */
 
 
@@ -72,10 +77,20 @@ typedef struct {
 } ngx_cms_rec_meeting_t;
 
 
+/* an id a client knows, and the one the object has now */
+
+typedef struct {
+    ngx_cms_rec_id_t            old;
+    ngx_cms_rec_id_t            now;
+    time_t                      since;
+} ngx_cms_rec_map_t;
+
+
 typedef struct {
     ngx_uint_t                  max;
     ngx_uint_t                  tracked;
     ngx_uint_t                  full;       /* not tracked: no room */
+    ngx_uint_t                  skipped_role; /* not tracked: its role */
     ngx_uint_t                  runs;
     ngx_uint_t                  recovered;
     ngx_uint_t                  failed;
@@ -85,6 +100,12 @@ typedef struct {
     /* calls and dial-outs ended lately: a recovery under way skips them */
     ngx_uint_t                  ended_next;
     ngx_cms_rec_id_t            ended[NGX_CMS_REC_ENDED];
+    /* old ids -> new: a ring of maps_max, the oldest overwritten */
+    ngx_uint_t                  maps_max;
+    ngx_uint_t                  maps_used;
+    ngx_uint_t                  maps_next;
+    ngx_uint_t                  translated; /* requests and answers */
+    ngx_cms_rec_map_t          *maps;
     ngx_cms_rec_meeting_t       m[1];
 } ngx_cms_rec_sh_t;
 
@@ -98,6 +119,7 @@ typedef struct {
     ngx_uint_t                  retries;
     ngx_msec_t                  deadline;
     ngx_msec_t                  timeout;
+    ngx_array_t                *skip_roles; /* of ngx_str_t */
 
     ngx_shm_zone_t             *zone;
     ngx_slab_pool_t            *shpool;
@@ -141,6 +163,15 @@ extern ngx_cms_plugin_t  ngx_cms_recovery_plugin;
 
 ngx_cms_rec_main_conf_t *ngx_cms_rec_conf(void);
 
+/* the old ids (ngx_cms_recovery_map.c) */
+#define ngx_cms_rec_maps_size(rmcf)                                          \
+    ((rmcf)->max_calls * (1 + NGX_CMS_REC_MAX_LEGS)                          \
+     * sizeof(ngx_cms_rec_map_t))
+void ngx_cms_rec_map_add(ngx_str_t *old, ngx_str_t *now, ngx_uint_t share);
+ngx_int_t ngx_cms_rec_map_request(ngx_cms_call_t *call);
+ngx_int_t ngx_cms_rec_map_response(ngx_cms_call_t *call);
+ngx_int_t ngx_cms_rec_map_init_process(ngx_cms_rec_main_conf_t *rmcf);
+
 /* the store: the zone now, Redis (when there) fire and forget */
 ngx_int_t ngx_cms_rec_init_zone(ngx_shm_zone_t *zone, void *data);
 ngx_int_t ngx_cms_rec_redis_conf(ngx_conf_t *cf,
@@ -163,6 +194,10 @@ ngx_int_t ngx_cms_rec_redis_call(ngx_cms_redis_handler_pt handler,
     void *data, ngx_uint_t argc, ngx_str_t *args);
 void ngx_cms_rec_count(ngx_uint_t *counter, ngx_uint_t n);
 
+/* the Prometheus families (ngx_cms_recovery_metrics.c) */
+ngx_int_t ngx_cms_rec_metrics_init(ngx_conf_t *cf,
+    ngx_cms_rec_main_conf_t *rmcf);
+
 /* the status endpoint */
 char *ngx_cms_rec_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
@@ -174,8 +209,6 @@ void ngx_cms_rec_run_abort(void);
 /* a "recovery" event for the audit and the other plugins */
 void ngx_cms_rec_event(const char *step, ngx_str_t *subject,
     const char *fmt, ...);
-u_char *ngx_cms_rec_json_field(u_char *p, u_char *last, const char *key,
-    ngx_str_t *value);
 
 
 #endif /* _NGX_CMS_RECOVERY_H_INCLUDED_ */

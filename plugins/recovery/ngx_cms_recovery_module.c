@@ -2,8 +2,11 @@
 /*
  * ngx_cms recovery plugin: meetings in progress survive a bridge failure.
  *
- *   cms_recovery on|off;                   http   [off]
- *   cms_recovery_max_calls <n>;            http   [128]  meetings kept
+ *   cms_recover_calls on|off [max=<n>];    http   [off, 128 meetings kept]
+ *   cms_recover_calls_skip_role <role> ...; http  calls these roles make
+ *                                                 are not recovered
+ *   cms_recovery_max_calls <n>;            http   [128]  as max=
+ *   cms_recovery on|off;                   deprecated: cms_recover_calls
  *   cms_recovery_rate <n>;                 http   [50]   requests/s
  *   cms_recovery_concurrency <n>;          http   [4]    meetings at once
  *   cms_recovery_retries <n>;              http   [3]    per request
@@ -36,30 +39,58 @@
 #include "ngx_cms_recovery.h"
 
 
-#define NGX_CMS_RECOVERY_PRIORITY   100
+/*
+ * Its request hook runs before policy (1000), moves (900) and slots
+ * (500): an old id in the path becomes the new one first, so they judge
+ * the request the bridge will act on (moves asks the bridge about the
+ * call it names).  Its log hook then runs after theirs, and sees the
+ * slots plugin's notes; the audit's (10000) comes last.
+ */
+#define NGX_CMS_RECOVERY_PRIORITY   5000
 
 
 static void ngx_cms_rec_log(ngx_cms_call_t *call);
 static void ngx_cms_rec_event_hook(ngx_cms_event_t *ev);
 static ngx_uint_t ngx_cms_rec_is(ngx_str_t *s, const char *text);
+static ngx_uint_t ngx_cms_rec_role_skipped(ngx_cms_call_t *call);
 static ngx_int_t ngx_cms_rec_valid_id(ngx_str_t *id);
 static ngx_int_t ngx_cms_rec_encode(ngx_cms_call_t *call, ngx_str_t *out);
 static ngx_int_t ngx_cms_rec_json_get(ngx_str_t *json, const char *key,
     ngx_str_t *value);
+static char *ngx_cms_rec_recover_calls(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_cms_rec_skip_role(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static void *ngx_cms_rec_create_main_conf(ngx_conf_t *cf);
 static char *ngx_cms_rec_init_main_conf(ngx_conf_t *cf, void *conf);
 static ngx_int_t ngx_cms_rec_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_cms_rec_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_cms_rec_init_process(ngx_cycle_t *cycle);
 static void ngx_cms_rec_exit_process(ngx_cycle_t *cycle);
 
 
 static ngx_command_t  ngx_cms_recovery_commands[] = {
 
+    { ngx_string("cms_recover_calls"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_cms_rec_recover_calls,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("cms_recover_calls_skip_role"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_cms_rec_skip_role,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    /* the name of the first release: an alias, said to be deprecated */
     { ngx_string("cms_recovery"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
-      ngx_conf_set_flag_slot,
+      ngx_cms_rec_recover_calls,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_cms_rec_main_conf_t, enable),
+      0,
       NULL },
 
     { ngx_string("cms_recovery_max_calls"),
@@ -144,7 +175,7 @@ ngx_module_t  ngx_cms_recovery_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_cms_rec_init_process,              /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     ngx_cms_rec_exit_process,              /* exit process */
@@ -157,8 +188,8 @@ ngx_cms_plugin_t  ngx_cms_recovery_plugin = {
     NGX_CMS_PLUGIN_ABI_VERSION,
     ngx_string("recovery"),
     NGX_CMS_RECOVERY_PRIORITY,
-    NULL,
-    NULL,
+    ngx_cms_rec_map_request,
+    ngx_cms_rec_map_response,
     ngx_cms_rec_log,
     ngx_cms_rec_event_hook,
     0,
@@ -227,6 +258,16 @@ ngx_cms_rec_log(ngx_cms_call_t *call)
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                           "cms recovery: call \"%V\" cannot be recovered "
                           "(its ids or its body are too long)", id);
+            return;
+        }
+
+        if (ngx_cms_rec_role_skipped(call)) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "cms recovery: call \"%V\" on coSpace \"%V\" is "
+                          "not kept for recovery: role \"%V\" "
+                          "(cms_recover_calls_skip_role)", id, &value,
+                          ngx_cms_call_str(call, NGX_CMS_CALL_ROLE));
+            ngx_cms_rec_count(&ngx_cms_rec_conf()->sh->skipped_role, 1);
             return;
         }
 
@@ -307,6 +348,36 @@ ngx_cms_rec_log(ngx_cms_call_t *call)
             ngx_cms_rec_forget_space(id);
         }
     }
+}
+
+
+/* made by a role whose calls are not to be recovered? */
+
+static ngx_uint_t
+ngx_cms_rec_role_skipped(ngx_cms_call_t *call)
+{
+    ngx_str_t                *role, *skip;
+    ngx_uint_t                i;
+    ngx_cms_rec_main_conf_t  *rmcf;
+
+    rmcf = ngx_cms_rec_conf();
+
+    if (rmcf->skip_roles == NULL) {
+        return 0;
+    }
+
+    role = ngx_cms_call_str(call, NGX_CMS_CALL_ROLE);
+    skip = rmcf->skip_roles->elts;
+
+    for (i = 0; i < rmcf->skip_roles->nelts; i++) {
+        if (skip[i].len == role->len
+            && ngx_strncmp(skip[i].data, role->data, role->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -552,29 +623,108 @@ ngx_cms_rec_event(const char *step, ngx_str_t *subject, const char *fmt, ...)
 }
 
 
-/* ,"key":"value" escaped, if it fits */
+/* configuration */
 
-u_char *
-ngx_cms_rec_json_field(u_char *p, u_char *last, const char *key,
-    ngx_str_t *value)
+/*
+ * cms_recover_calls on|off [max=<n>]; and its first name, cms_recovery
+ * on|off, which still works and says it is deprecated.
+ */
+
+static char *
+ngx_cms_rec_recover_calls(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    size_t  klen;
+    ngx_cms_rec_main_conf_t  *rmcf = conf;
 
-    klen = ngx_strlen(key);
+    ngx_int_t   n;
+    ngx_str_t  *value;
 
-    if ((size_t) (last - p) < klen + 8 + 6 * value->len) {
-        return p;
+    if (rmcf->enable != NGX_CONF_UNSET) {
+        return "is duplicate (cms_recover_calls, or its old name "
+               "cms_recovery)";
     }
 
-    p = ngx_sprintf(p, ",\"%s\":\"", key);
-    p = ngx_cms_json_escape_utf8(p, value->data, value->len);
-    *p++ = '"';
+    value = cf->args->elts;
 
-    return p;
+    if (value[0].len == sizeof("cms_recovery") - 1) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"cms_recovery\" is deprecated, use "
+                           "\"cms_recover_calls\"");
+    }
+
+    if (ngx_strcmp(value[1].data, "on") == 0) {
+        rmcf->enable = 1;
+
+    } else if (ngx_strcmp(value[1].data, "off") == 0) {
+        rmcf->enable = 0;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"%V\": on or off",
+                           &value[1], &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cf->args->nelts == 2) {
+        return NGX_CONF_OK;
+    }
+
+    if (value[2].len <= 4 || ngx_strncmp(value[2].data, "max=", 4) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" in \"%V\": max=<n> "
+                           "(meetings kept)", &value[2], &value[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    n = ngx_atoi(value[2].data + 4, value[2].len - 4);
+
+    if (n == NGX_ERROR
+        || (rmcf->max_calls != NGX_CONF_UNSET_UINT
+            && rmcf->max_calls != (ngx_uint_t) n))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"%V\" in \"%V\"%s", &value[2],
+                           &value[0], n == NGX_ERROR ? ""
+                           : ": cms_recovery_max_calls says otherwise");
+        return NGX_CONF_ERROR;
+    }
+
+    rmcf->max_calls = n;
+
+    return NGX_CONF_OK;
 }
 
 
-/* configuration */
+/* cms_recover_calls_skip_role <role> ...; the roles of cms_role */
+
+static char *
+ngx_cms_rec_skip_role(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_cms_rec_main_conf_t  *rmcf = conf;
+
+    ngx_str_t   *value, *role;
+    ngx_uint_t   i;
+
+    if (rmcf->skip_roles == NULL) {
+        rmcf->skip_roles = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
+        if (rmcf->skip_roles == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        role = ngx_array_push(rmcf->skip_roles);
+        if (role == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *role = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
 
 static void *
 ngx_cms_rec_create_main_conf(ngx_conf_t *cf)
@@ -657,7 +807,8 @@ ngx_cms_rec_postconfiguration(ngx_conf_t *cf)
     ngx_str_set(&name, "cms_recovery");
 
     size = sizeof(ngx_cms_rec_sh_t)
-           + rmcf->max_calls * sizeof(ngx_cms_rec_meeting_t);
+           + rmcf->max_calls * sizeof(ngx_cms_rec_meeting_t)
+           + ngx_cms_rec_maps_size(rmcf);
     /* the slab pool's own: a page descriptor per page (under 1/64), and
      * its header */
     size = ngx_align(size + size / 64 + 8 * ngx_pagesize, ngx_pagesize);
@@ -671,7 +822,26 @@ ngx_cms_rec_postconfiguration(ngx_conf_t *cf)
     zone->data = rmcf;
     rmcf->zone = zone;
 
+    if (ngx_cms_rec_metrics_init(cf, rmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_cms_rec_redis_conf(cf, rmcf);
+}
+
+
+static ngx_int_t
+ngx_cms_rec_init_process(ngx_cycle_t *cycle)
+{
+    ngx_cms_rec_main_conf_t  *rmcf;
+
+    rmcf = ngx_cms_rec_conf();
+
+    if (rmcf == NULL || ngx_process != NGX_PROCESS_WORKER) {
+        return NGX_OK;
+    }
+
+    return ngx_cms_rec_map_init_process(rmcf);
 }
 
 

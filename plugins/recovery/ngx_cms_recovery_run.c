@@ -723,6 +723,8 @@ ngx_cms_rec_leg_answer(ngx_cms_rec_run_t *run, ngx_cms_rec_run_meeting_t *m,
 
         ngx_cms_rec_track_leg(&m->new_call, &leg->new_id, leg->kind,
                               &leg->params, run->log);
+        ngx_cms_rec_map_add(&leg->id, &leg->new_id, 1);
+        (void) ngx_cms_bridge_hosts(&run->upstream, &run->to, &leg->new_id);
 
         run->legs++;
         m->next_leg++;
@@ -789,6 +791,14 @@ ngx_cms_rec_recovered(ngx_cms_rec_run_t *run, ngx_cms_rec_run_meeting_t *m,
 
     ngx_cms_rec_moved(&m->call, &m->new_call, &m->space, &run->to,
                       &m->params);
+    ngx_cms_rec_map_add(&m->call, &m->new_call, 1);
+
+    /*
+     * It lives on the bridge it was made on, also after a failback: the
+     * active bridge is then another, and a request for the call must not
+     * go there (no second interruption).
+     */
+    (void) ngx_cms_bridge_hosts(&run->upstream, &run->to, &m->new_call);
 
     run->recovered++;
 

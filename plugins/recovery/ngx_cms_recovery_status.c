@@ -3,13 +3,20 @@
  * ngx_cms recovery plugin: "cms_recovery_status;" in a location answers
  * this instance's view as JSON: the counters of every recovery so far
  * and the meetings kept, each with the id the client got ("first"), the
- * id it has now, its coSpace, bridge and number of dial-outs.  No body
- * is shown (a dial-out's may hold a PIN).  Operators only, as
+ * id it has now, its coSpace, bridge and number of dial-outs; and the
+ * latest old ids mapped to new ones (NGX_CMS_REC_STATUS_MAPS of them,
+ * newest first) with the number of requests and answers translated.
+ * No body is shown (a dial-out's may hold a PIN).  Operators only, as
  * cms_status detail.
  */
 
 
 #include "ngx_cms_recovery.h"
+
+#include <ngx_cms_json_pool.h>
+
+
+#define NGX_CMS_REC_STATUS_MAPS  256
 
 
 static ngx_int_t ngx_cms_rec_status_handler(ngx_http_request_t *r);
@@ -27,30 +34,25 @@ ngx_cms_rec_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-static u_char *
-ngx_cms_rec_status_id(u_char *p, const char *key, ngx_cms_rec_id_t *id)
+static void
+ngx_cms_rec_status_id(ngx_cms_json_t *j, const char *key,
+    ngx_cms_rec_id_t *id)
 {
-    ngx_str_t  s;
-
-    s.data = id->data;
-    s.len = id->len;
-
-    /* ids and bridge names were checked: 6 bytes a byte is the bound */
-    return ngx_cms_rec_json_field(p, p + 16 + 6 * NGX_CMS_REC_ID_LEN, key,
-                                  &s);
+    ngx_cms_json_printf(j, ",\"%s\":", key);
+    ngx_cms_json_string(j, id->data, id->len);
 }
 
 
 static ngx_int_t
 ngx_cms_rec_status_handler(ngx_http_request_t *r)
 {
-    u_char                   *p;
-    size_t                    size;
     ngx_int_t                 rc;
+    ngx_cms_json_t            j;
     ngx_buf_t                *b;
     ngx_uint_t                i, n;
     ngx_chain_t               out;
     ngx_cms_rec_sh_t         *sh;
+    ngx_cms_rec_map_t        *mp;
     ngx_cms_rec_meeting_t    *m;
     ngx_cms_rec_main_conf_t  *rmcf;
 
@@ -65,21 +67,12 @@ ngx_cms_rec_status_handler(ngx_http_request_t *r)
 
     rmcf = ngx_cms_rec_conf();
 
-    size = 512;
-
-    if (rmcf) {
-        size += rmcf->sh->max * (160 + 4 * (16 + 6 * NGX_CMS_REC_ID_LEN));
-    }
-
-    b = ngx_create_temp_buf(r->pool, size);
-    if (b == NULL) {
+    if (ngx_cms_json_init_pool(&j, r->pool, 4096) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = b->last;
-
     if (rmcf == NULL) {
-        p = ngx_sprintf(p, "{\"enabled\":false}\n");
+        ngx_cms_json_raw(&j, "{\"enabled\":false}\n", 18);
         goto send;
     }
 
@@ -87,13 +80,16 @@ ngx_cms_rec_status_handler(ngx_http_request_t *r)
 
     ngx_shmtx_lock(&rmcf->shpool->mutex);
 
-    p = ngx_sprintf(p, "{\"enabled\":true,\"redis\":%s,\"max_calls\":%ui,"
-                    "\"tracked\":%ui,\"not_tracked_full\":%ui,\"runs\":%ui,"
-                    "\"recovered\":%ui,\"failed\":%ui,\"skipped\":%ui,"
-                    "\"legs\":%ui,\"legs_failed\":%ui,\"meetings\":[",
-                    rmcf->script ? "true" : "false", sh->max, sh->tracked,
-                    sh->full, sh->runs, sh->recovered, sh->failed,
-                    sh->skipped, sh->legs, sh->legs_failed);
+    ngx_cms_json_printf(&j, "{\"enabled\":true,\"redis\":%s,\"max_calls\":%ui,"
+                        "\"tracked\":%ui,\"not_tracked_full\":%ui,"
+                        "\"not_tracked_role\":%ui,\"runs\":%ui,"
+                        "\"recovered\":%ui,\"failed\":%ui,\"skipped\":%ui,"
+                        "\"legs\":%ui,\"legs_failed\":%ui,\"translated\":%ui,"
+                        "\"maps_kept\":%ui,\"meetings\":[",
+                        rmcf->script ? "true" : "false", sh->max, sh->tracked,
+                        sh->full, sh->skipped_role, sh->runs, sh->recovered,
+                        sh->failed, sh->skipped, sh->legs, sh->legs_failed,
+                        sh->translated, sh->maps_used);
 
     for (i = 0, n = 0; i < sh->max; i++) {
         m = &sh->m[i];
@@ -102,23 +98,47 @@ ngx_cms_rec_status_handler(ngx_http_request_t *r)
             continue;
         }
 
-        p = ngx_sprintf(p, "%s{\"since\":%T,\"legs\":%ui,"
-                        "\"recoveries\":%ui", n++ ? "," : "", m->since,
-                        m->nlegs, m->recoveries);
-        p = ngx_cms_rec_status_id(p, "call", &m->call);
-        p = ngx_cms_rec_status_id(p, "first", &m->first);
-        p = ngx_cms_rec_status_id(p, "coSpace", &m->space);
-        p = ngx_cms_rec_status_id(p, "bridge", &m->bridge);
-        *p++ = '}';
+        ngx_cms_json_printf(&j, "%s{\"since\":%T,\"legs\":%ui,"
+                            "\"recoveries\":%ui", n++ ? "," : "", m->since,
+                            m->nlegs, m->recoveries);
+        ngx_cms_rec_status_id(&j, "call", &m->call);
+        ngx_cms_rec_status_id(&j, "first", &m->first);
+        ngx_cms_rec_status_id(&j, "coSpace", &m->space);
+        ngx_cms_rec_status_id(&j, "bridge", &m->bridge);
+        ngx_cms_json_raw(&j, "}", 1);
+    }
+
+    ngx_cms_json_raw(&j, "],\"maps\":[", 10);
+
+    /* the newest first: the ring backwards from its next slot */
+
+    for (i = 0; i < ngx_min(sh->maps_used, NGX_CMS_REC_STATUS_MAPS); i++) {
+        mp = &sh->maps[(sh->maps_next - 1 - i) % sh->maps_max];
+
+        ngx_cms_json_printf(&j, "%s{\"since\":%T", i ? "," : "", mp->since);
+        ngx_cms_rec_status_id(&j, "old", &mp->old);
+        ngx_cms_rec_status_id(&j, "now", &mp->now);
+        ngx_cms_json_raw(&j, "}", 1);
     }
 
     ngx_shmtx_unlock(&rmcf->shpool->mutex);
 
-    p = ngx_sprintf(p, "]}\n");
+    ngx_cms_json_raw(&j, "]}\n", 3);
 
 send:
 
-    b->last = p;
+    if (!ngx_cms_json_fits(&j)) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = j.start;
+    b->last = j.pos;
+    b->memory = 1;
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 

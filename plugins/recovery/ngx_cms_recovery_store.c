@@ -19,7 +19,11 @@
  *                    "leg:<id>" = "<l|p>\t<body>"
  *   space:<coSpace>  the call running on it
  *   leg:<id>         the call of a dial-out
- *   map:<old call>   the call it became after a recovery
+ *   map:<old id>     the id a recovered call or dial-out has now
+ *   maps             HASH of the same, read whole by a worker when Redis
+ *                    becomes available (ngx_cms_recovery_map.c); a map
+ *                    older than a day leaves it (maps:at, a ZSET of the
+ *                    times they were added)
  *   claim:<upstream>:<epoch>   who recovers after that failover
  *
  * The bodies are what the bridge got: a dial-out's may hold a PIN
@@ -82,12 +86,26 @@ static ngx_str_t  ngx_cms_rec_lua = ngx_string(
     "  return 0 "
     "elseif op == 'moved' then "
     "  uncall(ARGV[3]) "
-    "  redis.call('SET', b .. 'map:' .. ARGV[3], ARGV[4], 'EX', ttl) "
     "  redis.call('HSET', b .. 'm:' .. ARGV[4], 'call', ARGV[6]) "
     "  redis.call('EXPIRE', b .. 'm:' .. ARGV[4], ttl) "
     "  redis.call('SADD', b .. 'calls', ARGV[4]) "
     "  redis.call('SET', b .. 'space:' .. ARGV[5], ARGV[4], 'EX', ttl) "
     "  return 1 "
+    "elseif op == 'map' then "
+    "  local now = tonumber(ARGV[5]) "
+    "  redis.call('SET', b .. 'map:' .. ARGV[3], ARGV[4], 'EX', ttl) "
+    "  redis.call('HSET', b .. 'maps', ARGV[3], ARGV[4]) "
+    "  redis.call('ZADD', b .. 'maps:at', now, ARGV[3]) "
+    "  for _, o in ipairs(redis.call('ZRANGEBYSCORE', b .. 'maps:at', "
+    "                               '-inf', now - ttl)) do "
+    "    redis.call('HDEL', b .. 'maps', o) "
+    "  end "
+    "  redis.call('ZREMRANGEBYSCORE', b .. 'maps:at', '-inf', now - ttl) "
+    "  redis.call('EXPIRE', b .. 'maps', ttl) "
+    "  redis.call('EXPIRE', b .. 'maps:at', ttl) "
+    "  return 1 "
+    "elseif op == 'maps' then "
+    "  return redis.call('HGETALL', b .. 'maps') "
     "elseif op == 'claim' then "
     "  local ok = redis.call('SET', b .. 'claim:' .. ARGV[3], ARGV[4], "
     "                        'NX', 'EX', ttl) "
@@ -121,7 +139,9 @@ ngx_cms_rec_init_zone(ngx_shm_zone_t *zone, void *data)
     rmcf = zone->data;
     shpool = (ngx_slab_pool_t *) zone->shm.addr;
 
-    if (ormcf && ormcf->sh && ormcf->sh->max == rmcf->max_calls) {
+    if (ormcf && ormcf->sh && ormcf->sh->max == rmcf->max_calls
+        && ormcf->sh->maps)
+    {
         /* a reload: the meetings live on */
         rmcf->shpool = ormcf->shpool;
         rmcf->sh = ormcf->sh;
@@ -142,6 +162,13 @@ ngx_cms_rec_init_zone(ngx_shm_zone_t *zone, void *data)
     }
 
     sh->max = rmcf->max_calls;
+    sh->maps_max = rmcf->max_calls * (1 + NGX_CMS_REC_MAX_LEGS);
+
+    sh->maps = ngx_slab_calloc(shpool, ngx_cms_rec_maps_size(rmcf));
+    if (sh->maps == NULL) {
+        return NGX_ERROR;
+    }
+
     shpool->data = sh;
     rmcf->sh = sh;
 

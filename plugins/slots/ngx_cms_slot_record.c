@@ -72,3 +72,34 @@ ngx_cms_slot_record_parse(const unsigned char *rec, size_t len,
 
     return NGX_CMS_SLOT_RECORD_OK;
 }
+
+
+int
+ngx_cms_slot_record_version(const unsigned char *p, size_t len,
+    uint64_t *version)
+{
+    size_t    i;
+    uint64_t  v;
+
+    if (len == 0 || len > 19) {
+        return NGX_CMS_SLOT_RECORD_MALFORMED;
+    }
+
+    v = 0;
+
+    for (i = 0; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return NGX_CMS_SLOT_RECORD_MALFORMED;
+        }
+
+        v = v * 10 + (p[i] - '0');     /* 19 digits fit in 64 bits */
+    }
+
+    if (v > (uint64_t) INT64_MAX) {
+        return NGX_CMS_SLOT_RECORD_MALFORMED;
+    }
+
+    *version = v;
+
+    return NGX_CMS_SLOT_RECORD_OK;
+}

@@ -12,6 +12,7 @@
 
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ngx_cms_slot_model.h"
 
@@ -42,6 +43,16 @@ typedef struct {
 
 int ngx_cms_slot_record_parse(const unsigned char *rec, size_t len,
     size_t id_max, ngx_cms_slot_record_t *r);
+
+/*
+ * The version before a record (the change script's HINCRBY, or "0" for
+ * a record seeded without one): decimal digits only, 1 to 19 of them,
+ * at most INT64_MAX.  NGX_CMS_SLOT_RECORD_MALFORMED for anything else:
+ * a version that does not parse must not count as the newest one.
+ */
+
+int ngx_cms_slot_record_version(const unsigned char *p, size_t len,
+    uint64_t *version);
 
 
 #endif /* _NGX_CMS_SLOT_RECORD_H_INCLUDED_ */

@@ -7,6 +7,8 @@
 
 #include "ngx_cms_slots.h"
 
+#include <ngx_cms_json_pool.h>
+
 
 /* utilization: warn once when it crosses the threshold, again after it
  * fell back below */
@@ -63,31 +65,30 @@ ngx_cms_slots_utilization(ngx_cms_slots_main_conf_t *smcf, ngx_log_t *log)
 void
 ngx_cms_slots_emit(ngx_cms_slots_change_t *ch, ngx_log_t *log)
 {
-    u_char           *p, *last;
     u_char            buf[2048];
-    ngx_tm_t          tm;
+    ngx_cms_json_t    j;
     ngx_cms_event_t   ev;
 
     static const char  *stuck[] = { "", "no_call", "checkin_failed" };
 
-    p = buf;
-    last = buf + sizeof(buf) - 8;
+    /* the texts are capped in the zone: they fit */
+
+    ngx_cms_json_init(&j, buf, sizeof(buf));
 
 #define ngx_cms_slots_json(key, s, len)                                       \
-    if (last - p > (ssize_t) (sizeof(key) + 8 + 6 * (len))) {                 \
-        p = ngx_cpymem(p, ",\"" key "\":\"", sizeof(key) + 4);                \
-        p = ngx_cms_json_escape_utf8(p, s, len);                            \
-        *p++ = '"';                                                           \
-    }
+    ngx_cms_json_key_lit(&j, key);                                            \
+    ngx_cms_json_string(&j, s, len)
 
-    p = ngx_snprintf(p, last - p, "{\"action\":\"%s\"", ch->action);
+    ngx_cms_json_open(&j, '{');
+    ngx_cms_json_key_lit(&j, "action");
+    ngx_cms_json_cstring(&j, ch->action);
 
     if (ch->pool.len) {
         ngx_cms_slots_json("pool", ch->pool.data, ch->pool.len);
     }
 
     if (ch->index >= 0 && ch->slot.len) {
-        p = ngx_snprintf(p, last - p, ",\"index\":%l", ch->index);
+        ngx_cms_json_printf(&j, ",\"index\":%l", ch->index);
         ngx_cms_slots_json("slot", ch->slot.data, ch->slot.len);
     }
 
@@ -96,8 +97,8 @@ ngx_cms_slots_emit(ngx_cms_slots_change_t *ch, ngx_log_t *log)
     }
 
     if (ch->index >= 0 && ch->slot.len) {
-        p = ngx_snprintf(p, last - p, ",\"state\":\"%s\"",
-                         ngx_cms_slot_state_name(ch->hold.state));
+        ngx_cms_json_printf(&j, ",\"state\":\"%s\"",
+                            ngx_cms_slot_state_name(ch->hold.state));
     }
 
     if (ch->hold.meeting.len) {
@@ -110,11 +111,8 @@ ngx_cms_slots_emit(ngx_cms_slots_change_t *ch, ngx_log_t *log)
     }
 
     if (ch->hold.since) {
-        ngx_gmtime(ch->hold.since, &tm);
-        p = ngx_snprintf(p, last - p,
-                         ",\"since\":\"%4d-%02d-%02dT%02d:%02d:%02dZ\"",
-                         tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                         tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+        ngx_cms_json_key_lit(&j, "since");
+        ngx_cms_json_time(&j, ch->hold.since);
     }
 
     if (ch->hold.call.len) {
@@ -122,8 +120,8 @@ ngx_cms_slots_emit(ngx_cms_slots_change_t *ch, ngx_log_t *log)
     }
 
     if (ch->hold.stuck && ch->hold.stuck <= NGX_CMS_SLOTS_STUCK_CHECKIN) {
-        p = ngx_snprintf(p, last - p, ",\"stuck\":\"%s\"",
-                         stuck[ch->hold.stuck]);
+        ngx_cms_json_printf(&j, ",\"stuck\":\"%s\"",
+                            stuck[ch->hold.stuck]);
     }
 
     if (ch->note.len) {
@@ -132,13 +130,18 @@ ngx_cms_slots_emit(ngx_cms_slots_change_t *ch, ngx_log_t *log)
 
 #undef ngx_cms_slots_json
 
-    *p++ = '}';
+    ngx_cms_json_close(&j, '}');
+
+    if (!ngx_cms_json_fits(&j)) {
+        j.pos = ngx_snprintf(buf, sizeof(buf), "{\"action\":\"%s\"}",
+                             ch->action);
+    }
 
     ngx_memzero(&ev, sizeof(ngx_cms_event_t));
 
     ngx_str_set(&ev.type, "slot");
     ev.detail.data = buf;
-    ev.detail.len = p - buf;
+    ev.detail.len = j.pos - buf;
     ev.log = log;
 
     if (ch->slot.len) {

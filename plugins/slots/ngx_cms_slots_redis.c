@@ -181,7 +181,7 @@ static size_t ngx_cms_slots_record_locked(ngx_cms_slots_main_conf_t *smcf,
     ngx_uint_t npool, long index, ngx_cms_slots_hold_t *hold, u_char *buf,
     size_t size);
 static void ngx_cms_slots_redis_apply(ngx_cms_slots_main_conf_t *smcf,
-    u_char *rec, size_t len, uint64_t version, ngx_log_t *log);
+    u_char *rec, size_t len, u_char *ver, size_t ver_len, ngx_log_t *log);
 static void ngx_cms_slots_redis_message(ngx_str_t *channel,
     ngx_str_t *message, void *data);
 static void ngx_cms_slots_redis_watch(ngx_uint_t available, void *data);
@@ -500,8 +500,8 @@ ngx_cms_slots_redis_decided(ngx_cms_redis_reply_t *reply, ngx_str_t *error,
         && rec.len)
     {
         /* what Redis knows of the slot is news for the zone, maybe */
-        ngx_cms_slots_redis_apply(smcf, rec.data, rec.len,
-                                  ngx_atoof(ver.data, ver.len), log);
+        ngx_cms_slots_redis_apply(smcf, rec.data, rec.len, ver.data,
+                                  ver.len, log);
     }
 
     if (sr == NULL) {
@@ -1011,12 +1011,13 @@ ngx_cms_slots_record_locked(ngx_cms_slots_main_conf_t *smcf,
 
 static void
 ngx_cms_slots_redis_apply(ngx_cms_slots_main_conf_t *smcf, u_char *rec,
-    size_t len, uint64_t version, ngx_log_t *log)
+    size_t len, u_char *ver, size_t ver_len, ngx_log_t *log)
 {
     int                     rc;
     u_char                 *f[NGX_CMS_SLOTS_NFIELDS];
     size_t                  l[NGX_CMS_SLOTS_NFIELDS];
     long                    start, index;
+    uint64_t                version;
     ngx_uint_t              i, n, state, newer;
     ngx_cms_slots_pool_t   *pool;
     ngx_cms_slots_slot_t   *slot;
@@ -1024,6 +1025,22 @@ ngx_cms_slots_redis_apply(ngx_cms_slots_main_conf_t *smcf, u_char *rec,
     ngx_cms_slot_record_t   r;
 
     /* split and checked by pure code (ngx_cms_slot_record.c, fuzzed) */
+
+    /*
+     * A version that does not parse (ngx_atoof()'s -1 read as the
+     * largest version once) would make this record the newest forever:
+     * no later change of the slot would ever be applied.  Corrupt.
+     */
+
+    if (ngx_cms_slot_record_version(ver, ver_len, &version)
+        != NGX_CMS_SLOT_RECORD_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "cms slots: slot record from redis with an invalid "
+                      "version (%uz bytes, not a decimal number): ignored",
+                      ver_len);
+        return;
+    }
 
     rc = ngx_cms_slot_record_parse(rec, len, NGX_CMS_SLOTS_ID_LEN, &r);
 
@@ -1154,8 +1171,7 @@ ngx_cms_slots_redis_message(ngx_str_t *channel, ngx_str_t *message,
 
     ngx_cms_slots_redis_apply(smcf, sep + 1,
                               message->data + message->len - sep - 1,
-                              ngx_atoof(message->data, sep - message->data),
-                              smcf->log);
+                              message->data, sep - message->data, smcf->log);
 }
 
 

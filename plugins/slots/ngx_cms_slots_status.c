@@ -20,15 +20,16 @@
 #include "ngx_cms_slots.h"
 
 #include <ngx_cms_waiter.h>
+#include <ngx_cms_json_pool.h>
 
 
 static ngx_int_t ngx_cms_slots_status_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_cms_slots_status_json(ngx_http_request_t *r,
-    ngx_cms_slots_main_conf_t *smcf, ngx_buf_t **out);
+    ngx_cms_slots_main_conf_t *smcf, ngx_cms_json_t *j);
 static ngx_int_t ngx_cms_slots_admin(ngx_http_request_t *r,
     ngx_cms_slots_main_conf_t *smcf);
 static ngx_int_t ngx_cms_slots_answer(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_buf_t *b);
+    ngx_uint_t status, ngx_cms_json_t *j);
 static ngx_int_t ngx_cms_slots_answer_text(ngx_http_request_t *r,
     ngx_uint_t status, const char *result, ngx_str_t *msg);
 static void ngx_cms_slots_admin_done(void *data, ngx_int_t rc,
@@ -57,7 +58,7 @@ static ngx_int_t
 ngx_cms_slots_status_handler(ngx_http_request_t *r)
 {
     ngx_int_t                   rc;
-    ngx_buf_t                  *b;
+    ngx_cms_json_t              j;
     ngx_cms_slots_main_conf_t  *smcf;
 
     smcf = ngx_http_get_module_main_conf(r, ngx_cms_slots_module);
@@ -87,48 +88,38 @@ ngx_cms_slots_status_handler(ngx_http_request_t *r)
     /* the answer is up to date even between two timer ticks */
     (void) ngx_cms_slots_stuck_scan(smcf, r->connection->log);
 
-    if (ngx_cms_slots_status_json(r, smcf, &b) != NGX_OK) {
+    if (ngx_cms_slots_status_json(r, smcf, &j) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_cms_slots_answer(r, NGX_HTTP_OK, b);
+    return ngx_cms_slots_answer(r, NGX_HTTP_OK, &j);
 }
 
 
-#define ngx_cms_slots_json_str(p, key, s, len)                                \
-    p = ngx_cpymem(p, "\"" key "\":\"", sizeof(key) + 3);                     \
-    p = ngx_cms_json_escape_utf8(p, s, len);                                \
-    *p++ = '"'
+#define ngx_cms_slots_json_str(j, key, s, len)                                \
+    ngx_cms_json_raw(j, "\"" key "\":", sizeof(key) + 2);                      \
+    ngx_cms_json_string(j, s, len)
 
 
-static u_char *
-ngx_cms_slots_json_time(u_char *p, const char *key, time_t t)
+static void
+ngx_cms_slots_json_time(ngx_cms_json_t *j, const char *key, time_t t)
 {
-    ngx_tm_t  tm;
-
-    if (t == 0) {
-        return ngx_sprintf(p, "\"%s\":null", key);
-    }
-
-    ngx_gmtime(t, &tm);
-
-    return ngx_sprintf(p, "\"%s\":\"%4d-%02d-%02dT%02d:%02d:%02dZ\"", key,
-                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+    ngx_cms_json_printf(j, "\"%s\":", key);
+    ngx_cms_json_time(j, t);
 }
 
 
 static ngx_int_t
 ngx_cms_slots_status_json(ngx_http_request_t *r,
-    ngx_cms_slots_main_conf_t *smcf, ngx_buf_t **out)
+    ngx_cms_slots_main_conf_t *smcf, ngx_cms_json_t *jp)
 {
-    u_char                *p, *name;
-    size_t                 size, len;
+    u_char                *name;
+    size_t                 len;
     time_t                 now;
     uint64_t               now_ms;
-    ngx_buf_t             *b;
     ngx_str_t              redis;
-    ngx_uint_t             i, j, in_use, total, stuck, pool_in_use;
+    ngx_uint_t             i, k, in_use, total, stuck, pool_in_use, npools;
+    ngx_cms_json_t         j;
     ngx_cms_slots_sh_t    *sh;
     ngx_cms_slots_pool_t  *pool;
     ngx_cms_slots_slot_t  *slot;
@@ -143,63 +134,48 @@ ngx_cms_slots_status_json(ngx_http_request_t *r,
 
     ngx_shmtx_lock(&smcf->shpool->mutex);
 
-    /* room for the worst case: every text escaped to 6 bytes a byte */
-
-    size = 1024 + redis.len;
-
-    for (i = 0; i < NGX_CMS_SLOTS_MAX_POOLS; i++) {
-        pool = &sh->pools[i];
-
-        if (pool->used) {
-            size += 1024 + 6 * (2 * NGX_CMS_SLOT_AFFIX_MAX
-                                + NGX_CMS_SLOTS_ID_LEN)
-                    + pool->nslots * (512 + 6 * (NGX_CMS_SLOTS_TEXT_LEN * 2
-                                                 + NGX_CMS_SLOTS_USER_LEN
-                                                 + 3 * NGX_CMS_SLOTS_ID_LEN));
-        }
-    }
-
-    b = ngx_create_temp_buf(r->pool, size);
     name = ngx_pnalloc(r->pool, NGX_CMS_SLOTS_TEXT_LEN * 2);
 
-    if (b == NULL || name == NULL) {
+    if (name == NULL
+        || ngx_cms_json_init_pool(&j, r->pool, 4096 + redis.len) != NGX_OK)
+    {
         ngx_shmtx_unlock(&smcf->shpool->mutex);
         return NGX_ERROR;
     }
 
-    p = b->last;
+    npools = 0;
 
     in_use = ngx_cms_slots_in_use_locked(smcf, &total);
     stuck = 0;
 
-    p = ngx_sprintf(p, "{\"in_use\":%ui,\"total\":%ui,\"utilization\":%ui,"
-                    "\"max_meetings\":%ui,\"warn_utilization\":%ui,"
-                    "\"warning\":%s,\"stuck_after\":%T,",
-                    in_use, total, total ? in_use * 100 / total : 0,
-                    smcf->max_meetings, smcf->warn_percent,
-                    sh->warned ? "true" : "false", smcf->stuck_after);
+    ngx_cms_json_printf(&j, "{\"in_use\":%ui,\"total\":%ui,\"utilization\":%ui,"
+                        "\"max_meetings\":%ui,\"warn_utilization\":%ui,"
+                        "\"warning\":%s,\"stuck_after\":%T,",
+                        in_use, total, total ? in_use * 100 / total : 0,
+                        smcf->max_meetings, smcf->warn_percent,
+                        sh->warned ? "true" : "false", smcf->stuck_after);
 
-    p = ngx_sprintf(p, "\"counters\":{\"checkouts\":%ui,\"checkins\":%ui,"
-                    "\"conflicts\":%ui,\"refused_limit\":%ui,"
-                    "\"released\":%ui,\"corrections\":%ui,"
-                    "\"lookalikes\":%ui},",
-                    sh->checkouts, sh->checkins, sh->conflicts,
-                    sh->refused_limit, sh->released, sh->corrections,
-                    sh->lookalikes);
+    ngx_cms_json_printf(&j, "\"counters\":{\"checkouts\":%ui,\"checkins\":%ui,"
+                        "\"conflicts\":%ui,\"refused_limit\":%ui,"
+                        "\"released\":%ui,\"corrections\":%ui,"
+                        "\"lookalikes\":%ui},",
+                        sh->checkouts, sh->checkins, sh->conflicts,
+                        sh->refused_limit, sh->released, sh->corrections,
+                        sh->lookalikes);
 
-    p = ngx_sprintf(p, "\"reconciliation\":{\"running\":%s,",
-                    sh->reconciling ? "true" : "false");
-    p = ngx_cms_slots_json_time(p, "last", sh->reconciled);
-    *p++ = ',';
-    ngx_cms_slots_json_str(p, "error", sh->reconcile_error.data,
+    ngx_cms_json_printf(&j, "\"reconciliation\":{\"running\":%s,",
+                        sh->reconciling ? "true" : "false");
+    ngx_cms_slots_json_time(&j, "last", sh->reconciled);
+    ngx_cms_json_raw(&j, ",", 1);
+    ngx_cms_slots_json_str(&j, "error", sh->reconcile_error.data,
                            sh->reconcile_error.len);
-    p = ngx_sprintf(p, ",\"bridge_client\":%s},",
-                    ngx_cms_slots_bridge_available(smcf) ? "true" : "false");
+    ngx_cms_json_printf(&j, ",\"bridge_client\":%s},",
+                        ngx_cms_slots_bridge_available(smcf) ? "true" : "false");
 
-    p = ngx_cpymem(p, "\"redis\":", 8);
-    p = ngx_cpymem(p, redis.data, redis.len);
+    ngx_cms_json_raw(&j, "\"redis\":", 8);
+    ngx_cms_json_raw(&j, redis.data, redis.len);
 
-    p = ngx_cpymem(p, ",\"pools\":[", 10);
+    ngx_cms_json_raw(&j, ",\"pools\":[", 10);
 
     for (i = 0; i < NGX_CMS_SLOTS_MAX_POOLS; i++) {
         pool = &sh->pools[i];
@@ -208,112 +184,111 @@ ngx_cms_slots_status_json(ngx_http_request_t *r,
             continue;
         }
 
-        if (p[-1] == '}') {
-            *p++ = ',';
+        if (npools++) {
+            ngx_cms_json_raw(&j, ",", 1);
         }
 
-        *p++ = '{';
-        ngx_cms_slots_json_str(p, "id", pool->id.data, pool->id.len);
+        ngx_cms_json_raw(&j, "{", 1);
+        ngx_cms_slots_json_str(&j, "id", pool->id.data, pool->id.len);
 
         pool_in_use = 0;
-        for (j = 0; j < pool->nslots; j++) {
-            if (pool->slots[j].hold.state != NGX_CMS_SLOT_FREE) {
+        for (k = 0; k < pool->nslots; k++) {
+            if (pool->slots[k].hold.state != NGX_CMS_SLOT_FREE) {
                 pool_in_use++;
             }
         }
 
-        p = ngx_sprintf(p, ",\"configured\":%s,\"active\":%s,"
-                        "\"generation\":%ui",
-                        pool->configured ? "true" : "false",
-                        pool->active ? "true" : "false", pool->generation);
+        ngx_cms_json_printf(&j, ",\"configured\":%s,\"active\":%s,"
+                            "\"generation\":%ui",
+                            pool->configured ? "true" : "false",
+                            pool->active ? "true" : "false", pool->generation);
 
         if (pool->active) {
-            *p++ = ',';
-            ngx_cms_slots_json_str(p, "prefix", pool->model.prefix,
+            ngx_cms_json_raw(&j, ",", 1);
+            ngx_cms_slots_json_str(&j, "prefix", pool->model.prefix,
                                    pool->model.prefix_len);
-            *p++ = ',';
-            ngx_cms_slots_json_str(p, "suffix", pool->model.suffix,
+            ngx_cms_json_raw(&j, ",", 1);
+            ngx_cms_slots_json_str(&j, "suffix", pool->model.suffix,
                                    pool->model.suffix_len);
-            p = ngx_sprintf(p, ",\"start\":%l,\"end\":%l,\"in_use\":%ui,"
-                            "\"free\":%ui,", pool->model.start,
-                            pool->model.end, pool_in_use,
-                            pool->nslots - pool_in_use);
-            p = ngx_cms_slots_json_time(p, "synced", pool->synced);
+            ngx_cms_json_printf(&j, ",\"start\":%l,\"end\":%l,\"in_use\":%ui,"
+                                "\"free\":%ui,", pool->model.start,
+                                pool->model.end, pool_in_use,
+                                pool->nslots - pool_in_use);
+            ngx_cms_slots_json_time(&j, "synced", pool->synced);
         }
 
-        p = ngx_cpymem(p, ",\"slots\":[", 10);
+        ngx_cms_json_raw(&j, ",\"slots\":[", 10);
 
-        for (j = 0; j < pool->nslots; j++) {
-            slot = &pool->slots[j];
+        for (k = 0; k < pool->nslots; k++) {
+            slot = &pool->slots[k];
 
-            if (j) {
-                *p++ = ',';
+            if (k) {
+                ngx_cms_json_raw(&j, ",", 1);
             }
 
-            len = ngx_cms_slot_name(&pool->model, pool->model.start + j,
+            len = ngx_cms_slot_name(&pool->model, pool->model.start + k,
                                     name, NGX_CMS_SLOTS_TEXT_LEN * 2);
 
-            p = ngx_sprintf(p, "{\"index\":%l,", pool->model.start + j);
-            ngx_cms_slots_json_str(p, "name", name, len);
-            *p++ = ',';
+            ngx_cms_json_printf(&j, "{\"index\":%l,", pool->model.start + k);
+            ngx_cms_slots_json_str(&j, "name", name, len);
+            ngx_cms_json_raw(&j, ",", 1);
 
             if (slot->space.len) {
-                ngx_cms_slots_json_str(p, "space", slot->space.data,
+                ngx_cms_slots_json_str(&j, "space", slot->space.data,
                                        slot->space.len);
             } else {
-                p = ngx_cpymem(p, "\"space\":null", 12);
+                ngx_cms_json_raw(&j, "\"space\":null", 12);
             }
 
-            p = ngx_sprintf(p, ",\"state\":\"%s\"",
-                            ngx_cms_slot_state_name(slot->hold.state));
+            ngx_cms_json_printf(&j, ",\"state\":\"%s\"",
+                                ngx_cms_slot_state_name(slot->hold.state));
 
             if (slot->res_token && slot->res_until_ms > now_ms) {
-                p = ngx_cpymem(p, ",\"reserved\":true", 16);
+                ngx_cms_json_raw(&j, ",\"reserved\":true", 16);
             }
 
             if (slot->hold.state != NGX_CMS_SLOT_FREE) {
-                *p++ = ',';
-                ngx_cms_slots_json_str(p, "meeting", slot->hold.meeting.data,
+                ngx_cms_json_raw(&j, ",", 1);
+                ngx_cms_slots_json_str(&j, "meeting", slot->hold.meeting.data,
                                        slot->hold.meeting.len);
-                *p++ = ',';
-                ngx_cms_slots_json_str(p, "user", slot->hold.user.data,
+                ngx_cms_json_raw(&j, ",", 1);
+                ngx_cms_slots_json_str(&j, "user", slot->hold.user.data,
                                        slot->hold.user.len);
-                *p++ = ',';
-                p = ngx_cms_slots_json_time(p, "since", slot->hold.since);
-                *p++ = ',';
-                p = ngx_cms_slots_json_time(p, "extended",
-                                            slot->hold.extended);
-                p = ngx_sprintf(p, ",\"seconds\":%T,",
-                                now - slot->hold.since);
+                ngx_cms_json_raw(&j, ",", 1);
+                ngx_cms_slots_json_time(&j, "since", slot->hold.since);
+                ngx_cms_json_raw(&j, ",", 1);
+                ngx_cms_slots_json_time(&j, "extended",
+                                        slot->hold.extended);
+                ngx_cms_json_printf(&j, ",\"seconds\":%T,",
+                                    now - slot->hold.since);
 
                 if (slot->hold.call.len) {
-                    ngx_cms_slots_json_str(p, "call", slot->hold.call.data,
+                    ngx_cms_slots_json_str(&j, "call", slot->hold.call.data,
                                            slot->hold.call.len);
                 } else {
-                    p = ngx_cpymem(p, "\"call\":null", 11);
+                    ngx_cms_json_raw(&j, "\"call\":null", 11);
                 }
             }
 
             if (slot->hold.state == NGX_CMS_SLOT_STUCK) {
                 stuck++;
-                p = ngx_sprintf(p, ",\"stuck\":\"%s\"",
-                                slot->hold.stuck <= 2
-                                ? why[slot->hold.stuck] : "");
+                ngx_cms_json_printf(&j, ",\"stuck\":\"%s\"",
+                                    slot->hold.stuck <= 2
+                                    ? why[slot->hold.stuck] : "");
             }
 
-            *p++ = '}';
+            ngx_cms_json_raw(&j, "}", 1);
         }
 
-        *p++ = ']';
-        *p++ = '}';
+        ngx_cms_json_raw(&j, "]", 1);
+        ngx_cms_json_raw(&j, "}", 1);
     }
 
     ngx_shmtx_unlock(&smcf->shpool->mutex);
 
-    p = ngx_sprintf(p, "],\"stuck\":%ui}\n", stuck);
+    ngx_cms_json_printf(&j, "],\"stuck\":%ui}\n", stuck);
 
-    b->last = p;
-    *out = b;
+    *jp = j;
 
     return NGX_OK;
 }
@@ -435,29 +410,40 @@ static ngx_int_t
 ngx_cms_slots_answer_text(ngx_http_request_t *r, ngx_uint_t status,
     const char *result, ngx_str_t *msg)
 {
-    u_char     *p;
-    ngx_buf_t  *b;
+    ngx_cms_json_t  j;
 
-    b = ngx_create_temp_buf(r->pool, 64 + 6 * msg->len);
-    if (b == NULL) {
+    if (ngx_cms_json_init_pool(&j, r->pool, 64 + msg->len) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_sprintf(b->last, "{\"result\":\"%s\",", result);
-    ngx_cms_slots_json_str(p, "message", msg->data, msg->len);
-    *p++ = '}';
-    *p++ = LF;
-    b->last = p;
+    ngx_cms_json_printf(&j, "{\"result\":\"%s\",", result);
+    ngx_cms_slots_json_str(&j, "message", msg->data, msg->len);
+    ngx_cms_json_raw(&j, "}\n", 2);
 
-    return ngx_cms_slots_answer(r, status, b);
+    return ngx_cms_slots_answer(r, status, &j);
 }
 
 
 static ngx_int_t
-ngx_cms_slots_answer(ngx_http_request_t *r, ngx_uint_t status, ngx_buf_t *b)
+ngx_cms_slots_answer(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_cms_json_t *j)
 {
     ngx_int_t    rc;
+    ngx_buf_t   *b;
     ngx_chain_t  out;
+
+    if (!ngx_cms_json_fits(j)) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = j->start;
+    b->last = j->pos;
+    b->memory = 1;
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = b->last - b->pos;

@@ -8,7 +8,9 @@
  * line; a parsed answer has a status from 100 to 599, a Content-Length
  * of -1 or more, spans inside the header block without a CR or LF; and
  * the block parses the same once more bytes (the body) follow it, as the
- * client parses it again when the body is complete.
+ * client parses it again when the body is complete; and every
+ * Content-Length line of an accepted block says what the parser kept
+ * (two that differ are refused: RFC 9112, 6.3).
  */
 
 
@@ -37,6 +39,56 @@ check_span(const uint8_t *base, size_t len, const unsigned char *p,
     check(p >= base && p + n <= base + len);
     check(memchr(p, '\r', n) == NULL);
     check(memchr(p, '\n', n) == NULL);
+}
+
+
+/*
+ * Every "Content-Length:" line of the block (found here by a plainer
+ * walk than the parser's) holds want, as digits between blanks.
+ */
+
+static void
+check_lengths(const uint8_t *p, size_t len, int64_t want)
+{
+    size_t          i, n;
+    int64_t         v;
+    const uint8_t  *eol, *last, *q;
+
+    static const char  name[] = "content-length:";
+
+    last = p + len;
+    n = sizeof(name) - 1;
+
+    for ( ;; ) {
+        eol = memmem(p, last - p, "\r\n", 2);
+        if (eol == NULL) {
+            return;
+        }
+
+        p = eol + 2;
+
+        if ((size_t) (last - p) < n) {
+            return;
+        }
+
+        for (i = 0; i < n; i++) {
+            if ((p[i] | 0x20) != name[i]) {
+                break;
+            }
+        }
+
+        if (i < n) {
+            continue;
+        }
+
+        for (q = p + n; *q == ' ' || *q == '\t'; q++) { /* void */ }
+
+        for (v = 0; *q >= '0' && *q <= '9'; q++) {
+            v = v * 10 + (*q - '0');
+        }
+
+        check(v == want);
+    }
 }
 
 
@@ -81,6 +133,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(h.status != 204 || h.content_length == 0);
         check_span(head, end, h.location, h.location_len);
         check_span(head, end, h.content_type, h.content_type_len);
+
+        if (h.status != 204 && h.status != 304) {
+            check_lengths(head, end, h.content_length);
+        }
     }
 
     /* the same, with the body after it */

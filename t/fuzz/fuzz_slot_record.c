@@ -9,7 +9,10 @@
  * separator, all inside the input; its range, index and state are
  * within bounds; and the placeholder name of its slot, written by the
  * pool model, reads back as the same slot (ngx_cms_slot_name() and
- * ngx_cms_slot_index(), which the slot table relies on).
+ * ngx_cms_slot_index(), which the slot table relies on); and a version
+ * (before the separator) is accepted only as 1 to 19 decimal digits
+ * whose value it gives back (an unparsable one once counted as the
+ * largest version: the record would have stayed the newest forever).
  */
 
 
@@ -22,6 +25,37 @@
 
 
 #define check(cond)  if (!(cond)) { abort(); }
+
+
+static void
+check_version(const uint8_t *p, size_t len)
+{
+    int       rc;
+    size_t    i;
+    uint64_t  v, want;
+
+    v = 12345;
+    rc = ngx_cms_slot_record_version(p, len, &v);
+
+    check(rc == NGX_CMS_SLOT_RECORD_OK
+          || rc == NGX_CMS_SLOT_RECORD_MALFORMED);
+
+    if (rc != NGX_CMS_SLOT_RECORD_OK) {
+        check(v == 12345);
+        return;
+    }
+
+    check(len >= 1 && len <= 19);
+
+    want = 0;
+
+    for (i = 0; i < len; i++) {
+        check(p[i] >= '0' && p[i] <= '9');
+        want = want * 10 + (p[i] - '0');
+    }
+
+    check(v == want && v <= (uint64_t) INT64_MAX);
+}
 
 
 int
@@ -49,6 +83,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sep = memchr(msg, NGX_CMS_SLOT_RECORD_SEP, size - 1);
     rec = sep ? sep + 1 : msg;
     n = msg + size - 1 - rec;
+
+    if (sep) {
+        check_version(msg, sep - msg);
+    }
 
     rc = ngx_cms_slot_record_parse(rec, n, id_max, &r);
 

@@ -363,11 +363,24 @@ sub start_redis {
     return $port;
 }
 
+# A process that outlives its signal by 20 s is killed: Redis can miss a
+# SIGTERM that arrives while it starts (a chaos soak waited for one for ten
+# minutes), and a wait without an end would hang the run instead.
 sub stop_process {
     my ($self, $key, $sig) = @_;
 
     my $pid = delete $self->{pids}{$key} or return;
     kill $sig // 'TERM', $pid;
+
+    my $deadline = time + 20;
+    while (time < $deadline) {
+        return if waitpid($pid, WNOHANG) != 0;
+        sleep 0.05;
+    }
+
+    print STDERR "# $key ($pid) outlived SIG", $sig // 'TERM',
+                 " by 20 s: killed\n";
+    kill 'KILL', $pid;
     waitpid($pid, 0);
 }
 

@@ -94,6 +94,10 @@ sub set_fault ($self, $f) {
     my $status = $f->{status} // 503;
     return 'status must be 200..599' unless $status =~ /\A[0-9]+\z/ && $status >= 200 && $status <= 599;
     $fault{status} = $status;
+    if (defined $f->{location}) {
+      return 'location must be a path' unless $f->{location} =~ m{\A/[!-~]*\z};
+      $fault{location} = $f->{location};
+    }
   }
   if ($mode eq 'slow') {
     my $delay = $f->{delay_ms} // 1000;
@@ -148,7 +152,9 @@ sub _request ($self, $tx) {
     $stream->timeout(0) if $stream;
     return;
   }
-  return $self->_respond($tx, $fault->{status}, [], '') if $mode eq 'status';
+  return $self->_respond($tx, $fault->{status},
+    defined $fault->{location} ? [Location => $fault->{location}] : [], '')
+    if $mode eq 'status';
   return $self->_respond($tx, 200, ['Content-Type' => 'text/xml'], garbage_body()) if $mode eq 'garbage';
   return $self->_hostile($tx, $fault) if $mode eq 'hostile';
   if ($mode eq 'slow') {

@@ -1,6 +1,7 @@
 /*
- * libFuzzer target for the audit JSON writer (plugins/audit/
- * ngx_cms_audit_json.c).
+ * libFuzzer target for the one JSON writer (ngx_cms_module/lib/
+ * ngx_cms_json.c), which the audit records, status, admin and events are
+ * written with.
  *
  * The input is a small program: it drives the writer through a document
  * (objects, arrays, keys, strings whole or in pieces, numbers, booleans,
@@ -14,7 +15,9 @@
  * Also checked: the text is written into a buffer of a size taken from
  * the input; when it does not fit, the counted length must be exactly
  * what a second pass into a buffer of that length writes; the text is
- * one line of valid UTF-8, and ngx_cms_audit_json_valid() accepts it.
+ * one line of valid UTF-8, and ngx_cms_json_valid() accepts it; and a
+ * writer that grows its buffer (as the core's pool writer does) from the
+ * same first size writes exactly the same text.
  */
 
 
@@ -23,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ngx_cms_audit_json.h"
+#include "ngx_cms_json.h"
 
 
 #define check(cond)  if (!(cond)) { abort(); }
@@ -512,7 +515,7 @@ parse_text(const uint8_t *s, size_t len, canon_t *c)
 /* the program: one value, written and expected */
 
 static void
-gen_value(in_t *in, ngx_cms_audit_json_t *j, canon_t *c, unsigned depth)
+gen_value(in_t *in, ngx_cms_json_t *j, canon_t *c, unsigned depth)
 {
     size_t          len, n, i;
     uint64_t        u;
@@ -524,7 +527,7 @@ gen_value(in_t *in, ngx_cms_audit_json_t *j, canon_t *c, unsigned depth)
     case 0:
         len = next(in) % 80;
         s = take(in, &len);
-        ngx_cms_audit_json_string(j, s, len);
+        ngx_cms_json_string(j, s, len);
         put1(c, 'S');
         expect_chars(c, s, len);
         put1(c, 'E');
@@ -537,7 +540,7 @@ gen_value(in_t *in, ngx_cms_audit_json_t *j, canon_t *c, unsigned depth)
         for (i = 0; i < len; i++) {
             u = (u << 8) | s[i];
         }
-        ngx_cms_audit_json_uint(j, u);
+        ngx_cms_json_uint(j, u);
         n = 0;
         do {
             num[n++] = (char) ('0' + u % 10);
@@ -552,14 +555,14 @@ gen_value(in_t *in, ngx_cms_audit_json_t *j, canon_t *c, unsigned depth)
 
     case 2:
         i = next(in) & 1;
-        ngx_cms_audit_json_bool(j, (int) i);
+        ngx_cms_json_bool(j, (int) i);
         put1(c, i ? 'T' : 'F');
         return;
 
     case 3:
         len = next(in) % 8;
         s = take(in, &len);
-        ngx_cms_audit_json_string_or_null(j, s, len);
+        ngx_cms_json_string_or_null(j, s, len);
         if (len == 0) {
             put1(c, 'Z');
         } else {
@@ -571,8 +574,8 @@ gen_value(in_t *in, ngx_cms_audit_json_t *j, canon_t *c, unsigned depth)
 
     case 4:
     case 5:
-        if (depth >= NGX_CMS_AUDIT_JSON_MAX_DEPTH) {
-            ngx_cms_audit_json_null(j);
+        if (depth >= NGX_CMS_JSON_MAX_DEPTH) {
+            ngx_cms_json_null(j);
             put1(c, 'Z');
             return;
         }
@@ -581,42 +584,42 @@ gen_value(in_t *in, ngx_cms_audit_json_t *j, canon_t *c, unsigned depth)
 
         if (in->p[-1] & 0x80 || (in->end - in->p) < 2) {
             /* an array */
-            ngx_cms_audit_json_open(j, '[');
+            ngx_cms_json_open(j, '[');
             put1(c, '[');
             for (i = 0; i < n; i++) {
                 gen_value(in, j, c, depth + 1);
             }
-            ngx_cms_audit_json_close(j, ']');
+            ngx_cms_json_close(j, ']');
             put1(c, ']');
             return;
         }
 
-        ngx_cms_audit_json_open(j, '{');
+        ngx_cms_json_open(j, '{');
         put1(c, '{');
         for (i = 0; i < n; i++) {
             len = next(in) % 24;
             s = take(in, &len);
-            ngx_cms_audit_json_key_n(j, s, len);
+            ngx_cms_json_key_n(j, s, len);
             put1(c, 'S');
             expect_chars(c, s, len);
             put1(c, 'E');
             gen_value(in, j, c, depth + 1);
         }
-        ngx_cms_audit_json_close(j, '}');
+        ngx_cms_json_close(j, '}');
         put1(c, '}');
         return;
 
     case 6:
         n = next(in) % 4;
-        ngx_cms_audit_json_string_begin(j);
+        ngx_cms_json_string_begin(j);
         put1(c, 'S');
         for (i = 0; i < n; i++) {
             len = next(in) % 32;
             s = take(in, &len);
-            ngx_cms_audit_json_string_part(j, s, len);
+            ngx_cms_json_string_part(j, s, len);
             expect_chars(c, s, len);
         }
-        ngx_cms_audit_json_string_end(j);
+        ngx_cms_json_string_end(j);
         put1(c, 'E');
         return;
 
@@ -624,12 +627,12 @@ gen_value(in_t *in, ngx_cms_audit_json_t *j, canon_t *c, unsigned depth)
         len = next(in) % 64;
         s = take(in, &len);
 
-        if (ngx_cms_audit_json_valid(s, len)) {
-            ngx_cms_audit_json_verbatim(j, s, len);
+        if (ngx_cms_json_valid(s, len)) {
+            ngx_cms_json_verbatim(j, s, len);
             check(parse_text(s, len, c) == 0);
 
         } else {
-            ngx_cms_audit_json_null(j);
+            ngx_cms_json_null(j);
             put1(c, 'Z');
         }
 
@@ -638,9 +641,37 @@ gen_value(in_t *in, ngx_cms_audit_json_t *j, canon_t *c, unsigned depth)
 }
 
 
+/* as the core's pool writer grows: double, or more if asked */
+
+static int
+grow(ngx_cms_json_t *j, size_t need)
+{
+    size_t    len, n;
+    uint8_t  *p;
+
+    len = j->pos - j->start;
+    n = (j->end - j->start) * 2;
+
+    if (n < len + need) {
+        n = len + need;
+    }
+
+    p = realloc(j->start, n);
+    if (p == NULL) {
+        return 0;
+    }
+
+    j->start = p;
+    j->pos = p + len;
+    j->end = p + n;
+
+    return 1;
+}
+
+
 static size_t
 run(const uint8_t *data, size_t size, uint8_t *buf, size_t bufsize,
-    ngx_cms_audit_json_t *j, canon_t *c)
+    ngx_cms_json_t *j, canon_t *c)
 {
     in_t  in;
 
@@ -648,10 +679,10 @@ run(const uint8_t *data, size_t size, uint8_t *buf, size_t bufsize,
     in.end = data + size;
     c->len = 0;
 
-    ngx_cms_audit_json_init(j, buf, bufsize);
+    ngx_cms_json_init(j, buf, bufsize);
     gen_value(&in, j, c, 0);
 
-    return ngx_cms_audit_json_length(j);
+    return ngx_cms_json_length(j);
 }
 
 
@@ -660,8 +691,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     size_t                 bufsize, len, len2;
     uint8_t               *buf, *buf2;
+    in_t                   in;
     canon_t                want, got, want2;
-    ngx_cms_audit_json_t   j;
+    ngx_cms_json_t         j, g;
 
     static uint8_t  canon[3][MAX_CANON];
 
@@ -685,7 +717,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     len = run(data, size, buf, bufsize, &j, &want);
 
-    if (!ngx_cms_audit_json_fits(&j)) {
+    if (!ngx_cms_json_fits(&j)) {
         free(buf);
 
         /* the counted length is the length a second pass writes */
@@ -694,7 +726,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(buf2 != NULL);
 
         len2 = run(data, size, buf2, len, &j, &want2);
-        check(ngx_cms_audit_json_fits(&j));
+        check(ngx_cms_json_fits(&j));
         check(len2 == len);
         check(want2.len == want.len
               && memcmp(want2.buf, want.buf, want.len) == 0);
@@ -703,11 +735,29 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     check(j.pos == buf + len);
 
+    /* grown from the first size: the same text */
+
+    buf2 = malloc(bufsize ? bufsize : 1);
+    check(buf2 != NULL);
+
+    in.p = data;
+    in.end = data + size;
+    want2.len = 0;
+
+    ngx_cms_json_init(&g, buf2, bufsize ? bufsize : 1);
+    g.grow = grow;
+    gen_value(&in, &g, &want2, 0);
+
+    check(ngx_cms_json_fits(&g));
+    check((size_t) (g.pos - g.start) == len);
+    check(memcmp(g.start, buf, len) == 0);
+    free(g.start);
+
     /* one line, valid for the module's own checker, and read back */
 
     check(memchr(buf, '\n', len) == NULL);
     check(memchr(buf, '\r', len) == NULL);
-    check(ngx_cms_audit_json_valid(buf, len));
+    check(ngx_cms_json_valid(buf, len));
     check(parse_text(buf, len, &got) == 0);
     check(got.len == want.len && memcmp(got.buf, want.buf, want.len) == 0);
 

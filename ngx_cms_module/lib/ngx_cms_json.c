@@ -1,16 +1,16 @@
 
 /*
- * ngx_cms audit: writing JSON text.
+ * ngx_cms: writing JSON text, the one writer (include/ngx_cms_json.h).
  *
  * Every string goes out as valid UTF-8 JSON whatever the bytes were:
- * parameter values are decoded from the request body and can hold
- * anything.  Well-formed UTF-8 is copied; a byte that is not part of a
+ * parameter values are decoded from the request body, names come from
+ * bridges, and either can hold anything.  Well-formed UTF-8 is copied; a byte that is not part of a
  * well-formed sequence is written as \u00XX (its Latin-1 reading), so the
  * line stays valid JSON and the byte value is still visible to an
  * auditor.  Control characters are escaped, so one record is always one
  * line.
  *
- * Speed: a record is written for every audited call, and most of its
+ * Speed: an audit record is written for every audited call, and most of its
  * bytes are plain ASCII (ids, paths, names).  Strings are scanned once,
  * eight bytes at a time while they are plain, and copied in those runs;
  * only bytes from 0x80 up go through the UTF-8 check.
@@ -19,33 +19,33 @@
 
 #include <string.h>
 
-#include "ngx_cms_audit_json.h"
+#include "ngx_cms_json.h"
 #include "ngx_cms_json_escape.h"
 
 
-#define NGX_CMS_AUDIT_JSON_VALID_DEPTH  16
+#define NGX_CMS_JSON_VALID_DEPTH  16
 
 
 
-static void ngx_cms_audit_json_overflow(ngx_cms_audit_json_t *j);
-static void ngx_cms_audit_json_value(ngx_cms_audit_json_t *j);
-static const unsigned char *ngx_cms_audit_json_skip_value(
+static int ngx_cms_json_overflow(ngx_cms_json_t *j, size_t need);
+static void ngx_cms_json_value(ngx_cms_json_t *j);
+static const unsigned char *ngx_cms_json_skip_value(
     const unsigned char *p, const unsigned char *end, int depth);
-static const unsigned char *ngx_cms_audit_json_skip_ws(const unsigned char *p,
+static const unsigned char *ngx_cms_json_skip_ws(const unsigned char *p,
     const unsigned char *end);
-static const unsigned char *ngx_cms_audit_json_skip_string(
+static const unsigned char *ngx_cms_json_skip_string(
     const unsigned char *p, const unsigned char *end);
-static const unsigned char *ngx_cms_audit_json_skip_number(
+static const unsigned char *ngx_cms_json_skip_number(
     const unsigned char *p, const unsigned char *end);
-static const unsigned char *ngx_cms_audit_json_skip_word(
+static const unsigned char *ngx_cms_json_skip_word(
     const unsigned char *p, const unsigned char *end, const char *word);
 
 
 void
-ngx_cms_audit_json_init(ngx_cms_audit_json_t *j, unsigned char *buf,
+ngx_cms_json_init(ngx_cms_json_t *j, unsigned char *buf,
     size_t size)
 {
-    memset(j, 0, sizeof(ngx_cms_audit_json_t));
+    memset(j, 0, sizeof(ngx_cms_json_t));
 
     j->start = buf;
     j->pos = buf;
@@ -53,27 +53,49 @@ ngx_cms_audit_json_init(ngx_cms_audit_json_t *j, unsigned char *buf,
 }
 
 
-/* the text does not fit: from here on it is only counted */
+/*
+ * need more bytes do not fit: a bigger buffer if the writer can grow, or
+ * else from here on the text is only counted; returns 1 if they fit now
+ */
 
-static void
-ngx_cms_audit_json_overflow(ngx_cms_audit_json_t *j)
+static int
+ngx_cms_json_overflow(ngx_cms_json_t *j, size_t need)
 {
+    if (j->grow != NULL && j->grow(j, need)) {
+        return 1;
+    }
+
     j->len = j->pos - j->start;
     j->pos = NULL;
+
+    return 0;
+}
+
+
+/* room for len more bytes, if the text is still being written */
+
+static inline int
+ngx_cms_json_room(ngx_cms_json_t *j, size_t len)
+{
+    if (j->pos == NULL) {
+        return 0;
+    }
+
+    if (len <= (size_t) (j->end - j->pos)) {
+        return 1;
+    }
+
+    return ngx_cms_json_overflow(j, len);
 }
 
 
 static inline void
-ngx_cms_audit_json_put(ngx_cms_audit_json_t *j, const void *s, size_t len)
+ngx_cms_json_put(ngx_cms_json_t *j, const void *s, size_t len)
 {
-    if (j->pos) {
-        if (len <= (size_t) (j->end - j->pos)) {
-            memcpy(j->pos, s, len);
-            j->pos += len;
-            return;
-        }
-
-        ngx_cms_audit_json_overflow(j);
+    if (ngx_cms_json_room(j, len)) {
+        memcpy(j->pos, s, len);
+        j->pos += len;
+        return;
     }
 
     j->len += len;
@@ -81,25 +103,21 @@ ngx_cms_audit_json_put(ngx_cms_audit_json_t *j, const void *s, size_t len)
 
 
 static inline void
-ngx_cms_audit_json_put1(ngx_cms_audit_json_t *j, unsigned char c)
+ngx_cms_json_put1(ngx_cms_json_t *j, unsigned char c)
 {
-    if (j->pos) {
-        if (j->pos < j->end) {
-            *j->pos++ = c;
-            return;
-        }
-
-        ngx_cms_audit_json_overflow(j);
+    if (j->pos && j->pos < j->end) {
+        *j->pos++ = c;
+        return;
     }
 
-    j->len++;
+    ngx_cms_json_put(j, &c, 1);
 }
 
 
 /* len bytes escaped: written when they surely fit, counted otherwise */
 
 static void
-ngx_cms_audit_json_put_escaped(ngx_cms_audit_json_t *j, const unsigned char *s,
+ngx_cms_json_put_escaped(ngx_cms_json_t *j, const unsigned char *s,
     size_t len)
 {
     size_t  n;
@@ -114,12 +132,11 @@ ngx_cms_audit_json_put_escaped(ngx_cms_audit_json_t *j, const unsigned char *s,
 
         n = ngx_cms_json_escaped_len(s, len);
 
-        if (n <= (size_t) (j->end - j->pos)) {
+        if (ngx_cms_json_room(j, n)) {
             j->pos = ngx_cms_json_escape_utf8(j->pos, s, len);
             return;
         }
 
-        ngx_cms_audit_json_overflow(j);
         j->len += n;
         return;
     }
@@ -134,14 +151,14 @@ ngx_cms_audit_json_put_escaped(ngx_cms_audit_json_t *j, const unsigned char *s,
  */
 
 static void
-ngx_cms_audit_json_value(ngx_cms_audit_json_t *j)
+ngx_cms_json_value(ngx_cms_json_t *j)
 {
-    if (j->depth == 0 || j->depth > NGX_CMS_AUDIT_JSON_MAX_DEPTH) {
+    if (j->depth == 0 || j->depth > NGX_CMS_JSON_MAX_DEPTH) {
         return;
     }
 
     if (j->more[j->depth - 1] == ']') {
-        ngx_cms_audit_json_put1(j, ',');
+        ngx_cms_json_put1(j, ',');
         return;
     }
 
@@ -152,17 +169,17 @@ ngx_cms_audit_json_value(ngx_cms_audit_json_t *j)
 
 
 void
-ngx_cms_audit_json_open(ngx_cms_audit_json_t *j, char bracket)
+ngx_cms_json_open(ngx_cms_json_t *j, char bracket)
 {
-    ngx_cms_audit_json_value(j);
-    ngx_cms_audit_json_put1(j, (unsigned char) bracket);
+    ngx_cms_json_value(j);
+    ngx_cms_json_put1(j, (unsigned char) bracket);
 
     /*
      * more[] per level: '{' or '}' for an object without or with
      * members, '[' or ']' likewise for an array.
      */
 
-    if (j->depth < NGX_CMS_AUDIT_JSON_MAX_DEPTH) {
+    if (j->depth < NGX_CMS_JSON_MAX_DEPTH) {
         j->more[j->depth] = (unsigned char) bracket;
     }
 
@@ -171,9 +188,9 @@ ngx_cms_audit_json_open(ngx_cms_audit_json_t *j, char bracket)
 
 
 void
-ngx_cms_audit_json_close(ngx_cms_audit_json_t *j, char bracket)
+ngx_cms_json_close(ngx_cms_json_t *j, char bracket)
 {
-    ngx_cms_audit_json_put1(j, (unsigned char) bracket);
+    ngx_cms_json_put1(j, (unsigned char) bracket);
 
     if (j->depth) {
         j->depth--;
@@ -184,11 +201,11 @@ ngx_cms_audit_json_close(ngx_cms_audit_json_t *j, char bracket)
 /* the comma before a member of an object, but the first */
 
 static inline void
-ngx_cms_audit_json_member(ngx_cms_audit_json_t *j)
+ngx_cms_json_member(ngx_cms_json_t *j)
 {
-    if (j->depth && j->depth <= NGX_CMS_AUDIT_JSON_MAX_DEPTH) {
+    if (j->depth && j->depth <= NGX_CMS_JSON_MAX_DEPTH) {
         if (j->more[j->depth - 1] == '}') {
-            ngx_cms_audit_json_put1(j, ',');
+            ngx_cms_json_put1(j, ',');
 
         } else {
             j->more[j->depth - 1] = '}';
@@ -198,65 +215,65 @@ ngx_cms_audit_json_member(ngx_cms_audit_json_t *j)
 
 
 void
-ngx_cms_audit_json_key(ngx_cms_audit_json_t *j, const char *name)
+ngx_cms_json_key(ngx_cms_json_t *j, const char *name)
 {
-    ngx_cms_audit_json_key_n(j, (const unsigned char *) name, strlen(name));
+    ngx_cms_json_key_n(j, (const unsigned char *) name, strlen(name));
 }
 
 
 void
-ngx_cms_audit_json_key_n(ngx_cms_audit_json_t *j, const unsigned char *name,
+ngx_cms_json_key_n(ngx_cms_json_t *j, const unsigned char *name,
     size_t len)
 {
-    ngx_cms_audit_json_member(j);
-    ngx_cms_audit_json_put1(j, '"');
-    ngx_cms_audit_json_put_escaped(j, name, len);
-    ngx_cms_audit_json_put(j, "\":", 2);
+    ngx_cms_json_member(j);
+    ngx_cms_json_put1(j, '"');
+    ngx_cms_json_put_escaped(j, name, len);
+    ngx_cms_json_put(j, "\":", 2);
 }
 
 
 void
-ngx_cms_audit_json_key_raw(ngx_cms_audit_json_t *j, const char *text,
+ngx_cms_json_key_raw(ngx_cms_json_t *j, const char *text,
     size_t len)
 {
-    ngx_cms_audit_json_member(j);
-    ngx_cms_audit_json_put(j, text, len);
+    ngx_cms_json_member(j);
+    ngx_cms_json_put(j, text, len);
 }
 
 
 void
-ngx_cms_audit_json_string(ngx_cms_audit_json_t *j, const unsigned char *s,
+ngx_cms_json_string(ngx_cms_json_t *j, const unsigned char *s,
     size_t len)
 {
-    ngx_cms_audit_json_value(j);
-    ngx_cms_audit_json_put1(j, '"');
-    ngx_cms_audit_json_put_escaped(j, s, len);
-    ngx_cms_audit_json_put1(j, '"');
+    ngx_cms_json_value(j);
+    ngx_cms_json_put1(j, '"');
+    ngx_cms_json_put_escaped(j, s, len);
+    ngx_cms_json_put1(j, '"');
 }
 
 
 void
-ngx_cms_audit_json_cstring(ngx_cms_audit_json_t *j, const char *s)
+ngx_cms_json_cstring(ngx_cms_json_t *j, const char *s)
 {
-    ngx_cms_audit_json_string(j, (const unsigned char *) s, strlen(s));
+    ngx_cms_json_string(j, (const unsigned char *) s, strlen(s));
 }
 
 
 void
-ngx_cms_audit_json_string_or_null(ngx_cms_audit_json_t *j,
+ngx_cms_json_string_or_null(ngx_cms_json_t *j,
     const unsigned char *s, size_t len)
 {
     if (len == 0) {
-        ngx_cms_audit_json_null(j);
+        ngx_cms_json_null(j);
         return;
     }
 
-    ngx_cms_audit_json_string(j, s, len);
+    ngx_cms_json_string(j, s, len);
 }
 
 
 void
-ngx_cms_audit_json_uint(ngx_cms_audit_json_t *j, uint64_t n)
+ngx_cms_json_uint(ngx_cms_json_t *j, uint64_t n)
 {
     unsigned        d;
     unsigned char   buf[24], *p;
@@ -288,46 +305,42 @@ ngx_cms_audit_json_uint(ngx_cms_audit_json_t *j, uint64_t n)
         *--p = (unsigned char) ('0' + n);
     }
 
-    ngx_cms_audit_json_value(j);
-    ngx_cms_audit_json_put(j, p, buf + sizeof(buf) - p);
+    ngx_cms_json_value(j);
+    ngx_cms_json_put(j, p, buf + sizeof(buf) - p);
 }
 
 
 void
-ngx_cms_audit_json_bool(ngx_cms_audit_json_t *j, int b)
+ngx_cms_json_bool(ngx_cms_json_t *j, int b)
 {
-    ngx_cms_audit_json_value(j);
+    ngx_cms_json_value(j);
 
     if (b) {
-        ngx_cms_audit_json_put(j, "true", 4);
+        ngx_cms_json_put(j, "true", 4);
 
     } else {
-        ngx_cms_audit_json_put(j, "false", 5);
+        ngx_cms_json_put(j, "false", 5);
     }
 }
 
 
 void
-ngx_cms_audit_json_null(ngx_cms_audit_json_t *j)
+ngx_cms_json_null(ngx_cms_json_t *j)
 {
-    ngx_cms_audit_json_value(j);
-    ngx_cms_audit_json_put(j, "null", 4);
+    ngx_cms_json_value(j);
+    ngx_cms_json_put(j, "null", 4);
 }
 
 
 void
-ngx_cms_audit_json_verbatim(ngx_cms_audit_json_t *j, const unsigned char *s,
+ngx_cms_json_verbatim(ngx_cms_json_t *j, const unsigned char *s,
     size_t len)
 {
     size_t  i;
 
-    ngx_cms_audit_json_value(j);
+    ngx_cms_json_value(j);
 
-    if (j->pos && len > (size_t) (j->end - j->pos)) {
-        ngx_cms_audit_json_overflow(j);
-    }
-
-    if (j->pos == NULL) {
+    if (!ngx_cms_json_room(j, len)) {
         j->len += len;
         return;
     }
@@ -346,62 +359,62 @@ ngx_cms_audit_json_verbatim(ngx_cms_audit_json_t *j, const unsigned char *s,
 
 
 void
-ngx_cms_audit_json_string_begin(ngx_cms_audit_json_t *j)
+ngx_cms_json_string_begin(ngx_cms_json_t *j)
 {
-    ngx_cms_audit_json_value(j);
-    ngx_cms_audit_json_put1(j, '"');
+    ngx_cms_json_value(j);
+    ngx_cms_json_put1(j, '"');
 }
 
 
 void
-ngx_cms_audit_json_string_part(ngx_cms_audit_json_t *j, const unsigned char *s,
+ngx_cms_json_string_part(ngx_cms_json_t *j, const unsigned char *s,
     size_t len)
 {
-    ngx_cms_audit_json_put_escaped(j, s, len);
+    ngx_cms_json_put_escaped(j, s, len);
 }
 
 
 void
-ngx_cms_audit_json_string_cpart(ngx_cms_audit_json_t *j, const char *s)
+ngx_cms_json_string_cpart(ngx_cms_json_t *j, const char *s)
 {
-    ngx_cms_audit_json_put_escaped(j, (const unsigned char *) s, strlen(s));
+    ngx_cms_json_put_escaped(j, (const unsigned char *) s, strlen(s));
 }
 
 
 void
-ngx_cms_audit_json_raw(ngx_cms_audit_json_t *j, const char *s, size_t len)
+ngx_cms_json_raw(ngx_cms_json_t *j, const void *s, size_t len)
 {
-    ngx_cms_audit_json_put(j, s, len);
+    ngx_cms_json_put(j, s, len);
 }
 
 
 void
-ngx_cms_audit_json_string_end(ngx_cms_audit_json_t *j)
+ngx_cms_json_string_end(ngx_cms_json_t *j)
 {
-    ngx_cms_audit_json_put1(j, '"');
+    ngx_cms_json_put1(j, '"');
 }
 
 
 int
-ngx_cms_audit_json_valid(const unsigned char *s, size_t len)
+ngx_cms_json_valid(const unsigned char *s, size_t len)
 {
     const unsigned char  *p, *end;
 
     end = s + len;
 
-    p = ngx_cms_audit_json_skip_ws(s, end);
-    p = ngx_cms_audit_json_skip_value(p, end, 0);
+    p = ngx_cms_json_skip_ws(s, end);
+    p = ngx_cms_json_skip_value(p, end, 0);
 
     if (p == NULL) {
         return 0;
     }
 
-    return ngx_cms_audit_json_skip_ws(p, end) == end;
+    return ngx_cms_json_skip_ws(p, end) == end;
 }
 
 
 static const unsigned char *
-ngx_cms_audit_json_skip_value(const unsigned char *p, const unsigned char *end,
+ngx_cms_json_skip_value(const unsigned char *p, const unsigned char *end,
     int depth)
 {
     unsigned char  close;
@@ -413,32 +426,32 @@ ngx_cms_audit_json_skip_value(const unsigned char *p, const unsigned char *end,
     switch (*p) {
 
     case '"':
-        return ngx_cms_audit_json_skip_string(p, end);
+        return ngx_cms_json_skip_string(p, end);
 
     case 't':
-        return ngx_cms_audit_json_skip_word(p, end, "true");
+        return ngx_cms_json_skip_word(p, end, "true");
 
     case 'f':
-        return ngx_cms_audit_json_skip_word(p, end, "false");
+        return ngx_cms_json_skip_word(p, end, "false");
 
     case 'n':
-        return ngx_cms_audit_json_skip_word(p, end, "null");
+        return ngx_cms_json_skip_word(p, end, "null");
 
     case '{':
     case '[':
         break;
 
     default:
-        return ngx_cms_audit_json_skip_number(p, end);
+        return ngx_cms_json_skip_number(p, end);
     }
 
-    if (depth >= NGX_CMS_AUDIT_JSON_VALID_DEPTH) {
+    if (depth >= NGX_CMS_JSON_VALID_DEPTH) {
         return NULL;
     }
 
     close = (*p == '{') ? '}' : ']';
 
-    p = ngx_cms_audit_json_skip_ws(p + 1, end);
+    p = ngx_cms_json_skip_ws(p + 1, end);
 
     if (p < end && *p == close) {
         return p + 1;
@@ -451,18 +464,18 @@ ngx_cms_audit_json_skip_value(const unsigned char *p, const unsigned char *end,
                 return NULL;
             }
 
-            p = ngx_cms_audit_json_skip_string(p, end);
-            p = ngx_cms_audit_json_skip_ws(p, end);
+            p = ngx_cms_json_skip_string(p, end);
+            p = ngx_cms_json_skip_ws(p, end);
 
             if (p == NULL || p == end || *p != ':') {
                 return NULL;
             }
 
-            p = ngx_cms_audit_json_skip_ws(p + 1, end);
+            p = ngx_cms_json_skip_ws(p + 1, end);
         }
 
-        p = ngx_cms_audit_json_skip_value(p, end, depth + 1);
-        p = ngx_cms_audit_json_skip_ws(p, end);
+        p = ngx_cms_json_skip_value(p, end, depth + 1);
+        p = ngx_cms_json_skip_ws(p, end);
 
         if (p == NULL || p == end) {
             return NULL;
@@ -476,13 +489,13 @@ ngx_cms_audit_json_skip_value(const unsigned char *p, const unsigned char *end,
             return NULL;
         }
 
-        p = ngx_cms_audit_json_skip_ws(p + 1, end);
+        p = ngx_cms_json_skip_ws(p + 1, end);
     }
 }
 
 
 static const unsigned char *
-ngx_cms_audit_json_skip_ws(const unsigned char *p, const unsigned char *end)
+ngx_cms_json_skip_ws(const unsigned char *p, const unsigned char *end)
 {
     if (p == NULL) {
         return NULL;
@@ -499,7 +512,7 @@ ngx_cms_audit_json_skip_ws(const unsigned char *p, const unsigned char *end)
 
 
 static const unsigned char *
-ngx_cms_audit_json_skip_string(const unsigned char *p,
+ngx_cms_json_skip_string(const unsigned char *p,
     const unsigned char *end)
 {
     int     i;
@@ -568,7 +581,7 @@ ngx_cms_audit_json_skip_string(const unsigned char *p,
 
 
 static const unsigned char *
-ngx_cms_audit_json_skip_number(const unsigned char *p,
+ngx_cms_json_skip_number(const unsigned char *p,
     const unsigned char *end)
 {
     const unsigned char  *digits;
@@ -628,7 +641,7 @@ ngx_cms_audit_json_skip_number(const unsigned char *p,
 
 
 static const unsigned char *
-ngx_cms_audit_json_skip_word(const unsigned char *p, const unsigned char *end,
+ngx_cms_json_skip_word(const unsigned char *p, const unsigned char *end,
     const char *word)
 {
     size_t  n;

@@ -1,10 +1,11 @@
 #!/usr/bin/env perl
 
-# The audit plugin's JSON code alone (plugins/audit/ngx_cms_audit_json.c is
-# pure C): escaping of arbitrary bytes into valid one-line JSON, the
-# validator that decides whether an event's detail is embedded as JSON,
-# and the writer (what does not fit its buffer is counted, to the same
-# length a big enough buffer gets written).  Built with the sanitizers
+# The one JSON writer alone (ngx_cms_module/lib/ngx_cms_json.c is pure C):
+# escaping of arbitrary bytes into valid one-line JSON, the validator that
+# decides whether an event's detail is embedded as JSON, and the writer
+# (what does not fit its buffer is counted, to the same length a big
+# enough buffer gets written; a writer that grows its buffer writes the
+# same text whatever size it starts from).  Built with the sanitizers
 # when the compiler has them.
 
 use strict;
@@ -16,9 +17,9 @@ use JSON::PP;
 use Test::More;
 
 my $root = "$FindBin::Bin/..";
-my $src = "$root/plugins/audit/ngx_cms_audit_json.c "
+my $src = "$root/ngx_cms_module/lib/ngx_cms_json.c "
         . "$root/ngx_cms_module/lib/ngx_cms_json_escape.c";
-my $dir = tempdir('cms-audit-json-XXXXXXXX', TMPDIR => 1, CLEANUP => 1);
+my $dir = tempdir('cms-json-XXXXXXXX', TMPDIR => 1, CLEANUP => 1);
 
 plan skip_all => 'no C compiler' unless `cc --version 2>/dev/null`;
 
@@ -27,7 +28,7 @@ print $fh <<'EOF';
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "ngx_cms_audit_json.h"
+#include "ngx_cms_json.h"
 
 static size_t
 unhex(const char *h, unsigned char *out)
@@ -43,47 +44,67 @@ unhex(const char *h, unsigned char *out)
 }
 
 /* the same document written by a counting and a writing pass */
+/* as the core's pool writer grows: double, or more if asked */
+static int
+grow(ngx_cms_json_t *j, size_t need)
+{
+    size_t          len = j->pos - j->start, size = (j->end - j->start) * 2;
+    unsigned char  *p;
+
+    if (size < len + need) {
+        size = len + need;
+    }
+    p = realloc(j->start, size);
+    if (p == NULL) {
+        return 0;
+    }
+    j->start = p;
+    j->pos = p + len;
+    j->end = p + size;
+    return 1;
+}
+
 static void
-doc(ngx_cms_audit_json_t *j, const unsigned char *s, size_t n)
+doc(ngx_cms_json_t *j, const unsigned char *s, size_t n)
 {
     static const char  raw[] = "{\"k\":\n[1, 2]}";
 
-    ngx_cms_audit_json_open(j, '{');
-    ngx_cms_audit_json_key(j, "a");
-    ngx_cms_audit_json_string(j, s, n);
-    ngx_cms_audit_json_key_n(j, s, n);
-    ngx_cms_audit_json_uint(j, 1795315355310ULL);
-    ngx_cms_audit_json_key(j, "list");
-    ngx_cms_audit_json_open(j, '[');
-    ngx_cms_audit_json_uint(j, 0);
-    ngx_cms_audit_json_uint(j, 7);
-    ngx_cms_audit_json_uint(j, 10);
-    ngx_cms_audit_json_uint(j, 99);
-    ngx_cms_audit_json_uint(j, 100);
-    ngx_cms_audit_json_uint(j, 909);
-    ngx_cms_audit_json_uint(j, 1000);
-    ngx_cms_audit_json_uint(j, 18446744073709551615ULL);
-    ngx_cms_audit_json_bool(j, 1);
-    ngx_cms_audit_json_null(j);
-    ngx_cms_audit_json_open(j, '{');
-    ngx_cms_audit_json_close(j, '}');
-    ngx_cms_audit_json_open(j, '[');
-    ngx_cms_audit_json_close(j, ']');
-    ngx_cms_audit_json_string_begin(j);
-    ngx_cms_audit_json_string_cpart(j, "x");
-    ngx_cms_audit_json_string_part(j, s, n);
-    ngx_cms_audit_json_string_end(j);
-    ngx_cms_audit_json_close(j, ']');
-    ngx_cms_audit_json_key(j, "empty");
-    ngx_cms_audit_json_string_or_null(j, s, 0);
-    ngx_cms_audit_json_key(j, "raw");
-    ngx_cms_audit_json_verbatim(j, (const unsigned char *) raw, sizeof(raw) - 1);
-    ngx_cms_audit_json_key_lit(j, "lit");
-    ngx_cms_audit_json_string_begin(j);
-    ngx_cms_audit_json_string_lit(j, "plain ");
-    ngx_cms_audit_json_string_part(j, s, n);
-    ngx_cms_audit_json_string_end(j);
-    ngx_cms_audit_json_close(j, '}');
+    ngx_cms_json_open(j, '{');
+    ngx_cms_json_key(j, "a");
+    ngx_cms_json_string(j, s, n);
+    ngx_cms_json_key_n(j, s, n);
+    ngx_cms_json_uint(j, 1795315355310ULL);
+    ngx_cms_json_key(j, "list");
+    ngx_cms_json_open(j, '[');
+    ngx_cms_json_uint(j, 0);
+    ngx_cms_json_uint(j, 7);
+    ngx_cms_json_uint(j, 10);
+    ngx_cms_json_uint(j, 99);
+    ngx_cms_json_uint(j, 100);
+    ngx_cms_json_uint(j, 909);
+    ngx_cms_json_uint(j, 1000);
+    ngx_cms_json_uint(j, 18446744073709551615ULL);
+    ngx_cms_json_bool(j, 1);
+    ngx_cms_json_null(j);
+    ngx_cms_json_open(j, '{');
+    ngx_cms_json_close(j, '}');
+    ngx_cms_json_open(j, '[');
+    ngx_cms_json_close(j, ']');
+    ngx_cms_json_string_begin(j);
+    ngx_cms_json_string_cpart(j, "x");
+    ngx_cms_json_string_part(j, s, n);
+    ngx_cms_json_string_end(j);
+    ngx_cms_json_close(j, ']');
+    ngx_cms_json_key(j, "empty");
+    ngx_cms_json_string_or_null(j, s, 0);
+    ngx_cms_json_key(j, "raw");
+    ngx_cms_json_verbatim(j, (const unsigned char *) raw, sizeof(raw) - 1);
+    ngx_cms_json_key_lit(j, "lit");
+    ngx_cms_json_string_begin(j);
+    ngx_cms_json_string_lit(j, "plain ");
+    ngx_cms_json_string_part(j, s, n);
+    ngx_cms_json_string_end(j);
+    ngx_cms_json_close(j, '}');
 }
 
 int
@@ -92,7 +113,7 @@ main(void)
     char            line[65536];
     size_t          n, total, size;
     unsigned char   in[32768], *out, *end;
-    ngx_cms_audit_json_t  j;
+    ngx_cms_json_t  j;
 
     while (fgets(line, sizeof(line), stdin)) {
         line[strcspn(line, "\n")] = '\0';
@@ -104,7 +125,7 @@ main(void)
             out = malloc(ngx_cms_json_escaped_len(in, n) + 1);
             end = ngx_cms_json_escape_utf8(out, in, n);
             if ((size_t) (end - out) != ngx_cms_json_escaped_len(in, n)
-                || (size_t) (end - out) > NGX_CMS_AUDIT_JSON_ESCAPED_MAX(n))
+                || (size_t) (end - out) > NGX_CMS_JSON_ESCAPED_MAX(n))
             {
                 printf("LENGTH MISMATCH\n");
             }
@@ -114,14 +135,14 @@ main(void)
             break;
 
         case 'v':
-            printf("%d\n", ngx_cms_audit_json_valid(in, n));
+            printf("%d\n", ngx_cms_json_valid(in, n));
             break;
 
         case 'd':
-            ngx_cms_audit_json_init(&j, NULL, 0);
+            ngx_cms_json_init(&j, NULL, 0);
             doc(&j, in, n);
-            total = ngx_cms_audit_json_length(&j);
-            if (ngx_cms_audit_json_fits(&j)) {
+            total = ngx_cms_json_length(&j);
+            if (ngx_cms_json_fits(&j)) {
                 printf("COUNTING WROTE\n");
             }
 
@@ -130,10 +151,10 @@ main(void)
             for (size = 0; size < total; size++) {
                 out = malloc(size + 1);
                 out[size] = 0xa5;
-                ngx_cms_audit_json_init(&j, out, size);
+                ngx_cms_json_init(&j, out, size);
                 doc(&j, in, n);
-                if (ngx_cms_audit_json_fits(&j)
-                    || ngx_cms_audit_json_length(&j) != total)
+                if (ngx_cms_json_fits(&j)
+                    || ngx_cms_json_length(&j) != total)
                 {
                     printf("LENGTH MISMATCH with %zu\n", size);
                 }
@@ -144,14 +165,30 @@ main(void)
             }
 
             out = malloc(total + 1);
-            ngx_cms_audit_json_init(&j, out, total);
+            ngx_cms_json_init(&j, out, total);
             doc(&j, in, n);
-            if (!ngx_cms_audit_json_fits(&j)
-                || ngx_cms_audit_json_length(&j) != total
+            if (!ngx_cms_json_fits(&j)
+                || ngx_cms_json_length(&j) != total
                 || (size_t) (j.pos - out) != total)
             {
                 printf("LENGTH MISMATCH\n");
             }
+
+            /* growing from any first size: the same text, nothing lost */
+
+            for (size = 1; size <= total; size++) {
+                ngx_cms_json_init(&j, malloc(size), size);
+                j.grow = grow;
+                doc(&j, in, n);
+                if (!ngx_cms_json_fits(&j)
+                    || (size_t) (j.pos - j.start) != total
+                    || memcmp(j.start, out, total) != 0)
+                {
+                    printf("GROW MISMATCH from %zu\n", size);
+                }
+                free(j.start);
+            }
+
             out[total] = '\0';
             printf("%s\n", out);
             free(out);
@@ -170,7 +207,7 @@ my $san = `echo 'int main(void){return 0;}' | cc -fsanitize=address,undefined -x
 my $flags = '-std=c99 -Wall -Wextra -Werror -g'
             . ($san ? ' -fsanitize=address,undefined -fno-sanitize-recover' : '');
 
-my $out = `cc $flags -I$root/plugins/audit -I$root/ngx_cms_module/include -o $dir/t $dir/t.c $src 2>&1`;
+my $out = `cc $flags -I$root/ngx_cms_module/include -o $dir/t $dir/t.c $src 2>&1`;
 is($?, 0, 'the JSON code builds alone' . ($san ? ', with sanitizers' : ''))
     or diag($out);
 
