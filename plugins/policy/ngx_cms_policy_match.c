@@ -653,6 +653,12 @@ ngx_cms_policy_caseeq(const unsigned char *a, const unsigned char *b,
     size_t         i;
     unsigned char  x, y;
 
+    /* clients send the canonical spelling rules are written in */
+
+    if (memcmp(a, b, len) == 0) {
+        return 1;
+    }
+
     for (i = 0; i < len; i++) {
         x = a[i];
         y = b[i];
