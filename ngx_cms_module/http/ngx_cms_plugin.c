@@ -549,6 +549,19 @@ ngx_cms_resume(ngx_cms_call_t *call, ngx_int_t rc)
 
 /* parameters */
 
+
+/*
+ * Parameter names compare without case, as CMS reads them; clients send
+ * the spellings plugins ask for, so the exact comparison comes first.
+ */
+
+static ngx_inline ngx_uint_t
+ngx_cms_param_name_eq(u_char *a, u_char *b, size_t len)
+{
+    return ngx_memcmp(a, b, len) == 0 || ngx_strncasecmp(a, b, len) == 0;
+}
+
+
 ngx_cms_param_t *
 ngx_cms_param_get(ngx_cms_call_t *call, const char *name)
 {
@@ -565,7 +578,7 @@ ngx_cms_param_get(ngx_cms_call_t *call, const char *name)
 
     for (i = 0; i < call->params->nelts; i++) {
         if (prm[i].name.len == len
-            && ngx_strncasecmp(prm[i].name.data, (u_char *) name, len) == 0)
+            && ngx_cms_param_name_eq(prm[i].name.data, (u_char *) name, len))
         {
             return &prm[i];
         }
@@ -596,8 +609,8 @@ ngx_cms_param_set(ngx_cms_call_t *call, ngx_str_t *name, ngx_str_t *value)
 
     for (i = 0; i < call->params->nelts; i++) {
         if (prm[i].name.len == name->len
-            && ngx_strncasecmp(prm[i].name.data, name->data, name->len)
-               == 0)
+            && ngx_cms_param_name_eq(prm[i].name.data, name->data,
+                                     name->len))
         {
             prm[i].value.data = v;
             prm[i].value.len = value->len;
@@ -639,8 +652,8 @@ ngx_cms_param_remove(ngx_cms_call_t *call, ngx_str_t *name)
 
     for (i = 0; i < call->params->nelts; i++) {
         if (prm[i].name.len == name->len
-            && ngx_strncasecmp(prm[i].name.data, name->data, name->len)
-               == 0)
+            && ngx_cms_param_name_eq(prm[i].name.data, name->data,
+                                     name->len))
         {
             ngx_memmove(&prm[i], &prm[i + 1],
                         (call->params->nelts - i - 1)

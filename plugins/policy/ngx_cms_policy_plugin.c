@@ -125,6 +125,7 @@ static ngx_int_t ngx_cms_policy_deny(ngx_cms_call_t *call, ngx_str_t *rule,
 static ngx_cms_policy_ctx_t *ngx_cms_policy_get_ctx(ngx_cms_call_t *call);
 static ngx_cms_policy_meeting_t *ngx_cms_policy_lookup(
     ngx_cms_policy_sh_t *sh, u_char *id, size_t len);
+static void ngx_cms_policy_lower(u_char *dst, u_char *src, size_t n);
 static void ngx_cms_policy_remove(ngx_cms_policy_sh_t *sh,
     ngx_cms_policy_meeting_t *m);
 
@@ -614,7 +615,7 @@ ngx_cms_policy_open(ngx_cms_call_t *call, ngx_cms_policy_conf_rule_t *cr,
         }
 
         /* ids are GUIDs, and the bridge reads them in any case */
-        ngx_strlow(mark->id, object_id->data, mark->len);
+        ngx_cms_policy_lower(mark->id, object_id->data, mark->len);
     }
 
     if (res->meter != NGX_CMS_POLICY_OPEN) {
@@ -971,6 +972,37 @@ ngx_cms_policy_remove(ngx_cms_policy_sh_t *sh, ngx_cms_policy_meeting_t *m)
     }
 
     sh->used--;
+}
+
+
+/*
+ * ngx_strlow() eight bytes at a time: a byte from 'A' to 'Z' gets 0x20.
+ * In each byte, (0x80 + c - 'A') has its high bit set when c >= 'A' and
+ * (0x80 + c - 'Z' - 1) when c > 'Z'; neither sum carries into the next
+ * byte while c < 0x80, and bytes from 0x80 up are masked out.
+ */
+
+static void
+ngx_cms_policy_lower(u_char *dst, u_char *src, size_t n)
+{
+    uint64_t  w, m;
+
+    while (n >= 8) {
+        ngx_memcpy(&w, src, 8);
+
+        m = ((w & 0x7f7f7f7f7f7f7f7fULL) + 0x3f3f3f3f3f3f3f3fULL)
+            ^ ((w & 0x7f7f7f7f7f7f7f7fULL) + 0x2525252525252525ULL);
+        m &= ~w & 0x8080808080808080ULL;
+        w |= m >> 2;
+
+        ngx_memcpy(dst, &w, 8);
+
+        src += 8;
+        dst += 8;
+        n -= 8;
+    }
+
+    ngx_strlow(dst, src, n);
 }
 
 
