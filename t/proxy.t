@@ -218,4 +218,32 @@ like($raw, qr{^HTTP/1.1 400 .*\r\nX-Cms-Proxy-Reason: percent-encoding in path\r
 is_deeply([ map { "$_->{method} $_->{path}" } @{ $t->sim_requests } ], [],
           'none of the bad requests reached a bridge');
 
+$t->sim('DELETE', '/_sim/requests');
+
+# many parameters: the default cms_max_params is 64; past eight the body
+# is parsed again with room for all of them
+for my $n (9, 64, 65) {
+    my $body = join '&', map { "p$_=v%20$_" } 1 .. $n;
+    $r = $t->http('POST', $P, '/api/v1/coSpaces', body => $body, %auth);
+    if ($n <= 64) {
+        my ($got) = grep { ($_->{body} // '') eq $body }
+                    @{ $t->sim_requests('core1') };
+        ok($got, "$n parameters: the bridge received the body")
+            or diag($r->{headers}{'x-cms-proxy-reason'});
+    } else {
+        is($r->{status}, 400, "$n parameters: 400");
+        like($r->{headers}{'x-cms-proxy-reason'} // '',
+             qr/too many parameters at byte \Q@{[ index($body, 'p65=') ]}\E$/,
+             '... too many, at the 65th');
+    }
+}
+$r = $t->http('POST', $P, '/api/v1/coSpaces',
+              body => join('&', (map { "p$_=v" } 1 .. 8), '=x'), %auth);
+like($r->{headers}{'x-cms-proxy-reason'} // '', qr/empty parameter name/,
+     'an empty name as the ninth component: refused as that');
+$r = $t->http('POST', $P, '/api/v1/coSpaces',
+              body => join('&', (map { "p$_=v" } 1 .. 8), 'p9=%zz'), %auth);
+like($r->{headers}{'x-cms-proxy-reason'} // '', qr/bad percent-escape at byte 43$/,
+     'a bad escape in the ninth: refused as that, at its byte');
+
 $t->done;

@@ -10,10 +10,11 @@
  * instructions, more than anything else the module did for a GET.
  *
  * Instead the context comes in a block of its own, with spare room after
- * it for a small body's parameters and the balancer's state, and the block is kept for the next request
- * when this one's pool goes: a pointer push and pop in place of a malloc
- * and a free.  All the pool holds is the cleanup that gives the block
- * back (24 bytes), which fits in what a plain request leaves free.
+ * it for a small body's parameters and the balancer's state, and the
+ * block is kept for the next request when this one's pool goes: a
+ * pointer push and pop in place of a malloc and a free.  All the pool
+ * holds is the cleanup that gives the block back (24 bytes), which fits
+ * in what a plain request leaves free.
  *
  * The cleanup runs when the pool is destroyed, after the log phase and
  * after every cleanup registered later (the balancer's, the upstream's
@@ -28,9 +29,9 @@
 
 
 /*
- * room after the context: a small body's parameters and their decoded
- * text (a TMS PUT: four parameters, 650 bytes), the balancer's peer data
- * and failover state (270)
+ * room after the context: room for eight parameters (NGX_CMS_FEW_PARAMS,
+ * 576 bytes) and a short body's decoded text (a TMS PUT's: 118), the
+ * balancer's peer data and failover state (272)
  */
 #define NGX_CMS_CTX_ROOM   1280
 

@@ -12,6 +12,10 @@
 #include "ngx_cms.h"
 
 
+/* parameters a body has room for in the context's block (ngx_cms_ctx.c) */
+#define NGX_CMS_FEW_PARAMS  8
+
+
 static void ngx_cms_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_cms_parse_body(ngx_http_request_t *r,
     ngx_cms_ctx_t *ctx);
@@ -284,27 +288,20 @@ ngx_cms_parse_body(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
     }
 
     /*
-     * Room for as many parameters as the body can hold (components are
-     * split on '&'), not for cms_max_params of them: 64 would take 4.5 KB
-     * of the pool, a malloc() of its own, for a body of four.  The parse
-     * refuses the same bodies either way: with more components than
-     * cms_max_params the room is cms_max_params.
+     * Room for NGX_CMS_FEW_PARAMS parameters first (a TMS PUT has four),
+     * in the context's block, not for cms_max_params of them: 64 would
+     * take 4.5 KB of the pool, a malloc() of its own.  A body with more
+     * is parsed again with room for as many as it can hold (components
+     * are split on '&'), up to cms_max_params.  The first parse stops at
+     * the first component past its room, before looking into it, so the
+     * second one gives what one parse with all the room would give.
      */
-
-    n = 1;
-    last = body + len;
-
-    for (p = body;
-         n < lcf->max_params && (p = memchr(p, '&', last - p)) != NULL;
-         p++)
-    {
-        n++;
-    }
-
-    n = ngx_min(n, lcf->max_params);
 
     scratch = ngx_cms_ctx_palloc(ctx, r->pool,
                                  NGX_CMS_FORM_SCRATCH_SIZE(len));
+
+    n = ngx_min(NGX_CMS_FEW_PARAMS, lcf->max_params);
+
     params = ngx_cms_ctx_palloc(ctx, r->pool,
                                 n * sizeof(ngx_cms_form_param_t));
 
@@ -314,6 +311,28 @@ ngx_cms_parse_body(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
 
     rc = ngx_cms_form_parse(body, len, scratch, NGX_CMS_FORM_SCRATCH_SIZE(len),
                             params, n, &n, &err);
+
+    if (rc == NGX_CMS_FORM_E_TOO_MANY && lcf->max_params > NGX_CMS_FEW_PARAMS) {
+
+        n = 1;
+        last = body + len;
+
+        for (p = body;
+             n < lcf->max_params && (p = memchr(p, '&', last - p)) != NULL;
+             p++)
+        {
+            n++;
+        }
+
+        params = ngx_palloc(r->pool, n * sizeof(ngx_cms_form_param_t));
+        if (params == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        rc = ngx_cms_form_parse(body, len, scratch,
+                                NGX_CMS_FORM_SCRATCH_SIZE(len), params, n, &n,
+                                &err);
+    }
 
     if (rc != 0) {
         reason.data = ngx_pnalloc(r->pool, 128);

@@ -809,7 +809,9 @@ ngx_cms_slots_memo_keep(ngx_str_t *body, uint64_t zone, ngx_log_t *log)
  * changed_ms; a 64-bit mix of all of it, read under the zone's lock.
  */
 
-#define ngx_cms_slots_mix(h, v)                                                   h = ((h) ^ (uint64_t) (v)) * 0x100000001b3ULL,                                h ^= h >> 29
+#define ngx_cms_slots_mix(h, v)                                               \
+    h = ((h) ^ (uint64_t) (v)) * 0x100000001b3ULL,                            \
+    h ^= h >> 29
 
 static uint64_t
 ngx_cms_slots_zone_print(ngx_cms_slots_main_conf_t *smcf)
