@@ -558,7 +558,9 @@ ngx_cms_resume(ngx_cms_call_t *call, ngx_int_t rc)
 static ngx_inline ngx_uint_t
 ngx_cms_param_name_eq(u_char *a, u_char *b, size_t len)
 {
-    return ngx_memcmp(a, b, len) == 0 || ngx_strncasecmp(a, b, len) == 0;
+    return len == 0
+           || ngx_memcmp(a, b, len) == 0
+           || ngx_strncasecmp(a, b, len) == 0;
 }
 
 

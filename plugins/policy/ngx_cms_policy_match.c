@@ -655,7 +655,7 @@ ngx_cms_policy_caseeq(const unsigned char *a, const unsigned char *b,
 
     /* clients send the canonical spelling rules are written in */
 
-    if (memcmp(a, b, len) == 0) {
+    if (len == 0 || memcmp(a, b, len) == 0) {
         return 1;
     }
 
