@@ -21,6 +21,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "ngx_cms_json_escape.h"
 
 
@@ -81,6 +85,33 @@ ngx_cms_json_plain8(uint64_t w)
 }
 
 
+#if defined(__SSE2__)
+
+/*
+ * Sixteen bytes at once where SSE2 is (every x86-64): bit i of the result
+ * is set when byte i is not plain.  The signed comparison with 0x20 takes
+ * the controls and every byte from 0x80 up (negative) at once.
+ */
+
+static inline unsigned
+ngx_cms_json_special16(const unsigned char *s)
+{
+    __m128i  v, m;
+
+    v = _mm_loadu_si128((const __m128i *) s);
+
+    m = _mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                         _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+            _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                         _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f))));
+
+    return (unsigned) _mm_movemask_epi8(m);
+}
+
+#endif
+
+
 /* the length of a well-formed UTF-8 sequence at s (s[0] >= 0x80), or 0 */
 
 size_t
@@ -138,6 +169,9 @@ ngx_cms_json_escaped_len(const unsigned char *s, size_t len)
     size_t                n, out;
     uint64_t              w;
     const unsigned char  *end;
+#if defined(__SSE2__)
+    unsigned              m;
+#endif
 
     out = len;
     end = s + len;
@@ -145,6 +179,19 @@ ngx_cms_json_escaped_len(const unsigned char *s, size_t len)
     /* out starts at one byte a byte; escapes and bad bytes add to it */
 
     while (s < end) {
+
+#if defined(__SSE2__)
+        while (end - s >= 16) {
+            m = ngx_cms_json_special16(s);
+
+            if (m) {
+                s += __builtin_ctz(m);
+                break;
+            }
+
+            s += 16;
+        }
+#endif
 
         while (end - s >= 8) {
             memcpy(&w, s, 8);
@@ -201,6 +248,10 @@ ngx_cms_json_escape_utf8(unsigned char *dst, const unsigned char *s,
     uint64_t              w;
     unsigned char         c;
     const unsigned char  *end, *run;
+#if defined(__SSE2__)
+    unsigned              m;
+    __m128i               v;
+#endif
 
     end = s + len;
 
@@ -209,6 +260,45 @@ ngx_cms_json_escape_utf8(unsigned char *dst, const unsigned char *s,
         /* plain runs, eight bytes at a time; from run on, dst keeps pace */
 
         run = s;
+
+#if defined(__SSE2__)
+
+        /*
+         * Sixteen at a time first.  The sixteen are stored before they
+         * are known to be plain: dst has room for at least as many bytes
+         * as are left of s (no byte escapes to less than itself), and
+         * only the plain ones are counted.
+         */
+
+        while (end - s >= 16) {
+            m = ngx_cms_json_special16(s);
+
+            v = _mm_loadu_si128((const __m128i *) s);
+            _mm_storeu_si128((__m128i *) dst, v);
+
+            if (m) {
+                n = __builtin_ctz(m);
+                dst += n;
+                s += n;
+                break;
+            }
+
+            dst += 16;
+            s += 16;
+        }
+
+        /* the last fewer than sixteen of a long run, as in the words below */
+
+        if (s < end && end - s < 16 && end - run >= 16
+            && ngx_cms_json_special16(end - 16) == 0)
+        {
+            v = _mm_loadu_si128((const __m128i *) (end - 16));
+            _mm_storeu_si128((__m128i *) (dst - (s - (end - 16))), v);
+            dst += end - s;
+            break;
+        }
+
+#endif
 
         while (end - s >= 8) {
             memcpy(&w, s, 8);

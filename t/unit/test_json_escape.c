@@ -134,7 +134,7 @@ test_against_definition(void **state)
         "\xed\xa0\x80", "abcdefgh", "12345678901234567"
     };
 
-    unsigned char   in[128], out[1024], want[1024], *end;
+    unsigned char   in[256], out[1024], want[1024], *end, *exact;
     size_t          len, n, k, off;
     uint32_t        seed;
     int             round;
@@ -171,6 +171,18 @@ test_against_definition(void **state)
         }
 
         assert_int_equal(ngx_cms_json_escaped_len(in + off, len), n);
+
+        /*
+         * Into exactly the room it needs (ASan watches the end): the
+         * escaper may store ahead of what it has counted, never past it.
+         */
+
+        exact = malloc(n ? n : 1);
+        assert_non_null(exact);
+        end = ngx_cms_json_escape_utf8(exact, in + off, len);
+        assert_int_equal((size_t) (end - exact), n);
+        assert_memory_equal(exact, want, n);
+        free(exact);
     }
 }
 
