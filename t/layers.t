@@ -49,7 +49,8 @@ for my $dir ('include', @order) {
 my $system = qr{^(ngx_[a-z0-9_]+\.h|ngx_config\.h|libxml/|hiredis/|pcre2\.h|
                   std[a-z]+\.h|string\.h|stdio\.h|stdarg\.h|stdint\.h|
                   stddef\.h|ctype\.h|errno\.h|unistd\.h|fcntl\.h|setjmp\.h|
-                  sys/|time\.h|limits\.h|math\.h|cmocka\.h|dirent\.h)}x;
+                  sys/|time\.h|limits\.h|math\.h|cmocka\.h|dirent\.h|
+                  [a-z]*intrin\.h)}x;   # the compiler's SIMD intrinsics
 
 my @files;
 find(sub { push @files, $File::Find::name if /\.[ch]$/ }, $core, "$root/plugins");
