@@ -144,7 +144,9 @@ ngx_cms_ctx_release(void *data)
 {
     ngx_cms_ctx_block_t  *b = data;
 
-    if (ngx_cms_ctx_nfree >= NGX_CMS_CTX_KEEP) {
+    /* (written so that a KEEP of 0 is no comparison with 0) */
+
+    if (ngx_cms_ctx_nfree + 1 > NGX_CMS_CTX_KEEP) {
         ngx_free(b);
         return;
     }
