@@ -10,6 +10,7 @@
 
 
 static void *ngx_cms_create_main_conf(ngx_conf_t *cf);
+static void ngx_cms_exit_process(ngx_cycle_t *cycle);
 static void *ngx_cms_create_srv_conf(ngx_conf_t *cf);
 static void *ngx_cms_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_cms_merge_loc_conf(ngx_conf_t *cf, void *parent,
@@ -127,10 +128,19 @@ ngx_module_t  ngx_http_cms_module = {
     NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_cms_exit_process,                  /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+/* the request contexts kept for reuse go with the worker (ngx_cms_ctx.c) */
+
+static void
+ngx_cms_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_cms_ctx_free_all();
+}
 
 
 static void *

@@ -336,6 +336,8 @@ ngx_uint_t ngx_cms_slots_learn_space(ngx_cms_slots_main_conf_t *smcf,
     u_char *nma, size_t nma_len, u_char *secret, size_t secret_len,
     uint64_t asked_ms, const char *how, ngx_log_t *log);
 
+void ngx_cms_slots_memo_free(void);
+
 /* what learning one space did (ngx_cms_slots_learn_space) */
 #define NGX_CMS_SLOTS_LEARN_NOTHING   0   /* the zone agreed already */
 #define NGX_CMS_SLOTS_LEARN_CHANGED   1   /* mapped, corrected, reported */

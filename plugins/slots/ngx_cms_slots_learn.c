@@ -801,6 +801,19 @@ ngx_cms_slots_memo_keep(ngx_str_t *body, uint64_t zone, ngx_log_t *log)
 }
 
 
+void
+ngx_cms_slots_memo_free(void)
+{
+    if (ngx_cms_slots_memo) {
+        ngx_free(ngx_cms_slots_memo);
+        ngx_cms_slots_memo = NULL;
+    }
+
+    ngx_cms_slots_memo_len = 0;
+    ngx_cms_slots_memo_size = 0;
+}
+
+
 /*
  * A fingerprint of everything learning a listing reads in the zone: the
  * pools (which, active, their generation and slots), every slot's state,

@@ -55,6 +55,7 @@ static char *ngx_cms_slots_init_main_conf(ngx_conf_t *cf, void *conf);
 static ngx_int_t ngx_cms_slots_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_cms_slots_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_cms_slots_init_process(ngx_cycle_t *cycle);
+static void ngx_cms_slots_exit_process(ngx_cycle_t *cycle);
 
 
 static ngx_conf_enum_t  ngx_cms_slots_redis_down[] = {
@@ -179,7 +180,7 @@ ngx_module_t  ngx_cms_slots_module = {
     ngx_cms_slots_init_process,            /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_cms_slots_exit_process,            /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -1113,6 +1114,15 @@ ngx_cms_slots_init_process(ngx_cycle_t *cycle)
     }
 
     return NGX_OK;
+}
+
+
+/* the listing memo goes with the worker (ngx_cms_slots_learn.c) */
+
+static void
+ngx_cms_slots_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_cms_slots_memo_free();
 }
 
 
