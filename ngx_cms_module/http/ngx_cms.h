@@ -185,6 +185,7 @@ typedef struct {
     unsigned                     error_page:1;
     unsigned                     body_ready:1;  /* response, complete */
     unsigned                     parsed:1;      /* doc: tried once */
+    unsigned                     log_now_done:1;
 } ngx_cms_ctx_t;
 
 

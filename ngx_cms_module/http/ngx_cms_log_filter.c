@@ -67,7 +67,7 @@ ngx_cms_log_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_cms_module);
 
-    if (ctx != NULL && ctx->logged) {
+    if (ctx != NULL && (ctx->logged || ctx->log_now_done)) {
         return ngx_http_next_body_filter(r, in);
     }
 

@@ -19,6 +19,7 @@ static void ngx_cms_call_role(ngx_http_request_t *r, ngx_cms_call_t *call);
 static void ngx_cms_call_answer(ngx_http_request_t *r, ngx_cms_call_t *call);
 static void ngx_cms_run_log_hooks(ngx_cms_ctx_t *ctx);
 static void ngx_cms_log_cleanup(void *data);
+static void ngx_cms_log_calls(ngx_http_request_t *r);
 static ngx_int_t ngx_cms_hook_result(ngx_http_request_t *r,
     ngx_cms_ctx_t *ctx, ngx_cms_plugin_t *p, ngx_int_t rc);
 
@@ -1155,6 +1156,33 @@ ngx_cms_log_handler(ngx_http_request_t *r)
 
 void
 ngx_cms_log_now(ngx_http_request_t *r)
+{
+    ngx_cms_ctx_t  *ctx;
+
+    /*
+     * Once is enough: after the last byte (ngx_cms_log_filter.c) the log
+     * phase finds every call logged, or nothing to log, as before; only
+     * the walk over the pool's cleanups would be done again.
+     */
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_cms_module);
+
+    if (ctx != NULL && ctx->log_now_done) {
+        return;
+    }
+
+    ngx_cms_log_calls(r);
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_cms_module);
+
+    if (ctx != NULL) {
+        ctx->log_now_done = 1;
+    }
+}
+
+
+static void
+ngx_cms_log_calls(ngx_http_request_t *r)
 {
     ngx_uint_t           found;
     ngx_cms_ctx_t       *ctx;
