@@ -71,8 +71,12 @@ check_lengths(const uint8_t *p, size_t len, int64_t want)
             return;
         }
 
+        /* letters fold to lower case, nothing else (0x1a | 0x20 is ':') */
+
         for (i = 0; i < n; i++) {
-            if ((p[i] | 0x20) != name[i]) {
+            if ((p[i] >= 'A' && p[i] <= 'Z' ? p[i] | 0x20 : p[i])
+                != name[i])
+            {
                 break;
             }
         }
