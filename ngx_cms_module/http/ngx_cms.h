@@ -215,10 +215,10 @@ ngx_cms_ctx_t *ngx_cms_ctx_create(ngx_pool_t *pool);
 void *ngx_cms_ctx_palloc(ngx_cms_ctx_t *ctx, ngx_pool_t *pool, size_t size);
 void *ngx_cms_ctx_alloc(ngx_cms_ctx_t *ctx, ngx_pool_t *pool, size_t size);
 void ngx_cms_ctx_free_all(void);
+ngx_cms_ctx_t *ngx_cms_classify(ngx_http_request_t *r);
 
 /* ngx_cms_request.c */
 ngx_int_t ngx_cms_precontent_handler(ngx_http_request_t *r);
-ngx_cms_ctx_t *ngx_cms_classify(ngx_http_request_t *r);
 
 /* ngx_cms_plugin.c */
 char *ngx_cms_plugins_directive(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -19,58 +19,8 @@
 static void ngx_cms_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_cms_parse_body(ngx_http_request_t *r,
     ngx_cms_ctx_t *ctx);
-static ngx_cms_method_e ngx_cms_method(ngx_http_request_t *r);
 static ngx_int_t ngx_cms_refuse_repeated(ngx_http_request_t *r,
     ngx_cms_form_param_t *dup);
-
-
-ngx_cms_ctx_t *
-ngx_cms_classify(ngx_http_request_t *r)
-{
-    u_char         *p, *last;
-    ngx_cms_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r->main, ngx_http_cms_module);
-    if (ctx != NULL) {
-        return ctx;
-    }
-
-    ctx = ngx_cms_ctx_create(r->main->pool);
-    if (ctx == NULL) {
-        return NULL;
-    }
-
-    ctx->method = ngx_cms_method(r->main);
-
-    /*
-     * The raw path, as the client sent it: proxy_pass without a URI part
-     * forwards exactly these bytes, so this is what the bridge will act
-     * on.  Classifying nginx's normalized r->uri instead would let
-     * "/coSpaces/../calls" be judged as one thing and executed as another.
-     */
-
-    if (r->main->valid_unparsed_uri) {
-        p = r->main->unparsed_uri.data;
-        last = p + r->main->unparsed_uri.len;
-
-        if (r->main->args.len) {
-            last = r->main->args.data - 1;
-        }
-
-    } else {
-        /* rewritten ("rewrite", "set $args"): proxy_pass sends r->uri */
-        p = r->main->uri.data;
-        last = p + r->main->uri.len;
-    }
-
-    ctx->api_rc = ngx_cms_api_classify(p, last - p, ctx->method, &ctx->api);
-
-    ctx->operation = ctx->api.operation;
-
-    ngx_http_set_ctx(r->main, ctx, ngx_http_cms_module);
-
-    return ctx;
-}
 
 
 /*
@@ -413,28 +363,4 @@ ngx_cms_refuse_repeated(ngx_http_request_t *r, ngx_cms_form_param_t *dup)
                                 "parameter",
                                 plain ? (char *) dup->name : "body",
                                 "error", "ambiguous", &reason);
-}
-
-
-static ngx_cms_method_e
-ngx_cms_method(ngx_http_request_t *r)
-{
-    switch (r->method) {
-
-    case NGX_HTTP_GET:
-    case NGX_HTTP_HEAD:
-        return NGX_CMS_METHOD_GET;
-
-    case NGX_HTTP_POST:
-        return NGX_CMS_METHOD_POST;
-
-    case NGX_HTTP_PUT:
-        return NGX_CMS_METHOD_PUT;
-
-    case NGX_HTTP_DELETE:
-        return NGX_CMS_METHOD_DELETE;
-
-    default:
-        return NGX_CMS_METHOD_OTHER;
-    }
 }
