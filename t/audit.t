@@ -742,7 +742,18 @@ EOF
 # what sat in a shared ring (ring=, even with flush=1h) is written by the
 # worker the master starts in its place
 
-$t->write_conf(<<'EOF', 'kill.conf');
+my $kill_proxy = <<'EOF';
+        location /api/v1/ {
+            auth_basic "cms";
+            auth_basic_user_file %%TESTDIR%%/htpasswd;
+            cms_api on;
+            cms_plugins audit;
+            cms_credentials inject;
+            proxy_pass http://cms;
+        }
+EOF
+
+(my $kill_conf = <<'EOF') =~ s/%%KILLPROXY%%\n/$kill_proxy/g;
 load_module %%MODULE%%;
 daemon off;
 master_process on;
@@ -759,53 +770,26 @@ http {
     server {
         listen 127.0.0.1:%%PORT_through%%;
         cms_audit_log %%TESTDIR%%/kill-through.log;
-        location /api/v1/ {
-            auth_basic "cms";
-            auth_basic_user_file %%TESTDIR%%/htpasswd;
-            cms_api on;
-            cms_plugins audit;
-            cms_credentials inject;
-            proxy_pass http://cms;
-        }
+%%KILLPROXY%%
     }
     server {
         listen 127.0.0.1:%%PORT_buffer%%;
         cms_audit_log %%TESTDIR%%/kill-buffered.log buffer=64k flush=1h;
-        location /api/v1/ {
-            auth_basic "cms";
-            auth_basic_user_file %%TESTDIR%%/htpasswd;
-            cms_api on;
-            cms_plugins audit;
-            cms_credentials inject;
-            proxy_pass http://cms;
-        }
+%%KILLPROXY%%
     }
     server {
         listen 127.0.0.1:%%PORT_kring%%;
         cms_audit_log %%TESTDIR%%/kill-ring.log ring=64k flush=1h;
-        location /api/v1/ {
-            auth_basic "cms";
-            auth_basic_user_file %%TESTDIR%%/htpasswd;
-            cms_api on;
-            cms_plugins audit;
-            cms_credentials inject;
-            proxy_pass http://cms;
-        }
+%%KILLPROXY%%
     }
     server {
         listen 127.0.0.1:%%PORT_kringpass%%;
         cms_audit_log %%TESTDIR%%/kill-ringpass.log ring=64k;
-        location /api/v1/ {
-            auth_basic "cms";
-            auth_basic_user_file %%TESTDIR%%/htpasswd;
-            cms_api on;
-            cms_plugins audit;
-            cms_credentials inject;
-            proxy_pass http://cms;
-        }
+%%KILLPROXY%%
     }
 }
 EOF
+$t->write_conf($kill_conf, 'kill.conf');
 
 $t->run_nginx(conf => 'kill.conf', key => 'nginx_kill',
               pidfile => $t->dir . '/kill.pid',

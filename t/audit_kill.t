@@ -82,18 +82,6 @@ sub status {
     return $res->{status} == 200 ? $json->decode($res->{content}) : {};
 }
 
-sub workers {
-    my ($ppid) = @_;
-    my @w;
-    for my $stat (glob '/proc/[0-9]*/stat') {
-        open my $fh, '<', $stat or next;
-        my $line = <$fh> // next;
-        close $fh;
-        push @w, $1 if $line =~ /^(\d+) \(.*\) \S+ (\d+) / && $2 == $ppid;
-    }
-    return sort { $a <=> $b } @w;
-}
-
 sub lines {
     my @l = $t->read_file('audit.log') =~ /^(.+)\n/mg;
     return @l;
@@ -121,8 +109,7 @@ my $loc = $t->http('POST', $P, '/api/v1/coSpaces', body => 'name=Kill')
 my ($space) = $loc =~ m{/([^/]+)$};
 ok($space, 'a coSpace to change');
 
-my $master = $t->{pids}{nginx};
-my @before = workers($master);
+my @before = sort { $a <=> $b } $t->workers;
 is(scalar @before, 2, 'two workers');
 
 # each client: its answered ids, one a line, in a file of its own
@@ -173,7 +160,7 @@ ok($n > $clients * $per * 0.8,
 is(scalar(grep { $_ > 1 } values %answered), 0,
    'no two answers carried the same request id');
 
-my @after = workers($master);
+my @after = $t->workers;
 ok(@after == 2 && !grep({ $_ == $before[0] } @after),
    'the killed worker was replaced');
 like($t->read_file('error.log'),
