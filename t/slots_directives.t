@@ -11,7 +11,7 @@
 #                                   the reconciliation after that time
 #   cms_slots_zone                  the shared zone has that size
 #   cms_slot_redis on|off           the table is in Redis, or not at all
-#   cms_slot_redis_down closed      Redis down: check-outs get 503
+#   cms_slot_redis_down closed      Redis down: check-outs get 400
 #                                   slotTableUnavailable, the bridge sees
 #                                   nothing
 #   cms_slot_redis_down open        Redis down: the zone decides
@@ -249,7 +249,7 @@ wait_for('C sees Redis gone', sub { !status('c')->{redis}{available} });
 $t->sim('DELETE', '/_sim/requests');
 
 my $r = checkout('a', 3, 'Gamma');
-is($r->{status}, 503, 'cms_slot_redis_down closed: a check-out gets 503');
+is($r->{status}, 400, 'cms_slot_redis_down closed: a check-out gets 400');
 is($r->{content}, qq{<?xml version="1.0"?>\n<failureDetails>}
    . qq{<slotTableUnavailable rule="redis-down" /></failureDetails>},
    'slotTableUnavailable, rule redis-down');

@@ -448,12 +448,21 @@ ngx_cms_slots_decide_local(ngx_cms_call_t *call,
     ngx_cms_slots_slot_t  *slot;
     ngx_cms_slot_view_t    view;
 
+    /*
+     * 400, not 503: nothing reached the bridge, and a scheduler that
+     * reads a 5xx as "may have been applied" rolls the opening back with
+     * a closing PUT, which names no meeting and so would end whichever
+     * meeting holds the slot (found by the chaos soak: TMS-like clients
+     * sharing one API user closed each other's meetings).  A 4xx is
+     * what CMS answers for a request it did not carry out.
+     */
+
     if (refuse && sr->shape == NGX_CMS_SLOT_PUT_OPEN) {
         ngx_str_set(&rule, "redis-down");
         ngx_str_set(&reason, "the shared slot table (redis) is not "
                              "available and cms_slot_redis_down is closed");
         sr->resolved = 1;
-        ngx_cms_deny(call, NGX_HTTP_SERVICE_UNAVAILABLE,
+        ngx_cms_deny(call, NGX_HTTP_BAD_REQUEST,
                      "slotTableUnavailable", &rule, &reason);
         return NGX_CMS_DENY;
     }
