@@ -804,6 +804,22 @@ ngx_cms_slots_put_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
         slot->res_token = 0;
     }
 
+    /*
+     * The bridge took the placeholder name: the slot is free, whatever
+     * was decided on a view (Redis's, during a failover) that thought
+     * it free already.
+     */
+
+    if (ok && sr->action == NGX_CMS_SLOT_ACT_NONE
+        && sr->shape == NGX_CMS_SLOT_PUT_CLOSE
+        && slot->hold.state != NGX_CMS_SLOT_FREE)
+    {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "cms slots: space \"%V\" closed at the bridge while "
+                      "the zone had it held: checked in", &sr->space);
+        sr->action = NGX_CMS_SLOT_ACT_CHECKIN;
+    }
+
     switch (sr->action) {
 
     case NGX_CMS_SLOT_ACT_CHECKOUT:

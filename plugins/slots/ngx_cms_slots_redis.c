@@ -12,7 +12,11 @@
  * Two scripts, so that two proxies racing on one slot see one truth:
  *
  *   decide   looks at the slot (seeding it from the caller's zone when
- *            Redis has lost it), decides the PUT as ngx_cms_slot_decide()
+ *            Redis has lost it, or has an older version of it than the
+ *            zone has applied: a Sentinel failover can promote a replica
+ *            that missed the last writes, and deciding on its stale view
+ *            let closes pass as "nothing to do" while every zone kept
+ *            the slot in use), decides the PUT as ngx_cms_slot_decide()
  *            would, and for a check-out reserves the slot, all at once;
  *   commit   ends a reservation and, when something changed, writes the
  *            new record, bumps the version and publishes it on
@@ -76,11 +80,12 @@ static ngx_str_t  ngx_cms_slots_decide_lua = ngx_string(
 "'rk', 'rnk', 'rec', 'v')\n"
 "local st, k, nk, rec, v = h[1], h[2], h[3], h[8], h[9]\n"
 "local now = tonumber(ARGV[6])\n"
-"if not st then\n"
-"  st, k, nk, rec, v = ARGV[8], ARGV[9], ARGV[10], ARGV[11], '0'\n"
+"if not st or (tonumber(v) or 0) < tonumber(ARGV[14]) then\n"
+"  st, k, nk, rec, v = ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[14]\n"
 "  redis.call('HSET', KEYS[1], 'st', st, 'k', k, 'nk', nk, 'rec', rec, "
-"'v', 0)\n"
-"  if st ~= '0' then redis.call('ZADD', KEYS[2], '9e15', ARGV[13]) end\n"
+"'v', v)\n"
+"  if st ~= '0' then redis.call('ZADD', KEYS[2], '9e15', ARGV[13])\n"
+"  elseif not h[4] then redis.call('ZREM', KEYS[2], ARGV[13]) end\n"
 "end\n"
 "local vst, vk, vnk = st, k, nk\n"
 "local reserved = h[4] and h[5] and tonumber(h[5]) > now\n"
@@ -177,6 +182,8 @@ static ngx_int_t ngx_cms_slots_redis_commit(ngx_cms_slots_main_conf_t *smcf,
     const char *op, u_char *token, size_t token_len, ngx_uint_t ok,
     ngx_uint_t npool, long index, ngx_cms_slots_id_t *space, uint64_t nk,
     ngx_str_t *arg, ngx_cms_slots_hold_t *hold);
+static uint64_t ngx_cms_slots_version_locked(ngx_cms_slots_main_conf_t *smcf,
+    ngx_uint_t npool, long index);
 static size_t ngx_cms_slots_record_locked(ngx_cms_slots_main_conf_t *smcf,
     ngx_uint_t npool, long index, ngx_cms_slots_hold_t *hold, u_char *buf,
     size_t size);
@@ -272,7 +279,8 @@ ngx_cms_slots_redis_decide(ngx_cms_slots_main_conf_t *smcf,
 {
     u_char                       *p, *rec;
     size_t                        rec_len;
-    ngx_str_t                     argv[15];
+    uint64_t                      version;
+    ngx_str_t                     argv[16];
     ngx_uint_t                    i;
     ngx_pool_cleanup_t           *cln;
     ngx_cms_slots_pending_t      *pd;
@@ -317,6 +325,9 @@ ngx_cms_slots_redis_decide(ngx_cms_slots_main_conf_t *smcf,
     ngx_shmtx_lock(&smcf->shpool->mutex);
     rec_len = ngx_cms_slots_record_locked(smcf, sr->pool, sr->index, NULL,
                                           rec, NGX_CMS_SLOTS_REC_MAX);
+    version = rec_len ? ngx_cms_slots_version_locked(smcf, sr->pool,
+                                                      sr->index)
+                      : 0;
     ngx_shmtx_unlock(&smcf->shpool->mutex);
 
     if (ngx_cms_slots_space_key(r->pool, sr->space.data, sr->space.len,
@@ -331,7 +342,7 @@ ngx_cms_slots_redis_decide(ngx_cms_slots_main_conf_t *smcf,
         goto failed;
     }
 
-    /* ARGV[1..13], see the script */
+    /* ARGV[1..14], see the script */
 
     i = 2;
 
@@ -389,6 +400,10 @@ ngx_cms_slots_redis_decide(ngx_cms_slots_main_conf_t *smcf,
     i++;
 
     argv[i] = sr->space;
+    i++;
+
+    argv[i].data = p;
+    argv[i].len = ngx_sprintf(p, "%uL", version) - p;
     i++;
 
     if (ngx_cms_redis_script_call(rc->decide, NULL,
@@ -1004,6 +1019,20 @@ ngx_cms_slots_record_locked(ngx_cms_slots_main_conf_t *smcf,
 
     /* no separator after the last field */
     return p - 1 - buf;
+}
+
+
+/* the version of the slot's record the zone has applied last */
+
+static uint64_t
+ngx_cms_slots_version_locked(ngx_cms_slots_main_conf_t *smcf,
+    ngx_uint_t npool, long index)
+{
+    ngx_cms_slots_pool_t  *pool;
+
+    pool = &smcf->sh->pools[npool];
+
+    return pool->slots[index - pool->model.start].version;
 }
 
 
