@@ -166,7 +166,7 @@ sub client {
                 }
             } elsif ($res->{status} != 400
                      || $res->{content} !~ /slotInUse/) {
-                push @log, ['error', $i, "book: $res->{status}"];
+                push @log, ["error", $i, "book: $res->{status} $res->{content}"];
             }
 
         } elsif ($r < 0.7) {

@@ -396,7 +396,8 @@ ngx_cms_slots_redis_decide(ngx_cms_slots_main_conf_t *smcf,
     i++;
 
     argv[i].data = p;
-    argv[i].len = ngx_sprintf(p, "%ui", smcf->max_meetings) - p;
+    p = ngx_sprintf(p, "%ui", smcf->max_meetings);
+    argv[i].len = p - argv[i].data;
     i++;
 
     argv[i] = sr->space;
