@@ -307,6 +307,24 @@ is(api('b', PUT => "/api/v1/cospaces/$space{4}", close_body(4))->{status},
 ok(wait_for('A hears of it', sub { states('a') !~ /Again/ }),
    'A has slot 4 free as well');
 
+# --- a meeting ended on the bridge behind the proxies' back (CMS's own
+# web interface): reconciliation through B corrects B and, through
+# Redis, A.  With Redis, a listing corrected nothing, reconciliation's
+# own listing included: only spaces it did not list were.
+
+is(api('a', PUT => "/api/v1/cospaces/$space{1}", open_body('Direct', 'd'))
+   ->{status}, 200, 'a meeting in slot 1 through A');
+ok(wait_for('B sees it', sub { states('b') =~ /^in_use:Direct,/ }),
+   'B has it in use');
+is($t->http('PUT', $t->port('core1'), "/api/v1/coSpaces/$space{1}",
+            body => close_body(1), user => 'admin', password => 'secret1')
+   ->{status}, 200, 'the bridge itself ends it');
+is($t->http('POST', $port{b}, '/slots?reconcile')->{status}, 200,
+   'reconciliation through B');
+like(states('b'), qr/^free:,/, 'B: slot 1 free');
+ok(wait_for('A hears of it', sub { states('a') =~ /^free:,/ }),
+   'A: slot 1 free');
+
 # --- Redis flushed: rebuilt from CMS
 
 is(api('a', PUT => "/api/v1/cospaces/$space{2}", open_body('Kept', 'k'))
@@ -330,6 +348,11 @@ is($r->{status}, 400, 'and a double booking through B is still refused');
 
 # --- Redis down: each instance decides alone; back: reconciled
 
+is(api('a', PUT => "/api/v1/cospaces/$space{5}", open_body('Before', 'bf'))
+   ->{status}, 200, 'a meeting in slot 5 before Redis goes');
+ok(wait_for('B sees it', sub { states('b') =~ /in_use:Before$/ }),
+   'B has it in use');
+
 $t->stop_process('redis');
 wait_for('A sees Redis gone', sub { !status('a')->{redis}{available} });
 like(status('a')->{redis}{degraded}, qr/decides alone/, 'degraded: open');
@@ -338,6 +361,8 @@ is(api('a', PUT => "/api/v1/cospaces/$space{3}", open_body('Alone', 'al'))
    ->{status}, 200, 'a check-out with Redis down (cms_slot_redis_down open)');
 is(api('a', PUT => "/api/v1/cospaces/$space{2}", open_body('Other', 'o'))
    ->{status}, 400, 'the zone still refuses a double booking');
+is(api('a', PUT => "/api/v1/cospaces/$space{5}", close_body(5))->{status},
+   200, 'the meeting of slot 5 ends through A alone');
 
 $t->start_redis;
 wait_for('A sees Redis back', sub { status('a')->{redis}{available} });
@@ -345,6 +370,14 @@ wait_for('reconciled into Redis', sub {
     redis_cli("HGET cms-test:slots:space:$space{3} rec") =~ /Alone/ });
 like(redis_cli("HGET cms-test:slots:space:$space{3} rec"), qr/Alone/,
      'Redis back: the meeting made while it was down is in Redis');
+
+# The meeting of slot 5 ended through A alone; Redis came back empty.
+# Versions counted again from nothing once gave A's records versions B
+# had applied already, and B kept the slot in use for good.
+ok(wait_for('B hears of both', sub {
+       states('b') =~ /in_use:Alone/ && states('b') !~ /Before/ }),
+   'B: the meeting made alone is in use, the one ended alone is free')
+    or diag(states('b') . ' A: ' . states('a') . ' redis: ' . redis_cli("HMGET cms-test:slots:space:$space{5} v rec"));
 
 # --- fast shutdown (SIGTERM) while a check-out waits for Redis's word:
 # the worker exits without sending that write to the bridge (its client

@@ -587,7 +587,7 @@ ngx_cms_slots_rec_detail(ngx_cms_client_t *cc)
                                              slot);
             ngx_memzero(&slot->hold, sizeof(ngx_cms_slots_hold_t));
             ngx_cms_slots_unmap_locked(job->smcf, slot);
-            slot->changed_ms = ngx_cms_slots_now_ms();
+            ngx_cms_slots_touch_locked(slot, job->asked_ms);
             job->smcf->sh->corrections++;
 
         } else {
@@ -768,7 +768,7 @@ ngx_cms_slots_release_done(ngx_cms_client_t *cc)
 
         ngx_memzero(&slot->hold, sizeof(ngx_cms_slots_hold_t));
         slot->res_token = 0;
-        slot->changed_ms = ngx_cms_slots_now_ms();
+        ngx_cms_slots_touch_locked(slot, 0);
         smcf->sh->released++;
         done = 1;
     }

@@ -505,9 +505,12 @@ ngx_cms_slots_learn_listing(ngx_cms_slots_main_conf_t *smcf, xmlDocPtr doc,
         }
 
         if (correct) {
+            /* a listing passing through only maps spaces when Redis
+             * shares the table; reconciliation's (with seen) corrects */
             rc = ngx_cms_slots_learn_space(smcf, id, id_len, name, name_len,
                                            NULL, 0, NULL, 0, asked_ms,
-                                           "listing", log);
+                                           seen ? "reconciliation"
+                                                : "listing", log);
 
             if (learned && rc > *learned) {
                 *learned = rc;
@@ -688,7 +691,9 @@ ngx_cms_slots_learn_space(ngx_cms_slots_main_conf_t *smcf, u_char *id,
         change = 1;
     }
 
-    slot->changed_ms = now_ms;
+    /* versioned as of the question: a change another instance made
+     * after it (not heard of yet) stays newer */
+    ngx_cms_slots_touch_locked(slot, asked_ms);
     smcf->sh->corrections++;
 
 done:

@@ -838,7 +838,7 @@ ngx_cms_slots_put_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
                                sr->meeting.len);
         ngx_cms_slots_set_user(&slot->hold.user, user->data, user->len);
         slot->last_call.len = 0;
-        slot->changed_ms = ngx_cms_slots_now_ms();
+        ngx_cms_slots_touch_locked(slot, 0);
         smcf->sh->checkouts++;
         what = "checkout";
         emit = 1;
@@ -865,7 +865,7 @@ ngx_cms_slots_put_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
         slot->hold.stuck = NGX_CMS_SLOTS_STUCK_NONE;
         slot->hold.state = NGX_CMS_SLOT_IN_USE;
 
-        slot->changed_ms = ngx_cms_slots_now_ms();
+        ngx_cms_slots_touch_locked(slot, 0);
         what = "extend";
         emit = 1;
         break;
@@ -879,7 +879,7 @@ ngx_cms_slots_put_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
             }
 
             ngx_memzero(&slot->hold, sizeof(ngx_cms_slots_hold_t));
-            slot->changed_ms = ngx_cms_slots_now_ms();
+            ngx_cms_slots_touch_locked(slot, 0);
             smcf->sh->checkins++;
             emit = 2;
             break;
@@ -888,7 +888,7 @@ ngx_cms_slots_put_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
         if (failed && slot->hold.state != NGX_CMS_SLOT_FREE) {
             slot->hold.state = NGX_CMS_SLOT_STUCK;
             slot->hold.stuck = NGX_CMS_SLOTS_STUCK_CHECKIN;
-            slot->changed_ms = ngx_cms_slots_now_ms();
+            ngx_cms_slots_touch_locked(slot, 0);
             what = "stuck";
             emit = 1;
         }
@@ -988,7 +988,7 @@ ngx_cms_slots_call_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
                     slot->hold.state = NGX_CMS_SLOT_IN_USE;
                 }
 
-                slot->changed_ms = ngx_cms_slots_now_ms();
+                ngx_cms_slots_touch_locked(slot, 0);
                 ngx_cms_slots_change_fill_locked(&ch, "call", pool, index,
                                                  slot);
                 emit = 1;
@@ -1003,7 +1003,7 @@ ngx_cms_slots_call_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
             ngx_cms_slots_change_fill_locked(&ch, "space_deleted", pool,
                                              index, slot);
             ngx_memzero(&slot->hold, sizeof(ngx_cms_slots_hold_t));
-            slot->changed_ms = ngx_cms_slots_now_ms();
+            ngx_cms_slots_touch_locked(slot, 0);
             op = "put";
             emit = 1;
         }
@@ -1027,7 +1027,7 @@ ngx_cms_slots_call_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
             {
                 slot->last_call = slot->hold.call;
                 slot->hold.call.len = 0;
-                slot->changed_ms = ngx_cms_slots_now_ms();
+                ngx_cms_slots_touch_locked(slot, 0);
             }
 
             op = "uncall";

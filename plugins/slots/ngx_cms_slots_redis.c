@@ -113,7 +113,19 @@ static ngx_str_t  ngx_cms_slots_decide_lua = ngx_string(
 
 /*
  * The change script.  ARGV: 1 op, 2 token, 3 ok, 4 st, 5 k, 6 nk, 7 rec,
- * 8 space, 9 channel, 10 now, 11 arg.  Whole records are written only
+ * 8 space, 9 channel, 10 now, 11 arg, 12 the zone's version of the slot.
+ *
+ * Versions are microseconds of wall clock: a change written here gets
+ * Redis's clock (or one more than the last version, or the zone's, if
+ * either is ahead), and a change an instance made alone (Redis down,
+ * reconciliation) gets its own clock in its zone.  A counter restarted
+ * from what a promoted replica or a restarted Redis had gave a second,
+ * different record a version the zones had applied already, which they
+ * then ignored; and whichever instance pushed its table last after an
+ * outage won, stale or not (the chaos soak's slot tables).  Now "put"
+ * (an instance's table pushed after an outage) and "map" write only
+ * over an older version, under the zone's own, so the newest change
+ * wins whoever pushes last.  Whole records are written only
  * by the deciding instance (checkout, checkin) and by reconciliation
  * (put, map); everything else changes one field of the record Redis
  * has, so an instance that has not heard the latest news cannot write
@@ -123,19 +135,31 @@ static ngx_str_t  ngx_cms_slots_decide_lua = ngx_string(
 
 static ngx_str_t  ngx_cms_slots_commit_lua = ngx_string(
 "local op, key, held = ARGV[1], KEYS[1], KEYS[2]\n"
+"local zv = tonumber(ARGV[12]) or 0\n"
 "local function write(st, k, nk, rec)\n"
-"  local v = redis.call('HINCRBY', key, 'v', 1)\n"
-"  redis.call('HSET', key, 'st', st, 'k', k, 'nk', nk, 'rec', rec)\n"
+"  local t = redis.call('TIME')\n"
+"  local v = (tonumber(redis.call('HGET', key, 'v')) or 0) + 1\n"
+"  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+"  if now > v then v = now end\n"
+"  if zv > v then v = zv end\n"
+"  v = string.format('%.0f', v)\n"
+"  redis.call('HSET', key, 'v', v, 'st', st, 'k', k, 'nk', nk, 'rec', rec)\n"
 "  if st == '0' then redis.call('ZREM', held, ARGV[8])\n"
 "  else redis.call('ZADD', held, '9e15', ARGV[8]) end\n"
 "  redis.call('PUBLISH', ARGV[9], v .. '\\31' .. rec)\n"
 "  return v\n"
 "end\n"
-"if op == 'map' then\n"
-"  if redis.call('EXISTS', key) == 1 then return 0 end\n"
-"  return write(ARGV[4], ARGV[5], ARGV[6], ARGV[7])\n"
+"if op == 'map' or op == 'put' then\n"
+"  local v = redis.call('HGET', key, 'v')\n"
+"  if v and (op == 'map' or (tonumber(v) or 0) >= zv) then return 0 end\n"
+"  local w = string.format('%.0f', zv)\n"
+"  redis.call('HSET', key, 'v', w, 'st', ARGV[4], 'k', ARGV[5], 'nk', "
+"ARGV[6], 'rec', ARGV[7])\n"
+"  if ARGV[4] == '0' then redis.call('ZREM', held, ARGV[8])\n"
+"  else redis.call('ZADD', held, '9e15', ARGV[8]) end\n"
+"  redis.call('PUBLISH', ARGV[9], w .. '\\31' .. ARGV[7])\n"
+"  return 1\n"
 "end\n"
-"if op == 'put' then return write(ARGV[4], ARGV[5], ARGV[6], ARGV[7]) end\n"
 "local r = redis.call('HGET', key, 'r')\n"
 "if op == 'checkout' then\n"
 "  if r ~= ARGV[2] then return 0 end\n"
@@ -774,7 +798,8 @@ ngx_cms_slots_redis_commit(ngx_cms_slots_main_conf_t *smcf, const char *op,
     u_char                      *rec, *keys;
     size_t                       rec_len;
     ngx_int_t                    rc;
-    ngx_str_t                    argv[13], name;
+    uint64_t                     version;
+    ngx_str_t                    argv[14], name;
     ngx_pool_t                  *pool;
     ngx_cms_slots_pool_t        *sp;
     ngx_cms_slots_slot_t        *slot;
@@ -795,6 +820,7 @@ ngx_cms_slots_redis_commit(ngx_cms_slots_main_conf_t *smcf, const char *op,
     }
 
     rec_len = 0;
+    version = 0;
     ngx_memzero(&id, sizeof(ngx_cms_slots_id_t));
 
     ngx_str_set(&argv[5], "0");
@@ -815,6 +841,7 @@ ngx_cms_slots_redis_commit(ngx_cms_slots_main_conf_t *smcf, const char *op,
         {
             slot = &sp->slots[index - sp->model.start];
             id = slot->space;
+            version = slot->version;
 
             /*
              * The deciding request knows its own holder better than the
@@ -922,9 +949,17 @@ ngx_cms_slots_redis_commit(ngx_cms_slots_main_conf_t *smcf, const char *op,
         ngx_str_set(&argv[12], "");
     }
 
+    argv[13].data = ngx_pnalloc(pool, NGX_INT64_LEN);
+    if (argv[13].data == NULL) {
+        goto failed;
+    }
+
+    argv[13].len = ngx_sprintf(argv[13].data, "%uL", version)
+                   - argv[13].data;
+
     /* the strings are copied into the command: the pool may go now */
 
-    rc = ngx_cms_redis_script_call(rcf->commit, NULL, NULL, NULL, 2, 13,
+    rc = ngx_cms_redis_script_call(rcf->commit, NULL, NULL, NULL, 2, 14,
                                    argv);
 
     ngx_destroy_pool(pool);

@@ -133,6 +133,28 @@ ngx_cms_slots_now_ms(void)
 }
 
 
+/*
+ * The zone changed a slot itself (a decision's outcome, a correction,
+ * a release): when, and a version above any the slot has had, in the
+ * microseconds Redis's records are versioned in (the change script), so
+ * that a change made here during an outage outranks what Redis had.
+ * seen_ms: when what the change says was true (a bridge's answer to
+ * reconciliation), 0 for now.
+ */
+
+void
+ngx_cms_slots_touch_locked(ngx_cms_slots_slot_t *slot, uint64_t seen_ms)
+{
+    uint64_t  now_ms;
+
+    now_ms = ngx_cms_slots_now_ms();
+
+    slot->changed_ms = now_ms;
+    slot->version = ngx_max(slot->version + 1,
+                            (seen_ms ? seen_ms : now_ms) * 1000);
+}
+
+
 /* the setters copy nothing when empty: an empty field may come as NULL */
 
 void
@@ -545,7 +567,7 @@ ngx_cms_slots_stuck_scan(ngx_cms_slots_main_conf_t *smcf, ngx_log_t *log)
 
                 slot->hold.state = NGX_CMS_SLOT_STUCK;
                 slot->hold.stuck = NGX_CMS_SLOTS_STUCK_NO_CALL;
-                slot->changed_ms = ngx_cms_slots_now_ms();
+                ngx_cms_slots_touch_locked(slot, 0);
 
                 ngx_cms_slots_change_fill_locked(&ch[n], "stuck", p,
                                                  p->model.start + j, slot);
