@@ -112,10 +112,16 @@ unit:
 	$(MAKE) -f plugins/slots/Makefile.unit
 
 # each run gets its own TMPDIR: nothing else can touch its test directories
+# fails too when a .t skipped itself whole: make test installs everything
+# the suite needs, so a test that ran nothing is a test that is broken
 prove: $(MODULE)
 	$(MAKE) -s -C t/redis_debug
 	tmp=$$(mktemp -d /tmp/ngx-cms-test.XXXXXX) && chmod 755 $$tmp && \
-	TMPDIR=$$tmp prove -r -j2 t/; rc=$$?; rm -rf $$tmp; exit $$rc
+	{ TMPDIR=$$tmp prove -r -j2 t/; echo $$? > $$tmp/rc; } \
+	    | tee $$tmp/prove.out; rc=$$(cat $$tmp/rc); \
+	if grep -E '^t/.* skipped:' $$tmp/prove.out; then \
+	    echo "prove: the test files above ran nothing"; rc=1; fi; \
+	rm -rf $$tmp; exit $$rc
 
 # every nginx process under valgrind; fails on a failed test, a missing
 # valgrind log, any valgrind error or definite leak not suppressed as
