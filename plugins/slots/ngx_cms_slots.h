@@ -314,6 +314,8 @@ void ngx_cms_slots_change_fill_locked(ngx_cms_slots_change_t *ch,
 uint64_t ngx_cms_slots_now_ms(void);
 void ngx_cms_slots_touch_locked(ngx_cms_slots_slot_t *slot,
     uint64_t seen_ms);
+void ngx_cms_slots_field_changed_locked(ngx_cms_slots_main_conf_t *smcf,
+    ngx_cms_slots_slot_t *slot);
 
 /* ngx_cms_slots_metrics.c: the slot families of cms_metrics */
 ngx_int_t ngx_cms_slots_metrics_init(ngx_conf_t *cf,

@@ -988,7 +988,7 @@ ngx_cms_slots_call_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
                     slot->hold.state = NGX_CMS_SLOT_IN_USE;
                 }
 
-                ngx_cms_slots_touch_locked(slot, 0);
+                ngx_cms_slots_field_changed_locked(smcf, slot);
                 ngx_cms_slots_change_fill_locked(&ch, "call", pool, index,
                                                  slot);
                 emit = 1;
@@ -1027,7 +1027,7 @@ ngx_cms_slots_call_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
             {
                 slot->last_call = slot->hold.call;
                 slot->hold.call.len = 0;
-                ngx_cms_slots_touch_locked(slot, 0);
+                ngx_cms_slots_field_changed_locked(smcf, slot);
             }
 
             op = "uncall";

@@ -117,8 +117,11 @@ static ngx_str_t  ngx_cms_slots_decide_lua = ngx_string(
  *
  * Versions are microseconds of wall clock: a change written here gets
  * Redis's clock (or one more than the last version, or the zone's, if
- * either is ahead), and a change an instance made alone (Redis down,
- * reconciliation) gets its own clock in its zone.  A counter restarted
+ * either is ahead), and a change an instance's zone makes (a decision's
+ * outcome, anything done alone while Redis was down, a correction from
+ * the bridge) gets the instance's clock there; a one-field change made
+ * while Redis is up takes Redis's version (ngx_cms_slots_touch_locked()
+ * and ngx_cms_slots_field_changed_locked()).  A counter restarted
  * from what a promoted replica or a restarted Redis had gave a second,
  * different record a version the zones had applied already, which they
  * then ignored; and whichever instance pushed its table last after an

@@ -155,6 +155,27 @@ ngx_cms_slots_touch_locked(ngx_cms_slots_slot_t *slot, uint64_t seen_ms)
 }
 
 
+/*
+ * A change of one field (a call linked or ended, a stuck flag): while
+ * Redis is there, the change script applies it to Redis's own record
+ * and the version comes back with it, so the zone, which may not have
+ * heard the latest news, does not claim a newer one; without Redis the
+ * zone's table is pushed whole later and must outrank what Redis had.
+ */
+
+void
+ngx_cms_slots_field_changed_locked(ngx_cms_slots_main_conf_t *smcf,
+    ngx_cms_slots_slot_t *slot)
+{
+    if (ngx_cms_slots_redis_active(smcf)) {
+        slot->changed_ms = ngx_cms_slots_now_ms();
+        return;
+    }
+
+    ngx_cms_slots_touch_locked(slot, 0);
+}
+
+
 /* the setters copy nothing when empty: an empty field may come as NULL */
 
 void
@@ -567,7 +588,7 @@ ngx_cms_slots_stuck_scan(ngx_cms_slots_main_conf_t *smcf, ngx_log_t *log)
 
                 slot->hold.state = NGX_CMS_SLOT_STUCK;
                 slot->hold.stuck = NGX_CMS_SLOTS_STUCK_NO_CALL;
-                ngx_cms_slots_touch_locked(slot, 0);
+                ngx_cms_slots_field_changed_locked(smcf, slot);
 
                 ngx_cms_slots_change_fill_locked(&ch[n], "stuck", p,
                                                  p->model.start + j, slot);
