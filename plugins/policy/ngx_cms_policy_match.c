@@ -16,6 +16,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "ngx_cms_policy_rule.h"
@@ -81,7 +82,17 @@ ngx_cms_policy_rule_check(const ngx_cms_policy_rule_t *rule,
     int      rc;
     size_t   i, index;
 
-    memset(res, 0, sizeof(ngx_cms_policy_result_t));
+    /*
+     * All but the reason's text, which only a refusal writes (and
+     * terminates): zeroing its 256 bytes for every rule of every call
+     * cost more than most rules' checks.
+     */
+
+    memset(res, 0, offsetof(ngx_cms_policy_result_t, reason));
+    res->reason[0] = '\0';
+    memset(&res->reason_len, 0,
+           sizeof(ngx_cms_policy_result_t)
+           - offsetof(ngx_cms_policy_result_t, reason_len));
 
     res->outcome = NGX_CMS_POLICY_SKIP;
 
