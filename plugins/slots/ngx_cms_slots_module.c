@@ -760,6 +760,28 @@ ngx_cms_slots_log(ngx_cms_call_t *call)
  * answer, 5xx) leaves the slot with the meeting's name and open: stuck.
  */
 
+/*
+ * The outcome of a decision, in the zone.  Decided by Redis: the commit
+ * that follows brings Redis's version back, and the zone must not claim
+ * a newer one meanwhile (the decide script would re-seed Redis from it,
+ * under a check-out another request is reserving).  Decided alone: the
+ * zone's version rises, so the table pushed later outranks what Redis
+ * had.
+ */
+
+static void
+ngx_cms_slots_outcome_locked(ngx_cms_slots_req_t *sr,
+    ngx_cms_slots_slot_t *slot)
+{
+    if (sr->redis) {
+        slot->changed_ms = ngx_cms_slots_now_ms();
+        return;
+    }
+
+    ngx_cms_slots_touch_locked(slot, 0);
+}
+
+
 static void
 ngx_cms_slots_put_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
     ngx_cms_slots_req_t *sr)
@@ -838,7 +860,7 @@ ngx_cms_slots_put_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
                                sr->meeting.len);
         ngx_cms_slots_set_user(&slot->hold.user, user->data, user->len);
         slot->last_call.len = 0;
-        ngx_cms_slots_touch_locked(slot, 0);
+        ngx_cms_slots_outcome_locked(sr, slot);
         smcf->sh->checkouts++;
         what = "checkout";
         emit = 1;
@@ -865,7 +887,7 @@ ngx_cms_slots_put_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
         slot->hold.stuck = NGX_CMS_SLOTS_STUCK_NONE;
         slot->hold.state = NGX_CMS_SLOT_IN_USE;
 
-        ngx_cms_slots_touch_locked(slot, 0);
+        ngx_cms_slots_outcome_locked(sr, slot);
         what = "extend";
         emit = 1;
         break;
@@ -879,7 +901,7 @@ ngx_cms_slots_put_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
             }
 
             ngx_memzero(&slot->hold, sizeof(ngx_cms_slots_hold_t));
-            ngx_cms_slots_touch_locked(slot, 0);
+            ngx_cms_slots_outcome_locked(sr, slot);
             smcf->sh->checkins++;
             emit = 2;
             break;
@@ -888,7 +910,7 @@ ngx_cms_slots_put_done(ngx_cms_call_t *call, ngx_cms_slots_main_conf_t *smcf,
         if (failed && slot->hold.state != NGX_CMS_SLOT_FREE) {
             slot->hold.state = NGX_CMS_SLOT_STUCK;
             slot->hold.stuck = NGX_CMS_SLOTS_STUCK_CHECKIN;
-            ngx_cms_slots_touch_locked(slot, 0);
+            ngx_cms_slots_outcome_locked(sr, slot);
             what = "stuck";
             emit = 1;
         }

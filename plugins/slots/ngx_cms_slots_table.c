@@ -122,14 +122,28 @@ ngx_cms_slots_conf_pools_locked(ngx_cms_slots_main_conf_t *smcf)
 }
 
 
+/*
+ * The clock itself, not nginx's time cached at the start of the event
+ * loop's pass: versions are compared with Redis's clock and with other
+ * instances', and a pass can be long (under valgrind, hundreds of ms),
+ * long enough for a cached time to rank a change behind an older one.
+ */
+
+static uint64_t
+ngx_cms_slots_now_us(void)
+{
+    struct timeval  tv;
+
+    ngx_gettimeofday(&tv);
+
+    return (uint64_t) tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+
 uint64_t
 ngx_cms_slots_now_ms(void)
 {
-    ngx_time_t  *tp;
-
-    tp = ngx_timeofday();
-
-    return (uint64_t) tp->sec * 1000 + tp->msec;
+    return ngx_cms_slots_now_us() / 1000;
 }
 
 
@@ -145,13 +159,13 @@ ngx_cms_slots_now_ms(void)
 void
 ngx_cms_slots_touch_locked(ngx_cms_slots_slot_t *slot, uint64_t seen_ms)
 {
-    uint64_t  now_ms;
+    uint64_t  now_us;
 
-    now_ms = ngx_cms_slots_now_ms();
+    now_us = ngx_cms_slots_now_us();
 
-    slot->changed_ms = now_ms;
+    slot->changed_ms = now_us / 1000;
     slot->version = ngx_max(slot->version + 1,
-                            (seen_ms ? seen_ms : now_ms) * 1000);
+                            seen_ms ? seen_ms * 1000 : now_us);
 }
 
 
