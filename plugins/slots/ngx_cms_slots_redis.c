@@ -117,11 +117,12 @@ static ngx_str_t  ngx_cms_slots_decide_lua = ngx_string(
  *
  * Versions are microseconds of wall clock: a change written here gets
  * Redis's clock (or one more than the last version, or the zone's, if
- * either is ahead), and a change an instance's zone makes (a decision's
- * outcome, anything done alone while Redis was down, a correction from
- * the bridge) gets the instance's clock there; a one-field change made
- * while Redis is up takes Redis's version (ngx_cms_slots_touch_locked()
- * and ngx_cms_slots_field_changed_locked()).  A counter restarted
+ * either is ahead), and a change an instance's zone makes on its own
+ * (a decision made alone while Redis was down, a correction from the
+ * bridge, a release) gets the instance's clock there; an outcome Redis
+ * decided and a one-field change made while Redis is up take Redis's
+ * version when their commit lands (ngx_cms_slots_touch_locked(), and
+ * its callers).  A counter restarted
  * from what a promoted replica or a restarted Redis had gave a second,
  * different record a version the zones had applied already, which they
  * then ignored; and whichever instance pushed its table last after an
