@@ -3,7 +3,8 @@
 # Health checks: one worker at a time runs them (owner pid in shared
 # memory) and another takes over when the owner dies; a failed live
 # request triggers an immediate re-check and counts toward "fall"; a
-# bridge going down is logged once, not at every failed check; the status
+# bridge going down is logged once, not at every failed check; a write
+# answered 200 with a body (not CMS) counts as a failure; the status
 # endpoint describes it all.
 
 use strict;
@@ -185,6 +186,21 @@ $t->sim('PUT', '/_sim/bridges/core1/fault', { mode => 'none' });
 ok(wait_for('fast', sub { bridge($_[0], 'core1')->{health} eq 'up' }), 'fast: core1 up again');
 like($t->error_log, qr/\[notice\].*bridge "core1" \S+ of upstream "fast" is up again after 2 good checks/,
      'and that it is up again after rise=2 checks');
+
+# --- a write answered 200 with a body counts against the bridge
+
+$s = status('slow');
+is($s->{active}, 'core2', 'slow: core2 still active (manual failback)');
+my $passive = bridge($s, 'core2')->{passive_failures};
+$t->sim('PUT', '/_sim/bridges/core2/fault',
+        { mode => 'hostile', kind => 'doctype', path => 'coSpaces' });
+$r = $t->http('POST', $P, '/api/v1/coSpaces', body => 'name=Lie');
+$t->sim('PUT', '/_sim/bridges/core2/fault', { mode => 'none' });
+is($r->{status}, 502, 'a creation answered 200 with a body: 502');
+$s = wait_for('slow', sub { bridge($_[0], 'core2')->{passive_failures} > $passive });
+ok($s, 'core2: one more passive failure');
+like($t->error_log, qr/a live request answered a write with 200 and a body/,
+     'the reason is logged');
 
 # the master reports the worker we killed; anything else is ours
 $t->stop_nginx;

@@ -20,7 +20,11 @@
 #     CMS style, never as the client's 401;
 #  8. safe by default: status without addresses unless asked for, the
 #     demo protects its status, slots and admin locations and runs Redis
-#     with AOF, the audit file and the spool are not world-readable.
+#     with AOF, the audit file and the spool are not world-readable;
+#  9. a write answered 200 with a body is not believed (CMS answers every
+#     write it carried out with an empty 200): 502, and the slot it would
+#     have checked out stays free (issue 18's hour soak: a bridge in a
+#     fault "booked" a slot it never changed, and a second meeting got it).
 
 use strict;
 use warnings;
@@ -363,6 +367,59 @@ $rec = last_call_record(qr{^/api/v1/coSpaces$}, $nrec);
 is($rec->{status}, 502, 'audit: 502');
 is($rec->{bridge_status}, 401, 'audit: the bridge\'s 401');
 like($rec->{reason} // '', qr/credentials/, 'audit: the reason');
+
+# --- 9. a write answered 200 with a body is not the bridge's yes
+
+$t->sim('POST', '/_sim/reset');
+$set = id_of(as(tms => POST => '/api/v1/cospaceBulkParameterSets',
+    'startIndex=1&endIndex=3&coSpaceUriMapping=room.$index$'
+    . '&coSpaceNameMapping=Room_$index$'
+    . '&nonMemberAccess=false')->{headers}{location});
+$sync = id_of(as(tms => POST => '/api/v1/cospaceBulkSyncs',
+                 "cospaceBulkParameterSet=$set")->{headers}{location});
+as(tms => GET => "/api/v1/cospaceBulkSyncs/$sync");
+$list = as(tms => GET => '/api/v1/coSpaces?filter=Room_');
+%real = reverse($list->{content} =~ /<coSpace id="([^"]+)"><name>Room_(\d+)</g);
+sub new_pool {
+    my $s = $json->decode(as(ops => GET => '/slots')->{content});
+    my ($pool) = grep { $_->{id} eq $set } @{ $s->{pools} };
+    return $pool;
+}
+is(new_pool()->{slots}[0]{space}, $real{1}, 'the new pool: slot 1 is known');
+
+$t->sim('PUT', '/_sim/bridges/core1/fault',
+        { mode => 'hostile', kind => 'doctype', path => '(?i)cospaces' });
+$nrec = () = call_records(qr{^/api/v1/cospaces/});
+$r = as(tms => PUT => "/api/v1/cospaces/$real{1}",
+        '&nonMemberAccess=true&name=Meeting E&secret=se');
+my $created = as(tms => POST => '/api/v1/coSpaces', 'name=Lied About');
+$t->sim('PUT', '/_sim/bridges/core1/fault', { mode => 'none' });
+
+is($r->{status}, 502, 'an opening answered 200 with a body: 502');
+like($r->{content},
+     qr{<failureDetails><callBridgeUnavailable error="bridgeAnswerInvalid" />},
+     '... bridgeAnswerInvalid, in CMS style');
+like($r->{headers}{'x-cms-proxy-reason'} // '', qr/a write with a body/,
+     '... and the reason says why');
+unlike($r->{content}, qr/DOCTYPE/, '... nothing of the bridge\'s body');
+is($created->{status}, 502, 'a creation answered 200 with a body: 502');
+ok(!defined $created->{headers}{location}, '... and no Location');
+
+$rec = last_call_record(qr{^/api/v1/cospaces/}, $nrec);
+is($rec->{status}, 502, 'audit: 502');
+is($rec->{bridge_status}, 200, 'audit: the bridge\'s 200');
+is(new_pool()->{slots}[0]{state}, 'free', 'slot 1 was not checked out');
+like($t->error_log, qr/"core1" answered \S+ with 200 and a body of \d+ bytes/,
+     'the error log names the bridge\'s answer');
+
+$r = as(tms => PUT => "/api/v1/cospaces/$real{1}",
+        '&nonMemberAccess=true&name=Meeting F&secret=sf');
+is($r->{status}, 200, 'the bridge well again: the opening is 200');
+is(new_pool()->{slots}[0]{state}, 'in_use', '... and slot 1 is in use');
+$r = as(tms => PUT => "/api/v1/cospaces/$real{1}",
+        '&nonMemberAccess=false&passcode=&name=Room_1'
+        . '&regenerateSecret=true');
+is($r->{status}, 200, 'an empty 200 to a write is still a 200');
 
 # --- 8. safe by default
 

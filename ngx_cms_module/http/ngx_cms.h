@@ -186,6 +186,7 @@ typedef struct {
     unsigned                     body_ready:1;  /* response, complete */
     unsigned                     parsed:1;      /* doc: tried once */
     unsigned                     log_now_done:1;
+    unsigned                     answer_invalid:1; /* not CMS's */
 } ngx_cms_ctx_t;
 
 

@@ -27,6 +27,9 @@ static ngx_int_t ngx_cms_error_header(ngx_http_request_t *r,
     ngx_cms_ctx_t *ctx);
 static ngx_int_t ngx_cms_credentials_rejected(ngx_http_request_t *r,
     ngx_cms_ctx_t *ctx);
+static ngx_uint_t ngx_cms_answers_empty(const char *operation);
+static ngx_int_t ngx_cms_answer_invalid(ngx_http_request_t *r,
+    ngx_cms_ctx_t *ctx);
 static ngx_int_t ngx_cms_error_answer(ngx_http_request_t *r,
     ngx_cms_ctx_t *ctx, const char *element, const char *error,
     ngx_str_t *reason);
@@ -118,6 +121,21 @@ ngx_cms_header_filter(ngx_http_request_t *r)
 
         if (ctx != NULL && ctx->state == NGX_CMS_STATE_PROXY) {
             return ngx_cms_credentials_rejected(r, ctx);
+        }
+    }
+
+    if (r->headers_out.status == NGX_HTTP_OK
+        && r->headers_out.content_length_n > 0
+        && (r->method & (NGX_HTTP_POST|NGX_HTTP_PUT|NGX_HTTP_DELETE))
+        && r->upstream != NULL
+        && lcf->enable)
+    {
+        ctx = ngx_http_get_module_ctx(r, ngx_http_cms_module);
+
+        if (ctx != NULL && ctx->state == NGX_CMS_STATE_PROXY
+            && ngx_cms_answers_empty(ctx->operation))
+        {
+            return ngx_cms_answer_invalid(r, ctx);
         }
     }
 
@@ -444,6 +462,94 @@ ngx_cms_credentials_rejected(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
 
     return ngx_cms_error_answer(r, ctx, "callBridgeUnavailable",
                                 "credentialsRejected", &ctx->call.reason);
+}
+
+
+/*
+ * The writes CMS answers with 200 and an empty body when it carried them
+ * out (cms-api-notes.md 1.2): creations (with Location), changes and
+ * deletions.  Its actions may answer with a body (POST /accessQuery
+ * returns what it found), and an unknown operation is not judged.
+ */
+
+static ngx_uint_t
+ngx_cms_answers_empty(const char *operation)
+{
+    const char  *verb;
+    ngx_uint_t   i;
+
+    static const char  *verbs[] = {
+        "create", "modify", "delete", "modifyAll", "deleteAll", "move"
+    };
+
+    verb = (operation != NULL) ? strrchr(operation, '.') : NULL;
+
+    if (verb == NULL) {
+        return 0;
+    }
+
+    for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+        if (strcmp(verb + 1, verbs[i]) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * CMS answers every such write it carried out with an empty 200 (above);
+ * a 200 with a body is something else speaking for the bridge (a broken
+ * bridge, a portal, a load balancer's page).
+ * Passed on, the client and the plugins would take the write as done
+ * (a slot checked out that the bridge never changed); whether it was
+ * applied is unknown, so it is answered as a failed bridge: 502, and
+ * counted against the bridge's health when the peer is let go
+ * (ngx_cms_free_peer()).  An answer of unknown length (chunked) cannot
+ * be told without waiting for its body, and passes.
+ */
+
+static ngx_int_t
+ngx_cms_answer_invalid(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
+{
+    ngx_str_t   unknown = ngx_string("?");
+    ngx_str_t  *bridge;
+
+    bridge = ctx->bridge ? &ctx->bridge->name
+                         : (r->upstream->peer.name ? r->upstream->peer.name
+                                                   : &unknown);
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "cms: bridge \"%V\" answered %s with 200 and a body of "
+                  "%O bytes, which CMS never does for it: answered 502",
+                  bridge, ctx->operation,
+                  r->headers_out.content_length_n);
+
+    ctx->answer_invalid = 1;
+    ctx->call.upstream_failed = 1;
+
+    r->headers_out.status = NGX_HTTP_BAD_GATEWAY;
+    r->headers_out.status_line.len = 0;
+
+    /* no object was made that the client may be pointed at */
+
+    if (r->headers_out.location) {
+        r->headers_out.location->hash = 0;
+        r->headers_out.location = NULL;
+    }
+
+    if (r->headers_out.content_encoding) {
+        r->headers_out.content_encoding->hash = 0;
+        r->headers_out.content_encoding = NULL;
+    }
+
+    ngx_str_set(&ctx->call.reason, "the call bridge answered a write with "
+                "a body, which CMS does not do; it may or may not have "
+                "been applied");
+
+    return ngx_cms_error_answer(r, ctx, "callBridgeUnavailable",
+                                "bridgeAnswerInvalid", &ctx->call.reason);
 }
 
 

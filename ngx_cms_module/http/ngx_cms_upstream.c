@@ -681,7 +681,8 @@ ngx_cms_free_peer(ngx_peer_connection_t *pc, void *data, ngx_uint_t state)
     ngx_uint_t             status, no_replay;
     ngx_connection_t      *c;
     ngx_http_request_t    *r;
-    ngx_cms_bridge_t   *b;
+    ngx_cms_ctx_t         *ctx;
+    ngx_cms_bridge_t      *b;
     ngx_http_upstream_t   *u;
 
     r = pd->request;
@@ -704,6 +705,12 @@ ngx_cms_free_peer(ngx_peer_connection_t *pc, void *data, ngx_uint_t state)
             what = (status == 502) ? "answered 502"
                                    : (status == 503) ? "answered 503"
                                                      : "answered 504";
+
+        } else if ((ctx = ngx_http_get_module_ctx(r, ngx_http_cms_module))
+                   != NULL
+                   && ctx->answer_invalid)
+        {
+            what = "answered a write with 200 and a body";
 
         } else if ((state & NGX_PEER_FAILED) && status == 0 && !pc->cached) {
             /* a cached keepalive connection the bridge had closed is
