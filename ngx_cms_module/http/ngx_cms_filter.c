@@ -25,6 +25,8 @@ static ngx_int_t ngx_cms_send_buffered(ngx_http_request_t *r,
 static void ngx_cms_free_doc(void *data);
 static ngx_int_t ngx_cms_error_header(ngx_http_request_t *r,
     ngx_cms_ctx_t *ctx);
+static ngx_str_t *ngx_cms_answering_bridge(ngx_http_request_t *r,
+    ngx_cms_ctx_t *ctx);
 static ngx_int_t ngx_cms_credentials_rejected(ngx_http_request_t *r,
     ngx_cms_ctx_t *ctx);
 static ngx_uint_t ngx_cms_answers_empty(const char *operation);
@@ -402,6 +404,21 @@ ngx_cms_free_doc(void *data)
 }
 
 
+/* the bridge whose answer this is, for the error log */
+
+static ngx_str_t *
+ngx_cms_answering_bridge(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
+{
+    static ngx_str_t  unknown = ngx_string("?");
+
+    if (ctx->bridge) {
+        return &ctx->bridge->name;
+    }
+
+    return r->upstream->peer.name ? r->upstream->peer.name : &unknown;
+}
+
+
 /*
  * The bridge refused the credentials the proxy injected.  Passed on as
  * it came (401 with the bridge's WWW-Authenticate) it would read as the
@@ -413,15 +430,12 @@ ngx_cms_free_doc(void *data)
 static ngx_int_t
 ngx_cms_credentials_rejected(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
 {
-    ngx_str_t         unknown = ngx_string("?");
     ngx_str_t        *bridge;
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    bridge = ctx->bridge ? &ctx->bridge->name
-                         : (r->upstream->peer.name ? r->upstream->peer.name
-                                                   : &unknown);
+    bridge = ngx_cms_answering_bridge(r, ctx);
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "cms: bridge \"%V\" rejected the proxy's credentials "
@@ -513,12 +527,9 @@ ngx_cms_answers_empty(const char *operation)
 static ngx_int_t
 ngx_cms_answer_invalid(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
 {
-    ngx_str_t   unknown = ngx_string("?");
     ngx_str_t  *bridge;
 
-    bridge = ctx->bridge ? &ctx->bridge->name
-                         : (r->upstream->peer.name ? r->upstream->peer.name
-                                                   : &unknown);
+    bridge = ngx_cms_answering_bridge(r, ctx);
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "cms: bridge \"%V\" answered %s with 200 and a body of "
