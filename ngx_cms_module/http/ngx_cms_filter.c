@@ -515,13 +515,13 @@ ngx_cms_answers_empty(const char *operation)
 /*
  * CMS answers every such write it carried out with an empty 200 (above);
  * a 200 with a body is something else speaking for the bridge (a broken
- * bridge, a portal, a load balancer's page).
- * Passed on, the client and the plugins would take the write as done
- * (a slot checked out that the bridge never changed); whether it was
- * applied is unknown, so it is answered as a failed bridge: 502, and
- * counted against the bridge's health when the peer is let go
- * (ngx_cms_free_peer()).  An answer of unknown length (chunked) cannot
- * be told without waiting for its body, and passes.
+ * bridge, a portal, a load balancer's page).  Passed on, the client and
+ * the plugins would take the write as done (a slot checked out that the
+ * bridge never changed); whether it was applied is unknown, so it is
+ * answered as a failed bridge: 502, and counted against the bridge's
+ * health when the peer is let go (ngx_cms_free_peer()).  An answer of
+ * unknown length (chunked) cannot be told without waiting for its body,
+ * and passes.
  */
 
 static ngx_int_t
