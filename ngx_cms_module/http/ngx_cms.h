@@ -113,6 +113,9 @@ typedef struct {
 } ngx_cms_user_role_t;
 
 
+typedef struct ngx_cms_auth_s  ngx_cms_auth_t;
+
+
 typedef struct {
     ngx_flag_t                   enable;
     ngx_uint_t                   credentials;
@@ -126,6 +129,8 @@ typedef struct {
 
     ngx_array_t                 *user_roles;    /* of ngx_cms_user_role_t */
     ngx_str_t                    default_role;
+    ngx_cms_auth_t              *auth;          /* cms_auth_basic; NULL:
+                                                   off */
 
     ngx_str_t                    admin_upstream; /* cms_admin <upstream> */
     ngx_uint_t                   status_detail;  /* cms_status detail */
@@ -251,6 +256,8 @@ void ngx_cms_response_parse(ngx_cms_ctx_t *ctx);
 /* ngx_cms_log_filter.c */
 ngx_int_t ngx_cms_log_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_cms_user_init(ngx_conf_t *cf);
+char *ngx_cms_auth_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_cms_auth_check(ngx_http_request_t *r, ngx_cms_auth_t *auth);
 
 /* ngx_cms_xml.c */
 xmlDocPtr ngx_cms_xml_parse(ngx_log_t *log, u_char *data, size_t len,

@@ -18,8 +18,12 @@
  *    challenge behind even when "satisfy any" then lets the client in by
  *    address; a name that comes with a challenge is not verified.
  *
- * A location without auth_basic has no verified user: nginx checked
- * nothing there.
+ * cms_auth_basic (ngx_cms_auth.c) checks the password in this same
+ * handler, right after the name is forgotten, and its challenge marks a
+ * failure as nginx's does.
+ *
+ * A location without auth_basic or cms_auth_basic has no verified user:
+ * nothing was checked there.
  */
 
 
@@ -29,9 +33,17 @@
 static ngx_int_t
 ngx_cms_user_access_handler(ngx_http_request_t *r)
 {
+    ngx_cms_loc_conf_t  *lcf;
+
     if (r->headers_in.user.data != NULL) {
         r->headers_in.user.len = 0;
         r->headers_in.user.data = NULL;
+    }
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_cms_module);
+
+    if (lcf->auth) {
+        return ngx_cms_auth_check(r, lcf->auth);
     }
 
     return NGX_DECLINED;

@@ -78,6 +78,13 @@ static ngx_command_t  ngx_http_cms_commands[] = {
       0,
       NULL },
 
+    { ngx_string("cms_auth_basic"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_cms_auth_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("cms_default_role"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -206,6 +213,7 @@ ngx_cms_create_loc_conf(ngx_conf_t *cf)
     lcf->response_buffer = NGX_CONF_UNSET_SIZE;
     lcf->plugins = NGX_CONF_UNSET_PTR;
     lcf->user_roles = NGX_CONF_UNSET_PTR;
+    lcf->auth = NGX_CONF_UNSET_PTR;
 
     /*
      * set by ngx_pcalloc():
@@ -225,6 +233,7 @@ ngx_cms_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_cms_loc_conf_t  *conf = child;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_ptr_value(conf->auth, prev->auth, NULL);
     ngx_conf_merge_uint_value(conf->credentials, prev->credentials,
                               NGX_CMS_CREDENTIALS_PASS);
     ngx_conf_merge_uint_value(conf->max_params, prev->max_params,
