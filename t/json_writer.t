@@ -104,6 +104,27 @@ doc(ngx_cms_json_t *j, const unsigned char *s, size_t n)
     ngx_cms_json_string_lit(j, "plain ");
     ngx_cms_json_string_part(j, s, n);
     ngx_cms_json_string_end(j);
+    ngx_cms_json_member_str(j, "ms", s, n);
+    ngx_cms_json_member_str(j, "mnull", s, 0);
+    ngx_cms_json_member_uint(j, "m0", 0);
+    ngx_cms_json_member_uint(j, "m9", 9);
+    ngx_cms_json_member_uint(j, "m10", 10);
+    ngx_cms_json_member_uint(j, "mtime", 1795315355310ULL);
+    ngx_cms_json_member_uint(j, "mmax", 18446744073709551615ULL);
+    ngx_cms_json_member_bool(j, "mt", 1);
+    ngx_cms_json_member_bool(j, "mf", 0);
+    ngx_cms_json_key_lit(j, "kv");
+    ngx_cms_json_open(j, '{');
+    ngx_cms_json_member_kv(j, s, n, (const unsigned char *) "v1", 2);
+    ngx_cms_json_member_kv(j, (const unsigned char *) "second", 6, s, n);
+    ngx_cms_json_member_kv(j, (const unsigned char *) "third", 5, s, 0);
+    ngx_cms_json_close(j, '}');
+    ngx_cms_json_key_lit(j, "kvlist");
+    ngx_cms_json_open(j, '[');
+    ngx_cms_json_open(j, '{');
+    ngx_cms_json_member_kv(j, (const unsigned char *) "a", 1, s, n);
+    ngx_cms_json_close(j, '}');
+    ngx_cms_json_close(j, ']');
     ngx_cms_json_close(j, '}');
 }
 
@@ -357,7 +378,19 @@ is_deeply($json->decode($r[0]), {
     empty => undef,
     raw => { k => [ 1, 2 ] },
     lit => "plain k\"\x{ff}v",
+    ms => "k\"\x{ff}v", mnull => undef, m0 => 0, m9 => 9, m10 => 10,
+    mtime => 1795315355310, mmax => '18446744073709551615',
+    mt => JSON::PP::true, mf => JSON::PP::false,
+    kv => { "k\"\x{ff}v" => 'v1', second => "k\"\x{ff}v", third => '' },
+    kvlist => [ { a => "k\"\x{ff}v" } ],
 }, 'the document reads back as written');
+
+# the second document: its string is empty, so some members are null
+my $d2 = $json->decode($r[1]);
+is_deeply([ @$d2{qw(ms mnull m10 mt)} ], [ undef, undef, 10, JSON::PP::true ],
+          'members of an empty string are null, numbers and booleans as written');
+is_deeply($d2->{kv}, { '' => 'v1', second => '', third => '' },
+          'member_kv with an empty name and empty values');
 unlike($r[0], qr/\n/, 'verbatim JSON loses its newlines, not its meaning');
 
 done_testing();

@@ -110,13 +110,148 @@ ngx_cms_json_key_lit_n(ngx_cms_json_t *j, const char *text,
 }
 
 /* values */
+/*
+ * Members of an object after its first one, with the key a literal:
+ * ngx_cms_json_member_str(j, "user", s, len) writes ,"user":"..." (null
+ * when len is 0), ngx_cms_json_member_uint() and ngx_cms_json_member_bool()
+ * a number and true/false.  When the buffer surely has room they are
+ * written in one go, inline (a record of thirty members pays no call per
+ * member); otherwise the general writer does it, growing or counting.
+ */
+
+#define ngx_cms_json_member_str(j, key, s, len)                         \
+    ngx_cms_json_member_str_n(j, ",\"" key "\":", sizeof(key) + 3, s, len)
+
+#define ngx_cms_json_member_uint(j, key, n)                             \
+    ngx_cms_json_member_uint_n(j, ",\"" key "\":", sizeof(key) + 3, n)
+
+#define ngx_cms_json_member_bool(j, key, b)                             \
+    ngx_cms_json_member_bool_n(j, ",\"" key "\":", sizeof(key) + 3, b)
+
+/* need more bytes surely fit, after a member of an object that has one */
+#define ngx_cms_json_member_room(j, need)                               \
+    ((j)->pos != NULL                                                   \
+     && (j)->depth - 1 < NGX_CMS_JSON_MAX_DEPTH                         \
+     && (j)->more[(j)->depth - 1] == '}'                                \
+     && (need) <= (size_t) ((j)->end - (j)->pos))
+
+/* the longest string written inline: 6 * len must not overflow */
+#define NGX_CMS_JSON_INLINE_MAX  65536
+
 void ngx_cms_json_string(ngx_cms_json_t *j,
     const unsigned char *s, size_t len);
-void ngx_cms_json_cstring(ngx_cms_json_t *j, const char *s);
 void ngx_cms_json_string_or_null(ngx_cms_json_t *j,
     const unsigned char *s, size_t len);
 void ngx_cms_json_uint(ngx_cms_json_t *j, uint64_t n);
+unsigned char *ngx_cms_json_uint_digits(unsigned char *p, uint64_t n);
 void ngx_cms_json_bool(ngx_cms_json_t *j, int b);
+
+static inline void
+ngx_cms_json_member_str_n(ngx_cms_json_t *j, const char *key, size_t klen,
+    const unsigned char *s, size_t len)
+{
+    if (len <= NGX_CMS_JSON_INLINE_MAX
+        && ngx_cms_json_member_room(j, klen + 6 * len + 4))
+    {
+        memcpy(j->pos, key, klen);
+        j->pos += klen;
+
+        if (len == 0) {
+            memcpy(j->pos, "null", 4);
+            j->pos += 4;
+            return;
+        }
+
+        *j->pos++ = '"';
+        j->pos = ngx_cms_json_escape_utf8(j->pos, s, len);
+        *j->pos++ = '"';
+        return;
+    }
+
+    ngx_cms_json_key_raw(j, key + 1, klen - 1);
+    ngx_cms_json_string_or_null(j, s, len);
+}
+
+static inline void
+ngx_cms_json_member_uint_n(ngx_cms_json_t *j, const char *key, size_t klen,
+    uint64_t n)
+{
+    if (ngx_cms_json_member_room(j, klen + 20)) {
+        memcpy(j->pos, key, klen);
+        j->pos = ngx_cms_json_uint_digits(j->pos + klen, n);
+        return;
+    }
+
+    ngx_cms_json_key_raw(j, key + 1, klen - 1);
+    ngx_cms_json_uint(j, n);
+}
+
+static inline void
+ngx_cms_json_member_bool_n(ngx_cms_json_t *j, const char *key, size_t klen,
+    int b)
+{
+    if (ngx_cms_json_member_room(j, klen + 5)) {
+        memcpy(j->pos, key, klen);
+        j->pos += klen;
+
+        if (b) {
+            memcpy(j->pos, "true", 4);
+            j->pos += 4;
+
+        } else {
+            memcpy(j->pos, "false", 5);
+            j->pos += 5;
+        }
+
+        return;
+    }
+
+    ngx_cms_json_key_raw(j, key + 1, klen - 1);
+    ngx_cms_json_bool(j, b);
+}
+
+/* a member "name":"value" of an object, both escaped, the first or not */
+
+static inline void
+ngx_cms_json_member_kv(ngx_cms_json_t *j, const unsigned char *name,
+    size_t nlen, const unsigned char *value, size_t vlen)
+{
+    unsigned char  *more;
+
+    if (j->pos != NULL
+        && j->depth - 1 < NGX_CMS_JSON_MAX_DEPTH
+        && nlen <= NGX_CMS_JSON_INLINE_MAX
+        && vlen <= NGX_CMS_JSON_INLINE_MAX
+        && 6 * (nlen + vlen) + 6 <= (size_t) (j->end - j->pos))
+    {
+        more = &j->more[j->depth - 1];
+
+        if (*more == '}') {
+            *j->pos++ = ',';
+
+        } else if (*more == '{') {
+            *more = '}';
+
+        } else {
+            goto general;
+        }
+
+        *j->pos++ = '"';
+        j->pos = ngx_cms_json_escape_utf8(j->pos, name, nlen);
+        memcpy(j->pos, "\":\"", 3);
+        j->pos = ngx_cms_json_escape_utf8(j->pos + 3, value, vlen);
+        *j->pos++ = '"';
+        return;
+    }
+
+general:
+
+    ngx_cms_json_key_n(j, name, nlen);
+    ngx_cms_json_string(j, value, vlen);
+}
+
+
+void ngx_cms_json_cstring(ngx_cms_json_t *j, const char *s);
 void ngx_cms_json_null(ngx_cms_json_t *j);
 
 /* JSON text known to be valid (ngx_cms_json_valid()), copied as is */

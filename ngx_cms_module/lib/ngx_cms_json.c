@@ -4,11 +4,11 @@
  *
  * Every string goes out as valid UTF-8 JSON whatever the bytes were:
  * parameter values are decoded from the request body, names come from
- * bridges, and either can hold anything.  Well-formed UTF-8 is copied; a byte that is not part of a
- * well-formed sequence is written as \u00XX (its Latin-1 reading), so the
- * line stays valid JSON and the byte value is still visible to an
- * auditor.  Control characters are escaped, so one record is always one
- * line.
+ * bridges, and either can hold anything.  Well-formed UTF-8 is copied; a
+ * byte that is not part of a well-formed sequence is written as \u00XX
+ * (its Latin-1 reading), so the line stays valid JSON and the byte
+ * value is still visible to an auditor.  Control characters are escaped,
+ * so one record is always one line.
  *
  * Speed: an audit record is written for every audited call, and most of its
  * bytes are plain ASCII (ids, paths, names).  Strings are scanned once,
@@ -272,13 +272,19 @@ ngx_cms_json_string_or_null(ngx_cms_json_t *j,
 }
 
 
-void
-ngx_cms_json_uint(ngx_cms_json_t *j, uint64_t n)
-{
-    unsigned        d;
-    unsigned char   buf[24], *p;
+/*
+ * The digits of n at p, returning their end: counted first, then written
+ * from the last, two a division ("00" to "99"; time_ms has thirteen).
+ * At most 20 bytes.
+ */
 
-    /* "00" to "99": two digits a division (time_ms has thirteen) */
+unsigned char *
+ngx_cms_json_uint_digits(unsigned char *p, uint64_t n)
+{
+    size_t          len;
+    unsigned        d;
+    uint64_t        m;
+    unsigned char  *q;
 
     static const char  pairs[] =
         "0001020304050607080910111213141516171819"
@@ -287,26 +293,46 @@ ngx_cms_json_uint(ngx_cms_json_t *j, uint64_t n)
         "6061626364656667686970717273747576777879"
         "8081828384858687888990919293949596979899";
 
-    p = buf + sizeof(buf);
+    if (n < 10) {
+        *p = (unsigned char) ('0' + n);
+        return p + 1;
+    }
+
+    len = 1;
+
+    for (m = n; m >= 10; m /= 10) {
+        len++;
+    }
+
+    q = p + len;
 
     while (n >= 100) {
         d = (unsigned) (n % 100) * 2;
         n /= 100;
-        *--p = (unsigned char) pairs[d + 1];
-        *--p = (unsigned char) pairs[d];
+        *--q = (unsigned char) pairs[d + 1];
+        *--q = (unsigned char) pairs[d];
     }
 
     if (n >= 10) {
         d = (unsigned) n * 2;
-        *--p = (unsigned char) pairs[d + 1];
-        *--p = (unsigned char) pairs[d];
+        *--q = (unsigned char) pairs[d + 1];
+        *--q = (unsigned char) pairs[d];
 
     } else {
-        *--p = (unsigned char) ('0' + n);
+        *--q = (unsigned char) ('0' + n);
     }
 
+    return p + len;
+}
+
+
+void
+ngx_cms_json_uint(ngx_cms_json_t *j, uint64_t n)
+{
+    unsigned char  buf[20];
+
     ngx_cms_json_value(j);
-    ngx_cms_json_put(j, p, buf + sizeof(buf) - p);
+    ngx_cms_json_put(j, buf, ngx_cms_json_uint_digits(buf, n) - buf);
 }
 
 

@@ -45,10 +45,7 @@
 /* a member whose value is a string, null when it is empty */
 
 #define ngx_cms_audit_record_str(j, key, s)                                   \
-    do {                                                                      \
-        ngx_cms_json_key_lit(j, key);                                   \
-        ngx_cms_json_string_or_null(j, (s)->data, (s)->len);            \
-    } while (0)
+    ngx_cms_json_member_str(j, key, (s)->data, (s)->len)
 
 
 static void ngx_cms_audit_call_json(ngx_cms_json_t *j,
@@ -142,8 +139,8 @@ ngx_cms_audit_record_time(ngx_cms_json_t *j)
 
     tp = ngx_timeofday();
 
-    ngx_cms_json_key_lit(j, "time_ms");
-    ngx_cms_json_uint(j, (uint64_t) tp->sec * 1000 + tp->msec);
+    ngx_cms_json_member_uint(j, "time_ms",
+                             (uint64_t) tp->sec * 1000 + tp->msec);
 
     if (tp->sec != sec) {
         ngx_gmtime(tp->sec, &tm);
@@ -239,12 +236,12 @@ ngx_cms_audit_call_json(ngx_cms_json_t *j, ngx_cms_call_t *call,
         ngx_cms_audit_record_str(j, "would_deny", would);
     }
 
-    ngx_cms_json_key_lit(j, "status");
-    ngx_cms_json_uint(j, ngx_cms_call_num(call, NGX_CMS_CALL_STATUS));
+    ngx_cms_json_member_uint(j, "status",
+                             ngx_cms_call_num(call, NGX_CMS_CALL_STATUS));
 
-    ngx_cms_json_key_lit(j, "bridge_status");
-    ngx_cms_json_uint(j, ngx_cms_call_num(call,
-                                                NGX_CMS_CALL_BRIDGE_STATUS));
+    ngx_cms_json_member_uint(j, "bridge_status",
+                             ngx_cms_call_num(call,
+                                              NGX_CMS_CALL_BRIDGE_STATUS));
 
     ngx_cms_audit_record_str(j, "location",
                              ngx_cms_call_str(call, NGX_CMS_CALL_LOCATION));
@@ -253,20 +250,18 @@ ngx_cms_audit_call_json(ngx_cms_json_t *j, ngx_cms_call_t *call,
     ngx_cms_audit_record_str(j, "bridge",
                              ngx_cms_call_str(call, NGX_CMS_CALL_BRIDGE));
 
-    ngx_cms_json_key_lit(j, "upstream_ms");
-    ngx_cms_json_uint(j, ngx_cms_call_num(call,
-                                                NGX_CMS_CALL_UPSTREAM_MS));
+    ngx_cms_json_member_uint(j, "upstream_ms",
+                             ngx_cms_call_num(call, NGX_CMS_CALL_UPSTREAM_MS));
 
-    ngx_cms_json_key_lit(j, "duration_ms");
-    ngx_cms_json_uint(j, f->duration_ms);
+    ngx_cms_json_member_uint(j, "duration_ms", f->duration_ms);
 
-    ngx_cms_json_key_lit(j, "upstream_failed");
-    ngx_cms_json_bool(j, ngx_cms_call_num(call,
-                                                NGX_CMS_CALL_UPSTREAM_FAILED));
+    ngx_cms_json_member_bool(j, "upstream_failed",
+                             ngx_cms_call_num(call,
+                                              NGX_CMS_CALL_UPSTREAM_FAILED));
 
-    ngx_cms_json_key_lit(j, "client_aborted");
-    ngx_cms_json_bool(j, ngx_cms_call_num(call,
-                                                NGX_CMS_CALL_CLIENT_ABORTED));
+    ngx_cms_json_member_bool(j, "client_aborted",
+                             ngx_cms_call_num(call,
+                                              NGX_CMS_CALL_CLIENT_ABORTED));
 
     ngx_cms_audit_record_str(j, "meeting", &f->meeting);
     ngx_cms_audit_record_str(j, "slot", &f->slot);
@@ -305,13 +300,14 @@ ngx_cms_audit_record_params(ngx_cms_json_t *j, ngx_cms_call_t *call)
         for (i = 0; i < params->nelts; i++) {
             name = p[i].name;
 
-            ngx_cms_json_key_n(j, name.data, name.len);
-
             if (p[i].value.len && ngx_cms_param_is_secret(&name)) {
-                ngx_cms_json_cstring(j, NGX_CMS_AUDIT_MASK);
+                ngx_cms_json_member_kv(j, name.data, name.len,
+                                       (u_char *) NGX_CMS_AUDIT_MASK,
+                                       sizeof(NGX_CMS_AUDIT_MASK) - 1);
 
             } else {
-                ngx_cms_json_string(j, p[i].value.data, p[i].value.len);
+                ngx_cms_json_member_kv(j, name.data, name.len,
+                                       p[i].value.data, p[i].value.len);
             }
         }
     }
