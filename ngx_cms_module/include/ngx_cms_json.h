@@ -122,6 +122,16 @@ ngx_cms_json_key_lit_n(ngx_cms_json_t *j, const char *text,
 #define ngx_cms_json_member_str(j, key, s, len)                         \
     ngx_cms_json_member_str_n(j, ",\"" key "\":", sizeof(key) + 3, s, len)
 
+/*
+ * A string the caller knows needs no escaping, so the escaper is not run:
+ * printable ASCII without '"' or '\\' (an HTTP method as nginx parsed it,
+ * an operation name from the classifier's table, an id the module made,
+ * an address nginx printed).  Anything else goes through member_str.
+ */
+
+#define ngx_cms_json_member_token(j, key, s, len)                       \
+    ngx_cms_json_member_token_n(j, ",\"" key "\":", sizeof(key) + 3, s, len)
+
 #define ngx_cms_json_member_uint(j, key, n)                             \
     ngx_cms_json_member_uint_n(j, ",\"" key "\":", sizeof(key) + 3, n)
 
@@ -170,6 +180,23 @@ ngx_cms_json_member_str_n(ngx_cms_json_t *j, const char *key, size_t klen,
 
     ngx_cms_json_key_raw(j, key + 1, klen - 1);
     ngx_cms_json_string_or_null(j, s, len);
+}
+
+static inline void
+ngx_cms_json_member_token_n(ngx_cms_json_t *j, const char *key, size_t klen,
+    const unsigned char *s, size_t len)
+{
+    if (len != 0 && ngx_cms_json_member_room(j, klen + len + 2)) {
+        memcpy(j->pos, key, klen);
+        j->pos += klen;
+        *j->pos++ = '"';
+        memcpy(j->pos, s, len);
+        j->pos += len;
+        *j->pos++ = '"';
+        return;
+    }
+
+    ngx_cms_json_member_str_n(j, key, klen, s, len);
 }
 
 static inline void

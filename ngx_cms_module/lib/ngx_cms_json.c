@@ -273,9 +273,10 @@ ngx_cms_json_string_or_null(ngx_cms_json_t *j,
 
 
 /*
- * The digits of n at p, returning their end: counted first, then written
- * from the last, two a division ("00" to "99"; time_ms has thirteen).
- * At most 20 bytes.
+ * The digits of n at p, returning their end.  p must have room for 20
+ * bytes (the most a uint64_t has) whatever n is: the digits are made from
+ * the last, two a division ("00" to "99"; time_ms has thirteen), in a
+ * buffer whose last 20 bytes are then copied as one block.
  */
 
 unsigned char *
@@ -283,8 +284,7 @@ ngx_cms_json_uint_digits(unsigned char *p, uint64_t n)
 {
     size_t          len;
     unsigned        d;
-    uint64_t        m;
-    unsigned char  *q;
+    unsigned char   buf[40], *q;
 
     static const char  pairs[] =
         "0001020304050607080910111213141516171819"
@@ -298,13 +298,7 @@ ngx_cms_json_uint_digits(unsigned char *p, uint64_t n)
         return p + 1;
     }
 
-    len = 1;
-
-    for (m = n; m >= 10; m /= 10) {
-        len++;
-    }
-
-    q = p + len;
+    q = buf + 20;
 
     while (n >= 100) {
         d = (unsigned) (n % 100) * 2;
@@ -321,6 +315,12 @@ ngx_cms_json_uint_digits(unsigned char *p, uint64_t n)
     } else {
         *--q = (unsigned char) ('0' + n);
     }
+
+    len = buf + 20 - q;
+
+    /* q + 20 is within buf: the bytes after the digits are not used */
+
+    memcpy(p, q, 20);
 
     return p + len;
 }

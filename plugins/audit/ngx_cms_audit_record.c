@@ -170,11 +170,11 @@ static void
 ngx_cms_audit_call_json(ngx_cms_json_t *j, ngx_cms_call_t *call,
     ngx_cms_audit_facts_t *f)
 {
-    ngx_str_t           *would, *path, *client;
+    ngx_str_t           *would, *path, *client, *method, *op;
     ngx_uint_t           verdict;
     ngx_http_request_t  *r;
 
-    static const char  *verdicts[] = { "pass", "allow", "deny" };
+    static const char  *verdicts[] = { "pass", "allow", "deny", "unknown" };
 
     r = ngx_cms_call_request(call);
     verdict = ngx_cms_call_num(call, NGX_CMS_CALL_VERDICT);
@@ -186,15 +186,21 @@ ngx_cms_audit_call_json(ngx_cms_json_t *j, ngx_cms_call_t *call,
 
     ngx_cms_audit_record_time(j);
 
-    ngx_cms_audit_record_str(j, "request_id", &f->request_id);
+    /* our own hex id ($cms_request_id cannot be set): no escaping */
+
+    ngx_cms_json_member_token(j, "request_id", f->request_id.data,
+                              f->request_id.len);
     ngx_cms_audit_record_str(j, "client", &r->connection->addr_text);
     ngx_cms_audit_record_str(j, "user",
                              ngx_cms_call_str(call, NGX_CMS_CALL_USER));
     ngx_cms_audit_record_str(j, "role",
                              ngx_cms_call_str(call, NGX_CMS_CALL_ROLE));
 
-    ngx_cms_audit_record_str(j, "method",
-                             ngx_cms_call_str(call, NGX_CMS_CALL_METHOD));
+    /* nginx accepts only A-Z, '_' and '-' in a method */
+
+    method = ngx_cms_call_str(call, NGX_CMS_CALL_METHOD);
+    ngx_cms_json_member_token(j, "method", method->data, method->len);
+
     ngx_cms_audit_record_str(j, "path",
                              ngx_cms_call_str(call, NGX_CMS_CALL_PATH));
 
@@ -207,8 +213,11 @@ ngx_cms_audit_call_json(ngx_cms_json_t *j, ngx_cms_call_t *call,
     {
         ngx_cms_audit_record_str(j, "client_path", client);
     }
-    ngx_cms_audit_record_str(j, "operation",
-                             ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION));
+
+    /* a name from the classifier's table */
+
+    op = ngx_cms_call_str(call, NGX_CMS_CALL_OPERATION);
+    ngx_cms_json_member_token(j, "operation", op->data, op->len);
     ngx_cms_audit_record_str(j, "object_id",
                              ngx_cms_call_str(call, NGX_CMS_CALL_OBJECT_ID));
     ngx_cms_audit_record_str(j, "call_id",
@@ -217,9 +226,12 @@ ngx_cms_audit_call_json(ngx_cms_json_t *j, ngx_cms_call_t *call,
     ngx_cms_json_key_lit(j, "params");
     ngx_cms_audit_record_params(j, call);
 
-    ngx_cms_json_key_lit(j, "verdict");
-    ngx_cms_json_cstring(j, verdict <= NGX_CMS_VERDICT_DENY
-                                  ? verdicts[verdict] : "unknown");
+    if (verdict > NGX_CMS_VERDICT_DENY) {
+        verdict = NGX_CMS_VERDICT_DENY + 1;
+    }
+
+    ngx_cms_json_member_token(j, "verdict", (u_char *) verdicts[verdict],
+                              ngx_strlen(verdicts[verdict]));
 
     ngx_cms_audit_record_str(j, "plugin",
                              ngx_cms_call_str(call, NGX_CMS_CALL_PLUGIN));
