@@ -319,9 +319,14 @@ ngx_cms_parse_body(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
     ctx->params = params;
     ctx->nparams = n;
 
-    /* CMS moves only with an id: an empty movedParticipant= dials out */
+    /*
+     * CMS moves only with an id: an empty movedParticipant= dials out.
+     * Only a participant's creation can be a move, so only its body is
+     * looked into.
+     */
 
-    moved = ngx_cms_form_get(params, n, "movedParticipant");
+    moved = ngx_cms_api_may_move(&ctx->api)
+            ? ngx_cms_form_get(params, n, "movedParticipant") : NULL;
 
     ctx->operation = ngx_cms_api_refine(&ctx->api,
                                         moved != NULL && moved->value_len);

@@ -114,6 +114,10 @@ void ngx_cms_api_init(void);
 const char *ngx_cms_api_refine(const ngx_cms_api_req_t *req,
     int has_moved_participant);
 
+/* true when the body can refine the operation: a participant.create */
+
+int ngx_cms_api_may_move(const ngx_cms_api_req_t *req);
+
 /*
  * For policy rules, checked at configuration time: true for every name
  * ngx_cms_api_classify() or ngx_cms_api_refine() can return (including

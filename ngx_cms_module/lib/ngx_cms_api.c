@@ -934,14 +934,19 @@ ngx_cms_api_refine(const ngx_cms_api_req_t *req, int has_moved_participant)
      * a dial-out.
      */
 
-    if (has_moved_participant
-        && req->operation
-        && strcmp(req->operation, NGX_CMS_API_PCREATE) == 0)
-    {
+    if (has_moved_participant && ngx_cms_api_may_move(req)) {
         return NGX_CMS_API_MOVE;
     }
 
     return req->operation;
+}
+
+
+int
+ngx_cms_api_may_move(const ngx_cms_api_req_t *req)
+{
+    return req->operation != NULL
+           && strcmp(req->operation, NGX_CMS_API_PCREATE) == 0;
 }
 
 

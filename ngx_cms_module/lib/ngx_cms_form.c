@@ -11,13 +11,29 @@
 #include <stdint.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "ngx_cms_form.h"
+
+
+/* ngx_cms_form_split_copy(): the body has bytes to decode */
+#define NGX_CMS_FORM_DECODE  1
 
 
 static int ngx_cms_form_split(const unsigned char *body, size_t len,
     unsigned char *scratch, size_t scratch_size,
     ngx_cms_form_param_t *params, size_t max_params, size_t *nparams,
     ngx_cms_form_error_t *err, int plain);
+#if defined(__SSE2__)
+static int ngx_cms_form_split_copy(const unsigned char *body, size_t len,
+    unsigned char *scratch, ngx_cms_form_param_t *params, size_t max_params,
+    size_t *nparams, ngx_cms_form_error_t *err);
+static int ngx_cms_form_end(const unsigned char *body, unsigned char *scratch,
+    size_t pos, size_t eq, size_t end, ngx_cms_form_param_t *params,
+    size_t max_params, size_t *nparams, ngx_cms_form_error_t *err);
+#endif
 static int ngx_cms_form_decode(const unsigned char *body, size_t from,
     size_t to, unsigned char *dst, size_t *dlen, ngx_cms_form_error_t *err);
 static int ngx_cms_form_hex(unsigned char c);
@@ -89,6 +105,22 @@ ngx_cms_form_parse(const unsigned char *body, size_t len,
 {
     int  plain;
 
+#if defined(__SSE2__)
+    int  rc;
+
+    if (scratch_size > len) {
+        rc = ngx_cms_form_split_copy(body, len, scratch, params, max_params,
+                                     nparams, err);
+
+        if (rc != NGX_CMS_FORM_DECODE) {
+            return rc;
+        }
+
+        return ngx_cms_form_split(body, len, scratch, scratch_size, params,
+                                  max_params, nparams, err, 0);
+    }
+#endif
+
     /*
      * A body without '%', '+' or NUL (TMS sends its spaces raw) decodes
      * to itself: every name and value is copied, not decoded byte by
@@ -103,6 +135,165 @@ ngx_cms_form_parse(const unsigned char *body, size_t len,
     return ngx_cms_form_split(body, len, scratch, scratch_size, params,
                               max_params, nparams, err, plain);
 }
+
+
+#if defined(__SSE2__)
+
+/*
+ * The common body, one without '%', '+' or NUL (TMS sends its spaces
+ * raw), in one pass: it is copied into the scratch as a whole, and there
+ * each '&' and the first '=' of each component become the NULs that end
+ * the names and values, which are the same bytes as the body's.  Sixteen
+ * bytes at a time give the positions of the separators and tell whether
+ * any byte needs decoding: then NGX_CMS_FORM_DECODE, and the caller
+ * leaves the body to the decoding split.  Results, errors and their
+ * offsets are the split's (t/unit/test_form_diff.c).  The scratch has
+ * room for len + 1 bytes.
+ */
+
+static int
+ngx_cms_form_split_copy(const unsigned char *body, size_t len,
+    unsigned char *scratch, ngx_cms_form_param_t *params, size_t max_params,
+    size_t *nparams, ngx_cms_form_error_t *err)
+{
+    int             rc;
+    size_t          base, pos, eq, i, rest;
+    unsigned        amp, sep, special;
+    __m128i         v;
+    unsigned char   tail[16];
+
+    *nparams = 0;
+
+    if (len) {
+        memcpy(scratch, body, len);
+    }
+
+    scratch[len] = '\0';
+
+    pos = 0;
+    eq = (size_t) -1;
+
+    for (base = 0; base < len; base += 16) {
+
+        rest = len - base;
+
+        if (rest >= 16) {
+            v = _mm_loadu_si128((const __m128i *) (body + base));
+
+        } else {
+            /* the last bytes, padded with a byte that is nothing here */
+            memset(tail, 'x', 16);
+            memcpy(tail, body + base, rest);
+            v = _mm_loadu_si128((const __m128i *) tail);
+        }
+
+        special = (unsigned) _mm_movemask_epi8(
+                      _mm_or_si128(
+                          _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('%')),
+                                       _mm_cmpeq_epi8(v, _mm_set1_epi8('+'))),
+                          _mm_cmpeq_epi8(v, _mm_setzero_si128())));
+
+        if (special) {
+            return NGX_CMS_FORM_DECODE;
+        }
+
+        amp = (unsigned) _mm_movemask_epi8(
+                             _mm_cmpeq_epi8(v, _mm_set1_epi8('&')));
+        sep = amp | (unsigned) _mm_movemask_epi8(
+                             _mm_cmpeq_epi8(v, _mm_set1_epi8('=')));
+
+        while (sep) {
+            i = base + __builtin_ctz(sep);
+
+            if (amp & (sep & -sep)) {
+                rc = ngx_cms_form_end(body, scratch, pos, eq, i, params,
+                                      max_params, nparams, err);
+                if (rc != NGX_CMS_FORM_OK) {
+                    return rc;
+                }
+
+                pos = i + 1;
+                eq = (size_t) -1;
+
+            } else if (eq == (size_t) -1) {
+                eq = i;
+            }
+
+            sep &= sep - 1;
+        }
+    }
+
+    rc = ngx_cms_form_end(body, scratch, pos, eq, len, params, max_params,
+                          nparams, err);
+    if (rc != NGX_CMS_FORM_OK) {
+        return rc;
+    }
+
+    ngx_cms_form_error(err, NGX_CMS_FORM_OK, 0, "ok");
+
+    return NGX_CMS_FORM_OK;
+}
+
+
+/* the component from pos to end, its first '=' at eq ((size_t) -1: none) */
+
+static int
+ngx_cms_form_end(const unsigned char *body, unsigned char *scratch,
+    size_t pos, size_t eq, size_t end, ngx_cms_form_param_t *params,
+    size_t max_params, size_t *nparams, ngx_cms_form_error_t *err)
+{
+    ngx_cms_form_param_t  *prm;
+
+    if (end == pos) {
+        return NGX_CMS_FORM_OK;
+    }
+
+    if (eq == pos) {
+        ngx_cms_form_error(err, NGX_CMS_FORM_E_EMPTY_NAME, pos,
+                           "empty parameter name");
+        return NGX_CMS_FORM_E_EMPTY_NAME;
+    }
+
+    if (*nparams == max_params) {
+        ngx_cms_form_error(err, NGX_CMS_FORM_E_TOO_MANY, pos,
+                           "too many parameters");
+        return NGX_CMS_FORM_E_TOO_MANY;
+    }
+
+    if (eq > end) {
+        eq = end;
+    }
+
+    prm = &params[(*nparams)++];
+
+    prm->raw_name.data = body + pos;
+    prm->raw_name.len = eq - pos;
+    prm->name = scratch + pos;
+    prm->name_len = eq - pos;
+
+    scratch[eq] = '\0';
+
+    if (eq < end) {
+        prm->has_eq = 1;
+        prm->raw_value.data = body + eq + 1;
+        prm->raw_value.len = end - eq - 1;
+        prm->value = scratch + eq + 1;
+        prm->value_len = end - eq - 1;
+
+        scratch[end] = '\0';
+
+    } else {
+        prm->has_eq = 0;
+        prm->raw_value.data = body + end;
+        prm->raw_value.len = 0;
+        prm->value = prm->name + prm->name_len;
+        prm->value_len = 0;
+    }
+
+    return NGX_CMS_FORM_OK;
+}
+
+#endif
 
 
 /* plain: the body has nothing to decode (t/unit/test_form_diff.c) */
@@ -389,10 +580,13 @@ ngx_cms_form_repeated(ngx_cms_form_param_t *params, size_t n)
 {
     size_t  i, k;
 
+    /* names of other lengths (most pairs) are told apart here */
+
     for (i = 1; i < n; i++) {
         for (k = 0; k < i; k++) {
-            if (ngx_cms_form_name_eq(params[i].name, params[i].name_len,
-                                     params[k].name, params[k].name_len))
+            if (params[i].name_len == params[k].name_len
+                && ngx_cms_form_name_eq(params[i].name, params[i].name_len,
+                                        params[k].name, params[k].name_len))
             {
                 return &params[i];
             }

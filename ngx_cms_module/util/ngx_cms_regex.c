@@ -98,16 +98,68 @@ ngx_cms_regex_free(void *data)
 }
 
 
+/*
+ * The JIT code is called directly (pcre2_jit_match(): pcre2_match() would
+ * check the subject and the options again on every call, about as much
+ * work as the match of a short pattern), with match data this process
+ * keeps, grown to the most captures asked for; what comes back is what
+ * ngx_regex_exec() gives.  A pattern that has no JIT code is matched by
+ * ngx_regex_exec().
+ */
+
 ngx_int_t
 ngx_cms_regex_exec(ngx_regex_t *re, ngx_str_t *s, int *captures,
     ngx_uint_t size)
 {
-    ngx_int_t  rc;
+    int                rc;
+    size_t            *ov;
+    uint32_t           pairs;
+    ngx_uint_t         i, n;
 
-    rc = ngx_regex_exec(re, s, captures, size);
+    static pcre2_match_data  *md;
+    static uint32_t           md_pairs;
+
+    pairs = size / 3 ? size / 3 : 1;
+
+    if (md == NULL || md_pairs < pairs) {
+        if (md) {
+            pcre2_match_data_free(md);
+        }
+
+        md = pcre2_match_data_create(pairs, NULL);
+        if (md == NULL) {
+            md_pairs = 0;
+            return PCRE2_ERROR_NOMEMORY;
+        }
+
+        md_pairs = pairs;
+    }
+
+    rc = pcre2_jit_match(re, s->data, s->len, 0, 0, md, NULL);
+
+    if (rc == PCRE2_ERROR_JIT_BADOPTION) {
+        /* no JIT code for this pattern */
+        return ngx_regex_exec(re, s, captures, size);
+    }
 
     if (rc == PCRE2_ERROR_JIT_STACKLIMIT) {
-        rc = ngx_cms_regex_interpret(re, s, captures, size);
+        return ngx_cms_regex_interpret(re, s, captures, size);
+    }
+
+    if (rc < 0 || size == 0) {
+        return rc;
+    }
+
+    n = pcre2_get_ovector_count(md);
+    ov = pcre2_get_ovector_pointer(md);
+
+    if (n > size / 3) {
+        n = size / 3;
+    }
+
+    for (i = 0; i < n; i++) {
+        captures[i * 2] = ov[i * 2];
+        captures[i * 2 + 1] = ov[i * 2 + 1];
     }
 
     return rc;

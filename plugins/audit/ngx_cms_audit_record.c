@@ -135,12 +135,11 @@ ngx_cms_audit_record_time(ngx_cms_json_t *j)
     ngx_time_t   *tp;
 
     static time_t  sec = -1;
+    static size_t  ms_len;
+    static u_char  ms[NGX_TIME_T_LEN + 3];
     static u_char  buf[sizeof("\"1970-01-01T00:00:00.000Z\"")];
 
     tp = ngx_timeofday();
-
-    ngx_cms_json_member_uint(j, "time_ms",
-                             (uint64_t) tp->sec * 1000 + tp->msec);
 
     if (tp->sec != sec) {
         ngx_gmtime(tp->sec, &tm);
@@ -148,8 +147,19 @@ ngx_cms_audit_record_time(ngx_cms_json_t *j)
         (void) ngx_sprintf(buf, "\"%4d-%02d-%02dT%02d:%02d:%02d.",
                            tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
                            tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+
+        /* time_ms is the second's digits, then three of milliseconds */
+
+        ms_len = ngx_sprintf(ms, "%T", tp->sec) - ms;
         sec = tp->sec;
     }
+
+    ms[ms_len] = (u_char) ('0' + tp->msec / 100);
+    ms[ms_len + 1] = (u_char) ('0' + tp->msec / 10 % 10);
+    ms[ms_len + 2] = (u_char) ('0' + tp->msec % 10);
+
+    ngx_cms_json_key_lit(j, "time_ms");
+    ngx_cms_json_raw(j, ms, ms_len + 3);
 
     p = buf + sizeof("\"1970-01-01T00:00:00.") - 1;
 

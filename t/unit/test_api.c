@@ -697,15 +697,23 @@ test_refine(void **state)
     assert_string_equal(req.operation, "participant.create");
     assert_string_equal(ngx_cms_api_refine(&req, 1), "participant.move");
     assert_string_equal(ngx_cms_api_refine(&req, 0), "participant.create");
+    assert_true(ngx_cms_api_may_move(&req));
+
+    classify(POST, "/api/v1/participants", &req);
+    assert_string_equal(ngx_cms_api_refine(&req, 1), "participant.move");
+    assert_true(ngx_cms_api_may_move(&req));
 
     classify(POST, "/api/v1/calls/" GUID1 "/callLegs", &req);
     assert_string_equal(ngx_cms_api_refine(&req, 1), "callLeg.create");
+    assert_false(ngx_cms_api_may_move(&req));
 
     classify(PUT, "/api/v1/participants/" GUID1, &req);
     assert_string_equal(ngx_cms_api_refine(&req, 1), "participant.modify");
+    assert_false(ngx_cms_api_may_move(&req));
 
     classify(GET, "/api/v1/bogus", &req);
     assert_string_equal(ngx_cms_api_refine(&req, 1), "unknown");
+    assert_false(ngx_cms_api_may_move(&req));
 }
 
 
