@@ -197,6 +197,29 @@ is(get('tms', '')->{status}, 401, '... an empty one: 401');
 is(get('ops', 'tms-pw')->{status}, 401, "... tms's password for ops: 401");
 is(get('tms', 'tms-pw')->{status}, 200, '... and the right one still: 200');
 
+use MIME::Base64 qw(encode_base64);
+my $b64 = encode_base64('tms:tms-pw', '');
+
+$r = $t->http('GET', $proxy, '/api/v1/coSpaces',
+              headers => { Authorization => "Basic  $b64" });
+is($r->{status}, 200, 'the remembered password in another spelling of the header: 200');
+(my $other = $b64) =~ s/^(....)(.)/$1 . ($2 eq 'A' ? 'B' : 'A')/e;
+$r = $t->http('GET', $proxy, '/api/v1/coSpaces',
+              headers => { Authorization => "Basic $other" });
+is($r->{status}, 401, 'the remembered header with one byte changed: 401');
+$r = $t->http('GET', $proxy, '/api/v1/coSpaces',
+              headers => { Authorization => "Basic $b64" . 'AA' });
+is($r->{status}, 200,
+   'bytes after the padding (nginx decodes up to the first "="): 200, as auth_basic');
+$r = $t->http('GET', $proxy, '/api/v1/coSpaces',
+              headers => { Authorization => 'Basic ' . encode_base64('tms:tms-pw ', '') });
+is($r->{status}, 401, 'the remembered password with a byte added: 401');
+$n = records();
+$r = $t->http('GET', $proxy, '/api/v1/coSpaces',
+              headers => { Authorization => "Basic $b64" });
+is($r->{status}, 200, 'the remembered header again: 200');
+is(last_record($n)->{user}, 'tms', '... as tms');
+
 
 # --- roles only from a verified user
 

@@ -10,9 +10,9 @@
  * htpasswd writes ($apr1$: a thousand rounds of MD5; -B: bcrypt) more
  * CPU than the rest of the proxy.  Here the file is read once per
  * configuration (a reload reads it again), and each worker remembers
- * the last password it verified for each user: the next request with the
- * same password is compared byte for byte, in constant time, and a
- * different one goes through crypt() again.
+ * the last password it verified for each user, and the header it came
+ * in: the next request with the same credentials is compared byte for
+ * byte, in constant time, and different ones go through crypt() again.
  *
  * The file is nginx's: "user:hash[:comment]" lines, '#' comments, and
  * every hash ngx_crypt() knows ({PLAIN}, {SHA}, {SSHA}, $apr1$, and the
@@ -31,14 +31,19 @@
 
 
 /* passwords up to this long are remembered; longer ones are crypt()ed */
-#define NGX_CMS_AUTH_KNOWN_MAX  128
+#define NGX_CMS_AUTH_KNOWN_MAX   128
+
+/* "Basic " and the Base64 of a user and such a password */
+#define NGX_CMS_AUTH_HEADER_MAX  256
 
 
 typedef struct {
     ngx_str_t     user;
     u_char       *hash;             /* NUL-terminated, for ngx_crypt() */
     size_t        known_len;        /* 0: nothing verified yet */
+    size_t        header_len;       /* 0: nothing verified yet */
     u_char        known[NGX_CMS_AUTH_KNOWN_MAX];
+    u_char        header[NGX_CMS_AUTH_HEADER_MAX];
 } ngx_cms_auth_user_t;
 
 
@@ -50,6 +55,10 @@ struct ngx_cms_auth_s {
 
 
 static ngx_int_t ngx_cms_auth_read(ngx_conf_t *cf, ngx_cms_auth_t *auth);
+static void ngx_cms_auth_remember(ngx_http_request_t *r,
+    ngx_cms_auth_user_t *u, ngx_str_t *passwd);
+static ngx_uint_t ngx_cms_auth_same(const u_char *a, const u_char *b,
+    size_t len);
 static ngx_int_t ngx_cms_auth_refuse(ngx_http_request_t *r,
     ngx_cms_auth_t *auth);
 
@@ -287,16 +296,43 @@ failed:
  * The access phase (ngx_cms_user.c calls it, after forgetting any name
  * decoded before): NGX_OK with r->headers_in.user the verified user, or
  * 401 with the challenge.
+ *
+ * What a worker remembers per user, after a password passed crypt():
+ * the Authorization header that carried it, so the next identical header
+ * costs neither the Base64 decoding nor a lookup by name; and the
+ * password, so the same password sent otherwise (another spelling of the
+ * header) costs no crypt().  Both are compared in constant time over
+ * their length; anything else goes through crypt() again.
  */
 
 ngx_int_t
 ngx_cms_auth_check(ngx_http_request_t *r, ngx_cms_auth_t *auth)
 {
-    u_char               *pwd, *encrypted, diff;
+    u_char               *pwd, *encrypted;
     size_t                i, len;
     ngx_int_t             rc;
-    ngx_str_t            *passwd;
+    ngx_str_t            *passwd, *header;
     ngx_cms_auth_user_t  *u, *users;
+
+    users = auth->users.elts;
+
+    if (r->headers_in.authorization) {
+        header = &r->headers_in.authorization->value;
+
+        for (i = 0; i < auth->users.nelts; i++) {
+            u = &users[i];
+
+            if (u->header_len != 0
+                && u->header_len == header->len
+                && ngx_cms_auth_same(u->header, header->data, header->len))
+            {
+                r->headers_in.user = u->user;
+                r->headers_in.passwd.data = u->known;
+                r->headers_in.passwd.len = u->known_len;
+                return NGX_OK;
+            }
+        }
+    }
 
     rc = ngx_http_auth_basic_user(r);
 
@@ -314,7 +350,6 @@ ngx_cms_auth_check(ngx_http_request_t *r, ngx_cms_auth_t *auth)
     passwd = &r->headers_in.passwd;
 
     u = NULL;
-    users = auth->users.elts;
 
     for (i = 0; i < auth->users.nelts; i++) {
         if (users[i].user.len == r->headers_in.user.len
@@ -336,18 +371,12 @@ ngx_cms_auth_check(ngx_http_request_t *r, ngx_cms_auth_t *auth)
 
     len = passwd->len;
 
-    /* the password this worker verified last for the user: no crypt() */
-
-    if (u->known_len != 0 && u->known_len == len) {
-        diff = 0;
-
-        for (i = 0; i < len; i++) {
-            diff |= u->known[i] ^ passwd->data[i];
-        }
-
-        if (diff == 0) {
-            return NGX_OK;
-        }
+    if (u->known_len != 0
+        && u->known_len == len
+        && ngx_cms_auth_same(u->known, passwd->data, len))
+    {
+        ngx_cms_auth_remember(r, u, passwd);
+        return NGX_OK;
     }
 
     pwd = ngx_pnalloc(r->pool, len + 1);
@@ -362,12 +391,7 @@ ngx_cms_auth_check(ngx_http_request_t *r, ngx_cms_auth_t *auth)
     ngx_explicit_memzero(pwd, len);
 
     if (rc == NGX_OK && ngx_strcmp(encrypted, u->hash) == 0) {
-
-        if (len != 0 && len <= NGX_CMS_AUTH_KNOWN_MAX) {
-            ngx_memcpy(u->known, passwd->data, len);
-            u->known_len = len;
-        }
-
+        ngx_cms_auth_remember(r, u, passwd);
         return NGX_OK;
     }
 
@@ -380,6 +404,48 @@ ngx_cms_auth_check(ngx_http_request_t *r, ngx_cms_auth_t *auth)
                   &r->headers_in.user);
 
     return ngx_cms_auth_refuse(r, auth);
+}
+
+
+/* a verified password, and the header it came in, for the next request */
+
+static void
+ngx_cms_auth_remember(ngx_http_request_t *r, ngx_cms_auth_user_t *u,
+    ngx_str_t *passwd)
+{
+    ngx_str_t  *header;
+
+    if (passwd->len == 0 || passwd->len > NGX_CMS_AUTH_KNOWN_MAX) {
+        return;
+    }
+
+    ngx_memcpy(u->known, passwd->data, passwd->len);
+    u->known_len = passwd->len;
+
+    header = &r->headers_in.authorization->value;
+
+    if (header->len <= NGX_CMS_AUTH_HEADER_MAX) {
+        ngx_memcpy(u->header, header->data, header->len);
+        u->header_len = header->len;
+    }
+}
+
+
+/* equal bytes, in a time that depends only on len */
+
+static ngx_uint_t
+ngx_cms_auth_same(const u_char *a, const u_char *b, size_t len)
+{
+    size_t  i;
+    u_char  diff;
+
+    diff = 0;
+
+    for (i = 0; i < len; i++) {
+        diff |= a[i] ^ b[i];
+    }
+
+    return diff == 0;
 }
 
 
