@@ -260,7 +260,7 @@ ngx_cms_plugin_enabled(ngx_http_request_t *r, ngx_cms_plugin_t *plugin)
 ngx_cms_call_t *
 ngx_cms_call_prepare(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
 {
-    size_t                 i;
+    size_t                 i, n;
     ngx_cms_call_t        *call;
     ngx_cms_param_t       *prm;
     ngx_pool_cleanup_t    *cln;
@@ -310,11 +310,30 @@ ngx_cms_call_prepare(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
     call->write = ctx->api.write;
     call->call_scoped = ctx->api.call_scoped;
 
-    call->params = ngx_array_create(r->pool, ctx->nparams ? ctx->nparams : 1,
-                                    sizeof(ngx_cms_param_t));
+    /*
+     * In the context's block while it has room: a call that fits there
+     * takes no request-pool block of its own (ngx_cms_ctx.c).  A plugin
+     * that pushes more parameters gets pool memory from ngx_array_push(),
+     * which only grows an array in place at the end of the pool.
+     */
+
+    n = ctx->nparams ? ctx->nparams : 1;
+
+    call->params = ngx_cms_ctx_palloc(ctx, r->pool, sizeof(ngx_array_t));
     if (call->params == NULL) {
         return NULL;
     }
+
+    call->params->elts = ngx_cms_ctx_palloc(ctx, r->pool,
+                                            n * sizeof(ngx_cms_param_t));
+    if (call->params->elts == NULL) {
+        return NULL;
+    }
+
+    call->params->nelts = 0;
+    call->params->size = sizeof(ngx_cms_param_t);
+    call->params->nalloc = n;
+    call->params->pool = r->pool;
 
     for (i = 0; i < ctx->nparams; i++) {
         fp = &ctx->params[i];

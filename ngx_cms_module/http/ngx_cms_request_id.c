@@ -126,9 +126,14 @@ ngx_int_t
 ngx_cms_request_id_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    u_char  *p;
+    u_char         *p;
+    ngx_cms_ctx_t  *ctx;
 
-    p = ngx_pnalloc(r->pool, NGX_CMS_REQUEST_ID_LEN);
+    /* in the room of the call's context, when there is one: no pool block */
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_cms_module);
+
+    p = ngx_cms_ctx_palloc(ctx, r->pool, NGX_CMS_REQUEST_ID_LEN);
     if (p == NULL) {
         return NGX_ERROR;
     }
