@@ -696,8 +696,8 @@ ngx_cms_param_remove(ngx_cms_call_t *call, ngx_str_t *name)
  * audit record, its summary, $cms_params).  CMS has a few dozen names:
  * each worker keeps the answers for the names it has seen (at most one
  * a slot, found by a hash of the length and the first and last eight
- * bytes), so a name costs a comparison, not a scan for secret words.
- * Names shorter than eight bytes are scanned: that is as cheap.
+ * bytes, or all of a shorter one), so a name costs a comparison, not a
+ * scan for secret words.
  */
 
 #define NGX_CMS_SECRET_SLOTS  256
@@ -718,12 +718,19 @@ ngx_cms_param_is_secret(ngx_str_t *name)
     uint64_t                a, b;
     ngx_cms_secret_name_t  *e;
 
-    if (name->len < 8 || name->len > NGX_CMS_SECRET_NAME) {
+    if (name->len == 0 || name->len > NGX_CMS_SECRET_NAME) {
         return ngx_cms_form_is_secret(name->data, name->len) ? 1 : 0;
     }
 
-    ngx_memcpy(&a, name->data, 8);
-    ngx_memcpy(&b, name->data + name->len - 8, 8);
+    if (name->len >= 8) {
+        ngx_memcpy(&a, name->data, 8);
+        ngx_memcpy(&b, name->data + name->len - 8, 8);
+
+    } else {
+        a = 0;
+        ngx_memcpy(&a, name->data, name->len);
+        b = a;
+    }
 
     e = &ngx_cms_secret_names[((a * 0x9e3779b97f4a7c15ULL)
                                ^ (b * 0xc2b2ae3d27d4eb4fULL)
