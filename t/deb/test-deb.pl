@@ -7,8 +7,8 @@
 #   2. nginx -t loads the module through /etc/nginx/modules-enabled (and
 #      a site using cms_* directives fails -t before the install);
 #   3. the system nginx, with a site laid out as the README says
-#      (credentials file 0600, htpasswd 0640, TLS to the bridges with
-#      verification on, Redis), fronts the CMS simulator on loopback:
+#      (credentials file 0600, API users' file 0600 read by cms_auth_basic,
+#      TLS to the bridges with verification on, Redis), fronts the CMS simulator on loopback:
 #      the seed replays (TMS session of seed 000, CMM move of seed 004)
 #      through it match the same sessions sent straight to the
 #      simulator, and the status JSON reports the package's version;
@@ -198,8 +198,7 @@ server {
     listen 127.0.0.1:$P;
 
     location /api/v1/ {
-        auth_basic "CMS API";
-        auth_basic_user_file $CONFDIR/api.htpasswd;
+        cms_auth_basic $CONFDIR/api.htpasswd "realm=CMS API";
 
         cms_api on;
         cms_credentials inject;
@@ -242,11 +241,10 @@ sub write_site {
     # the bridges' API credentials: read by the master (root) only
     spew("$CONFDIR/bridges.conf", $bridges, 0600);
 
-    # the clients' accounts: read by the workers at request time
+    # the clients' accounts (cms_auth_basic): read by the master too
     my $hash = `openssl passwd -apr1 '$apipass'`;
     chomp $hash;
-    spew("$CONFDIR/api.htpasswd", "tms:$hash\n", 0640);
-    chown 0, scalar getgrnam('www-data'), "$CONFDIR/api.htpasswd";
+    spew("$CONFDIR/api.htpasswd", "tms:$hash\n", 0600);
 
     spew($HTTPCONF, http_conf($opt{redis} // 6379));
     spew($SITE, site_conf($opt{plugins}));
