@@ -48,6 +48,20 @@ ngx_cms_form_lower(unsigned char c)
 }
 
 
+/* a component without '=': a name alone, its value empty at its end */
+
+static inline void
+ngx_cms_form_no_value(ngx_cms_form_param_t *prm, const unsigned char *body,
+    size_t end)
+{
+    prm->has_eq = 0;
+    prm->raw_value.data = body + end;
+    prm->raw_value.len = 0;
+    prm->value = prm->name + prm->name_len;
+    prm->value_len = 0;
+}
+
+
 /*
  * Names that contain a secret-looking word but carry a flag, a mode or a
  * number (APIARY): masking them would only hide useful audit detail,
@@ -283,11 +297,7 @@ ngx_cms_form_end(const unsigned char *body, unsigned char *scratch,
         scratch[end] = '\0';
 
     } else {
-        prm->has_eq = 0;
-        prm->raw_value.data = body + end;
-        prm->raw_value.len = 0;
-        prm->value = prm->name + prm->name_len;
-        prm->value_len = 0;
+        ngx_cms_form_no_value(prm, body, end);
     }
 
     return NGX_CMS_FORM_OK;
@@ -399,11 +409,7 @@ ngx_cms_form_split(const unsigned char *body, size_t len,
             avail -= dlen + 1;
 
         } else {
-            prm->has_eq = 0;
-            prm->raw_value.data = body + end;
-            prm->raw_value.len = 0;
-            prm->value = prm->name + prm->name_len;
-            prm->value_len = 0;
+            ngx_cms_form_no_value(prm, body, end);
         }
 
         *nparams = ++n;

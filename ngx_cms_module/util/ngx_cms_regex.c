@@ -33,6 +33,8 @@
 static void ngx_cms_regex_free(void *data);
 static ngx_int_t ngx_cms_regex_interpret(ngx_regex_t *re, ngx_str_t *s,
     int *captures, ngx_uint_t size);
+static void ngx_cms_regex_captures(pcre2_match_data *md, int *captures,
+    ngx_uint_t size);
 
 
 ngx_int_t
@@ -112,9 +114,7 @@ ngx_cms_regex_exec(ngx_regex_t *re, ngx_str_t *s, int *captures,
     ngx_uint_t size)
 {
     int                rc;
-    size_t            *ov;
     uint32_t           pairs;
-    ngx_uint_t         i, n;
 
     static pcre2_match_data  *md;
     static uint32_t           md_pairs;
@@ -146,20 +146,8 @@ ngx_cms_regex_exec(ngx_regex_t *re, ngx_str_t *s, int *captures,
         return ngx_cms_regex_interpret(re, s, captures, size);
     }
 
-    if (rc < 0 || size == 0) {
-        return rc;
-    }
-
-    n = pcre2_get_ovector_count(md);
-    ov = pcre2_get_ovector_pointer(md);
-
-    if (n > size / 3) {
-        n = size / 3;
-    }
-
-    for (i = 0; i < n; i++) {
-        captures[i * 2] = ov[i * 2];
-        captures[i * 2 + 1] = ov[i * 2 + 1];
+    if (rc >= 0 && size) {
+        ngx_cms_regex_captures(md, captures, size);
     }
 
     return rc;
@@ -173,8 +161,6 @@ ngx_cms_regex_interpret(ngx_regex_t *re, ngx_str_t *s, int *captures,
     ngx_uint_t size)
 {
     int                rc;
-    size_t            *ov;
-    ngx_uint_t         i, n;
     pcre2_match_data  *md;
 
     md = pcre2_match_data_create(size / 3 ? size / 3 : 1, NULL);
@@ -185,20 +171,32 @@ ngx_cms_regex_interpret(ngx_regex_t *re, ngx_str_t *s, int *captures,
     rc = pcre2_match(re, s->data, s->len, 0, PCRE2_NO_JIT, md, NULL);
 
     if (rc >= 0 && size) {
-        n = pcre2_get_ovector_count(md);
-        ov = pcre2_get_ovector_pointer(md);
-
-        if (n > size / 3) {
-            n = size / 3;
-        }
-
-        for (i = 0; i < n; i++) {
-            captures[i * 2] = ov[i * 2];
-            captures[i * 2 + 1] = ov[i * 2 + 1];
-        }
+        ngx_cms_regex_captures(md, captures, size);
     }
 
     pcre2_match_data_free(md);
 
     return rc;
+}
+
+
+/* the offsets of a match, as many pairs as captures has room for */
+
+static void
+ngx_cms_regex_captures(pcre2_match_data *md, int *captures, ngx_uint_t size)
+{
+    size_t      *ov;
+    ngx_uint_t   i, n;
+
+    n = pcre2_get_ovector_count(md);
+    ov = pcre2_get_ovector_pointer(md);
+
+    if (n > size / 3) {
+        n = size / 3;
+    }
+
+    for (i = 0; i < n; i++) {
+        captures[i * 2] = ov[i * 2];
+        captures[i * 2 + 1] = ov[i * 2 + 1];
+    }
 }
