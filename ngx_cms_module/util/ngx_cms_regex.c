@@ -35,6 +35,7 @@ static ngx_int_t ngx_cms_regex_interpret(ngx_regex_t *re, ngx_str_t *s,
     int *captures, ngx_uint_t size);
 static void ngx_cms_regex_captures(pcre2_match_data *md, int *captures,
     ngx_uint_t size);
+static void ngx_cms_regex_md_free(void *data);
 
 
 ngx_int_t
@@ -104,36 +105,53 @@ ngx_cms_regex_free(void *data)
  * The JIT code is called directly (pcre2_jit_match(): pcre2_match() would
  * check the subject and the options again on every call, about as much
  * work as the match of a short pattern), with match data this process
- * keeps, grown to the most captures asked for; what comes back is what
+ * keeps, grown to the most captures asked for, and freed with the cycle
+ * (before the module is unloaded); what comes back is what
  * ngx_regex_exec() gives.  A pattern that has no JIT code is matched by
  * ngx_regex_exec().
  */
+
+static pcre2_match_data  *ngx_cms_regex_md;
+static uint32_t           ngx_cms_regex_md_pairs;
+
 
 ngx_int_t
 ngx_cms_regex_exec(ngx_regex_t *re, ngx_str_t *s, int *captures,
     ngx_uint_t size)
 {
-    int                rc;
-    uint32_t           pairs;
-
-    static pcre2_match_data  *md;
-    static uint32_t           md_pairs;
+    int                  rc;
+    uint32_t             pairs;
+    pcre2_match_data    *md;
+    ngx_pool_cleanup_t  *cln;
 
     pairs = size / 3 ? size / 3 : 1;
 
-    if (md == NULL || md_pairs < pairs) {
-        if (md) {
-            pcre2_match_data_free(md);
+    if (ngx_cms_regex_md == NULL) {
+        cln = ngx_pool_cleanup_add(ngx_cycle->pool, 0);
+        if (cln == NULL) {
+            return ngx_regex_exec(re, s, captures, size);
         }
 
+        cln->handler = ngx_cms_regex_md_free;
+
+        ngx_cms_regex_md_pairs = 0;
+    }
+
+    if (ngx_cms_regex_md == NULL || ngx_cms_regex_md_pairs < pairs) {
         md = pcre2_match_data_create(pairs, NULL);
         if (md == NULL) {
-            md_pairs = 0;
             return PCRE2_ERROR_NOMEMORY;
         }
 
-        md_pairs = pairs;
+        if (ngx_cms_regex_md) {
+            pcre2_match_data_free(ngx_cms_regex_md);
+        }
+
+        ngx_cms_regex_md = md;
+        ngx_cms_regex_md_pairs = pairs;
     }
+
+    md = ngx_cms_regex_md;
 
     rc = pcre2_jit_match(re, s->data, s->len, 0, 0, md, NULL);
 
@@ -198,5 +216,16 @@ ngx_cms_regex_captures(pcre2_match_data *md, int *captures, ngx_uint_t size)
     for (i = 0; i < n; i++) {
         captures[i * 2] = ov[i * 2];
         captures[i * 2 + 1] = ov[i * 2 + 1];
+    }
+}
+
+
+static void
+ngx_cms_regex_md_free(void *data)
+{
+    if (ngx_cms_regex_md) {
+        pcre2_match_data_free(ngx_cms_regex_md);
+        ngx_cms_regex_md = NULL;
+        ngx_cms_regex_md_pairs = 0;
     }
 }
