@@ -169,9 +169,6 @@ ngx_cms_auth_read(ngx_conf_t *cf, ngx_cms_auth_t *auth)
         return NGX_ERROR;
     }
 
-    buf = NULL;
-    size = 0;
-
     if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
                            ngx_fd_info_n " \"%V\" failed", &auth->file);
