@@ -183,6 +183,7 @@ typedef struct {
 
     unsigned                     call_ready:1;
     unsigned                     body_done:1;
+    unsigned                     body_reading:1; /* in the read call */
     unsigned                     suspended:1;
     unsigned                     buffering:1;
     unsigned                     response_hooks_done:1;

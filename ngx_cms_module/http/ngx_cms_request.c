@@ -62,13 +62,7 @@ ngx_cms_precontent_handler(ngx_http_request_t *r)
             return NGX_AGAIN;
         }
 
-        rc = ngx_cms_parse_body(r, ctx);
-        if (rc != NGX_DECLINED) {
-            return rc;
-        }
-
-        ctx->state = NGX_CMS_STATE_HOOKS;
-        goto hooks;
+        goto parse;
 
     case NGX_CMS_STATE_HOOKS:
         goto hooks;
@@ -114,14 +108,37 @@ ngx_cms_precontent_handler(ngx_http_request_t *r)
     r->request_body_in_single_buf = 1;
     ctx->state = NGX_CMS_STATE_READING;
 
+    ctx->body_reading = 1;
     rc = ngx_http_read_client_request_body(r, ngx_cms_body_handler);
+    ctx->body_reading = 0;
 
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
         return rc;
     }
 
-    ngx_http_finalize_request(r, NGX_DONE);
-    return NGX_DONE;
+    if (!ctx->body_done) {
+        /* ngx_cms_body_handler() runs the phases again when it arrives */
+        ngx_http_finalize_request(r, NGX_DONE);
+        return NGX_DONE;
+    }
+
+    /*
+     * The whole body came with the headers (a TMS PUT does): the handler
+     * ran inside the call and left the rest to this one.  The reference
+     * the call took is given back the way ngx_http_finalize_request(r,
+     * NGX_DONE) would give it, with the request still in its phases.
+     */
+
+    r->main->count--;
+
+parse:
+
+    rc = ngx_cms_parse_body(r, ctx);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    ctx->state = NGX_CMS_STATE_HOOKS;
 
 hooks:
 
@@ -157,6 +174,11 @@ ngx_cms_body_handler(ngx_http_request_t *r)
 
     ctx->body_done = 1;
     r->preserve_body = 1;
+
+    if (ctx->body_reading) {
+        /* called from inside ngx_http_read_client_request_body() */
+        return;
+    }
 
     r->write_event_handler = ngx_http_core_run_phases;
     ngx_http_core_run_phases(r);

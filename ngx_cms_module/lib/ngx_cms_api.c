@@ -35,6 +35,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "ngx_cms_api.h"
 
 
@@ -319,7 +323,8 @@ static const ngx_cms_api_node_t  ngx_cms_api_nodes[] = {
  *
  * - ngx_cms_api_fold: ASCII lower case, every other byte as it is;
  * - ngx_cms_api_class: what the path check must look at, 0 for the
- *   bytes of a clean segment, so the check is one load per byte;
+ *   bytes of a clean segment (the SSE2 check finds the others by
+ *   compares, and asks the table why one is refused);
  * - ngx_cms_api_keys in an open-addressing hash (ngx_cms_api_slots) by
  *   the folded bytes of every top-level name and of every shorter name
  *   made of its leading segments ("system", "system/configuration"):
@@ -339,12 +344,17 @@ static const ngx_cms_api_node_t  ngx_cms_api_nodes[] = {
 #define NGX_CMS_API_C_HASH       6
 
 
+/* above the longest top-level name (49 bytes; the build checks) */
+#define NGX_CMS_API_NAME_MAX     64
+
+
 typedef struct {
     const ngx_cms_api_node_t  *node;    /* NULL: only leads to longer ones */
     const char                *name;    /* a node's name, len bytes of it */
     size_t                     len;
     uint32_t                   hash;
     unsigned                   longer:1; /* a longer name goes on with '/' */
+    unsigned char              lower[NGX_CMS_API_NAME_MAX]; /* of name */
 } ngx_cms_api_key_t;
 
 
@@ -385,8 +395,16 @@ static void ngx_cms_api_build(void);
 static void ngx_cms_api_add_key(const ngx_cms_api_node_t *node, size_t len);
 static const ngx_cms_api_key_t *ngx_cms_api_find_key(uint32_t hash,
     const unsigned char *p, size_t len);
+static int ngx_cms_api_key_eq(const unsigned char *p,
+    const unsigned char *lower, size_t len);
 static const char *ngx_cms_api_check(const unsigned char *path, size_t *len,
     ngx_cms_span_t *segs, size_t *nsegs);
+static const char *ngx_cms_api_check_bytes(const unsigned char *path,
+    size_t i, size_t start, size_t n, ngx_cms_span_t *segs, size_t *nsegs);
+#if defined(__SSE2__)
+static const char *ngx_cms_api_check_sse2(const unsigned char *path,
+    size_t n, ngx_cms_span_t *segs, size_t *nsegs);
+#endif
 static int ngx_cms_api_prefix(const unsigned char *p);
 static const ngx_cms_api_node_t *ngx_cms_api_find_top(
     const ngx_cms_span_t *seg, size_t n, size_t *depth);
@@ -564,8 +582,7 @@ static const char *
 ngx_cms_api_check(const unsigned char *path, size_t *len,
     ngx_cms_span_t *segs, size_t *nsegs)
 {
-    size_t                i, n, k, start;
-    unsigned char         c, cls;
+    size_t                n;
     const unsigned char  *q;
 
     n = *len;
@@ -590,71 +607,155 @@ ngx_cms_api_check(const unsigned char *path, size_t *len,
         return NULL;
     }
 
-    start = 1;
-    k = 0;
+#if defined(__SSE2__)
+    return ngx_cms_api_check_sse2(path, n, segs, nsegs);
+#else
+    return ngx_cms_api_check_bytes(path, 1, 1, n, segs, nsegs);
+#endif
+}
 
-    /* one pass; the segment ending at n is checked after it */
 
-    for (i = 1; ; i++) {
+/*
+ * The segment from start to end, which the check found clean: empty and
+ * dot segments are refused, the first ones are kept, all are counted.
+ */
 
-        /* the bytes of a clean segment, four at a time while they last */
+static inline const char *
+ngx_cms_api_segment(const unsigned char *path, size_t start, size_t end,
+    ngx_cms_span_t *segs, size_t *nsegs)
+{
+    switch (end - start) {
 
-        while (n - i >= 4
-               && (ngx_cms_api_class[path[i]]
-                   | ngx_cms_api_class[path[i + 1]]
-                   | ngx_cms_api_class[path[i + 2]]
-                   | ngx_cms_api_class[path[i + 3]]) == 0)
-        {
-            i += 4;
+    case 0:
+        return "empty path segment";
+
+    case 1:
+        if (path[start] == '.') {
+            return "dot segment in path";
+        }
+        break;
+
+    case 2:
+        if (path[start] == '.' && path[start + 1] == '.') {
+            return "dot segment in path";
+        }
+        break;
+    }
+
+    if (*nsegs < NGX_CMS_API_MAX_SEGMENTS + 2) {
+        segs[*nsegs].data = path + start;
+        segs[*nsegs].len = end - start;
+    }
+
+    (*nsegs)++;
+
+    return NULL;
+}
+
+
+/*
+ * The bytes of path[i .. n) one by one, the segment in progress starting
+ * at start: the whole path in a build without SSE2, the last bytes
+ * (fewer than sixteen) in one with it.  t/unit/test_api_diff.c compares
+ * the whole path this way with the check in use on every path it makes.
+ */
+
+static const char *
+ngx_cms_api_check_bytes(const unsigned char *path, size_t i, size_t start,
+    size_t n, ngx_cms_span_t *segs, size_t *nsegs)
+{
+    const char    *reason;
+    unsigned char  cls;
+
+    for ( /* void */ ; i < n; i++) {
+        cls = ngx_cms_api_class[path[i]];
+
+        if (cls == 0) {
+            continue;
         }
 
-        while (i < n && ngx_cms_api_class[path[i]] == 0) {
-            i++;
+        if (cls != NGX_CMS_API_C_SLASH) {
+            return ngx_cms_api_class_reason[cls];
         }
 
-        if (i < n) {
-            c = path[i];
-            cls = ngx_cms_api_class[c];
-
-            if (cls != NGX_CMS_API_C_SLASH) {
-                return ngx_cms_api_class_reason[cls];
-            }
-        }
-
-        switch (i - start) {
-
-        case 0:
-            return "empty path segment";
-
-        case 1:
-            if (path[start] == '.') {
-                return "dot segment in path";
-            }
-            break;
-
-        case 2:
-            if (path[start] == '.' && path[start + 1] == '.') {
-                return "dot segment in path";
-            }
-            break;
-        }
-
-        /* the segments are counted, and the first ones kept */
-
-        if (k < NGX_CMS_API_MAX_SEGMENTS + 2) {
-            segs[k].data = path + start;
-            segs[k].len = i - start;
-        }
-
-        *nsegs = ++k;
-
-        if (i >= n) {
-            return NULL;
+        reason = ngx_cms_api_segment(path, start, i, segs, nsegs);
+        if (reason) {
+            return reason;
         }
 
         start = i + 1;
     }
+
+    return ngx_cms_api_segment(path, start, n, segs, nsegs);
 }
+
+
+#if defined(__SSE2__)
+
+/*
+ * The same check sixteen bytes at a time: a mask of the bytes the class
+ * table does not call clean (controls and space, DEL, '/', '%', '\',
+ * ';', '#'), and then only those bytes are looked at, in order; the
+ * last bytes, fewer than sixteen, one by one.  A GUID path has four of
+ * them, its slashes.
+ */
+
+static const char *
+ngx_cms_api_check_sse2(const unsigned char *path, size_t n,
+    ngx_cms_span_t *segs, size_t *nsegs)
+{
+    size_t       base, i, start;
+    unsigned     mask;
+    __m128i      v, m;
+    const char  *reason;
+
+    start = 1;
+
+    for (base = 0; n - base >= 16; base += 16) {
+
+        v = _mm_loadu_si128((const __m128i *) (path + base));
+
+        /* bytes up to 0x20 (unsigned), then the six others */
+
+        m = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x20)), v);
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('/')));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('%')));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8(';')));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('#')));
+
+        mask = (unsigned) _mm_movemask_epi8(m);
+
+        if (base == 0) {
+            /* the leading '/' */
+            mask &= ~1u;
+        }
+
+        while (mask) {
+            i = base + __builtin_ctz(mask);
+
+            if (path[i] != '/') {
+                return ngx_cms_api_class_reason[ngx_cms_api_class[path[i]]];
+            }
+
+            reason = ngx_cms_api_segment(path, start, i, segs, nsegs);
+            if (reason) {
+                return reason;
+            }
+
+            start = i + 1;
+            mask &= mask - 1;
+        }
+    }
+
+    /* fewer than sixteen bytes left */
+
+    return ngx_cms_api_check_bytes(path, base ? base : 1, start, n, segs,
+                                   nsegs);
+}
+
+#endif
 
 
 /*
@@ -735,7 +836,7 @@ ngx_cms_api_find_top(const ngx_cms_span_t *seg, size_t n, size_t *depth)
 static const ngx_cms_api_key_t *
 ngx_cms_api_find_key(uint32_t hash, const unsigned char *p, size_t len)
 {
-    size_t                    i, slot;
+    size_t                    slot;
     const ngx_cms_api_key_t  *key;
 
     for (slot = hash & (NGX_CMS_API_NSLOTS - 1);
@@ -744,24 +845,72 @@ ngx_cms_api_find_key(uint32_t hash, const unsigned char *p, size_t len)
     {
         key = &ngx_cms_api_keys[ngx_cms_api_slots[slot] - 1];
 
-        if (key->hash != hash || key->len != len) {
-            continue;
-        }
-
-        for (i = 0; i < len; i++) {
-            if (ngx_cms_api_fold[p[i]]
-                != ngx_cms_api_fold[(unsigned char) key->name[i]])
-            {
-                break;
-            }
-        }
-
-        if (i == len) {
+        if (key->hash == hash
+            && key->len == len
+            && ngx_cms_api_key_eq(p, key->lower, len))
+        {
             return key;
         }
     }
 
     return NULL;
+}
+
+
+/*
+ * len bytes at p against a key's lower-case name, eight (or four) at a
+ * time.  A key name has only letters, digits and '/' (the build checks),
+ * and p is a path the check passed: OR-ing 0x20 into its bytes turns
+ * upper-case letters into lower case, and the only other bytes it turns
+ * into a name's bytes are controls ('/' from 0x0f, digits from 0x10-0x19),
+ * which the check refused.  The last word overlaps the one before it.
+ */
+
+static int
+ngx_cms_api_key_eq(const unsigned char *p, const unsigned char *lower,
+    size_t len)
+{
+    size_t    i;
+    uint32_t  a4, b4;
+    uint64_t  a8, b8;
+
+    if (len >= 8) {
+        for (i = 0; i + 8 < len; i += 8) {
+            memcpy(&a8, p + i, 8);
+            memcpy(&b8, lower + i, 8);
+
+            if ((a8 | 0x2020202020202020ULL) != b8) {
+                return 0;
+            }
+        }
+
+        memcpy(&a8, p + len - 8, 8);
+        memcpy(&b8, lower + len - 8, 8);
+
+        return (a8 | 0x2020202020202020ULL) == b8;
+    }
+
+    if (len >= 4) {
+        memcpy(&a4, p, 4);
+        memcpy(&b4, lower, 4);
+
+        if ((a4 | 0x20202020) != b4) {
+            return 0;
+        }
+
+        memcpy(&a4, p + len - 4, 4);
+        memcpy(&b4, lower + len - 4, 4);
+
+        return (a4 | 0x20202020) == b4;
+    }
+
+    for (i = 0; i < len; i++) {
+        if ((p[i] | 0x20) != lower[i]) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
@@ -822,6 +971,7 @@ ngx_cms_api_add_key(const ngx_cms_api_node_t *node, size_t len)
 {
     size_t              i, slot;
     uint32_t            h;
+    unsigned char       c;
     ngx_cms_api_key_t  *key;
 
     h = NGX_CMS_API_HASH_INIT;
@@ -845,6 +995,23 @@ ngx_cms_api_add_key(const ngx_cms_api_node_t *node, size_t len)
         key->name = node->name;
         key->len = len;
         key->hash = h;
+
+        if (len > NGX_CMS_API_NAME_MAX) {
+            abort();
+        }
+
+        for (i = 0; i < len; i++) {
+            c = (unsigned char) node->name[i];
+
+            if (!(c == '/' || (c >= '0' && c <= '9')
+                  || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')))
+            {
+                /* ngx_cms_api_key_eq() compares only such names */
+                abort();
+            }
+
+            key->lower[i] = c | 0x20;
+        }
 
         for (slot = h & (NGX_CMS_API_NSLOTS - 1);
              ngx_cms_api_slots[slot];

@@ -408,6 +408,49 @@ span_same(ngx_cms_span_t a, ngx_cms_span_t b)
 }
 
 
+/*
+ * The byte-by-byte check (a build without SSE2) against the one in use,
+ * segment for segment.
+ */
+
+static void
+compare_checks(const unsigned char *path, size_t len)
+{
+    size_t           i, n, nsegs, ref_nsegs;
+    const char      *reason, *ref_reason;
+    ngx_cms_span_t   segs[NGX_CMS_API_MAX_SEGMENTS + 2];
+    ngx_cms_span_t   ref_segs[NGX_CMS_API_MAX_SEGMENTS + 2];
+
+    n = len;
+    reason = ngx_cms_api_check(path, &n, segs, &nsegs);
+
+    if (n < 2 || path[0] != '/') {
+        return;
+    }
+
+    ref_nsegs = 0;
+    ref_reason = ngx_cms_api_check_bytes(path, 1, 1, n, ref_segs, &ref_nsegs);
+
+    if (str_same(reason, ref_reason) && (reason || nsegs == ref_nsegs)) {
+
+        for (i = 0; reason == NULL && i < nsegs
+                    && i < NGX_CMS_API_MAX_SEGMENTS + 2; i++)
+        {
+            if (!span_same(segs[i], ref_segs[i])) {
+                fail_msg("\"%.*s\": segment %zu differs", (int) len, path,
+                         i);
+            }
+        }
+
+        return;
+    }
+
+    fail_msg("\"%.*s\": check \"%s\" (%zu segments), bytewise \"%s\" "
+             "(%zu)", (int) len, path, reason ? reason : "", nsegs,
+             ref_reason ? ref_reason : "", ref_nsegs);
+}
+
+
 static void
 compare_one(const unsigned char *path, size_t len, ngx_cms_method_e method)
 {
@@ -418,6 +461,8 @@ compare_one(const unsigned char *path, size_t len, ngx_cms_method_e method)
     ref_rc = ref_classify(path, len, method, &ref);
 
     compared++;
+
+    compare_checks(path, len);
 
     if (rc == ref_rc
         && str_same(req.bad_reason, ref.bad_reason)
