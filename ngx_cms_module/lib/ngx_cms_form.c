@@ -30,9 +30,10 @@ static int ngx_cms_form_split(const unsigned char *body, size_t len,
 static int ngx_cms_form_split_copy(const unsigned char *body, size_t len,
     unsigned char *scratch, ngx_cms_form_param_t *params, size_t max_params,
     size_t *nparams, ngx_cms_form_error_t *err);
-static int ngx_cms_form_end(const unsigned char *body, unsigned char *scratch,
-    size_t pos, size_t eq, size_t end, ngx_cms_form_param_t *params,
-    size_t max_params, size_t *nparams, ngx_cms_form_error_t *err);
+static inline int ngx_cms_form_end(const unsigned char *body,
+    unsigned char *scratch, size_t pos, size_t eq, size_t end,
+    ngx_cms_form_param_t *params, size_t max_params, size_t *nparams,
+    ngx_cms_form_error_t *err);
 #endif
 static int ngx_cms_form_decode(const unsigned char *body, size_t from,
     size_t to, unsigned char *dst, size_t *dlen, ngx_cms_form_error_t *err);
@@ -171,7 +172,7 @@ ngx_cms_form_split_copy(const unsigned char *body, size_t len,
     size_t *nparams, ngx_cms_form_error_t *err)
 {
     int             rc;
-    size_t          base, pos, eq, i, rest;
+    size_t          base, pos, eq, i, rest, shift;
     unsigned        amp, sep, special;
     __m128i         v;
     unsigned char   tail[16];
@@ -190,14 +191,20 @@ ngx_cms_form_split_copy(const unsigned char *body, size_t len,
     for (base = 0; base < len; base += 16) {
 
         rest = len - base;
+        shift = 0;
 
         if (rest >= 16) {
             v = _mm_loadu_si128((const __m128i *) (body + base));
 
+        } else if (len >= 16) {
+            /* the last sixteen bytes, and only the new ones counted */
+            v = _mm_loadu_si128((const __m128i *) (body + len - 16));
+            shift = 16 - rest;
+
         } else {
-            /* the last bytes, padded with a byte that is nothing here */
+            /* a short body, padded with a byte that is nothing here */
             memset(tail, 'x', 16);
-            memcpy(tail, body + base, rest);
+            memcpy(tail, body, len);
             v = _mm_loadu_si128((const __m128i *) tail);
         }
 
@@ -207,14 +214,14 @@ ngx_cms_form_split_copy(const unsigned char *body, size_t len,
                                        _mm_cmpeq_epi8(v, _mm_set1_epi8('+'))),
                           _mm_cmpeq_epi8(v, _mm_setzero_si128())));
 
-        if (special) {
+        if (special >> shift) {
             return NGX_CMS_FORM_DECODE;
         }
 
         amp = (unsigned) _mm_movemask_epi8(
-                             _mm_cmpeq_epi8(v, _mm_set1_epi8('&')));
-        sep = amp | (unsigned) _mm_movemask_epi8(
-                             _mm_cmpeq_epi8(v, _mm_set1_epi8('=')));
+                             _mm_cmpeq_epi8(v, _mm_set1_epi8('&'))) >> shift;
+        sep = amp | ((unsigned) _mm_movemask_epi8(
+                             _mm_cmpeq_epi8(v, _mm_set1_epi8('='))) >> shift);
 
         while (sep) {
             i = base + __builtin_ctz(sep);
@@ -251,7 +258,7 @@ ngx_cms_form_split_copy(const unsigned char *body, size_t len,
 
 /* the component from pos to end, its first '=' at eq ((size_t) -1: none) */
 
-static int
+static inline int
 ngx_cms_form_end(const unsigned char *body, unsigned char *scratch,
     size_t pos, size_t eq, size_t end, ngx_cms_form_param_t *params,
     size_t max_params, size_t *nparams, ngx_cms_form_error_t *err)
