@@ -27,6 +27,8 @@
 #define NGX_CMS_POLICY_T_ERROR     -1
 
 
+static int ngx_cms_policy_op_match(const ngx_cms_span_t *pattern,
+    const ngx_cms_policy_req_t *req);
 static int ngx_cms_policy_applies(const ngx_cms_policy_rule_t *rule,
     const ngx_cms_policy_req_t *req);
 static int ngx_cms_policy_find(const ngx_cms_policy_req_t *req,
@@ -69,8 +71,31 @@ ngx_cms_policy_grant_match(const ngx_cms_policy_grant_t *grant,
         return (grant->methods & req->method) != 0;
     }
 
-    return ngx_cms_api_operation_match(grant->pattern.data,
-                                       grant->pattern.len, req->operation);
+    return ngx_cms_policy_op_match(&grant->pattern, req);
+}
+
+
+/*
+ * An operation as rules and grants name it: a name without '*' matches
+ * only itself (lengths first, then the bytes: most rules name other
+ * operations), a pattern as the classifier's table says.
+ */
+
+static int
+ngx_cms_policy_op_match(const ngx_cms_span_t *pattern,
+    const ngx_cms_policy_req_t *req)
+{
+    if (req->operation == NULL) {
+        return 0;
+    }
+
+    if (pattern->len && pattern->data[pattern->len - 1] != '*') {
+        return pattern->len == req->operation_len
+               && memcmp(pattern->data, req->operation, pattern->len) == 0;
+    }
+
+    return ngx_cms_api_operation_match(pattern->data, pattern->len,
+                                       req->operation);
 }
 
 
@@ -196,9 +221,7 @@ ngx_cms_policy_applies(const ngx_cms_policy_rule_t *rule,
 
     if (rule->nops) {
         for (i = 0; i < rule->nops; i++) {
-            if (ngx_cms_api_operation_match(rule->ops[i].data,
-                                            rule->ops[i].len, req->operation))
-            {
+            if (ngx_cms_policy_op_match(&rule->ops[i], req)) {
                 break;
             }
         }

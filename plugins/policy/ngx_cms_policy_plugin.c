@@ -338,7 +338,8 @@ ngx_cms_policy_view(ngx_cms_call_t *call, ngx_cms_policy_req_t *req,
     len = operation->len;
 
     if (len == 0 || len >= NGX_CMS_POLICY_OP_LEN) {
-        ngx_cpystrn(op, (u_char *) "unknown", NGX_CMS_POLICY_OP_LEN);
+        len = ngx_cpystrn(op, (u_char *) "unknown", NGX_CMS_POLICY_OP_LEN)
+              - op;
 
     } else {
         ngx_memcpy(op, operation->data, len);
@@ -346,6 +347,7 @@ ngx_cms_policy_view(ngx_cms_call_t *call, ngx_cms_policy_req_t *req,
     }
 
     req->operation = (const char *) op;
+    req->operation_len = len;
 
     switch (r->method) {
 

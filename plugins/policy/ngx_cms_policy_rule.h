@@ -145,6 +145,7 @@ typedef struct {
 
 typedef struct {
     const char                    *operation;
+    size_t                         operation_len;
     unsigned                       method;   /* one NGX_CMS_POLICY_<M> */
     ngx_cms_span_t                 role;
     const ngx_cms_policy_param_t  *params;

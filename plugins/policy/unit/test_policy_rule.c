@@ -145,6 +145,7 @@ request(request_t *q, const char *op, unsigned method, const char *role,
 
     q->req.params = q->params;
     q->req.operation = op;
+    q->req.operation_len = op ? strlen(op) : 0;
     q->req.method = method;
     q->req.role.data = (const unsigned char *) role;
     q->req.role.len = strlen(role);
@@ -716,6 +717,21 @@ test_grants(void **state)
     request(&q, "participant.move", NGX_CMS_POLICY_POST, "monitor", NULL);
     assert_true(ngx_cms_policy_grant_match(&g, &q.req));
     request(&q, "participantX.move", NGX_CMS_POLICY_POST, "monitor", NULL);
+    assert_false(ngx_cms_policy_grant_match(&g, &q.req));
+
+    /* a name without '*': that operation only, not one it begins */
+
+    arg.data = (const unsigned char *) "coSpace.list";
+    arg.len = 12;
+    assert_int_equal(ngx_cms_policy_grant_parse(&g, &role, &arg, err,
+                                                sizeof(err)), 0);
+    request(&q, "coSpace.list", NGX_CMS_POLICY_GET, "monitor", NULL);
+    assert_true(ngx_cms_policy_grant_match(&g, &q.req));
+    request(&q, "coSpace.listAll", NGX_CMS_POLICY_GET, "monitor", NULL);
+    assert_false(ngx_cms_policy_grant_match(&g, &q.req));
+    request(&q, "coSpace.lisX", NGX_CMS_POLICY_GET, "monitor", NULL);
+    assert_false(ngx_cms_policy_grant_match(&g, &q.req));
+    request(&q, "coSpace.get", NGX_CMS_POLICY_GET, "monitor", NULL);
     assert_false(ngx_cms_policy_grant_match(&g, &q.req));
 
     arg.data = (const unsigned char *) "coSpace.lst";
