@@ -321,12 +321,11 @@ static const ngx_cms_api_node_t  ngx_cms_api_nodes[] = {
  * ngx_cms_api_init(), which the module calls at configuration time, in
  * the master, or on the first classification) and only read after that:
  *
- * - ngx_cms_api_fold: ASCII lower case, every other byte as it is;
  * - ngx_cms_api_class: what the path check must look at, 0 for the
  *   bytes of a clean segment (the SSE2 check finds the others by
  *   compares, and asks the table why one is refused);
- * - ngx_cms_api_keys in an open-addressing hash (ngx_cms_api_slots) by
- *   the folded bytes of every top-level name and of every shorter name
+ * - ngx_cms_api_keys in an open-addressing hash (ngx_cms_api_slots) of
+ *   every top-level name and of every shorter name
  *   made of its leading segments ("system", "system/configuration"):
  *   the top-level node of a path is found by hashing its first segment,
  *   then the first two, then three, for as long as a longer name can
@@ -358,7 +357,6 @@ typedef struct {
 } ngx_cms_api_key_t;
 
 
-static unsigned char       ngx_cms_api_fold[256];
 static unsigned char       ngx_cms_api_class[256];
 static ngx_cms_api_key_t   ngx_cms_api_keys[NGX_CMS_API_NKEYS];
 static size_t              ngx_cms_api_nkeys;
@@ -377,9 +375,28 @@ static const char  *ngx_cms_api_class_reason[] = {
 };
 
 
-/* the hash of the folded bytes, one step per byte */
-#define ngx_cms_api_hash_step(h, c)  (((h) ^ (c)) * 16777619u)
-#define NGX_CMS_API_HASH_INIT        2166136261u
+/*
+ * The hash of a name (len > 0) from its length and its first, middle and
+ * last bytes, each with 0x20 set as ngx_cms_api_key_eq() compares them
+ * (so spellings it finds equal hash alike): four loads, not a step per
+ * byte.  Names that share all four ("system/alarms", "system/status")
+ * are told apart by the compare, as any two in one slot are.
+ */
+
+static inline uint32_t
+ngx_cms_api_hash(const unsigned char *p, size_t len)
+{
+    uint32_t  h;
+
+    h = ((uint32_t) (p[0] | 0x20) << 24)
+        | ((uint32_t) (p[len / 2] | 0x20) << 16)
+        | ((uint32_t) (p[len - 1] | 0x20) << 8)
+        | (uint32_t) (len & 0xff);
+
+    h *= 2654435761u;
+
+    return h ^ (h >> 15);
+}
 
 
 /* operation names that no table entry holds */
@@ -790,31 +807,19 @@ ngx_cms_api_prefix(const unsigned char *p)
 static const ngx_cms_api_node_t *
 ngx_cms_api_find_top(const ngx_cms_span_t *seg, size_t n, size_t *depth)
 {
-    size_t                     k, i;
-    uint32_t                   h;
-    const unsigned char       *p;
+    size_t                     k, len;
     const ngx_cms_api_key_t   *key;
     const ngx_cms_api_node_t  *best;
 
     best = NULL;
     *depth = 1;
 
-    h = NGX_CMS_API_HASH_INIT;
-
     for (k = 0; k < n; k++) {
 
-        if (k) {
-            h = ngx_cms_api_hash_step(h, '/');
-        }
+        len = seg[k].data + seg[k].len - seg[0].data;
 
-        p = seg[k].data;
-
-        for (i = 0; i < seg[k].len; i++) {
-            h = ngx_cms_api_hash_step(h, ngx_cms_api_fold[p[i]]);
-        }
-
-        key = ngx_cms_api_find_key(h, seg[0].data,
-                                   p + seg[k].len - seg[0].data);
+        key = ngx_cms_api_find_key(ngx_cms_api_hash(seg[0].data, len),
+                                   seg[0].data, len);
         if (key == NULL) {
             break;
         }
@@ -934,8 +939,6 @@ ngx_cms_api_build(void)
     const ngx_cms_api_node_t  *node;
 
     for (c = 0; c < 256; c++) {
-        ngx_cms_api_fold[c] = (c >= 'A' && c <= 'Z') ? c | 0x20 : c;
-
         if (c < 0x21 || c == 0x7f) {
             ngx_cms_api_class[c] = NGX_CMS_API_C_CONTROL;
         }
@@ -974,12 +977,7 @@ ngx_cms_api_add_key(const ngx_cms_api_node_t *node, size_t len)
     unsigned char       c;
     ngx_cms_api_key_t  *key;
 
-    h = NGX_CMS_API_HASH_INIT;
-
-    for (i = 0; i < len; i++) {
-        h = ngx_cms_api_hash_step(h,
-                              ngx_cms_api_fold[(unsigned char) node->name[i]]);
-    }
+    h = ngx_cms_api_hash((const unsigned char *) node->name, len);
 
     key = (ngx_cms_api_key_t *) ngx_cms_api_find_key(h,
                                     (const unsigned char *) node->name, len);
