@@ -48,6 +48,8 @@ static ngx_cms_audit_op_e ngx_cms_audit_story_op(ngx_str_t *op);
 static ngx_uint_t ngx_cms_audit_note_is(ngx_str_t *note, const char *value);
 static ngx_uint_t ngx_cms_audit_param_is(ngx_cms_call_t *call,
     const char *name, const char *value);
+static ngx_uint_t ngx_cms_audit_value_is(ngx_cms_param_t *p,
+    const char *value);
 static void ngx_cms_audit_action(ngx_str_t *op, ngx_str_t *action);
 
 
@@ -56,7 +58,7 @@ ngx_cms_audit_story_facts(ngx_cms_call_t *call, ngx_cms_audit_facts_t *f)
 {
     ngx_str_t        *slot, *meeting, *action;
     ngx_uint_t        status, bridge_status, verdict;
-    ngx_cms_param_t  *name;
+    ngx_cms_param_t  *name, *access;
 
     /*
      * Done: the bridge answered 2xx.  The client's status is not enough:
@@ -129,10 +131,12 @@ ngx_cms_audit_story_facts(ngx_cms_call_t *call, ngx_cms_audit_facts_t *f)
 
     /* no word from the slots plugin: what the parameters say */
 
-    if (ngx_cms_audit_param_is(call, "nonMemberAccess", "true")) {
+    access = ngx_cms_param_get(call, "nonMemberAccess");
+
+    if (ngx_cms_audit_value_is(access, "true")) {
         f->story = NGX_CMS_AUDIT_STORY_SLOT_OPEN;
 
-    } else if (ngx_cms_audit_param_is(call, "nonMemberAccess", "false")) {
+    } else if (ngx_cms_audit_value_is(access, "false")) {
         f->story = NGX_CMS_AUDIT_STORY_SLOT_CLOSE;
 
         /* TMS closes a slot by giving it its own name back */
@@ -745,10 +749,15 @@ static ngx_uint_t
 ngx_cms_audit_param_is(ngx_cms_call_t *call, const char *name,
     const char *value)
 {
-    size_t            len;
-    ngx_cms_param_t  *p;
+    return ngx_cms_audit_value_is(ngx_cms_param_get(call, name), value);
+}
 
-    p = ngx_cms_param_get(call, name);
+
+static ngx_uint_t
+ngx_cms_audit_value_is(ngx_cms_param_t *p, const char *value)
+{
+    size_t  len;
+
     if (p == NULL) {
         return 0;
     }
