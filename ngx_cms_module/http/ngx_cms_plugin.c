@@ -330,23 +330,20 @@ ngx_cms_call_prepare(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
         return NULL;
     }
 
-    call->params->nelts = 0;
+    call->params->nelts = ctx->nparams;
     call->params->size = sizeof(ngx_cms_param_t);
     call->params->nalloc = n;
     call->params->pool = r->pool;
 
+    prm = call->params->elts;
+
     for (i = 0; i < ctx->nparams; i++) {
         fp = &ctx->params[i];
 
-        prm = ngx_array_push(call->params);
-        if (prm == NULL) {
-            return NULL;
-        }
-
-        prm->name.data = fp->name;
-        prm->name.len = fp->name_len;
-        prm->value.data = fp->value;
-        prm->value.len = fp->value_len;
+        prm[i].name.data = fp->name;
+        prm[i].name.len = fp->name_len;
+        prm[i].value.data = fp->value;
+        prm[i].value.len = fp->value_len;
     }
 
     ngx_cms_call_role(r, call);

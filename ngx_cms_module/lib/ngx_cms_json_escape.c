@@ -93,6 +93,9 @@ ngx_cms_json_plain8(uint64_t w)
 
 #if defined(__SSE2__)
 
+static inline unsigned ngx_cms_json_special_v(__m128i v);
+
+
 /*
  * Sixteen bytes at once where SSE2 is (every x86-64): bit i of the result
  * is set when byte i is not plain.  The signed comparison with 0x20 takes
@@ -102,9 +105,14 @@ ngx_cms_json_plain8(uint64_t w)
 static inline unsigned
 ngx_cms_json_special16(const unsigned char *s)
 {
-    __m128i  v, m;
+    return ngx_cms_json_special_v(_mm_loadu_si128((const __m128i *) s));
+}
 
-    v = _mm_loadu_si128((const __m128i *) s);
+
+static inline unsigned
+ngx_cms_json_special_v(__m128i v)
+{
+    __m128i  m;
 
     m = _mm_or_si128(
             _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
@@ -248,31 +256,76 @@ ngx_cms_json_escaped_len(const unsigned char *s, size_t len)
 
 /*
  * Most strings of a record are short and plain (a user, a role, a
- * parameter's name): copied byte by byte here, with nothing else set up;
- * a longer one, or one with a byte that is not plain, goes the general
- * way from its start (the bytes copied so far are written again, the
- * same).
+ * parameter's name): checked and copied here as two overlapping words,
+ * with nothing else set up; a longer one, or one with a byte that is not
+ * plain, goes the general way from its start (bytes already copied are
+ * written again, the same).
  */
 
 unsigned char *
 ngx_cms_json_escape_utf8(unsigned char *dst, const unsigned char *s,
     size_t len)
 {
-    size_t  i;
+    size_t    i;
+#if defined(__SSE2__)
+    uint32_t  a4, b4;
+    __m128i   v;
+#endif
 
-    if (len < 16) {
-        for (i = 0; i < len; i++) {
-            if (!ngx_cms_json_plain_tab[s[i]]) {
-                return ngx_cms_json_escape_run(dst, s, len);
-            }
+    if (len >= 16) {
+        return ngx_cms_json_escape_run(dst, s, len);
+    }
 
-            dst[i] = s[i];
+#if defined(__SSE2__)
+
+    if (len >= 8) {
+        /* the first and the last eight, overlapping, as one vector */
+
+        v = _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *) s),
+                               _mm_loadl_epi64((const __m128i *)
+                                               (s + len - 8)));
+
+        if (ngx_cms_json_special_v(v)) {
+            return ngx_cms_json_escape_run(dst, s, len);
         }
+
+        _mm_storel_epi64((__m128i *) (dst + len - 8),
+                         _mm_unpackhi_epi64(v, v));
+        _mm_storel_epi64((__m128i *) dst, v);
 
         return dst + len;
     }
 
-    return ngx_cms_json_escape_run(dst, s, len);
+    if (len >= 4) {
+        /* four and four, overlapping: the low eight bytes of a vector */
+
+        memcpy(&a4, s, 4);
+        memcpy(&b4, s + len - 4, 4);
+
+        v = _mm_unpacklo_epi32(_mm_cvtsi32_si128((int) a4),
+                               _mm_cvtsi32_si128((int) b4));
+
+        if (ngx_cms_json_special_v(v) & 0xff) {
+            return ngx_cms_json_escape_run(dst, s, len);
+        }
+
+        memcpy(dst + len - 4, &b4, 4);
+        memcpy(dst, &a4, 4);
+
+        return dst + len;
+    }
+
+#endif
+
+    for (i = 0; i < len; i++) {
+        if (!ngx_cms_json_plain_tab[s[i]]) {
+            return ngx_cms_json_escape_run(dst, s, len);
+        }
+
+        dst[i] = s[i];
+    }
+
+    return dst + len;
 }
 
 
