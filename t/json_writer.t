@@ -113,6 +113,10 @@ doc(ngx_cms_json_t *j, const unsigned char *s, size_t n)
     ngx_cms_json_member_uint(j, "mmax", 18446744073709551615ULL);
     ngx_cms_json_member_bool(j, "mt", 1);
     ngx_cms_json_member_bool(j, "mf", 0);
+    ngx_cms_json_member_token(j, "mtok", (const unsigned char *) "tok-1", 5);
+    ngx_cms_json_member_token(j, "mtok0", s, 0);
+    ngx_cms_json_member_raw(j, "mraw", "[1,\"x\"]", 7);
+    ngx_cms_json_member_raw(j, "mraw0", "0", 1);
     ngx_cms_json_key_lit(j, "kv");
     ngx_cms_json_open(j, '{');
     ngx_cms_json_member_kv(j, s, n, (const unsigned char *) "v1", 2);
@@ -381,6 +385,7 @@ is_deeply($json->decode($r[0]), {
     ms => "k\"\x{ff}v", mnull => undef, m0 => 0, m9 => 9, m10 => 10,
     mtime => 1795315355310, mmax => '18446744073709551615',
     mt => JSON::PP::true, mf => JSON::PP::false,
+    mtok => 'tok-1', mtok0 => undef, mraw => [ 1, 'x' ], mraw0 => 0,
     kv => { "k\"\x{ff}v" => 'v1', second => "k\"\x{ff}v", third => '' },
     kvlist => [ { a => "k\"\x{ff}v" } ],
 }, 'the document reads back as written');

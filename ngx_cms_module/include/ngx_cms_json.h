@@ -86,6 +86,10 @@ void ngx_cms_json_key_n(ngx_cms_json_t *j,
 void ngx_cms_json_key_raw(ngx_cms_json_t *j, const char *text,
     size_t len);
 
+/* text known to be valid JSON (or part of a string value), as is */
+void ngx_cms_json_raw(ngx_cms_json_t *j, const void *s,
+    size_t len);
+
 /*
  * text: ',' and the member name with its colon.  A record writes some
  * thirty of these: the usual case (a member after the first, room left)
@@ -131,6 +135,9 @@ ngx_cms_json_key_lit_n(ngx_cms_json_t *j, const char *text,
 
 #define ngx_cms_json_member_token(j, key, s, len)                       \
     ngx_cms_json_member_token_n(j, ",\"" key "\":", sizeof(key) + 3, s, len)
+
+#define ngx_cms_json_member_raw(j, key, s, len)                         \
+    ngx_cms_json_member_raw_n(j, ",\"" key "\":", sizeof(key) + 3, s, len)
 
 #define ngx_cms_json_member_uint(j, key, n)                             \
     ngx_cms_json_member_uint_n(j, ",\"" key "\":", sizeof(key) + 3, n)
@@ -197,6 +204,23 @@ ngx_cms_json_member_token_n(ngx_cms_json_t *j, const char *key, size_t klen,
     }
 
     ngx_cms_json_member_str_n(j, key, klen, s, len);
+}
+
+/* a member whose value is JSON text known to be valid, copied as is */
+
+static inline void
+ngx_cms_json_member_raw_n(ngx_cms_json_t *j, const char *key, size_t klen,
+    const void *s, size_t len)
+{
+    if (ngx_cms_json_member_room(j, klen + len)) {
+        memcpy(j->pos, key, klen);
+        memcpy(j->pos + klen, s, len);
+        j->pos += klen + len;
+        return;
+    }
+
+    ngx_cms_json_key_raw(j, key + 1, klen - 1);
+    ngx_cms_json_raw(j, s, len);
 }
 
 static inline void
@@ -295,9 +319,6 @@ void ngx_cms_json_string_end(ngx_cms_json_t *j);
 /* a piece of a string value known to need no escaping (a literal) */
 #define ngx_cms_json_string_lit(j, s)                                   \
     ngx_cms_json_raw(j, s, sizeof(s) - 1)
-
-void ngx_cms_json_raw(ngx_cms_json_t *j, const void *s,
-    size_t len);
 
 /* is this exactly one valid JSON value (RFC 8259), at most depth deep? */
 int ngx_cms_json_valid(const unsigned char *s, size_t len);

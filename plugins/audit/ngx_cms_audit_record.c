@@ -158,8 +158,7 @@ ngx_cms_audit_record_time(ngx_cms_json_t *j)
     ms[ms_len + 1] = (u_char) ('0' + tp->msec / 10 % 10);
     ms[ms_len + 2] = (u_char) ('0' + tp->msec % 10);
 
-    ngx_cms_json_key_lit(j, "time_ms");
-    ngx_cms_json_raw(j, ms, ms_len + 3);
+    ngx_cms_json_member_raw(j, "time_ms", ms, ms_len + 3);
 
     p = buf + sizeof("\"1970-01-01T00:00:00.") - 1;
 
@@ -171,8 +170,7 @@ ngx_cms_audit_record_time(ngx_cms_json_t *j)
 
     /* the value is known to need no escaping */
 
-    ngx_cms_json_key_lit(j, "time");
-    ngx_cms_json_raw(j, (char *) buf, sizeof(buf) - 1);
+    ngx_cms_json_member_raw(j, "time", buf, sizeof(buf) - 1);
 }
 
 
@@ -219,9 +217,12 @@ ngx_cms_audit_call_json(ngx_cms_json_t *j, ngx_cms_call_t *call,
     path = ngx_cms_call_str(call, NGX_CMS_CALL_PATH);
     client = ngx_cms_call_str(call, NGX_CMS_CALL_CLIENT_PATH);
 
+    /* the same string unless a plugin set the path (most calls) */
+
     if (client->len
         && (client->len != path->len
-            || ngx_strncmp(client->data, path->data, path->len) != 0))
+            || (client->data != path->data
+                && ngx_strncmp(client->data, path->data, path->len) != 0)))
     {
         ngx_cms_audit_record_str(j, "client_path", client);
     }

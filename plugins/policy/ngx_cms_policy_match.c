@@ -22,6 +22,12 @@
 #include "ngx_cms_policy_rule.h"
 
 
+/* the request's operation is this name: lengths first */
+#define ngx_cms_policy_op_is(req, name)                                       \
+    ((req)->operation_len == sizeof(name) - 1                                 \
+     && memcmp((req)->operation, name, sizeof(name) - 1) == 0)
+
+
 /* test results */
 #define NGX_CMS_POLICY_T_REPEATED  -2
 #define NGX_CMS_POLICY_T_ERROR     -1
@@ -353,28 +359,25 @@ ngx_cms_policy_meetings(const ngx_cms_policy_rule_t *rule,
 {
     int                    all, n;
     size_t                 index;
-    const char            *op;
     ngx_cms_span_t         name;
     const ngx_cms_span_t  *v;
 
-    op = req->operation;
-
-    if (strcmp(op, "coSpace.delete") == 0) {
+    if (ngx_cms_policy_op_is(req, "coSpace.delete")) {
         res->outcome = NGX_CMS_POLICY_METER;
         res->meter = NGX_CMS_POLICY_CLOSE;
         goto answer;
     }
 
-    if (strcmp(op, "coSpace.deleteAll") == 0) {
+    if (ngx_cms_policy_op_is(req, "coSpace.deleteAll")) {
         res->outcome = NGX_CMS_POLICY_METER;
         res->meter = NGX_CMS_POLICY_CLOSE_ALL;
         goto answer;
     }
 
-    if (strcmp(op, "coSpace.modify") == 0) {
+    if (ngx_cms_policy_op_is(req, "coSpace.modify")) {
         all = 0;
 
-    } else if (strcmp(op, "coSpace.modifyAll") == 0) {
+    } else if (ngx_cms_policy_op_is(req, "coSpace.modifyAll")) {
         all = 1;
 
     } else {
