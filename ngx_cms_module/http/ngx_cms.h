@@ -17,6 +17,7 @@
 #include <ngx_http.h>
 
 #include "ngx_cms_api.h"
+#include "ngx_cms_bytes.h"
 #include "ngx_cms_form.h"
 #include "ngx_cms_plugin.h"
 #include "ngx_cms_failover.h"

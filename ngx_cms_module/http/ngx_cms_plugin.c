@@ -575,9 +575,7 @@ ngx_cms_resume(ngx_cms_call_t *call, ngx_int_t rc)
 static ngx_inline ngx_uint_t
 ngx_cms_param_name_eq(u_char *a, u_char *b, size_t len)
 {
-    return len == 0
-           || ngx_memcmp(a, b, len) == 0
-           || ngx_strncasecmp(a, b, len) == 0;
+    return ngx_cms_bytes_eq(a, b, len) || ngx_strncasecmp(a, b, len) == 0;
 }
 
 
@@ -734,7 +732,7 @@ ngx_cms_param_is_secret(ngx_str_t *name)
                                ^ name->len) >> 56];
 
     if (e->len != name->len
-        || ngx_memcmp(e->name, name->data, name->len) != 0)
+        || !ngx_cms_bytes_eq(e->name, name->data, name->len))
     {
         e->len = name->len;
         ngx_memcpy(e->name, name->data, name->len);

@@ -23,6 +23,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_cms_bytes.h"
 #include "ngx_cms_plugin.h"
 #include "ngx_cms_json.h"
 

@@ -722,7 +722,7 @@ ngx_cms_audit_story_op(ngx_str_t *op)
 
     for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
         if (op->len == ops[i].name.len
-            && ngx_memcmp(op->data, ops[i].name.data, op->len) == 0)
+            && ngx_cms_bytes_eq(op->data, ops[i].name.data, op->len))
         {
             return ops[i].op;
         }
@@ -739,7 +739,7 @@ ngx_cms_audit_note_is(ngx_str_t *note, const char *value)
 
     len = ngx_strlen(value);
 
-    return note->len == len && ngx_memcmp(note->data, value, len) == 0;
+    return note->len == len && ngx_cms_bytes_eq(note->data, value, len);
 }
 
 

@@ -19,13 +19,14 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "ngx_cms_bytes.h"
 #include "ngx_cms_policy_rule.h"
 
 
 /* the request's operation is this name: lengths first */
 #define ngx_cms_policy_op_is(req, name)                                       \
     ((req)->operation_len == sizeof(name) - 1                                 \
-     && memcmp((req)->operation, name, sizeof(name) - 1) == 0)
+     && ngx_cms_bytes_eq((req)->operation, name, sizeof(name) - 1))
 
 
 /* test results */
@@ -68,7 +69,7 @@ ngx_cms_policy_grant_match(const ngx_cms_policy_grant_t *grant,
     const ngx_cms_policy_req_t *req)
 {
     if (grant->role.len != req->role.len
-        || memcmp(grant->role.data, req->role.data, req->role.len) != 0)
+        || !ngx_cms_bytes_eq(grant->role.data, req->role.data, req->role.len))
     {
         return 0;
     }
@@ -97,7 +98,8 @@ ngx_cms_policy_op_match(const ngx_cms_span_t *pattern,
 
     if (pattern->len && pattern->data[pattern->len - 1] != '*') {
         return pattern->len == req->operation_len
-               && memcmp(pattern->data, req->operation, pattern->len) == 0;
+               && ngx_cms_bytes_eq(pattern->data, req->operation,
+                                   pattern->len);
     }
 
     return ngx_cms_api_operation_match(pattern->data, pattern->len,
@@ -246,9 +248,8 @@ ngx_cms_policy_applies(const ngx_cms_policy_rule_t *rule,
 
         for (i = 0; i < rule->nroles; i++) {
             if (rule->roles[i].len == req->role.len
-                && memcmp(rule->roles[i].data, req->role.data,
-                          req->role.len)
-                   == 0)
+                && ngx_cms_bytes_eq(rule->roles[i].data, req->role.data,
+                                    req->role.len))
             {
                 in = 1;
                 break;
@@ -692,7 +693,7 @@ ngx_cms_policy_caseeq(const unsigned char *a, const unsigned char *b,
 
     /* clients send the canonical spelling rules are written in */
 
-    if (len == 0 || memcmp(a, b, len) == 0) {
+    if (ngx_cms_bytes_eq(a, b, len)) {
         return 1;
     }
 
