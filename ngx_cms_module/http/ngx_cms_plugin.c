@@ -710,6 +710,7 @@ static ngx_cms_secret_name_t  ngx_cms_secret_names[NGX_CMS_SECRET_SLOTS];
 ngx_uint_t
 ngx_cms_param_is_secret(ngx_str_t *name)
 {
+    uint32_t                h;
     uint64_t                a, b;
     ngx_cms_secret_name_t  *e;
 
@@ -721,10 +722,16 @@ ngx_cms_param_is_secret(ngx_str_t *name)
         ngx_memcpy(&a, name->data, 8);
         ngx_memcpy(&b, name->data + name->len - 8, 8);
 
+    } else if (name->len >= 4) {
+        /* the first four and the last four: only a hash's input */
+        ngx_memcpy(&h, name->data, 4);
+        a = h;
+        ngx_memcpy(&h, name->data + name->len - 4, 4);
+        b = h;
+
     } else {
-        a = 0;
-        ngx_memcpy(&a, name->data, name->len);
-        b = a;
+        a = name->data[0];
+        b = name->data[name->len - 1];
     }
 
     e = &ngx_cms_secret_names[((a * 0x9e3779b97f4a7c15ULL)

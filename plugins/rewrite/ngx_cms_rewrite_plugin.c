@@ -194,12 +194,15 @@ ngx_cms_rewrite_apply(ngx_cms_call_t *call, ngx_cms_rewrite_rule_t *rule)
     size_t                   len;
     ngx_int_t                rc;
     ngx_str_t                value, subject;
-    ngx_uint_t               i, n;
+    ngx_uint_t               i, n, pairs;
     ngx_cms_param_t         *prm;
     ngx_http_request_t      *r;
     ngx_cms_rewrite_part_t  *part;
 
     r = ngx_cms_call_request(call);
+
+    /* only the groups the regex has (the replacement names no others) */
+    pairs = ngx_min(rule->captures, NGX_CMS_REWRITE_MAX_CAPTURE) + 1;
 
     prm = ngx_cms_param_get(call, (const char *) rule->name.data);
     if (prm == NULL) {
@@ -214,8 +217,7 @@ ngx_cms_rewrite_apply(ngx_cms_call_t *call, ngx_cms_rewrite_rule_t *rule)
         subject.data = (u_char *) "";
     }
 
-    rc = ngx_cms_regex_exec(rule->regex, &subject, captures,
-                            (NGX_CMS_REWRITE_MAX_CAPTURE + 1) * 3);
+    rc = ngx_cms_regex_exec(rule->regex, &subject, captures, pairs * 3);
 
     if (rc == NGX_REGEX_NO_MATCHED) {
         return NGX_OK;
@@ -235,8 +237,8 @@ ngx_cms_rewrite_apply(ngx_cms_call_t *call, ngx_cms_rewrite_rule_t *rule)
         return NGX_ERROR;
     }
 
-    /* 0: more groups than we keep; the first ten are filled in */
-    n = (rc == 0) ? NGX_CMS_REWRITE_MAX_CAPTURE + 1 : (ngx_uint_t) rc;
+    /* 0: more groups than we keep; the pairs asked for are filled in */
+    n = (rc == 0 || (ngx_uint_t) rc > pairs) ? pairs : (ngx_uint_t) rc;
 
     part = rule->parts->elts;
     len = 0;
