@@ -389,8 +389,8 @@ ngx_cms_call_role(ngx_http_request_t *r, ngx_cms_call_t *call)
     ur = lcf->user_roles->elts;
     for (i = 0; i < lcf->user_roles->nelts; i++) {
         if (ur[i].user.len == call->user.len
-            && ngx_strncmp(ur[i].user.data, call->user.data, call->user.len)
-               == 0)
+            && ngx_cms_bytes_eq(ur[i].user.data, call->user.data,
+                                call->user.len))
         {
             call->role = ur[i].role;
             return;

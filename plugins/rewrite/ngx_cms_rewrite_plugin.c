@@ -19,6 +19,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <ngx_cms_bytes.h>
 #include <ngx_cms_plugin.h>
 #include <ngx_cms_regex.h>
 
@@ -429,8 +430,8 @@ ngx_cms_rewrite_op_match(ngx_array_t *ops, ngx_str_t *operation)
 
         if (op[i].data[op[i].len - 1] == '*') {
             if (operation->len >= op[i].len - 1
-                && ngx_strncmp(operation->data, op[i].data, op[i].len - 1)
-                   == 0)
+                && ngx_cms_bytes_eq(operation->data, op[i].data,
+                                    op[i].len - 1))
             {
                 return 1;
             }
@@ -439,7 +440,7 @@ ngx_cms_rewrite_op_match(ngx_array_t *ops, ngx_str_t *operation)
         }
 
         if (op[i].len == operation->len
-            && ngx_strncmp(op[i].data, operation->data, op[i].len) == 0)
+            && ngx_cms_bytes_eq(op[i].data, operation->data, op[i].len))
         {
             return 1;
         }
