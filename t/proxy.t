@@ -47,6 +47,17 @@ http {
         }
     }
 
+    # HTTP/2 without TLS (prior knowledge): its request body comes in
+    # DATA frames, read by nginx's HTTP/2 code, not the HTTP/1 one
+    server {
+        listen 127.0.0.1:%%PORT_h2%% http2;
+
+        location /api/v1/ {
+            cms_api on;
+            proxy_pass http://cms;
+        }
+    }
+
     server {
         listen 127.0.0.1:%%PORT_inject%%;
 
@@ -61,7 +72,7 @@ http {
 }
 EOF
 
-$t->run_nginx(ports => [$t->port('proxy'), $t->port('inject')]);
+$t->run_nginx(ports => [$t->port('proxy'), $t->port('inject'), $t->port('h2')]);
 
 my $P = $t->port('proxy');
 my %auth = (user => 'admin', password => 'secret1');
@@ -301,5 +312,31 @@ for my $case (
 like(log_line('POST /api/v1/coSpaces op=coSpace.create coll=coSpaces id= sub= subid= call= bridge=core1 params=name=Slow'),
      qr{params=name=Slow\+Body&passcode=\*\*\*&uri=slow name=Slow Body$},
      'the slow body was parsed: its parameters logged, the passcode masked');
+
+# the same over HTTP/2
+for my $case (
+    [ 'good', 'name=Over+H2&passcode=5555&uri=h2', qr{^HTTP/2 200 } ],
+    [ 'malformed', 'name=H2&x=%zz', qr{^HTTP/2 400 .*error="malformedBody"}s ],
+) {
+    my ($what, $body, $want) = @$case;
+
+    $t->sim('DELETE', '/_sim/requests');
+
+    open(my $curl, '-|', 'curl', '-s', '-i', '--http2-prior-knowledge',
+         '-u', 'admin:secret1',
+         '-H', 'Content-Type: application/x-www-form-urlencoded',
+         '--data-binary', $body,
+         'http://127.0.0.1:' . $t->port('h2') . '/api/v1/coSpaces')
+        or die "curl: $!";
+    my $out = do { local $/; <$curl> } // '';
+    close $curl;
+    like($out, $want, "HTTP/2: $what body");
+
+    my @got = grep { ($_->{body} // '') eq $body }
+              @{ $t->sim_requests('core1') };
+    is(scalar @got, $what eq 'good' ? 1 : 0,
+       $what eq 'good' ? '... reached the bridge whole'
+                       : '... did not reach the bridge');
+}
 
 $t->done;
