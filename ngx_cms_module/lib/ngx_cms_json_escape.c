@@ -10,11 +10,11 @@
  * is still visible; control characters are escaped, so one record is
  * always one line.
  *
- * Speed: most bytes are plain ASCII (ids, paths, names).  Short strings
- * are copied byte by byte without setting up the rest; longer ones are
- * scanned sixteen (or eight) bytes at a time while they are plain, and
- * copied in those runs; only bytes from 0x80 up go through the UTF-8
- * check.
+ * Speed: most bytes are plain ASCII (ids, paths, names).  A string under
+ * sixteen bytes is checked and copied as two overlapping words (one SSE2
+ * vector), before the rest is set up; longer ones are scanned sixteen
+ * (or eight) bytes at a time while they are plain, and copied in those
+ * runs; only bytes from 0x80 up go through the UTF-8 check.
  *
  * Pure code: plain buffers, no nginx types.
  */
