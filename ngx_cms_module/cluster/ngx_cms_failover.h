@@ -100,6 +100,14 @@ typedef struct {
     /* this worker's requests waiting on the bridge, oldest first */
     ngx_queue_t                inflight;
     ngx_uint_t                 seen_health;
+
+    /*
+     * round robin's peer for the bridge and the list it is on, found by
+     * the balancer on first use in the worker: the peers, in shared
+     * memory with "zone" or not, do not change in a cycle
+     */
+    ngx_http_upstream_rr_peers_t  *rr_peers;
+    ngx_http_upstream_rr_peer_t   *rr_peer;
 } ngx_cms_bridge_t;
 
 

@@ -220,10 +220,33 @@ extern ngx_module_t  ngx_http_cms_module;
 
 /* ngx_cms_ctx.c */
 ngx_cms_ctx_t *ngx_cms_ctx_create(ngx_pool_t *pool);
-void *ngx_cms_ctx_palloc(ngx_cms_ctx_t *ctx, ngx_pool_t *pool, size_t size);
-void *ngx_cms_ctx_alloc(ngx_cms_ctx_t *ctx, ngx_pool_t *pool, size_t size);
 void ngx_cms_ctx_free_all(void);
 ngx_cms_ctx_t *ngx_cms_classify(ngx_http_request_t *r);
+
+
+/*
+ * Memory that lives as long as the request, not zeroed: from the spare
+ * room of the context's block while it lasts (ngx_cms_ctx.c), then from
+ * the pool; aligned.  Inline: a few requests a call, on every request.
+ */
+
+static ngx_inline void *
+ngx_cms_ctx_palloc(ngx_cms_ctx_t *ctx, ngx_pool_t *pool, size_t size)
+{
+    u_char  *p;
+
+    size = ngx_align(size, NGX_ALIGNMENT);
+
+    if ((size_t) (ctx->room_end - ctx->room) < size) {
+        return ngx_palloc(pool, size);
+    }
+
+    p = ctx->room;
+    ctx->room += size;
+
+    return p;
+}
+
 
 /* ngx_cms_request.c */
 ngx_int_t ngx_cms_precontent_handler(ngx_http_request_t *r);

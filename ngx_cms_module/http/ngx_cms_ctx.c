@@ -53,6 +53,19 @@ struct ngx_cms_ctx_block_s {
 };
 
 
+/* the end of the classification in the context */
+#define NGX_CMS_CTX_API_END                                                   \
+    (offsetof(ngx_cms_ctx_t, api) + sizeof(ngx_cms_api_req_t))
+
+/* what ngx_cms_ctx_create() leaves unzeroed is only these three */
+_Static_assert(offsetof(ngx_cms_ctx_t, call) == 0
+               && offsetof(ngx_cms_call_t, core)
+                  == offsetof(ngx_cms_call_t, plugin_ctx)
+                     + sizeof(((ngx_cms_call_t *) 0)->plugin_ctx)
+               && offsetof(ngx_cms_ctx_t, api)
+                  == offsetof(ngx_cms_call_t, core) + sizeof(void *),
+               "ngx_cms_ctx_t: plugin_ctx, core, api not in a row");
+
 static void ngx_cms_ctx_release(void *data);
 static ngx_cms_method_e ngx_cms_method(ngx_http_request_t *r);
 
@@ -94,51 +107,21 @@ ngx_cms_ctx_create(ngx_pool_t *pool)
 
     ctx = &b->ctx;
 
-    ngx_memzero(ctx, sizeof(ngx_cms_ctx_t));
+    /*
+     * Zeroed but for two parts that are always written before they are
+     * read, a third of the context: the plugins' slots of the call
+     * (ngx_cms_call_prepare()) and the classification that follows them
+     * (ngx_cms_api_classify(), from ngx_cms_classify()).
+     */
+
+    ngx_memzero(ctx, offsetof(ngx_cms_ctx_t, call.plugin_ctx));
+    ngx_memzero((u_char *) ctx + NGX_CMS_CTX_API_END,
+                sizeof(ngx_cms_ctx_t) - NGX_CMS_CTX_API_END);
 
     ctx->room = b->room;
     ctx->room_end = b->room + NGX_CMS_CTX_ROOM;
 
     return ctx;
-}
-
-
-/*
- * Memory that lives as long as the request: from the spare room of the
- * context's block while it lasts, then from the pool; aligned, and
- * zeroed by ngx_cms_ctx_alloc().
- */
-
-void *
-ngx_cms_ctx_palloc(ngx_cms_ctx_t *ctx, ngx_pool_t *pool, size_t size)
-{
-    u_char  *p;
-
-    size = ngx_align(size, NGX_ALIGNMENT);
-
-    if (ctx == NULL || (size_t) (ctx->room_end - ctx->room) < size) {
-        return ngx_palloc(pool, size);
-    }
-
-    p = ctx->room;
-    ctx->room += size;
-
-    return p;
-}
-
-
-void *
-ngx_cms_ctx_alloc(ngx_cms_ctx_t *ctx, ngx_pool_t *pool, size_t size)
-{
-    void  *p;
-
-    p = ngx_cms_ctx_palloc(ctx, pool, size);
-
-    if (p) {
-        ngx_memzero(p, size);
-    }
-
-    return p;
 }
 
 

@@ -276,6 +276,9 @@ ngx_cms_call_prepare(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
     call->request = r;
     call->core = ctx;
 
+    /* left unzeroed by ngx_cms_ctx_create() */
+    ngx_memzero(call->plugin_ctx, sizeof(call->plugin_ctx));
+
     call->method = r->method_name;
     call->path.data = r->unparsed_uri.data;
     call->path.len = r->args.len ? (size_t) (r->args.data - 1

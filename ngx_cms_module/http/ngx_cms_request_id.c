@@ -133,7 +133,8 @@ ngx_cms_request_id_variable(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_cms_module);
 
-    p = ngx_cms_ctx_palloc(ctx, r->pool, NGX_CMS_REQUEST_ID_LEN);
+    p = ctx ? ngx_cms_ctx_palloc(ctx, r->pool, NGX_CMS_REQUEST_ID_LEN)
+            : ngx_pnalloc(r->pool, NGX_CMS_REQUEST_ID_LEN);
     if (p == NULL) {
         return NGX_ERROR;
     }

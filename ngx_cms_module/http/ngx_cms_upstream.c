@@ -48,6 +48,7 @@ typedef struct {
                                                   this as their data */
     ngx_cms_fo_cluster_t              *cluster;
     ngx_http_request_t                *request;
+    ngx_cms_ctx_t                     *ctx;
     ngx_cms_fo_req_t                  *fr;
     ngx_cms_bridge_t               *current;
     uintptr_t                          tried;  /* bridge index bits */
@@ -75,6 +76,8 @@ static ngx_cms_bridge_t *ngx_cms_choose(ngx_cms_fo_cluster_t *cl,
     uintptr_t tried);
 static ngx_uint_t ngx_cms_passive_down(ngx_cms_fo_cluster_t *cl,
     ngx_cms_bridge_t *b);
+static ngx_http_upstream_rr_peer_t *ngx_cms_bridge_peer(
+    ngx_cms_fo_cluster_t *cl, ngx_cms_bridge_t *b);
 static ngx_int_t ngx_cms_use_peer(ngx_cms_peer_data_t *pd,
     ngx_peer_connection_t *pc, ngx_cms_bridge_t *b);
 static ngx_int_t ngx_cms_set_authorization(ngx_http_request_t *r,
@@ -520,7 +523,9 @@ ngx_cms_init_peer(ngx_http_request_t *r, ngx_http_upstream_srv_conf_t *us)
         return NGX_ERROR;
     }
 
-    pd = ngx_cms_ctx_alloc(ctx, r->pool, sizeof(ngx_cms_peer_data_t));
+    /* not zeroed: every field is set below or before it is read */
+
+    pd = ngx_cms_ctx_palloc(ctx, r->pool, sizeof(ngx_cms_peer_data_t));
     if (pd == NULL) {
         return NGX_ERROR;
     }
@@ -528,10 +533,12 @@ ngx_cms_init_peer(ngx_http_request_t *r, ngx_http_upstream_srv_conf_t *us)
     fr = ngx_http_get_module_ctx(r, ngx_cms_failover_module);
 
     if (fr == NULL) {
-        fr = ngx_cms_ctx_alloc(ctx, r->pool, sizeof(ngx_cms_fo_req_t));
+        fr = ngx_cms_ctx_palloc(ctx, r->pool, sizeof(ngx_cms_fo_req_t));
         if (fr == NULL) {
             return NGX_ERROR;
         }
+
+        ngx_memzero(fr, sizeof(ngx_cms_fo_req_t));
 
         ngx_http_set_ctx(r, fr, ngx_cms_failover_module);
     }
@@ -548,7 +555,13 @@ ngx_cms_init_peer(ngx_http_request_t *r, ngx_http_upstream_srv_conf_t *us)
 
     pd->cluster = cl;
     pd->request = r;
+    pd->ctx = ctx;
     pd->fr = fr;
+    pd->current = NULL;
+    pd->tried = 0;
+    pd->attempts = 0;
+    pd->queued = 0;     /* only ever set with health checks */
+    pd->stalled = 0;
 
     r->upstream->peer.get = ngx_cms_get_peer;
     r->upstream->peer.free = ngx_cms_free_peer;
@@ -561,6 +574,8 @@ ngx_cms_init_peer(ngx_http_request_t *r, ngx_http_upstream_srv_conf_t *us)
 
         cln->handler = ngx_cms_peer_cleanup;
         cln->data = pd;
+
+        ngx_memzero(&pd->retry, sizeof(ngx_event_t));
 
         pd->retry.handler = ngx_cms_retry_handler;
         pd->retry.data = pd;
@@ -584,8 +599,7 @@ ngx_cms_get_peer(ngx_peer_connection_t *pc, void *data)
 
     cl = pd->cluster;
     fr = pd->fr;
-
-    ctx = ngx_cms_classify(pd->request);
+    ctx = pd->ctx;
 
     if (pd->attempts == 0) {
 
@@ -638,9 +652,7 @@ ngx_cms_get_peer(ngx_peer_connection_t *pc, void *data)
     fr->bridge = b;
     fr->unavailable = NGX_CMS_UNAVAILABLE_NONE;
 
-    if (ctx) {
-        ctx->bridge = b;
-    }
+    ctx->bridge = b;
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, pc->log, 0,
                    "cms: sending to bridge \"%V\" (%V), attempt %ui",
@@ -819,62 +831,52 @@ ngx_cms_choose(ngx_cms_fo_cluster_t *cl, uintptr_t tried)
 static ngx_uint_t
 ngx_cms_passive_down(ngx_cms_fo_cluster_t *cl, ngx_cms_bridge_t *b)
 {
-    time_t                         now;
-    ngx_uint_t                     list, down;
-    ngx_addr_t                    *addr;
+    ngx_uint_t                     down;
     ngx_http_upstream_rr_peer_t   *peer;
     ngx_http_upstream_rr_peers_t  *peers;
 
-    addr = &b->addrs[0];
-    peers = cl->uscf->peer.data;
-    now = ngx_time();
+    peer = ngx_cms_bridge_peer(cl, b);
 
-    for (list = 0; peers && list < 2; list++, peers = peers->next) {
-
-        ngx_http_upstream_rr_peers_rlock(peers);
-
-        for (peer = peers->peer; peer; peer = peer->next) {
-            if (ngx_cmp_sockaddr(peer->sockaddr, peer->socklen,
-                                 addr->sockaddr, addr->socklen, 1)
-                == NGX_OK)
-            {
-                ngx_http_upstream_rr_peer_lock(peers, peer);
-                down = peer->max_fails
-                       && peer->fails >= peer->max_fails
-                       && now - peer->checked <= peer->fail_timeout;
-                ngx_http_upstream_rr_peer_unlock(peers, peer);
-
-                ngx_http_upstream_rr_peers_unlock(peers);
-                return down;
-            }
-        }
-
-        ngx_http_upstream_rr_peers_unlock(peers);
+    if (peer == NULL) {
+        return 0;
     }
 
-    return 0;
+    peers = b->rr_peers;
+
+    ngx_http_upstream_rr_peers_rlock(peers);
+    ngx_http_upstream_rr_peer_lock(peers, peer);
+
+    down = peer->max_fails
+           && peer->fails >= peer->max_fails
+           && ngx_time() - peer->checked <= peer->fail_timeout;
+
+    ngx_http_upstream_rr_peer_unlock(peers, peer);
+    ngx_http_upstream_rr_peers_unlock(peers);
+
+    return down;
 }
 
 
-/* round robin's peer for the bridge, taken as round robin would */
+/*
+ * Round robin's peer for the bridge: the primary list, then the backup
+ * list (with "zone" both live in shared memory; uscf->peer.data points
+ * there).  Looked for once per worker and kept in the bridge.
+ */
 
-static ngx_int_t
-ngx_cms_use_peer(ngx_cms_peer_data_t *pd, ngx_peer_connection_t *pc,
-    ngx_cms_bridge_t *b)
+static ngx_http_upstream_rr_peer_t *
+ngx_cms_bridge_peer(ngx_cms_fo_cluster_t *cl, ngx_cms_bridge_t *b)
 {
     ngx_uint_t                     list;
     ngx_addr_t                    *addr;
     ngx_http_upstream_rr_peer_t   *peer;
     ngx_http_upstream_rr_peers_t  *peers;
 
+    if (b->rr_peer) {
+        return b->rr_peer;
+    }
+
     addr = &b->addrs[0];
-
-    /*
-     * The primary list, then the backup list (with "zone" both live in
-     * shared memory; uscf->peer.data points there).
-     */
-
-    peers = pd->cluster->uscf->peer.data;
+    peers = cl->uscf->peer.data;
 
     for (list = 0; peers && list < 2; list++, peers = peers->next) {
 
@@ -889,49 +891,71 @@ ngx_cms_use_peer(ngx_cms_peer_data_t *pd, ngx_peer_connection_t *pc,
             }
         }
 
-        if (peer == NULL) {
-            ngx_http_upstream_rr_peers_unlock(peers);
-            continue;
-        }
-
-        ngx_http_upstream_rr_peer_lock(peers, peer);
-        peer->conns++;
-
-        /* as round robin: a try after fail_timeout starts a new count
-         * once it succeeds (ngx_http_upstream_free_round_robin_peer) */
-        if (ngx_time() - peer->checked > peer->fail_timeout) {
-            peer->checked = ngx_time();
-        }
-
-        ngx_http_upstream_rr_peer_unlock(peers, peer);
-
-        pc->sockaddr = peer->sockaddr;
-        pc->socklen = peer->socklen;
-        pc->name = &peer->name;
-
         ngx_http_upstream_rr_peers_unlock(peers);
 
-        pd->rrp.peers = peers;
-        pd->rrp.current = peer;
-
-        pd->current = b;
-        pd->tried |= (uintptr_t) 1 << b->index;
-        pd->attempts++;
-
-        if (pd->cluster->health) {
-            pd->sent = ngx_current_msec;
-            pd->stalled = 0;
-            pd->queued = 1;
-            ngx_queue_insert_tail(&b->inflight, &pd->queue);
+        if (peer) {
+            b->rr_peers = peers;
+            b->rr_peer = peer;
+            return peer;
         }
-
-        return NGX_OK;
     }
 
-    ngx_log_error(NGX_LOG_ALERT, pc->log, 0,
-                  "cms: no upstream peer for bridge \"%V\"", &b->name);
+    return NULL;
+}
 
-    return NGX_ERROR;
+
+/* round robin's peer for the bridge, taken as round robin would */
+
+static ngx_int_t
+ngx_cms_use_peer(ngx_cms_peer_data_t *pd, ngx_peer_connection_t *pc,
+    ngx_cms_bridge_t *b)
+{
+    ngx_http_upstream_rr_peer_t   *peer;
+    ngx_http_upstream_rr_peers_t  *peers;
+
+    peer = ngx_cms_bridge_peer(pd->cluster, b);
+
+    if (peer == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, pc->log, 0,
+                      "cms: no upstream peer for bridge \"%V\"", &b->name);
+        return NGX_ERROR;
+    }
+
+    peers = b->rr_peers;
+
+    ngx_http_upstream_rr_peers_rlock(peers);
+    ngx_http_upstream_rr_peer_lock(peers, peer);
+
+    peer->conns++;
+
+    /* as round robin: a try after fail_timeout starts a new count once
+     * it succeeds (ngx_http_upstream_free_round_robin_peer) */
+    if (ngx_time() - peer->checked > peer->fail_timeout) {
+        peer->checked = ngx_time();
+    }
+
+    ngx_http_upstream_rr_peer_unlock(peers, peer);
+    ngx_http_upstream_rr_peers_unlock(peers);
+
+    pc->sockaddr = peer->sockaddr;
+    pc->socklen = peer->socklen;
+    pc->name = &peer->name;
+
+    pd->rrp.peers = peers;
+    pd->rrp.current = peer;
+
+    pd->current = b;
+    pd->tried |= (uintptr_t) 1 << b->index;
+    pd->attempts++;
+
+    if (pd->cluster->health) {
+        pd->sent = ngx_current_msec;
+        pd->stalled = 0;
+        pd->queued = 1;
+        ngx_queue_insert_tail(&b->inflight, &pd->queue);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1075,10 +1099,15 @@ ngx_cms_retry_handler(ngx_event_t *ev)
 static void
 ngx_cms_unqueue(ngx_cms_peer_data_t *pd)
 {
-    if (pd->queued) {
-        ngx_queue_remove(&pd->queue);
-        pd->queued = 0;
+    /* the retry is posted only while queued, and queued only with health
+     * checks, when it was made */
+
+    if (!pd->queued) {
+        return;
     }
+
+    ngx_queue_remove(&pd->queue);
+    pd->queued = 0;
 
     if (pd->retry.posted) {
         ngx_delete_posted_event(&pd->retry);
