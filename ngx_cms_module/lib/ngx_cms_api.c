@@ -323,7 +323,8 @@ static const ngx_cms_api_node_t  ngx_cms_api_nodes[] = {
  *
  * - ngx_cms_api_class: what the path check must look at, 0 for the
  *   bytes of a clean segment (the SSE2 check finds the others by
- *   compares, and asks the table why one is refused);
+ *   compares, and asks the table why one is refused, or, for '?',
+ *   where the path ends);
  * - ngx_cms_api_keys in an open-addressing hash (ngx_cms_api_slots) of
  *   every top-level name and of every shorter name
  *   made of its leading segments ("system", "system/configuration"):
@@ -341,6 +342,7 @@ static const ngx_cms_api_node_t  ngx_cms_api_nodes[] = {
 #define NGX_CMS_API_C_BACKSLASH  4
 #define NGX_CMS_API_C_SEMICOLON  5
 #define NGX_CMS_API_C_HASH       6
+#define NGX_CMS_API_C_QUERY      7    /* not refused: the path ends there */
 
 
 /* above the longest top-level name (49 bytes; the build checks) */
@@ -371,7 +373,8 @@ static const char  *ngx_cms_api_class_reason[] = {
     "percent-encoding in path",
     "backslash in path",
     "semicolon in path",
-    "fragment in path"
+    "fragment in path",
+    "query in path"     /* ngx_cms_api_check() checks up to it */
 };
 
 
@@ -416,6 +419,8 @@ static int ngx_cms_api_key_eq(const unsigned char *p,
     const unsigned char *lower, size_t len);
 static const char *ngx_cms_api_check(const unsigned char *path, size_t *len,
     ngx_cms_span_t *segs, size_t *nsegs);
+static const char *ngx_cms_api_check_upto(const unsigned char *path,
+    size_t *len, ngx_cms_span_t *segs, size_t *nsegs);
 static const char *ngx_cms_api_check_bytes(const unsigned char *path,
     size_t i, size_t start, size_t n, ngx_cms_span_t *segs, size_t *nsegs);
 #if defined(__SSE2__)
@@ -591,23 +596,47 @@ ngx_cms_api_classify(const unsigned char *path, size_t len,
  * some) are refused for the same reason.
  *
  * The path ends at the first '?': the caller strips the query, but
- * nginx leaves a bare '?' in front of an empty one.  One trailing slash
- * is dropped, as CMS tolerates it.
+ * nginx leaves a bare '?' in front of an empty one.  The check stops at
+ * a '?' as at the bytes it refuses, and only a path it stopped on is
+ * searched for one and checked again up to it: not every path is
+ * searched.  (It may also have stopped before the '?': "//?" has an
+ * empty segment, "//" is the root with its trailing slash.)  One
+ * trailing slash is dropped, as CMS tolerates it.
  */
 
 static const char *
 ngx_cms_api_check(const unsigned char *path, size_t *len,
     ngx_cms_span_t *segs, size_t *nsegs)
 {
-    size_t                n;
+    const char           *reason;
     const unsigned char  *q;
 
-    n = *len;
+    reason = ngx_cms_api_check_upto(path, len, segs, nsegs);
 
-    q = memchr(path, '?', n);
-    if (q) {
-        n = q - path;
+    if (reason == NULL) {
+        return NULL;
     }
+
+    /* within *len: dropping a trailing slash leaves any '?' in it */
+
+    q = memchr(path, '?', *len);
+    if (q == NULL) {
+        return reason;
+    }
+
+    *len = q - path;
+
+    return ngx_cms_api_check_upto(path, len, segs, nsegs);
+}
+
+
+static const char *
+ngx_cms_api_check_upto(const unsigned char *path, size_t *len,
+    ngx_cms_span_t *segs, size_t *nsegs)
+{
+    size_t  n;
+
+    n = *len;
 
     if (n == 0 || path[0] != '/') {
         return "path is not absolute";
@@ -672,8 +701,8 @@ ngx_cms_api_segment(const unsigned char *path, size_t start, size_t end,
 
 /*
  * The bytes of path[i .. n) one by one, the segment in progress starting
- * at start: the whole path in a build without SSE2, the last bytes
- * (fewer than sixteen) in one with it.  t/unit/test_api_diff.c compares
+ * at start: the whole path in a build without SSE2, a path shorter than
+ * sixteen bytes in one with it.  t/unit/test_api_diff.c compares
  * the whole path this way with the check in use on every path it makes.
  */
 
@@ -712,27 +741,40 @@ ngx_cms_api_check_bytes(const unsigned char *path, size_t i, size_t start,
 /*
  * The same check sixteen bytes at a time: a mask of the bytes the class
  * table does not call clean (controls and space, DEL, '/', '%', '\',
- * ';', '#'), and then only those bytes are looked at, in order; the
- * last bytes, fewer than sixteen, one by one.  A GUID path has four of
- * them, its slashes.
+ * ';', '#', '?'), and then only those bytes are looked at, in order; the
+ * last bytes, fewer than sixteen, as part of the path's last sixteen.  A
+ * path shorter than sixteen bytes goes byte by byte.  A GUID path has
+ * four bytes to look at, its slashes.
  */
 
 static const char *
 ngx_cms_api_check_sse2(const unsigned char *path, size_t n,
     ngx_cms_span_t *segs, size_t *nsegs)
 {
-    size_t       base, i, start;
+    size_t       base, i, start, shift;
     unsigned     mask;
     __m128i      v, m;
     const char  *reason;
 
     start = 1;
 
-    for (base = 0; n - base >= 16; base += 16) {
+    if (n < 16) {
+        return ngx_cms_api_check_bytes(path, 1, start, n, segs, nsegs);
+    }
 
-        v = _mm_loadu_si128((const __m128i *) (path + base));
+    for (base = 0; base < n; base += 16) {
 
-        /* bytes up to 0x20 (unsigned), then the six others */
+        if (n - base >= 16) {
+            v = _mm_loadu_si128((const __m128i *) (path + base));
+            shift = 0;
+
+        } else {
+            /* the last sixteen bytes, and only the new ones counted */
+            v = _mm_loadu_si128((const __m128i *) (path + n - 16));
+            shift = 16 - (n - base);
+        }
+
+        /* bytes up to 0x20 (unsigned), then the seven others */
 
         m = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x20)), v);
         m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
@@ -741,8 +783,9 @@ ngx_cms_api_check_sse2(const unsigned char *path, size_t n,
         m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
         m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8(';')));
         m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('#')));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('?')));
 
-        mask = (unsigned) _mm_movemask_epi8(m);
+        mask = (unsigned) _mm_movemask_epi8(m) >> shift;
 
         if (base == 0) {
             /* the leading '/' */
@@ -766,10 +809,7 @@ ngx_cms_api_check_sse2(const unsigned char *path, size_t n,
         }
     }
 
-    /* fewer than sixteen bytes left */
-
-    return ngx_cms_api_check_bytes(path, base ? base : 1, start, n, segs,
-                                   nsegs);
+    return ngx_cms_api_segment(path, start, n, segs, nsegs);
 }
 
 #endif
@@ -949,6 +989,7 @@ ngx_cms_api_build(void)
     ngx_cms_api_class['\\'] = NGX_CMS_API_C_BACKSLASH;
     ngx_cms_api_class[';'] = NGX_CMS_API_C_SEMICOLON;
     ngx_cms_api_class['#'] = NGX_CMS_API_C_HASH;
+    ngx_cms_api_class['?'] = NGX_CMS_API_C_QUERY;
 
     for (node = ngx_cms_api_nodes; node->name; node++) {
 
@@ -1110,7 +1151,10 @@ ngx_cms_api_refine(const ngx_cms_api_req_t *req, int has_moved_participant)
 int
 ngx_cms_api_may_move(const ngx_cms_api_req_t *req)
 {
+    /* the first byte tells most operations apart without a call */
+
     return req->operation != NULL
+           && req->operation[0] == NGX_CMS_API_PCREATE[0]
            && strcmp(req->operation, NGX_CMS_API_PCREATE) == 0;
 }
 

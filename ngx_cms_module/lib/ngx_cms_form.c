@@ -585,25 +585,41 @@ ngx_cms_form_get_n(ngx_cms_form_param_t *params, size_t n,
 
 /*
  * A name given more than once, in any spelling: which one the bridge
- * acts on is not documented, so no decision may rest on either.
+ * acts on is not documented, so no decision may rest on either.  The
+ * first one (in order) that repeats an earlier one is returned.
  */
 
 ngx_cms_form_param_t *
 ngx_cms_form_repeated(ngx_cms_form_param_t *params, size_t n)
 {
-    size_t  i, k;
+    size_t    i, k;
+    uint64_t  seen, bit;
 
-    /* names of other lengths (most pairs) are told apart here */
+    /*
+     * The lengths seen so far (modulo 64), as bits: names are compared
+     * only with earlier names of a length seen before, and a body whose
+     * names all differ in length (most) is one pass of shifts.
+     */
 
-    for (i = 1; i < n; i++) {
-        for (k = 0; k < i; k++) {
-            if (params[i].name_len == params[k].name_len
-                && ngx_cms_form_name_eq(params[i].name, params[i].name_len,
-                                        params[k].name, params[k].name_len))
-            {
-                return &params[i];
+    seen = 0;
+
+    for (i = 0; i < n; i++) {
+        bit = (uint64_t) 1 << (params[i].name_len & 63);
+
+        if (seen & bit) {
+            for (k = 0; k < i; k++) {
+                if (params[i].name_len == params[k].name_len
+                    && ngx_cms_form_name_eq(params[i].name,
+                                            params[i].name_len,
+                                            params[k].name,
+                                            params[k].name_len))
+                {
+                    return &params[i];
+                }
             }
         }
+
+        seen |= bit;
     }
 
     return NULL;

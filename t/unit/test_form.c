@@ -392,6 +392,55 @@ test_duplicates(void **state)
 }
 
 
+/*
+ * ngx_cms_form_repeated() compares only names of a length seen before
+ * (modulo 64): lengths 1 and 65 share a bit and must still be told
+ * apart, and the first name to repeat an earlier one is the answer,
+ * wherever the earlier one is.
+ */
+
+static void
+test_repeated(void **state)
+{
+    char      body[512];
+    char      a65[66], b65[66];
+    parsed_t  p;
+
+    (void) state;
+
+    memset(a65, 'a', 65);
+    a65[65] = '\0';
+    memcpy(b65, a65, sizeof(a65));
+    b65[64] = 'B';
+
+    /* 1 and 65 bytes, 65 bytes differing in the last: no repeat */
+
+    snprintf(body, sizeof(body), "x=1&%s=2&y=3&%s=4", a65, b65);
+    assert_int_equal(parse(&p, body), NGX_CMS_FORM_OK);
+    assert_int_equal(p.n, 4);
+    assert_null(ngx_cms_form_repeated(p.params, p.n));
+    done(&p);
+
+    /* the same 65 bytes in another case, three names later */
+
+    b65[64] = 'A';
+    snprintf(body, sizeof(body), "%s=1&x=2&yy=3&%s=4&x=5", a65, b65);
+    assert_int_equal(parse(&p, body), NGX_CMS_FORM_OK);
+    assert_ptr_equal(ngx_cms_form_repeated(p.params, p.n), &p.params[3]);
+    done(&p);
+
+    /* same lengths, other names, then a repeat of the first */
+
+    assert_int_equal(parse(&p, "ab=1&cd=2&ef=3&AB=4"), NGX_CMS_FORM_OK);
+    assert_ptr_equal(ngx_cms_form_repeated(p.params, p.n), &p.params[3]);
+    done(&p);
+
+    assert_int_equal(parse(&p, "ab=1&cd=2&ef=3&gh=4"), NGX_CMS_FORM_OK);
+    assert_null(ngx_cms_form_repeated(p.params, p.n));
+    done(&p);
+}
+
+
 static void
 test_errors(void **state)
 {
@@ -743,6 +792,7 @@ main(void)
         cmocka_unit_test(test_decoding),
         cmocka_unit_test(test_no_equals),
         cmocka_unit_test(test_duplicates),
+        cmocka_unit_test(test_repeated),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_max_params),
         cmocka_unit_test(test_scratch),
