@@ -142,7 +142,9 @@ parse:
 
 hooks:
 
-    rc = ngx_cms_run_request_hooks(r, ctx);
+    /* (a location without plugins: not even a call to find none) */
+
+    rc = lcf->plugins ? ngx_cms_run_request_hooks(r, ctx) : NGX_DECLINED;
 
     if (rc == NGX_AGAIN) {
         /* a hook waits for something (Redis, a bridge): keep reading

@@ -751,16 +751,18 @@ static const char *
 ngx_cms_api_check_sse2(const unsigned char *path, size_t n,
     ngx_cms_span_t *segs, size_t *nsegs)
 {
-    size_t       base, i, start, shift;
+    size_t       base, i, start, shift, count;
     unsigned     mask;
     __m128i      v, m;
     const char  *reason;
 
-    start = 1;
-
     if (n < 16) {
-        return ngx_cms_api_check_bytes(path, 1, start, n, segs, nsegs);
+        return ngx_cms_api_check_bytes(path, 1, 1, n, segs, nsegs);
     }
+
+    /* counted here, where a store into segs cannot change it */
+    count = 0;
+    start = 1;
 
     for (base = 0; base < n; base += 16) {
 
@@ -796,12 +798,13 @@ ngx_cms_api_check_sse2(const unsigned char *path, size_t n,
             i = base + __builtin_ctz(mask);
 
             if (path[i] != '/') {
-                return ngx_cms_api_class_reason[ngx_cms_api_class[path[i]]];
+                reason = ngx_cms_api_class_reason[ngx_cms_api_class[path[i]]];
+                goto done;
             }
 
-            reason = ngx_cms_api_segment(path, start, i, segs, nsegs);
+            reason = ngx_cms_api_segment(path, start, i, segs, &count);
             if (reason) {
-                return reason;
+                goto done;
             }
 
             start = i + 1;
@@ -809,7 +812,13 @@ ngx_cms_api_check_sse2(const unsigned char *path, size_t n,
         }
     }
 
-    return ngx_cms_api_segment(path, start, n, segs, nsegs);
+    reason = ngx_cms_api_segment(path, start, n, segs, &count);
+
+done:
+
+    *nsegs = count;
+
+    return reason;
 }
 
 #endif

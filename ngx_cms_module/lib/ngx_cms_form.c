@@ -30,6 +30,9 @@ static int ngx_cms_form_split(const unsigned char *body, size_t len,
 static int ngx_cms_form_split_copy(const unsigned char *body, size_t len,
     unsigned char *scratch, ngx_cms_form_param_t *params, size_t max_params,
     size_t *nparams, ngx_cms_form_error_t *err);
+static inline uint32_t ngx_cms_form_mask(__m128i lo, __m128i hi, char c);
+static inline uint32_t ngx_cms_form_mask3(__m128i lo, __m128i hi, char a,
+    char b, char c);
 static inline int ngx_cms_form_end(const unsigned char *body,
     unsigned char *scratch, size_t pos, size_t eq, size_t end,
     ngx_cms_form_param_t *params, size_t max_params, size_t *nparams,
@@ -156,14 +159,19 @@ ngx_cms_form_parse(const unsigned char *body, size_t len,
 
 /*
  * The common body, one without '%', '+' or NUL (TMS sends its spaces
- * raw), in one pass: it is copied into the scratch as a whole, and there
- * each '&' and the first '=' of each component become the NULs that end
- * the names and values, which are the same bytes as the body's.  Sixteen
- * bytes at a time give the positions of the separators and tell whether
- * any byte needs decoding: then NGX_CMS_FORM_DECODE, and the caller
- * leaves the body to the decoding split.  Results, errors and their
- * offsets are the split's (t/unit/test_form_diff.c).  The scratch has
- * room for len + 1 bytes.
+ * raw), in one pass: it is copied into the scratch as it is read, and
+ * there each '&' and the first '=' of each component become the NULs
+ * that end the names and values, which are the same bytes as the body's.
+ * Thirty-two bytes at a time give the positions of the separators and
+ * tell whether any byte needs decoding: then NGX_CMS_FORM_DECODE, and the
+ * caller leaves the body to the decoding split.  Results, errors and
+ * their offsets are the split's (t/unit/test_form_diff.c).  The scratch
+ * has room for len + 1 bytes.
+ *
+ * The body's last thirty-two bytes are copied first: every byte is then
+ * in the scratch before a NUL can be written over it, since a block is
+ * copied before its separators are handled and NULs go only where a
+ * separator of this block or of an earlier one was.
  */
 
 static int
@@ -171,66 +179,69 @@ ngx_cms_form_split_copy(const unsigned char *body, size_t len,
     unsigned char *scratch, ngx_cms_form_param_t *params, size_t max_params,
     size_t *nparams, ngx_cms_form_error_t *err)
 {
-    int             rc;
-    size_t          base, pos, eq, i, rest, shift;
-    unsigned        amp, sep, special;
-    __m128i         v;
-    unsigned char   tail[16];
+    int                   rc;
+    size_t                base, pos, eq, i, shift, count;
+    uint32_t              amp, sep, special;
+    __m128i               lo, hi;
+    const unsigned char  *p;
+    unsigned char         pad[32];
 
-    *nparams = 0;
-
-    if (len) {
-        memcpy(scratch, body, len);
-    }
-
+    /* counted here, where a store into params cannot change it */
+    count = 0;
     scratch[len] = '\0';
+
+    if (len < 32) {
+        /* a short body, read padded with a byte that is nothing here */
+        memcpy(scratch, body, len);
+        memset(pad, 'x', 32);
+        memcpy(pad, body, len);
+        p = pad;
+
+    } else {
+        memcpy(scratch + len - 32, body + len - 32, 32);
+        p = body;
+    }
 
     pos = 0;
     eq = (size_t) -1;
 
-    for (base = 0; base < len; base += 16) {
+    for (base = 0; base < len; base += 32) {
 
-        rest = len - base;
-        shift = 0;
+        if (len - base >= 32 || len < 32) {
+            lo = _mm_loadu_si128((const __m128i *) (p + base));
+            hi = _mm_loadu_si128((const __m128i *) (p + base + 16));
+            shift = 0;
 
-        if (rest >= 16) {
-            v = _mm_loadu_si128((const __m128i *) (body + base));
-
-        } else if (len >= 16) {
-            /* the last sixteen bytes, and only the new ones counted */
-            v = _mm_loadu_si128((const __m128i *) (body + len - 16));
-            shift = 16 - rest;
+            if (len >= 32) {
+                _mm_storeu_si128((__m128i *) (scratch + base), lo);
+                _mm_storeu_si128((__m128i *) (scratch + base + 16), hi);
+            }
 
         } else {
-            /* a short body, padded with a byte that is nothing here */
-            memset(tail, 'x', 16);
-            memcpy(tail, body, len);
-            v = _mm_loadu_si128((const __m128i *) tail);
+            /* the last thirty-two bytes, and only the new ones counted */
+            lo = _mm_loadu_si128((const __m128i *) (body + len - 32));
+            hi = _mm_loadu_si128((const __m128i *) (body + len - 16));
+            shift = 32 - (len - base);
         }
 
-        special = (unsigned) _mm_movemask_epi8(
-                      _mm_or_si128(
-                          _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('%')),
-                                       _mm_cmpeq_epi8(v, _mm_set1_epi8('+'))),
-                          _mm_cmpeq_epi8(v, _mm_setzero_si128())));
+        special = ngx_cms_form_mask3(lo, hi, '%', '+', '\0');
 
         if (special >> shift) {
-            return NGX_CMS_FORM_DECODE;
+            rc = NGX_CMS_FORM_DECODE;
+            goto done;
         }
 
-        amp = (unsigned) _mm_movemask_epi8(
-                             _mm_cmpeq_epi8(v, _mm_set1_epi8('&'))) >> shift;
-        sep = amp | ((unsigned) _mm_movemask_epi8(
-                             _mm_cmpeq_epi8(v, _mm_set1_epi8('='))) >> shift);
+        amp = ngx_cms_form_mask(lo, hi, '&') >> shift;
+        sep = amp | (ngx_cms_form_mask(lo, hi, '=') >> shift);
 
         while (sep) {
             i = base + __builtin_ctz(sep);
 
             if (amp & (sep & -sep)) {
                 rc = ngx_cms_form_end(body, scratch, pos, eq, i, params,
-                                      max_params, nparams, err);
+                                      max_params, &count, err);
                 if (rc != NGX_CMS_FORM_OK) {
-                    return rc;
+                    goto done;
                 }
 
                 pos = i + 1;
@@ -245,14 +256,53 @@ ngx_cms_form_split_copy(const unsigned char *body, size_t len,
     }
 
     rc = ngx_cms_form_end(body, scratch, pos, eq, len, params, max_params,
-                          nparams, err);
-    if (rc != NGX_CMS_FORM_OK) {
-        return rc;
+                          &count, err);
+    if (rc == NGX_CMS_FORM_OK) {
+        ngx_cms_form_error(err, NGX_CMS_FORM_OK, 0, "ok");
     }
 
-    ngx_cms_form_error(err, NGX_CMS_FORM_OK, 0, "ok");
+done:
 
-    return NGX_CMS_FORM_OK;
+    *nparams = count;
+
+    return rc;
+}
+
+
+/* the bytes equal to c among the thirty-two of lo and hi, as bits */
+
+static inline uint32_t
+ngx_cms_form_mask(__m128i lo, __m128i hi, char c)
+{
+    __m128i  v;
+
+    v = _mm_set1_epi8(c);
+
+    return (uint32_t) _mm_movemask_epi8(_mm_cmpeq_epi8(lo, v))
+           | ((uint32_t) _mm_movemask_epi8(_mm_cmpeq_epi8(hi, v)) << 16);
+}
+
+
+/* the same for any of three bytes */
+
+static inline uint32_t
+ngx_cms_form_mask3(__m128i lo, __m128i hi, char a, char b, char c)
+{
+    __m128i  va, vb, vc, ml, mh;
+
+    va = _mm_set1_epi8(a);
+    vb = _mm_set1_epi8(b);
+    vc = _mm_set1_epi8(c);
+
+    ml = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(lo, va),
+                                   _mm_cmpeq_epi8(lo, vb)),
+                      _mm_cmpeq_epi8(lo, vc));
+    mh = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(hi, va),
+                                   _mm_cmpeq_epi8(hi, vb)),
+                      _mm_cmpeq_epi8(hi, vc));
+
+    return (uint32_t) _mm_movemask_epi8(ml)
+           | ((uint32_t) _mm_movemask_epi8(mh) << 16);
 }
 
 
