@@ -44,6 +44,39 @@
  */
 
 struct ngx_cms_call_s {
+    /* the answer */
+    ngx_uint_t                  status;     /* 0 until known */
+    ngx_uint_t                  bridge_status; /* the bridge's own, 0 if
+                                               none answered */
+    ngx_str_t                   location;   /* Location header, if any */
+    ngx_str_t                   location_id;/* its last path segment */
+    ngx_msec_t                  upstream_ms;/* time spent on bridges */
+    unsigned                    upstream_failed:1; /* no bridge answer */
+    unsigned                    client_aborted:1;
+    unsigned                    response_body_wanted:1;
+    unsigned                    response_too_big:1;
+    unsigned                    response_malformed:1;
+    unsigned                    response_changed:1;
+    unsigned                    params_changed:1;
+
+    /* the verdict so far */
+    ngx_cms_verdict_e           verdict;
+    ngx_str_t                   rule;       /* the rule that decided */
+    ngx_str_t                   reason;     /* human readable */
+    ngx_str_t                   plugin;     /* the plugin that decided */
+
+    /* where */
+    ngx_str_t                   bridge;     /* last bridge sent to */
+
+    /* notes plugins leave for each other, e.g. "slot", "meeting" */
+    ngx_array_t                *notes;      /* of ngx_cms_note_t */
+
+    /*
+     * From here to the end, all set by ngx_cms_call_prepare() before
+     * anything reads them (the filters write the answer above before
+     * that): ngx_cms_ctx_create() leaves them unzeroed.
+     */
+
     ngx_http_request_t         *request;    /* the client request */
 
     /* what: from the path and the body */
@@ -62,37 +95,10 @@ struct ngx_cms_call_s {
 
     ngx_array_t                *params;     /* of ngx_cms_param_t, ordered,
                                                mutable */
-    unsigned                    params_changed:1;
 
     /* who */
     ngx_str_t                   user;       /* as nginx verified it */
     ngx_str_t                   role;       /* from cms_role_map */
-
-    /* where */
-    ngx_str_t                   bridge;     /* last bridge sent to */
-
-    /* the answer */
-    ngx_uint_t                  status;     /* 0 until known */
-    ngx_uint_t                  bridge_status; /* the bridge's own, 0 if
-                                               none answered */
-    ngx_str_t                   location;   /* Location header, if any */
-    ngx_str_t                   location_id;/* its last path segment */
-    ngx_msec_t                  upstream_ms;/* time spent on bridges */
-    unsigned                    upstream_failed:1; /* no bridge answer */
-    unsigned                    client_aborted:1;
-    unsigned                    response_body_wanted:1;
-    unsigned                    response_too_big:1;
-    unsigned                    response_malformed:1;
-    unsigned                    response_changed:1;
-
-    /* the verdict so far */
-    ngx_cms_verdict_e           verdict;
-    ngx_str_t                   rule;       /* the rule that decided */
-    ngx_str_t                   reason;     /* human readable */
-    ngx_str_t                   plugin;     /* the plugin that decided */
-
-    /* notes plugins leave for each other, e.g. "slot", "meeting" */
-    ngx_array_t                *notes;      /* of ngx_cms_note_t */
 
     /* the plugins' own per-request state, by plugin index */
     void                       *plugin_ctx[NGX_CMS_MAX_PLUGINS];

@@ -57,14 +57,18 @@ struct ngx_cms_ctx_block_s {
 #define NGX_CMS_CTX_API_END                                                   \
     (offsetof(ngx_cms_ctx_t, api) + sizeof(ngx_cms_api_req_t))
 
-/* what ngx_cms_ctx_create() leaves unzeroed is only these three */
+/*
+ * ngx_cms_ctx_create() leaves unzeroed what ngx_cms_call_prepare() sets
+ * (the call from its request field to its end) and the classification
+ * right after the call
+ */
 _Static_assert(offsetof(ngx_cms_ctx_t, call) == 0
-               && offsetof(ngx_cms_call_t, core)
-                  == offsetof(ngx_cms_call_t, plugin_ctx)
-                     + sizeof(((ngx_cms_call_t *) 0)->plugin_ctx)
-               && offsetof(ngx_cms_ctx_t, api)
-                  == offsetof(ngx_cms_call_t, core) + sizeof(void *),
-               "ngx_cms_ctx_t: plugin_ctx, core, api not in a row");
+               && offsetof(ngx_cms_call_t, core) + sizeof(void *)
+                  == sizeof(ngx_cms_call_t)
+               && offsetof(ngx_cms_ctx_t, api) == sizeof(ngx_cms_call_t),
+               "ngx_cms_ctx_t: the call's prepared part and api not last "
+               "in the call and next to it");
+
 
 static void ngx_cms_ctx_release(void *data);
 static ngx_cms_method_e ngx_cms_method(ngx_http_request_t *r);
@@ -109,12 +113,12 @@ ngx_cms_ctx_create(ngx_pool_t *pool)
 
     /*
      * Zeroed but for two parts that are always written before they are
-     * read, a third of the context: the plugins' slots of the call
-     * (ngx_cms_call_prepare()) and the classification that follows them
-     * (ngx_cms_api_classify(), from ngx_cms_classify()).
+     * read, half of the context: the call's part that
+     * ngx_cms_call_prepare() fills, and the classification that follows
+     * it (ngx_cms_api_classify(), from ngx_cms_classify()).
      */
 
-    ngx_memzero(ctx, offsetof(ngx_cms_ctx_t, call.plugin_ctx));
+    ngx_memzero(ctx, offsetof(ngx_cms_ctx_t, call.request));
     ngx_memzero((u_char *) ctx + NGX_CMS_CTX_API_END,
                 sizeof(ngx_cms_ctx_t) - NGX_CMS_CTX_API_END);
 

@@ -41,6 +41,9 @@ static inline int ngx_cms_form_end(const unsigned char *body,
 static int ngx_cms_form_decode(const unsigned char *body, size_t from,
     size_t to, unsigned char *dst, size_t *dlen, ngx_cms_form_error_t *err);
 static int ngx_cms_form_hex(unsigned char c);
+static ngx_cms_form_param_t *ngx_cms_form_repeated_from(
+    ngx_cms_form_param_t *params, size_t n, size_t i)
+    __attribute__((noinline));
 static void ngx_cms_form_error(ngx_cms_form_error_t *err, int code,
     size_t offset, const char *message);
 
@@ -642,13 +645,14 @@ ngx_cms_form_get_n(ngx_cms_form_param_t *params, size_t n,
 ngx_cms_form_param_t *
 ngx_cms_form_repeated(ngx_cms_form_param_t *params, size_t n)
 {
-    size_t    i, k;
+    size_t    i;
     uint64_t  seen, bit;
 
     /*
-     * The lengths seen so far (modulo 64), as bits: names are compared
-     * only with earlier names of a length seen before, and a body whose
-     * names all differ in length (most) is one pass of shifts.
+     * The lengths seen so far (modulo 64), as bits, up to the first name
+     * whose length was seen before: no name before it can repeat
+     * another.  A body whose names all differ in length (most) is one
+     * pass of shifts, with no call.
      */
 
     seen = 0;
@@ -657,19 +661,32 @@ ngx_cms_form_repeated(ngx_cms_form_param_t *params, size_t n)
         bit = (uint64_t) 1 << (params[i].name_len & 63);
 
         if (seen & bit) {
-            for (k = 0; k < i; k++) {
-                if (params[i].name_len == params[k].name_len
-                    && ngx_cms_form_name_eq(params[i].name,
-                                            params[i].name_len,
-                                            params[k].name,
-                                            params[k].name_len))
-                {
-                    return &params[i];
-                }
-            }
+            return ngx_cms_form_repeated_from(params, n, i);
         }
 
         seen |= bit;
+    }
+
+    return NULL;
+}
+
+
+/* the names from params[i] on, each compared with every earlier one */
+
+static ngx_cms_form_param_t *
+ngx_cms_form_repeated_from(ngx_cms_form_param_t *params, size_t n, size_t i)
+{
+    size_t  k;
+
+    for ( /* void */ ; i < n; i++) {
+        for (k = 0; k < i; k++) {
+            if (params[i].name_len == params[k].name_len
+                && ngx_cms_form_name_eq(params[i].name, params[i].name_len,
+                                        params[k].name, params[k].name_len))
+            {
+                return &params[i];
+            }
+        }
     }
 
     return NULL;
