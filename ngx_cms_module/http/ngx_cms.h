@@ -233,7 +233,7 @@ ngx_cms_ctx_t *ngx_cms_classify(ngx_http_request_t *r);
 /*
  * Memory that lives as long as the request, not zeroed: from the spare
  * room of the context's block while it lasts (ngx_cms_ctx.c), then from
- * the pool; aligned.  Inline: a few requests a call, on every request.
+ * the pool; aligned.  Inline: it is called a few times on every request.
  */
 
 static ngx_inline void *

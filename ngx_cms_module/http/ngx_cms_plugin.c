@@ -411,9 +411,10 @@ ngx_cms_str_from_span(ngx_str_t *s, ngx_cms_span_t *span)
 
 
 /*
- * Runs request hooks from ctx->hook_next.  Returns NGX_DECLINED when the
- * request may go on, NGX_AGAIN when a hook suspended it, NGX_DONE when
- * it was answered, or an HTTP status.
+ * Runs request hooks from ctx->hook_next, in a location with plugins
+ * (the precontent handler does not call it for one without).  Returns
+ * NGX_DECLINED when the request may go on, NGX_AGAIN when a hook
+ * suspended it, NGX_DONE when it was answered, or an HTTP status.
  */
 
 ngx_int_t
@@ -425,10 +426,6 @@ ngx_cms_run_request_hooks(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
     ngx_cms_loc_conf_t  *lcf;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_cms_module);
-
-    if (lcf->plugins == NULL) {
-        return NGX_DECLINED;
-    }
 
     call = ngx_cms_call_prepare(r, ctx);
     if (call == NULL) {

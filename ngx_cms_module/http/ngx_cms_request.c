@@ -142,8 +142,6 @@ parse:
 
 hooks:
 
-    /* (a location without plugins: not even a call to find none) */
-
     rc = lcf->plugins ? ngx_cms_run_request_hooks(r, ctx) : NGX_DECLINED;
 
     if (rc == NGX_AGAIN) {

@@ -72,9 +72,7 @@ static void ngx_cms_free_peer(ngx_peer_connection_t *pc, void *data,
     ngx_uint_t state);
 static ngx_cms_bridge_t *ngx_cms_call_bridge(ngx_cms_fo_cluster_t *cl,
     ngx_cms_ctx_t *ctx);
-static ngx_inline ngx_cms_bridge_t *ngx_cms_choose(ngx_cms_fo_cluster_t *cl,
-    uintptr_t tried);
-static ngx_cms_bridge_t *ngx_cms_choose_by_priority(ngx_cms_fo_cluster_t *cl,
+static ngx_cms_bridge_t *ngx_cms_choose(ngx_cms_fo_cluster_t *cl,
     uintptr_t tried);
 static ngx_inline ngx_uint_t ngx_cms_passive_down(ngx_cms_fo_cluster_t *cl,
     ngx_cms_bridge_t *b);
@@ -790,15 +788,12 @@ ngx_cms_call_bridge(ngx_cms_fo_cluster_t *cl, ngx_cms_ctx_t *ctx)
 }
 
 
-/*
- * The active bridge, else the first usable untried one by priority.
- * Inline, with passive_down(): the first is taken on almost every
- * request.
- */
+/* the active bridge, else the first usable untried one by priority */
 
-static ngx_inline ngx_cms_bridge_t *
+static ngx_cms_bridge_t *
 ngx_cms_choose(ngx_cms_fo_cluster_t *cl, uintptr_t tried)
 {
+    ngx_uint_t         i, n;
     ngx_cms_bridge_t  *b;
 
     if (cl->sh) {
@@ -810,16 +805,6 @@ ngx_cms_choose(ngx_cms_fo_cluster_t *cl, uintptr_t tried)
             return b;
         }
     }
-
-    return ngx_cms_choose_by_priority(cl, tried);
-}
-
-
-static ngx_cms_bridge_t *
-ngx_cms_choose_by_priority(ngx_cms_fo_cluster_t *cl, uintptr_t tried)
-{
-    ngx_uint_t         i, n;
-    ngx_cms_bridge_t  *b;
 
     n = cl->bridges.nelts;
 

@@ -195,9 +195,14 @@ ngx_cms_form_split_copy(const unsigned char *body, size_t len,
 
     if (len < 32) {
         /* a short body, read padded with a byte that is nothing here */
-        memcpy(scratch, body, len);
         memset(pad, 'x', 32);
-        memcpy(pad, body, len);
+
+        if (len) {
+            /* (an empty body may come without memory: no memcpy(NULL)) */
+            memcpy(scratch, body, len);
+            memcpy(pad, body, len);
+        }
+
         p = pad;
 
     } else {
@@ -211,6 +216,7 @@ ngx_cms_form_split_copy(const unsigned char *body, size_t len,
     for (base = 0; base < len; base += 32) {
 
         if (len - base >= 32 || len < 32) {
+            /* a whole block of the body, or the padded short body */
             lo = _mm_loadu_si128((const __m128i *) (p + base));
             hi = _mm_loadu_si128((const __m128i *) (p + base + 16));
             shift = 0;
