@@ -104,7 +104,9 @@ typedef struct {
     /*
      * round robin's peer for the bridge and the list it is on, found by
      * the balancer on first use in the worker: the peers, in shared
-     * memory with "zone" or not, do not change in a cycle
+     * memory with "zone" or not, do not change in a cycle (cms_bridge
+     * adds its servers without "resolve", the only way a newer nginx
+     * replaces peers at run time)
      */
     ngx_http_upstream_rr_peers_t  *rr_peers;
     ngx_http_upstream_rr_peer_t   *rr_peer;
