@@ -751,22 +751,23 @@ ngx_cms_api_check_bytes(const unsigned char *path, size_t i, size_t start,
 #if defined(__SSE2__)
 
 /*
- * The same check sixteen bytes at a time: a mask of the bytes the class
- * table does not call clean (controls and space, DEL, '/', '%', '\',
- * ';', '#', '?'), and then only those bytes are looked at, in order; the
- * last bytes, fewer than sixteen, as part of the path's last sixteen.  A
- * path shorter than sixteen bytes goes byte by byte.  A GUID path has
- * four bytes to look at, its slashes.
+ * The same check sixteen bytes at a time, for the paths it passes: the
+ * bytes after the leading '/' in blocks of sixteen, the last ones as part
+ * of the path's last sixteen.  A block with a byte the class table
+ * refuses (controls and space, DEL, '%', '\\', ';', '#', '?'), or a
+ * segment that may be empty or a dot segment (two bytes or fewer, the
+ * first a '.', or none), sends the whole path to the byte-by-byte check,
+ * which says what is wrong, and where first.  Otherwise only the slashes
+ * are visited: a GUID path has four.
  */
 
 static const char *
 ngx_cms_api_check_sse2(const unsigned char *path, size_t n,
     ngx_cms_span_t *segs, size_t *nsegs)
 {
-    size_t       base, i, start, shift, count;
-    unsigned     mask;
-    __m128i      v, m;
-    const char  *reason;
+    size_t    base, i, start, shift, count, len;
+    unsigned  slash;
+    __m128i   v, m;
 
     if (n < 16) {
         return ngx_cms_api_check_bytes(path, 1, 1, n, segs, nsegs);
@@ -776,7 +777,7 @@ ngx_cms_api_check_sse2(const unsigned char *path, size_t n,
     count = 0;
     start = 1;
 
-    for (base = 0; base < n; base += 16) {
+    for (base = 1; base < n; base += 16) {
 
         if (n - base >= 16) {
             v = _mm_loadu_si128((const __m128i *) (path + base));
@@ -788,49 +789,63 @@ ngx_cms_api_check_sse2(const unsigned char *path, size_t n,
             shift = 16 - (n - base);
         }
 
-        /* bytes up to 0x20 (unsigned), then the seven others */
+        /* bytes up to 0x20 (unsigned), then the six others */
 
         m = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x20)), v);
         m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
-        m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('/')));
         m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('%')));
         m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
         m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8(';')));
         m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('#')));
         m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('?')));
 
-        mask = (unsigned) _mm_movemask_epi8(m) >> shift;
-
-        if (base == 0) {
-            /* the leading '/' */
-            mask &= ~1u;
+        if ((unsigned) _mm_movemask_epi8(m) >> shift) {
+            goto exact;
         }
 
-        while (mask) {
-            i = base + __builtin_ctz(mask);
+        slash = (unsigned) _mm_movemask_epi8(
+                               _mm_cmpeq_epi8(v, _mm_set1_epi8('/')))
+                >> shift;
 
-            if (path[i] != '/') {
-                reason = ngx_cms_api_class_reason[ngx_cms_api_class[path[i]]];
-                goto done;
+        while (slash) {
+            i = base + __builtin_ctz(slash);
+            len = i - start;
+
+            if (len <= 2 && (len == 0 || path[start] == '.')) {
+                goto exact;
             }
 
-            reason = ngx_cms_api_segment(path, start, i, segs, &count);
-            if (reason) {
-                goto done;
+            if (count < NGX_CMS_API_MAX_SEGMENTS + 2) {
+                segs[count].data = path + start;
+                segs[count].len = len;
             }
 
+            count++;
             start = i + 1;
-            mask &= mask - 1;
+            slash &= slash - 1;
         }
     }
 
-    reason = ngx_cms_api_segment(path, start, n, segs, &count);
+    /* the last segment */
 
-done:
+    len = n - start;
 
-    *nsegs = count;
+    if (len <= 2 && (len == 0 || path[start] == '.')) {
+        goto exact;
+    }
 
-    return reason;
+    if (count < NGX_CMS_API_MAX_SEGMENTS + 2) {
+        segs[count].data = path + start;
+        segs[count].len = len;
+    }
+
+    *nsegs = count + 1;
+
+    return NULL;
+
+exact:
+
+    return ngx_cms_api_check_bytes(path, 1, 1, n, segs, nsegs);
 }
 
 #endif

@@ -18,7 +18,7 @@
 #include "ngx_cms_form.h"
 
 
-/* ngx_cms_form_split_copy(): the body has bytes to decode */
+/* ngx_cms_form_split_sse2(): the body has bytes to decode */
 #define NGX_CMS_FORM_DECODE  1
 
 
@@ -27,16 +27,15 @@ static int ngx_cms_form_split(const unsigned char *body, size_t len,
     ngx_cms_form_param_t *params, size_t max_params, size_t *nparams,
     ngx_cms_form_error_t *err, int plain);
 #if defined(__SSE2__)
-static int ngx_cms_form_split_copy(const unsigned char *body, size_t len,
-    unsigned char *scratch, ngx_cms_form_param_t *params, size_t max_params,
-    size_t *nparams, ngx_cms_form_error_t *err);
+static int ngx_cms_form_split_sse2(const unsigned char *body, size_t len,
+    ngx_cms_form_param_t *params, size_t max_params, size_t *nparams,
+    ngx_cms_form_error_t *err);
 static inline uint32_t ngx_cms_form_mask(__m128i lo, __m128i hi, char c);
 static inline uint32_t ngx_cms_form_mask3(__m128i lo, __m128i hi, char a,
     char b, char c);
-static inline int ngx_cms_form_end(const unsigned char *body,
-    unsigned char *scratch, size_t pos, size_t eq, size_t end,
-    ngx_cms_form_param_t *params, size_t max_params, size_t *nparams,
-    ngx_cms_form_error_t *err);
+static inline int ngx_cms_form_end(const unsigned char *body, size_t pos,
+    size_t eq, size_t end, ngx_cms_form_param_t *params, size_t max_params,
+    size_t *nparams, ngx_cms_form_error_t *err);
 #endif
 static int ngx_cms_form_decode(const unsigned char *body, size_t from,
     size_t to, unsigned char *dst, size_t *dlen, ngx_cms_form_error_t *err);
@@ -58,12 +57,9 @@ ngx_cms_form_lower(unsigned char c)
 /* a component without '=': a name alone, its value empty at its end */
 
 static inline void
-ngx_cms_form_no_value(ngx_cms_form_param_t *prm, const unsigned char *body,
-    size_t end)
+ngx_cms_form_no_value(ngx_cms_form_param_t *prm)
 {
     prm->has_eq = 0;
-    prm->raw_value.data = body + end;
-    prm->raw_value.len = 0;
     prm->value = prm->name + prm->name_len;
     prm->value_len = 0;
 }
@@ -129,29 +125,27 @@ ngx_cms_form_parse(const unsigned char *body, size_t len,
 #if defined(__SSE2__)
     int  rc;
 
-    if (scratch_size > len) {
-        rc = ngx_cms_form_split_copy(body, len, scratch, params, max_params,
-                                     nparams, err);
+    rc = ngx_cms_form_split_sse2(body, len, params, max_params, nparams, err);
 
-        if (rc != NGX_CMS_FORM_DECODE) {
-            return rc;
-        }
-
-        return ngx_cms_form_split(body, len, scratch, scratch_size, params,
-                                  max_params, nparams, err, 0);
+    if (rc != NGX_CMS_FORM_DECODE) {
+        return rc;
     }
-#endif
+
+    plain = 0;
+
+#else
 
     /*
      * A body without '%', '+' or NUL (TMS sends its spaces raw) decodes
-     * to itself: every name and value is copied, not decoded byte by
-     * byte.  Three memchr() calls over the body decide it.
+     * to itself: its names and values are its own bytes.  Three memchr()
+     * calls over the body decide it.
      */
 
     plain = (len == 0
              || (memchr(body, '%', len) == NULL
                  && memchr(body, '+', len) == NULL
                  && memchr(body, '\0', len) == NULL));
+#endif
 
     return ngx_cms_form_split(body, len, scratch, scratch_size, params,
                               max_params, nparams, err, plain);
@@ -162,36 +156,31 @@ ngx_cms_form_parse(const unsigned char *body, size_t len,
 
 /*
  * The common body, one without '%', '+' or NUL (TMS sends its spaces
- * raw), in one pass: it is copied into the scratch as it is read, and
- * there each '&' and the first '=' of each component become the NULs
- * that end the names and values, which are the same bytes as the body's.
- * Thirty-two bytes at a time give the positions of the separators and
- * tell whether any byte needs decoding: then NGX_CMS_FORM_DECODE, and the
- * caller leaves the body to the decoding split.  Results, errors and
- * their offsets are the split's (t/unit/test_form_diff.c).  The scratch
- * has room for len + 1 bytes.
- *
- * The body's last thirty-two bytes are copied first: every byte is then
- * in the scratch before a NUL can be written over it, since a block is
- * copied before its separators are handled and NULs go only where a
- * separator of this block or of an earlier one was.
+ * raw), in one pass: its names and values are its own bytes, so only the
+ * separators are looked for.  Thirty-two bytes at a time give the
+ * positions of the '&'s and the '='s, and tell whether any byte needs
+ * decoding: then NGX_CMS_FORM_DECODE, and the caller leaves the body to
+ * the decoding split.  Only the '&'s are visited: a component's first
+ * '=' is the lowest of the '=' bits left between its start and its
+ * '&' (those before its start are cleared as the '&'s are passed), so
+ * the '='s in values cost nothing.  Results, errors and their offsets are
+ * the split's (t/unit/test_form_diff.c).
  */
 
 static int
-ngx_cms_form_split_copy(const unsigned char *body, size_t len,
-    unsigned char *scratch, ngx_cms_form_param_t *params, size_t max_params,
-    size_t *nparams, ngx_cms_form_error_t *err)
+ngx_cms_form_split_sse2(const unsigned char *body, size_t len,
+    ngx_cms_form_param_t *params, size_t max_params, size_t *nparams,
+    ngx_cms_form_error_t *err)
 {
     int                   rc;
     size_t                base, pos, eq, i, shift, count;
-    uint32_t              amp, sep, special;
+    uint32_t              amp, eqs, below;
     __m128i               lo, hi;
     const unsigned char  *p;
     unsigned char         pad[32];
 
     /* counted here, where a store into params cannot change it */
     count = 0;
-    scratch[len] = '\0';
 
     if (len < 32) {
         /* a short body, read padded with a byte that is nothing here */
@@ -199,14 +188,12 @@ ngx_cms_form_split_copy(const unsigned char *body, size_t len,
 
         if (len) {
             /* (an empty body may come without memory: no memcpy(NULL)) */
-            memcpy(scratch, body, len);
             memcpy(pad, body, len);
         }
 
         p = pad;
 
     } else {
-        memcpy(scratch + len - 32, body + len - 32, 32);
         p = body;
     }
 
@@ -221,11 +208,6 @@ ngx_cms_form_split_copy(const unsigned char *body, size_t len,
             hi = _mm_loadu_si128((const __m128i *) (p + base + 16));
             shift = 0;
 
-            if (len >= 32) {
-                _mm_storeu_si128((__m128i *) (scratch + base), lo);
-                _mm_storeu_si128((__m128i *) (scratch + base + 16), hi);
-            }
-
         } else {
             /* the last thirty-two bytes, and only the new ones counted */
             lo = _mm_loadu_si128((const __m128i *) (body + len - 32));
@@ -233,39 +215,43 @@ ngx_cms_form_split_copy(const unsigned char *body, size_t len,
             shift = 32 - (len - base);
         }
 
-        special = ngx_cms_form_mask3(lo, hi, '%', '+', '\0');
-
-        if (special >> shift) {
+        if (ngx_cms_form_mask3(lo, hi, '%', '+', '\0') >> shift) {
             rc = NGX_CMS_FORM_DECODE;
             goto done;
         }
 
         amp = ngx_cms_form_mask(lo, hi, '&') >> shift;
-        sep = amp | (ngx_cms_form_mask(lo, hi, '=') >> shift);
+        eqs = ngx_cms_form_mask(lo, hi, '=') >> shift;
 
-        while (sep) {
-            i = base + __builtin_ctz(sep);
+        while (amp) {
+            i = __builtin_ctz(amp);
+            below = ((uint32_t) 1 << i) - 1;
 
-            if (amp & (sep & -sep)) {
-                rc = ngx_cms_form_end(body, scratch, pos, eq, i, params,
-                                      max_params, &count, err);
-                if (rc != NGX_CMS_FORM_OK) {
-                    goto done;
-                }
-
-                pos = i + 1;
-                eq = (size_t) -1;
-
-            } else if (eq == (size_t) -1) {
-                eq = i;
+            if (eq == (size_t) -1 && (eqs & below)) {
+                eq = base + __builtin_ctz(eqs & below);
             }
 
-            sep &= sep - 1;
+            rc = ngx_cms_form_end(body, pos, eq, base + i, params,
+                                  max_params, &count, err);
+            if (rc != NGX_CMS_FORM_OK) {
+                goto done;
+            }
+
+            pos = base + i + 1;
+            eq = (size_t) -1;
+
+            /* the '='s up to this '&' are behind the next component */
+            eqs &= ~below << 1;
+            amp &= amp - 1;
+        }
+
+        if (eq == (size_t) -1 && eqs) {
+            eq = base + __builtin_ctz(eqs);
         }
     }
 
-    rc = ngx_cms_form_end(body, scratch, pos, eq, len, params, max_params,
-                          &count, err);
+    rc = ngx_cms_form_end(body, pos, eq, len, params, max_params, &count,
+                          err);
     if (rc == NGX_CMS_FORM_OK) {
         ngx_cms_form_error(err, NGX_CMS_FORM_OK, 0, "ok");
     }
@@ -315,12 +301,15 @@ ngx_cms_form_mask3(__m128i lo, __m128i hi, char a, char b, char c)
 }
 
 
-/* the component from pos to end, its first '=' at eq ((size_t) -1: none) */
+/*
+ * The component from pos to end, its first '=' at eq ((size_t) -1:
+ * none), its name and value the body's own bytes
+ */
 
 static inline int
-ngx_cms_form_end(const unsigned char *body, unsigned char *scratch,
-    size_t pos, size_t eq, size_t end, ngx_cms_form_param_t *params,
-    size_t max_params, size_t *nparams, ngx_cms_form_error_t *err)
+ngx_cms_form_end(const unsigned char *body, size_t pos, size_t eq,
+    size_t end, ngx_cms_form_param_t *params, size_t max_params,
+    size_t *nparams, ngx_cms_form_error_t *err)
 {
     ngx_cms_form_param_t  *prm;
 
@@ -340,30 +329,20 @@ ngx_cms_form_end(const unsigned char *body, unsigned char *scratch,
         return NGX_CMS_FORM_E_TOO_MANY;
     }
 
-    if (eq > end) {
-        eq = end;
-    }
-
     prm = &params[(*nparams)++];
 
-    prm->raw_name.data = body + pos;
-    prm->raw_name.len = eq - pos;
-    prm->name = scratch + pos;
-    prm->name_len = eq - pos;
-
-    scratch[eq] = '\0';
+    /* the caller's body, read only here: the type is the decoded ones' */
+    prm->name = (unsigned char *) body + pos;
 
     if (eq < end) {
+        prm->name_len = eq - pos;
         prm->has_eq = 1;
-        prm->raw_value.data = body + eq + 1;
-        prm->raw_value.len = end - eq - 1;
-        prm->value = scratch + eq + 1;
+        prm->value = (unsigned char *) body + eq + 1;
         prm->value_len = end - eq - 1;
 
-        scratch[end] = '\0';
-
     } else {
-        ngx_cms_form_no_value(prm, body, end);
+        prm->name_len = end - pos;
+        ngx_cms_form_no_value(prm);
     }
 
     return NGX_CMS_FORM_OK;
@@ -372,7 +351,11 @@ ngx_cms_form_end(const unsigned char *body, unsigned char *scratch,
 #endif
 
 
-/* plain: the body has nothing to decode (t/unit/test_form_diff.c) */
+/*
+ * plain: the body has nothing to decode, and its names and values are
+ * its own bytes; else they are decoded into scratch
+ * (t/unit/test_form_diff.c)
+ */
 
 static int
 ngx_cms_form_split(const unsigned char *body, size_t len,
@@ -381,7 +364,7 @@ ngx_cms_form_split(const unsigned char *body, size_t len,
     ngx_cms_form_error_t *err, int plain)
 {
     int                    rc;
-    size_t                 n, pos, end, eq, need, dlen, avail;
+    size_t                 n, pos, end, eq, dlen, avail;
     unsigned char         *s;
     const unsigned char   *p;
     ngx_cms_form_param_t  *prm;
@@ -416,66 +399,58 @@ ngx_cms_form_split(const unsigned char *body, size_t len,
             return NGX_CMS_FORM_E_TOO_MANY;
         }
 
-        /* decoding never grows: the raw bytes bound the decoded ones */
+        prm = &params[n];
 
-        need = (eq - pos) + 1;
+        if (plain) {
+            /* the caller's body, read only: the type is the decoded ones' */
+            prm->name = (unsigned char *) body + pos;
+            prm->name_len = eq - pos;
 
-        if (eq < end) {
-            need += (end - eq - 1) + 1;
+            if (eq < end) {
+                prm->has_eq = 1;
+                prm->value = (unsigned char *) body + eq + 1;
+                prm->value_len = end - eq - 1;
+
+            } else {
+                ngx_cms_form_no_value(prm);
+            }
+
+            *nparams = ++n;
+            continue;
         }
 
-        if (need > avail) {
+        /* decoding never grows: the raw bytes bound the decoded ones */
+
+        if (end - pos > avail) {
             ngx_cms_form_error(err, NGX_CMS_FORM_E_SCRATCH, pos,
                                "scratch buffer too small");
             return NGX_CMS_FORM_E_SCRATCH;
         }
 
-        prm = &params[n];
-
-        prm->raw_name.data = body + pos;
-        prm->raw_name.len = eq - pos;
-
-        if (plain) {
-            dlen = eq - pos;
-            memcpy(s, body + pos, dlen);
-
-        } else {
-            rc = ngx_cms_form_decode(body, pos, eq, s, &dlen, err);
-            if (rc != NGX_CMS_FORM_OK) {
-                return rc;
-            }
+        rc = ngx_cms_form_decode(body, pos, eq, s, &dlen, err);
+        if (rc != NGX_CMS_FORM_OK) {
+            return rc;
         }
 
         prm->name = s;
         prm->name_len = dlen;
-        s[dlen] = '\0';
-        s += dlen + 1;
-        avail -= dlen + 1;
+        s += dlen;
+        avail -= dlen;
 
         if (eq < end) {
-            prm->has_eq = 1;
-            prm->raw_value.data = body + eq + 1;
-            prm->raw_value.len = end - eq - 1;
-
-            if (plain) {
-                dlen = end - eq - 1;
-                memcpy(s, body + eq + 1, dlen);
-
-            } else {
-                rc = ngx_cms_form_decode(body, eq + 1, end, s, &dlen, err);
-                if (rc != NGX_CMS_FORM_OK) {
-                    return rc;
-                }
+            rc = ngx_cms_form_decode(body, eq + 1, end, s, &dlen, err);
+            if (rc != NGX_CMS_FORM_OK) {
+                return rc;
             }
 
+            prm->has_eq = 1;
             prm->value = s;
             prm->value_len = dlen;
-            s[dlen] = '\0';
-            s += dlen + 1;
-            avail -= dlen + 1;
+            s += dlen;
+            avail -= dlen;
 
         } else {
-            ngx_cms_form_no_value(prm, body, end);
+            ngx_cms_form_no_value(prm);
         }
 
         *nparams = ++n;
@@ -566,7 +541,7 @@ ngx_cms_form_decode(const unsigned char *body, size_t from, size_t to,
             i += 2;
 
         } else if (c == '\0') {
-            /* names and values are C strings: a NUL would cut them short */
+            /* C code reading the name or the value would cut it short */
             ngx_cms_form_error(err, NGX_CMS_FORM_E_NUL, i, "NUL byte");
             return NGX_CMS_FORM_E_NUL;
         }
@@ -606,6 +581,40 @@ ngx_cms_form_error(ngx_cms_form_error_t *err, int code, size_t offset,
         err->offset = offset;
         err->message = message;
     }
+}
+
+
+/*
+ * The components again, as the parse splits them, but with nothing
+ * decoded and nothing checked: the i-th one that is not empty.
+ */
+
+void
+ngx_cms_form_raw(const unsigned char *body, size_t len, size_t i,
+    ngx_cms_span_t *name, ngx_cms_span_t *value)
+{
+    size_t               pos, end, eq;
+    const unsigned char  *p;
+
+    for (pos = 0; pos < len; pos = end + 1) {
+        p = memchr(body + pos, '&', len - pos);
+        end = p ? (size_t) (p - body) : len;
+
+        if (end > pos && i-- == 0) {
+            p = memchr(body + pos, '=', end - pos);
+            eq = p ? (size_t) (p - body) : end;
+
+            name->data = body + pos;
+            name->len = eq - pos;
+            value->data = body + (eq < end ? eq + 1 : end);
+            value->len = eq < end ? end - eq - 1 : 0;
+            return;
+        }
+    }
+
+    name->data = body + len;
+    name->len = 0;
+    *value = *name;
 }
 
 

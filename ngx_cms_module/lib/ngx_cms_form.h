@@ -25,23 +25,25 @@
 
 
 /*
- * Scratch memory that always suffices for a body of len bytes: every
- * parameter needs its decoded name and value plus two NULs, never more
- * than its raw bytes plus one, and components are separated by at least
- * one '&'.
+ * Scratch memory that always suffices for a body of len bytes: decoding
+ * never makes a name or a value longer than its raw bytes.
  */
 
 #define NGX_CMS_FORM_SCRATCH_SIZE(len)  ((len) + 1)
 
 
+/*
+ * A name and a value, decoded, with their lengths (neither ends in a
+ * NUL): in the body itself when nothing in it needed decoding (the
+ * common body, TMS's), else in the scratch.
+ */
+
 typedef struct {
-    ngx_cms_span_t   raw_name;     /* into the body, still encoded */
-    ngx_cms_span_t   raw_value;    /* empty when there is no '=' */
-    unsigned char   *name;         /* decoded, NUL-terminated, in scratch */
+    unsigned char   *name;
     size_t           name_len;
-    unsigned char   *value;        /* decoded, NUL-terminated, in scratch */
+    unsigned char   *value;
     size_t           value_len;
-    unsigned         has_eq:1;     /* "a=" vs "a" */
+    unsigned         has_eq;       /* "a=" vs "a" */
 } ngx_cms_form_param_t;
 
 
@@ -62,15 +64,26 @@ typedef struct {
  * component) and a static message.  On error the parameters before it
  * are filled but must not be taken as the body's meaning.
  *
- * Decoded names and values live in scratch, which needs at most
- * NGX_CMS_FORM_SCRATCH_SIZE(len) bytes; a parameter without '=' has as
- * its value the empty string that ends its name.
+ * Decoded names and values point into the body or into scratch, which
+ * needs at most NGX_CMS_FORM_SCRATCH_SIZE(len) bytes and is written only
+ * when the body has something to decode; a parameter without '=' has as
+ * its value the empty string at the end of its name.  The body must
+ * outlive the parameters.
  */
 
 int ngx_cms_form_parse(const unsigned char *body, size_t len,
     unsigned char *scratch, size_t scratch_size,
     ngx_cms_form_param_t *params, size_t max_params, size_t *nparams,
     ngx_cms_form_error_t *err);
+
+/*
+ * The raw bytes (still encoded) of the name and the value of params[i]
+ * of a parse of this body, found again by walking its components: for
+ * the checks of the parser (unit tests, fuzzer), not for requests.
+ */
+
+void ngx_cms_form_raw(const unsigned char *body, size_t len, size_t i,
+    ngx_cms_span_t *name, ngx_cms_span_t *value);
 
 /*
  * The first parameter with this decoded name, compared without case (as

@@ -88,41 +88,52 @@ check_params(const uint8_t *body, size_t len, const uint8_t *scratch,
     size_t scratch_size, const ngx_cms_form_param_t *params, size_t n)
 {
     size_t                       i;
+    ngx_cms_span_t               raw_name, raw_value;
     const ngx_cms_form_param_t  *prm;
 
     for (i = 0; i < n; i++) {
         prm = &params[i];
 
-        check(prm->raw_name.len > 0);
-        check_inside(body, len, prm->raw_name.data, prm->raw_name.len);
-        check_inside(body, len, prm->raw_value.data, prm->raw_value.len);
+        ngx_cms_form_raw(body, len, i, &raw_name, &raw_value);
+
+        check(raw_name.len > 0);
+        check_inside(body, len, raw_name.data, raw_name.len);
+        check_inside(body, len, raw_value.data, raw_value.len);
 
         check(prm->name_len > 0);
-        check(prm->name_len <= prm->raw_name.len);
-        check(prm->value_len <= prm->raw_value.len);
-        check(prm->has_eq || prm->raw_value.len == 0);
+        check(prm->name_len <= raw_name.len);
+        check(prm->value_len <= raw_value.len);
+        check(prm->has_eq || raw_value.len == 0);
 
-        check_inside(scratch, scratch_size, prm->name, prm->name_len + 1);
-        check_inside(scratch, scratch_size, prm->value, prm->value_len + 1);
-        check(prm->name[prm->name_len] == '\0');
-        check(prm->value[prm->value_len] == '\0');
+        /* the body's own bytes, or decoded ones in the scratch */
+
+        if (prm->name >= body && prm->name < body + len) {
+            check(prm->name == raw_name.data);
+            check(prm->value == raw_value.data);
+            check(prm->name_len == raw_name.len);
+            check(prm->value_len == raw_value.len);
+
+        } else {
+            check_inside(scratch, scratch_size, prm->name, prm->name_len);
+            check_inside(scratch, scratch_size, prm->value, prm->value_len);
+        }
+
         check(memchr(prm->name, '\0', prm->name_len) == NULL);
         check(memchr(prm->value, '\0', prm->value_len) == NULL);
 
-        check(reference_eq(prm->raw_name, prm->name, prm->name_len));
-        check(reference_eq(prm->raw_value, prm->value, prm->value_len));
+        check(reference_eq(raw_name, prm->name, prm->name_len));
+        check(reference_eq(raw_value, prm->value, prm->value_len));
 
         /* the raw name ends at '=' or at the component's end */
 
         if (prm->has_eq) {
-            check(prm->raw_name.data[prm->raw_name.len] == '=');
-            check(prm->raw_value.data
-                  == prm->raw_name.data + prm->raw_name.len + 1);
+            check(raw_name.data[raw_name.len] == '=');
+            check(raw_value.data == raw_name.data + raw_name.len + 1);
         }
 
-        check(memchr(prm->raw_name.data, '&', prm->raw_name.len) == NULL);
-        check(memchr(prm->raw_name.data, '=', prm->raw_name.len) == NULL);
-        check(memchr(prm->raw_value.data, '&', prm->raw_value.len) == NULL);
+        check(memchr(raw_name.data, '&', raw_name.len) == NULL);
+        check(memchr(raw_name.data, '=', raw_name.len) == NULL);
+        check(memchr(raw_value.data, '&', raw_value.len) == NULL);
 
         (void) ngx_cms_form_is_secret(prm->name, prm->name_len);
         check(ngx_cms_form_get_n((ngx_cms_form_param_t *) params, n,

@@ -97,46 +97,72 @@ done(parsed_t *p)
 }
 
 
+/* whether len bytes at p lie within size bytes at base */
+
+static int
+inside(const void *base, size_t size, const void *p, size_t len)
+{
+    return (const char *) p >= (const char *) base
+           && (const char *) p + len <= (const char *) base + size;
+}
+
+
 static void
 assert_params(const char *body, const parsed_t *p, const kv_t *kv,
     size_t n)
 {
-    size_t                       i;
+    size_t                       i, len;
+    const void                  *in;
     const ngx_cms_form_param_t  *prm;
 
     if (p->n != n) {
         fail_msg("\"%s\": %zu params, expected %zu", body, p->n, n);
     }
 
+    len = strlen(body);
+
+    /*
+     * a body with nothing to decode gives its own bytes, any other one
+     * the scratch's
+     */
+
+    in = strpbrk(body, "%+") ? (const void *) p->scratch : body;
+
     for (i = 0; i < n; i++) {
         prm = &p->params[i];
 
         assert_int_equal(prm->name_len, strlen(kv[i].name));
-        assert_string_equal((const char *) prm->name, kv[i].name);
+        assert_memory_equal(prm->name, kv[i].name, prm->name_len);
         assert_int_equal(prm->has_eq, kv[i].value != NULL);
 
         assert_int_equal(prm->value_len,
                          kv[i].value ? strlen(kv[i].value) : 0);
-        assert_string_equal((const char *) prm->value,
-                            kv[i].value ? kv[i].value : "");
+        assert_memory_equal(prm->value, kv[i].value ? kv[i].value : "",
+                            prm->value_len);
 
-        /* the raw spans lie inside the body */
-
-        assert_true((const char *) prm->raw_name.data >= body);
-        assert_true((const char *) prm->raw_name.data + prm->raw_name.len
-                    <= body + strlen(body));
-        assert_true((const char *) prm->raw_value.data >= body);
-        assert_true((const char *) prm->raw_value.data + prm->raw_value.len
-                    <= body + strlen(body));
+        assert_true(inside(in, in == body ? len : len + 1, prm->name,
+                           prm->name_len));
+        assert_true(inside(in, in == body ? len : len + 1, prm->value,
+                           prm->value_len));
     }
 }
 
 
+/* the raw name and value of parameter i of body */
+
 static void
-assert_raw(const ngx_cms_span_t *span, const char *expected)
+assert_raw(const char *body, size_t i, const char *name, const char *value)
 {
-    assert_int_equal(span->len, strlen(expected));
-    assert_memory_equal(span->data, expected, span->len);
+    ngx_cms_span_t  n, v;
+
+    ngx_cms_form_raw((const unsigned char *) body, strlen(body), i, &n, &v);
+
+    assert_int_equal(n.len, strlen(name));
+    assert_memory_equal(n.data, name, n.len);
+    assert_int_equal(v.len, strlen(value));
+    assert_memory_equal(v.data, value, v.len);
+    assert_true(inside(body, strlen(body), n.data, n.len));
+    assert_true(inside(body, strlen(body), v.data, v.len));
 }
 
 
@@ -157,10 +183,14 @@ test_tms_put_cospace(void **state)
     assert_int_equal(parse(&p, TMS_PUT_COSPACE), NGX_CMS_FORM_OK);
     assert_params(TMS_PUT_COSPACE, &p, kv, 4);
 
-    assert_raw(&p.params[2].raw_name, "name");
-    assert_raw(&p.params[2].raw_value, "Tim Kratzke Acano TMSXE Test Meeting");
-    assert_ptr_equal(p.params[0].raw_name.data,
+    assert_raw(TMS_PUT_COSPACE, 2, "name",
+               "Tim Kratzke Acano TMSXE Test Meeting");
+
+    /* the body's own bytes, none copied */
+    assert_ptr_equal(p.params[0].name,
                      (const unsigned char *) TMS_PUT_COSPACE + 1);
+    assert_ptr_equal(p.params[2].value,
+                     (const unsigned char *) strstr(TMS_PUT_COSPACE, "Tim"));
 
     assert_string_equal(p.err.message, "ok");
     done(&p);
@@ -312,9 +342,8 @@ test_decoding(void **state)
     assert_params(body, &p, kv, 6);
 
     /* raw spans keep the encoding */
-    assert_raw(&p.params[0].raw_name, "a+b");
-    assert_raw(&p.params[0].raw_value, "c%20d%2b%2B%41%7e%7E");
-    assert_raw(&p.params[1].raw_name, "x%3Dy");
+    assert_raw(body, 0, "a+b", "c%20d%2b%2B%41%7e%7E");
+    assert_raw(body, 1, "x%3Dy", "1%262");
     done(&p);
 }
 
@@ -338,9 +367,13 @@ test_no_equals(void **state)
     assert_int_equal(parse(&p, body), NGX_CMS_FORM_OK);
     assert_params(body, &p, kv, 4);
 
-    assert_int_equal(p.params[0].raw_value.len, 0);
-    assert_int_equal(p.params[1].raw_value.len, 0);
+    assert_raw(body, 0, "flag", "");
+    assert_raw(body, 1, "x", "");
+    assert_raw(body, 3, "z", "1");
     assert_int_equal(p.params[1].has_eq, 1);
+
+    /* a name alone: its value is empty, at its name's end */
+    assert_ptr_equal(p.params[0].value, p.params[0].name + 4);
     done(&p);
 }
 
@@ -542,14 +575,20 @@ static void
 test_scratch(void **state)
 {
     int                    rc;
-    size_t                 i, n, len;
+    size_t                 i, k, n, len;
     unsigned char          scratch[32];
     ngx_cms_form_param_t   params[8];
     ngx_cms_form_error_t   err;
 
-    /* the bodies that need the most scratch for their length */
+    /* bodies to decode that need the most scratch for their length */
 
     static const char  *worst[] = {
+        "+", "a+&b", "%41=%42&c", "a+=", "ab=c+&ef=gh", "a&b&c&d&e&f&g+",
+    };
+
+    /* and bodies with nothing to decode, which need none */
+
+    static const char  *plain[] = {
         "a", "a&b", "a&b&c&d&e&f&g&h", "a=&b=", "a=", "ab=cd&ef=gh",
     };
 
@@ -569,15 +608,29 @@ test_scratch(void **state)
         assert_int_equal(scratch[NGX_CMS_FORM_SCRATCH_SIZE(len)], 0xa5);
     }
 
-    /* one byte less is refused, not overflowed */
+    for (i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+        len = strlen(plain[i]);
 
-    rc = ngx_cms_form_parse((const unsigned char *) "a&b", 3, scratch, 3,
+        memset(scratch, 0xa5, sizeof(scratch));
+
+        rc = ngx_cms_form_parse((const unsigned char *) plain[i], len,
+                                scratch, 0, params, 8, &n, &err);
+        assert_int_equal(rc, NGX_CMS_FORM_OK);
+
+        for (k = 0; k < sizeof(scratch); k++) {
+            assert_int_equal(scratch[k], 0xa5);
+        }
+    }
+
+    /* too little is refused, not overflowed */
+
+    rc = ngx_cms_form_parse((const unsigned char *) "a&b+", 4, scratch, 2,
                             params, 8, &n, &err);
     assert_int_equal(rc, NGX_CMS_FORM_E_SCRATCH);
     assert_int_equal(err.offset, 2);
     assert_int_equal(n, 1);
 
-    rc = ngx_cms_form_parse((const unsigned char *) "abc=d", 5, scratch, 0,
+    rc = ngx_cms_form_parse((const unsigned char *) "abc=%64", 7, scratch, 0,
                             params, 8, &n, &err);
     assert_int_equal(rc, NGX_CMS_FORM_E_SCRATCH);
     assert_int_equal(err.offset, 0);

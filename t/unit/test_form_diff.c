@@ -351,15 +351,11 @@ same_parse(int round, const unsigned char *in, size_t len, int rc, size_t n,
     }
 
     for (i = 0; i < n; i++) {
-        if (p[i].raw_name.data != ref_p[i].raw_name.data
-            || p[i].raw_name.len != ref_p[i].raw_name.len
-            || p[i].raw_value.data != ref_p[i].raw_value.data
-            || p[i].raw_value.len != ref_p[i].raw_value.len
-            || p[i].has_eq != ref_p[i].has_eq
+        if (p[i].has_eq != ref_p[i].has_eq
             || p[i].name_len != ref_p[i].name_len
             || p[i].value_len != ref_p[i].value_len
-            || memcmp(p[i].name, ref_p[i].name, p[i].name_len + 1) != 0
-            || memcmp(p[i].value, ref_p[i].value, p[i].value_len + 1) != 0)
+            || memcmp(p[i].name, ref_p[i].name, p[i].name_len) != 0
+            || memcmp(p[i].value, ref_p[i].value, p[i].value_len) != 0)
         {
             fail_msg("round %d: \"%.*s\": parameter %zu differs",
                      round, (int) len, in, i);
@@ -410,7 +406,7 @@ test_parse(void **state)
                    &ref_err);
 
         /*
-         * A body with nothing to decode also through the split's copying
+         * A body with nothing to decode also through the split's plain
          * branch: the path of a build without SSE2, which the parse above
          * no longer takes on this machine.
          */
