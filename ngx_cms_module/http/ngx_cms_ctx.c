@@ -70,6 +70,7 @@ _Static_assert(offsetof(ngx_cms_ctx_t, call) == 0
                "in the call and next to it");
 
 
+static ngx_inline void ngx_cms_ctx_zero(u_char *p, size_t n);
 static void ngx_cms_ctx_release(void *data);
 static ngx_cms_method_e ngx_cms_method(ngx_http_request_t *r);
 
@@ -118,14 +119,35 @@ ngx_cms_ctx_create(ngx_pool_t *pool)
      * it (ngx_cms_api_classify(), from ngx_cms_classify()).
      */
 
-    ngx_memzero(ctx, offsetof(ngx_cms_ctx_t, call.request));
-    ngx_memzero((u_char *) ctx + NGX_CMS_CTX_API_END,
-                sizeof(ngx_cms_ctx_t) - NGX_CMS_CTX_API_END);
+    ngx_cms_ctx_zero((u_char *) ctx, offsetof(ngx_cms_ctx_t, call.request));
+    ngx_cms_ctx_zero((u_char *) ctx + NGX_CMS_CTX_API_END,
+                     sizeof(ngx_cms_ctx_t) - NGX_CMS_CTX_API_END);
 
     ctx->room = b->room;
     ctx->room_end = b->room + NGX_CMS_CTX_ROOM;
 
     return ctx;
+}
+
+
+/*
+ * n bytes zeroed, n a constant: in memsets of 64 bytes and one of the
+ * rest, which gcc turns into a few vector stores, where one memset of
+ * the whole (136 and 152 bytes here) becomes a "rep stos", slow to start
+ * for so few bytes (and some 50 instructions a request in callgrind,
+ * against 20)
+ */
+
+static ngx_inline void
+ngx_cms_ctx_zero(u_char *p, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i + 64 <= n; i += 64) {
+        ngx_memzero(p + i, 64);
+    }
+
+    ngx_memzero(p + i, n - i);
 }
 
 

@@ -260,7 +260,8 @@ ngx_cms_plugin_enabled(ngx_http_request_t *r, ngx_cms_plugin_t *plugin)
 ngx_cms_call_t *
 ngx_cms_call_prepare(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
 {
-    size_t                 i, n;
+    size_t                 i, n, len;
+    u_char                *p;
     ngx_cms_call_t        *call;
     ngx_cms_param_t       *prm;
     ngx_pool_cleanup_t    *cln;
@@ -340,13 +341,35 @@ ngx_cms_call_prepare(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
 
     prm = call->params->elts;
 
+    /*
+     * Plugins get the names and values NUL-terminated (ngx_cms_plugin.h);
+     * the parse gives them as the body's own bytes: copied here, once,
+     * where there are plugins to read them.
+     */
+
+    len = 0;
+
+    for (i = 0; i < ctx->nparams; i++) {
+        len += ctx->params[i].name_len + ctx->params[i].value_len + 2;
+    }
+
+    p = len ? ngx_cms_ctx_palloc(ctx, r->pool, len) : NULL;
+    if (len && p == NULL) {
+        return NULL;
+    }
+
     for (i = 0; i < ctx->nparams; i++) {
         fp = &ctx->params[i];
 
-        prm[i].name.data = fp->name;
+        prm[i].name.data = p;
         prm[i].name.len = fp->name_len;
-        prm[i].value.data = fp->value;
+        p = ngx_cpymem(p, fp->name, fp->name_len);
+        *p++ = '\0';
+
+        prm[i].value.data = p;
         prm[i].value.len = fp->value_len;
+        p = ngx_cpymem(p, fp->value, fp->value_len);
+        *p++ = '\0';
     }
 
     ngx_cms_call_role(r, call);

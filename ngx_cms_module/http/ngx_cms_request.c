@@ -361,6 +361,7 @@ static ngx_int_t
 ngx_cms_refuse_repeated(ngx_http_request_t *r, ngx_cms_form_param_t *dup)
 {
     size_t      i;
+    u_char     *name;
     ngx_str_t   reason;
     ngx_uint_t  plain;
 
@@ -372,10 +373,16 @@ ngx_cms_refuse_repeated(ngx_http_request_t *r, ngx_cms_form_param_t *dup)
         plain = (isalnum(dup->name[i]) || dup->name[i] == '_');
     }
 
+    /* and as a C string: the name is the body's own bytes */
+
+    name = ngx_pnalloc(r->pool, dup->name_len + 1);
     reason.data = ngx_pnalloc(r->pool, 160);
-    if (reason.data == NULL) {
+
+    if (name == NULL || reason.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    *ngx_cpymem(name, dup->name, dup->name_len) = '\0';
 
     reason.len = ngx_snprintf(reason.data, 160,
                               "parameter \"%*s\" given more than once "
@@ -388,6 +395,6 @@ ngx_cms_refuse_repeated(ngx_http_request_t *r, ngx_cms_form_param_t *dup)
 
     return ngx_cms_send_failure(r, NGX_HTTP_BAD_REQUEST, "parameterError",
                                 "parameter",
-                                plain ? (char *) dup->name : "body",
+                                plain ? (char *) name : "body",
                                 "error", "ambiguous", &reason);
 }
