@@ -347,11 +347,12 @@ ngx_cms_parse_body(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
      * looked into.
      */
 
-    moved = ngx_cms_api_may_move(&ctx->api)
-            ? ngx_cms_form_get(params, n, "movedParticipant") : NULL;
+    if (ngx_cms_api_may_move(&ctx->api)) {
+        moved = ngx_cms_form_get(params, n, "movedParticipant");
 
-    ctx->operation = ngx_cms_api_refine(&ctx->api,
-                                        moved != NULL && moved->value_len);
+        ctx->operation = ngx_cms_api_refine(&ctx->api,
+                                            moved != NULL && moved->value_len);
+    }
 
     return NGX_DECLINED;
 }

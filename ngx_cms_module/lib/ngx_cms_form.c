@@ -31,8 +31,7 @@ static int ngx_cms_form_split_sse2(const unsigned char *body, size_t len,
     ngx_cms_form_param_t *params, size_t max_params, size_t *nparams,
     ngx_cms_form_error_t *err);
 static inline uint32_t ngx_cms_form_mask(__m128i lo, __m128i hi, char c);
-static inline uint32_t ngx_cms_form_mask3(__m128i lo, __m128i hi, char a,
-    char b, char c);
+static inline __m128i ngx_cms_form_to_decode(__m128i lo, __m128i hi);
 static inline int ngx_cms_form_end(const unsigned char *body, size_t pos,
     size_t eq, size_t end, ngx_cms_form_param_t *params, size_t max_params,
     size_t *nparams, ngx_cms_form_error_t *err);
@@ -160,7 +159,10 @@ ngx_cms_form_parse(const unsigned char *body, size_t len,
  * separators are looked for.  Thirty-two bytes at a time give the
  * positions of the '&'s and the '='s, and tell whether any byte needs
  * decoding: then NGX_CMS_FORM_DECODE, and the caller leaves the body to
- * the decoding split.  Only the '&'s are visited: a component's first
+ * the decoding split.  That is asked once, at the end or at an error,
+ * of the bytes read so far: the separators of a body to decode are
+ * visited for nothing, but those of the common one are not delayed by a
+ * test a block.  Only the '&'s are visited: a component's first
  * '=' is the lowest of the '=' bits left between its start and its
  * '&' (those before its start are cleared as the '&'s are passed), so
  * the '='s in values cost nothing.  Results, errors and their offsets are
@@ -175,12 +177,13 @@ ngx_cms_form_split_sse2(const unsigned char *body, size_t len,
     int                   rc;
     size_t                base, pos, eq, i, shift, count;
     uint32_t              amp, eqs, below;
-    __m128i               lo, hi;
+    __m128i               lo, hi, special;
     const unsigned char  *p;
     unsigned char         pad[32];
 
     /* counted here, where a store into params cannot change it */
     count = 0;
+    special = _mm_setzero_si128();
 
     if (len < 32) {
         /* a short body, read padded with a byte that is nothing here */
@@ -215,10 +218,8 @@ ngx_cms_form_split_sse2(const unsigned char *body, size_t len,
             shift = 32 - (len - base);
         }
 
-        if (ngx_cms_form_mask3(lo, hi, '%', '+', '\0') >> shift) {
-            rc = NGX_CMS_FORM_DECODE;
-            goto done;
-        }
+        /* (the bytes of the last block shifted out were read before) */
+        special = _mm_or_si128(special, ngx_cms_form_to_decode(lo, hi));
 
         amp = ngx_cms_form_mask(lo, hi, '&') >> shift;
         eqs = ngx_cms_form_mask(lo, hi, '=') >> shift;
@@ -234,7 +235,8 @@ ngx_cms_form_split_sse2(const unsigned char *body, size_t len,
             rc = ngx_cms_form_end(body, pos, eq, base + i, params,
                                   max_params, &count, err);
             if (rc != NGX_CMS_FORM_OK) {
-                goto done;
+                /* unless decoding would have found an error before */
+                goto check;
             }
 
             pos = base + i + 1;
@@ -252,11 +254,15 @@ ngx_cms_form_split_sse2(const unsigned char *body, size_t len,
 
     rc = ngx_cms_form_end(body, pos, eq, len, params, max_params, &count,
                           err);
-    if (rc == NGX_CMS_FORM_OK) {
+
+check:
+
+    if (_mm_movemask_epi8(special)) {
+        rc = NGX_CMS_FORM_DECODE;
+
+    } else if (rc == NGX_CMS_FORM_OK) {
         ngx_cms_form_error(err, NGX_CMS_FORM_OK, 0, "ok");
     }
-
-done:
 
     *nparams = count;
 
@@ -278,26 +284,24 @@ ngx_cms_form_mask(__m128i lo, __m128i hi, char c)
 }
 
 
-/* the same for any of three bytes */
+/* the bytes among the thirty-two that need decoding: '%', '+', NUL */
 
-static inline uint32_t
-ngx_cms_form_mask3(__m128i lo, __m128i hi, char a, char b, char c)
+static inline __m128i
+ngx_cms_form_to_decode(__m128i lo, __m128i hi)
 {
-    __m128i  va, vb, vc, ml, mh;
+    __m128i  pc, pl, nul;
 
-    va = _mm_set1_epi8(a);
-    vb = _mm_set1_epi8(b);
-    vc = _mm_set1_epi8(c);
+    pc = _mm_set1_epi8('%');
+    pl = _mm_set1_epi8('+');
+    nul = _mm_setzero_si128();
 
-    ml = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(lo, va),
-                                   _mm_cmpeq_epi8(lo, vb)),
-                      _mm_cmpeq_epi8(lo, vc));
-    mh = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(hi, va),
-                                   _mm_cmpeq_epi8(hi, vb)),
-                      _mm_cmpeq_epi8(hi, vc));
-
-    return (uint32_t) _mm_movemask_epi8(ml)
-           | ((uint32_t) _mm_movemask_epi8(mh) << 16);
+    return _mm_or_si128(
+               _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(lo, pc),
+                                         _mm_cmpeq_epi8(lo, pl)),
+                            _mm_cmpeq_epi8(lo, nul)),
+               _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(hi, pc),
+                                         _mm_cmpeq_epi8(hi, pl)),
+                            _mm_cmpeq_epi8(hi, nul)));
 }
 
 
