@@ -714,15 +714,16 @@ ngx_cms_failover_cluster(ngx_cycle_t *cycle, ngx_str_t *name)
 
 
 ngx_cms_bridge_t *
-ngx_cms_failover_bridge_by_slot(ngx_cms_fo_cluster_t *cl, ngx_uint_t slot)
+ngx_cms_failover_find_slot(ngx_cms_fo_cluster_t *cl, ngx_uint_t slot)
 {
-    ngx_uint_t            i;
+    ngx_uint_t         i;
     ngx_cms_bridge_t  *b;
 
     b = cl->bridges.elts;
 
     for (i = 0; i < cl->bridges.nelts; i++) {
         if (b[i].slot == slot) {
+            cl->found = &b[i];
             return &b[i];
         }
     }

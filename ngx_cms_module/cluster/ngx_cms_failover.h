@@ -163,6 +163,7 @@ struct ngx_cms_fo_cluster_s {
     ngx_uint_t                 owner;       /* this worker checks */
     ngx_cms_discovery_t       *discovery_state;
     ngx_cms_fo_redis_t        *redis;
+    ngx_cms_bridge_t          *found;       /* by slot, last (per worker) */
 };
 
 
@@ -234,8 +235,8 @@ ngx_uint_t ngx_cms_failover_apply_locked(ngx_cms_fo_cluster_t *cl,
 void ngx_cms_failover_announce(ngx_cms_fo_cluster_t *cl,
     ngx_cms_shm_change_t *change, ngx_uint_t origin);
 void ngx_cms_failover_check_state(ngx_cms_fo_cluster_t *cl);
-ngx_cms_bridge_t *ngx_cms_failover_bridge_by_slot(
-    ngx_cms_fo_cluster_t *cl, ngx_uint_t slot);
+ngx_cms_bridge_t *ngx_cms_failover_find_slot(ngx_cms_fo_cluster_t *cl,
+    ngx_uint_t slot);
 ngx_cms_bridge_t *ngx_cms_failover_bridge_by_name(
     ngx_cms_fo_cluster_t *cl, u_char *name, size_t len);
 ngx_uint_t ngx_cms_failover_retry_after(ngx_cms_fo_cluster_t *cl);
@@ -277,5 +278,22 @@ void ngx_cms_discovery_cancel(ngx_cms_fo_cluster_t *cl);
 void ngx_cms_discovery_reset(ngx_cms_fo_cluster_t *cl);
 ngx_uint_t ngx_cms_discovery_has(ngx_cms_shm_discovered_t *found,
     ngx_uint_t n, ngx_uint_t via, ngx_uint_t slot);
+
+/*
+ * The bridge in a shared-memory slot: the one found last first, as the
+ * balancer asks for the active bridge on every request (a bridge's slot
+ * does not change in a cycle).
+ */
+
+static ngx_inline ngx_cms_bridge_t *
+ngx_cms_failover_bridge_by_slot(ngx_cms_fo_cluster_t *cl, ngx_uint_t slot)
+{
+    if (cl->found && cl->found->slot == slot) {
+        return cl->found;
+    }
+
+    return ngx_cms_failover_find_slot(cl, slot);
+}
+
 
 #endif /* _NGX_CMS_FAILOVER_H_INCLUDED_ */

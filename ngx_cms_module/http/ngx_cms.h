@@ -225,9 +225,25 @@ extern ngx_module_t  ngx_http_cms_module;
 
 
 /* ngx_cms_ctx.c */
-ngx_cms_ctx_t *ngx_cms_ctx_create(ngx_pool_t *pool);
 void ngx_cms_ctx_free_all(void);
-ngx_cms_ctx_t *ngx_cms_classify(ngx_http_request_t *r);
+ngx_cms_ctx_t *ngx_cms_classify_new(ngx_http_request_t *r);
+
+
+/*
+ * The request's context, with the call classified: made on first use
+ * (ngx_cms_classify_new()); inline, as the handlers and the balancer ask
+ * for it on every request.
+ */
+
+static ngx_inline ngx_cms_ctx_t *
+ngx_cms_classify(ngx_http_request_t *r)
+{
+    ngx_cms_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_cms_module);
+
+    return ctx ? ctx : ngx_cms_classify_new(r);
+}
 
 
 /*

@@ -63,18 +63,20 @@ ngx_cms_affinity_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
+    /* a call-scoped request first: most are not */
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_cms_module);
+
+    if (ctx == NULL || ctx->api_rc != NGX_CMS_API_OK || !ctx->api.call_scoped)
+    {
+        return ngx_http_next_header_filter(r);
+    }
+
     fr = ngx_http_get_module_ctx(r, ngx_cms_failover_module);
     u = r->upstream;
 
     if (fr == NULL || fr->cluster == NULL || !fr->cluster->affinity
         || fr->bridge == NULL || u == NULL)
-    {
-        return ngx_http_next_header_filter(r);
-    }
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_cms_module);
-
-    if (ctx == NULL || ctx->api_rc != NGX_CMS_API_OK || !ctx->api.call_scoped)
     {
         return ngx_http_next_header_filter(r);
     }

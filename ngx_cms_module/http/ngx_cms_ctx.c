@@ -70,6 +70,7 @@ _Static_assert(offsetof(ngx_cms_ctx_t, call) == 0
                "in the call and next to it");
 
 
+static ngx_cms_ctx_t *ngx_cms_ctx_create(ngx_pool_t *pool);
 static ngx_inline void ngx_cms_ctx_zero(u_char *p, size_t n);
 static void ngx_cms_ctx_release(void *data);
 static ngx_cms_method_e ngx_cms_method(ngx_http_request_t *r);
@@ -82,7 +83,7 @@ static ngx_uint_t            ngx_cms_ctx_nfree;
 
 /* a zeroed context whose memory goes back to the list with pool */
 
-ngx_cms_ctx_t *
+static ngx_cms_ctx_t *
 ngx_cms_ctx_create(ngx_pool_t *pool)
 {
     ngx_cms_ctx_t        *ctx;
@@ -187,20 +188,16 @@ ngx_cms_ctx_free_all(void)
 
 
 /*
- * The request's context, made on first use by whichever handler or filter
- * asks first, with the call classified: what the bridge will be asked.
+ * The request's context, made by whichever handler or filter asks first
+ * (ngx_cms_classify() in ngx_cms.h), with the call classified: what the
+ * bridge will be asked.
  */
 
 ngx_cms_ctx_t *
-ngx_cms_classify(ngx_http_request_t *r)
+ngx_cms_classify_new(ngx_http_request_t *r)
 {
     u_char         *p, *last;
     ngx_cms_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r->main, ngx_http_cms_module);
-    if (ctx != NULL) {
-        return ctx;
-    }
 
     ctx = ngx_cms_ctx_create(r->main->pool);
     if (ctx == NULL) {

@@ -19,7 +19,8 @@ static void ngx_cms_call_role(ngx_http_request_t *r, ngx_cms_call_t *call);
 static void ngx_cms_call_answer(ngx_http_request_t *r, ngx_cms_call_t *call);
 static void ngx_cms_run_log_hooks(ngx_cms_ctx_t *ctx);
 static void ngx_cms_log_cleanup(void *data);
-static void ngx_cms_log_calls(ngx_http_request_t *r);
+static ngx_cms_ctx_t *ngx_cms_log_calls(ngx_http_request_t *r,
+    ngx_cms_ctx_t *ctx);
 static ngx_int_t ngx_cms_hook_result(ngx_http_request_t *r,
     ngx_cms_ctx_t *ctx, ngx_cms_plugin_t *p, ngx_int_t rc);
 
@@ -1222,9 +1223,7 @@ ngx_cms_log_now(ngx_http_request_t *r)
         return;
     }
 
-    ngx_cms_log_calls(r);
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_cms_module);
+    ctx = ngx_cms_log_calls(r, ctx);
 
     if (ctx != NULL) {
         ctx->log_now_done = 1;
@@ -1232,11 +1231,12 @@ ngx_cms_log_now(ngx_http_request_t *r)
 }
 
 
-static void
-ngx_cms_log_calls(ngx_http_request_t *r)
+/* ctx: the request's context or NULL; returns it, or the one made here */
+
+static ngx_cms_ctx_t *
+ngx_cms_log_calls(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
 {
     ngx_uint_t           found;
-    ngx_cms_ctx_t       *ctx;
     ngx_pool_cleanup_t  *cln;
     ngx_cms_loc_conf_t  *lcf;
 
@@ -1252,10 +1252,8 @@ ngx_cms_log_calls(ngx_http_request_t *r)
     }
 
     if (found) {
-        return;
+        return ctx;
     }
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_cms_module);
 
     if (ctx == NULL || !ctx->call_ready) {
         lcf = ngx_http_get_module_loc_conf(r, ngx_http_cms_module);
@@ -1263,18 +1261,20 @@ ngx_cms_log_calls(ngx_http_request_t *r)
         if ((lcf->plugins == NULL || lcf->plugins->nelts == 0)
             && !(lcf->enable && ngx_cms_metrics_enabled()))
         {
-            return;
+            return ctx;
         }
 
         /* never reached our handler (a 401 from auth_basic, say) */
 
         ctx = ngx_cms_classify(r);
         if (ctx == NULL || ngx_cms_call_prepare(r, ctx) == NULL) {
-            return;
+            return ctx;
         }
     }
 
     ngx_cms_run_log_hooks(ctx);
+
+    return ctx;
 }
 
 

@@ -18,7 +18,7 @@
 
 static void ngx_cms_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_cms_parse_body(ngx_http_request_t *r,
-    ngx_cms_ctx_t *ctx);
+    ngx_cms_ctx_t *ctx, ngx_cms_loc_conf_t *lcf);
 static ngx_int_t ngx_cms_refuse_repeated(ngx_http_request_t *r,
     ngx_cms_form_param_t *dup);
 
@@ -133,7 +133,7 @@ ngx_cms_precontent_handler(ngx_http_request_t *r)
 
 parse:
 
-    rc = ngx_cms_parse_body(r, ctx);
+    rc = ngx_cms_parse_body(r, ctx, lcf);
     if (rc != NGX_DECLINED) {
         return rc;
     }
@@ -186,7 +186,8 @@ ngx_cms_body_handler(ngx_http_request_t *r)
 
 
 static ngx_int_t
-ngx_cms_parse_body(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
+ngx_cms_parse_body(ngx_http_request_t *r, ngx_cms_ctx_t *ctx,
+    ngx_cms_loc_conf_t *lcf)
 {
     int                    rc;
     size_t                 len, n;
@@ -194,14 +195,11 @@ ngx_cms_parse_body(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
     ngx_str_t              reason;
     ngx_buf_t             *b;
     ngx_chain_t           *cl;
-    ngx_cms_loc_conf_t    *lcf;
     ngx_cms_form_param_t  *params, *dup, *moved;
     ngx_cms_form_error_t   err;
 
     static ngx_str_t  too_big =
         ngx_string("request body larger than client_body_buffer_size");
-
-    lcf = ngx_http_get_module_loc_conf(r, ngx_http_cms_module);
 
     if (r->request_body == NULL || r->request_body->bufs == NULL) {
         return NGX_DECLINED;
@@ -267,19 +265,19 @@ ngx_cms_parse_body(ngx_http_request_t *r, ngx_cms_ctx_t *ctx)
      * are split on '&'), up to cms_max_params.  The first parse stops at
      * the first component past its room, before looking into it, so the
      * second one gives what one parse with all the room would give.
+     * The scratch for the decoded names and values follows them.
      */
-
-    scratch = ngx_cms_ctx_palloc(ctx, r->pool,
-                                 NGX_CMS_FORM_SCRATCH_SIZE(len));
 
     n = ngx_min(NGX_CMS_FEW_PARAMS, lcf->max_params);
 
     params = ngx_cms_ctx_palloc(ctx, r->pool,
-                                n * sizeof(ngx_cms_form_param_t));
-
-    if (scratch == NULL || params == NULL) {
+                                n * sizeof(ngx_cms_form_param_t)
+                                + NGX_CMS_FORM_SCRATCH_SIZE(len));
+    if (params == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    scratch = (u_char *) (params + n);
 
     rc = ngx_cms_form_parse(body, len, scratch, NGX_CMS_FORM_SCRATCH_SIZE(len),
                             params, n, &n, &err);

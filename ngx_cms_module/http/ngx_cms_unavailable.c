@@ -76,15 +76,22 @@ ngx_cms_unavailable_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    fr = ngx_http_get_module_ctx(r, ngx_cms_failover_module);
-    u = r->upstream;
     status = r->headers_out.status;
 
+    /* the status first: nearly every answer is not one of these */
+
+    if (status != NGX_HTTP_BAD_GATEWAY
+        && status != NGX_HTTP_SERVICE_UNAVAILABLE
+        && status != NGX_HTTP_GATEWAY_TIME_OUT)
+    {
+        return ngx_http_next_header_filter(r);
+    }
+
+    fr = ngx_http_get_module_ctx(r, ngx_cms_failover_module);
+    u = r->upstream;
+
     if (fr == NULL || fr->cluster == NULL || u == NULL
-        || u->headers_in.status_n != 0
-        || (status != NGX_HTTP_BAD_GATEWAY
-            && status != NGX_HTTP_SERVICE_UNAVAILABLE
-            && status != NGX_HTTP_GATEWAY_TIME_OUT))
+        || u->headers_in.status_n != 0)
     {
         return ngx_http_next_header_filter(r);
     }

@@ -523,20 +523,22 @@ ngx_cms_init_peer(ngx_http_request_t *r, ngx_http_upstream_srv_conf_t *us)
         return NGX_ERROR;
     }
 
-    /* not zeroed: every field is set below or before it is read */
+    /*
+     * Our state, not zeroed (every field is set below or before it is
+     * read), and on the request's first attempt the failover module's,
+     * zeroed: in one piece.
+     */
 
-    pd = ngx_cms_ctx_palloc(ctx, r->pool, sizeof(ngx_cms_peer_data_t));
+    fr = ngx_http_get_module_ctx(r, ngx_cms_failover_module);
+
+    pd = ngx_cms_ctx_palloc(ctx, r->pool, sizeof(ngx_cms_peer_data_t)
+                                          + (fr ? 0 : sizeof(ngx_cms_fo_req_t)));
     if (pd == NULL) {
         return NGX_ERROR;
     }
 
-    fr = ngx_http_get_module_ctx(r, ngx_cms_failover_module);
-
     if (fr == NULL) {
-        fr = ngx_cms_ctx_palloc(ctx, r->pool, sizeof(ngx_cms_fo_req_t));
-        if (fr == NULL) {
-            return NGX_ERROR;
-        }
+        fr = (ngx_cms_fo_req_t *) (pd + 1);
 
         ngx_memzero(fr, sizeof(ngx_cms_fo_req_t));
 
@@ -693,7 +695,6 @@ ngx_cms_free_peer(ngx_peer_connection_t *pc, void *data, ngx_uint_t state)
     ngx_uint_t             status, no_replay;
     ngx_connection_t      *c;
     ngx_http_request_t    *r;
-    ngx_cms_ctx_t         *ctx;
     ngx_cms_bridge_t      *b;
     ngx_http_upstream_t   *u;
 
@@ -718,10 +719,7 @@ ngx_cms_free_peer(ngx_peer_connection_t *pc, void *data, ngx_uint_t state)
                                    : (status == 503) ? "answered 503"
                                                      : "answered 504";
 
-        } else if ((ctx = ngx_http_get_module_ctx(r, ngx_http_cms_module))
-                   != NULL
-                   && ctx->answer_invalid)
-        {
+        } else if (pd->ctx->answer_invalid) {
             what = "answered a write with 200 and a body";
 
         } else if ((state & NGX_PEER_FAILED) && status == 0 && !pc->cached) {

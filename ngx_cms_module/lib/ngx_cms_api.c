@@ -503,17 +503,20 @@ ngx_cms_api_classify(const unsigned char *path, size_t len,
     seg = segs + 2;
     n = all - 2;
 
-    for (i = 0; i < n; i++) {
+    /* the segments in turn: a long one before the ninth says so first */
 
-        if (i == NGX_CMS_API_MAX_SEGMENTS) {
-            req->bad_reason = "path too deep";
-            return NGX_CMS_API_BAD_PATH;
-        }
+    k = (n < NGX_CMS_API_MAX_SEGMENTS) ? n : NGX_CMS_API_MAX_SEGMENTS;
 
+    for (i = 0; i < k; i++) {
         if (seg[i].len > NGX_CMS_API_MAX_SEGMENT_LEN) {
             req->bad_reason = "path segment too long";
             return NGX_CMS_API_BAD_PATH;
         }
+    }
+
+    if (n > NGX_CMS_API_MAX_SEGMENTS) {
+        req->bad_reason = "path too deep";
+        return NGX_CMS_API_BAD_PATH;
     }
 
     if (n == 0) {

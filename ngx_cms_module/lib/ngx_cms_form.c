@@ -39,9 +39,6 @@ static inline int ngx_cms_form_end(const unsigned char *body, size_t pos,
 static int ngx_cms_form_decode(const unsigned char *body, size_t from,
     size_t to, unsigned char *dst, size_t *dlen, ngx_cms_form_error_t *err);
 static int ngx_cms_form_hex(unsigned char c);
-static ngx_cms_form_param_t *ngx_cms_form_repeated_from(
-    ngx_cms_form_param_t *params, size_t n, size_t i)
-    __attribute__((noinline));
 static void ngx_cms_form_error(ngx_cms_form_error_t *err, int code,
     size_t offset, const char *message);
 
@@ -658,41 +655,12 @@ ngx_cms_form_get_n(ngx_cms_form_param_t *params, size_t n,
 /*
  * A name given more than once, in any spelling: which one the bridge
  * acts on is not documented, so no decision may rest on either.  The
- * first one (in order) that repeats an earlier one is returned.
+ * first one (in order) that repeats an earlier one is returned
+ * (ngx_cms_form_repeated() in ngx_cms_form.h looks for a repeated length
+ * first): from params[i] on, each name compared with every earlier one.
  */
 
 ngx_cms_form_param_t *
-ngx_cms_form_repeated(ngx_cms_form_param_t *params, size_t n)
-{
-    size_t    i;
-    uint64_t  seen, bit;
-
-    /*
-     * The lengths seen so far (modulo 64), as bits, up to the first name
-     * whose length was seen before: no name before it can repeat
-     * another.  A body whose names all differ in length (most) is one
-     * pass of shifts, with no call.
-     */
-
-    seen = 0;
-
-    for (i = 0; i < n; i++) {
-        bit = (uint64_t) 1 << (params[i].name_len & 63);
-
-        if (seen & bit) {
-            return ngx_cms_form_repeated_from(params, n, i);
-        }
-
-        seen |= bit;
-    }
-
-    return NULL;
-}
-
-
-/* the names from params[i] on, each compared with every earlier one */
-
-static ngx_cms_form_param_t *
 ngx_cms_form_repeated_from(ngx_cms_form_param_t *params, size_t n, size_t i)
 {
     size_t  k;

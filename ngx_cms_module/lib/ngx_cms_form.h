@@ -12,6 +12,7 @@
 
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ngx_cms_api.h"
 
@@ -96,10 +97,38 @@ ngx_cms_form_param_t *ngx_cms_form_get(ngx_cms_form_param_t *params,
     size_t n, const char *name);
 ngx_cms_form_param_t *ngx_cms_form_get_n(ngx_cms_form_param_t *params,
     size_t n, const unsigned char *name, size_t len);
-ngx_cms_form_param_t *ngx_cms_form_repeated(ngx_cms_form_param_t *params,
-    size_t n);
+ngx_cms_form_param_t *ngx_cms_form_repeated_from(
+    ngx_cms_form_param_t *params, size_t n, size_t i);
 int ngx_cms_form_name_eq(const unsigned char *a, size_t alen,
     const unsigned char *b, size_t blen);
+
+/*
+ * repeated, inline: the lengths seen so far (modulo 64), as bits, up to
+ * the first name whose length was seen before; no name before it can
+ * repeat another.  A body whose names all differ in length (most) is one
+ * pass of shifts; from there on repeated_from() compares the names.
+ */
+
+static inline ngx_cms_form_param_t *
+ngx_cms_form_repeated(ngx_cms_form_param_t *params, size_t n)
+{
+    size_t    i;
+    uint64_t  seen, bit;
+
+    seen = 0;
+
+    for (i = 0; i < n; i++) {
+        bit = (uint64_t) 1 << (params[i].name_len & 63);
+
+        if (seen & bit) {
+            return ngx_cms_form_repeated_from(params, n, i);
+        }
+
+        seen |= bit;
+    }
+
+    return NULL;
+}
 
 /*
  * Serializes the decoded names and values (whatever a hook set them to):
