@@ -764,11 +764,40 @@ ngx_cms_api_check_bytes(const unsigned char *path, size_t i, size_t start,
  * are visited: a GUID path has four.
  */
 
+/*
+ * The segment from start to end, kept and counted by the vector check,
+ * unless it may be empty or a dot segment (two bytes or fewer, the first
+ * a '.'): then -1, and the byte check decides.
+ */
+
+static inline int
+ngx_cms_api_keep(const unsigned char *path, size_t start, size_t end,
+    ngx_cms_span_t *segs, size_t *count)
+{
+    size_t  len;
+
+    len = end - start;
+
+    if (len <= 2 && (len == 0 || path[start] == '.')) {
+        return -1;
+    }
+
+    if (*count < NGX_CMS_API_MAX_SEGMENTS + 2) {
+        segs[*count].data = path + start;
+        segs[*count].len = len;
+    }
+
+    (*count)++;
+
+    return 0;
+}
+
+
 static const char *
 ngx_cms_api_check_sse2(const unsigned char *path, size_t n,
     ngx_cms_span_t *segs, size_t *nsegs)
 {
-    size_t    base, i, start, shift, count, len;
+    size_t    base, i, start, shift, count;
     unsigned  slash;
     __m128i   v, m;
 
@@ -812,18 +841,11 @@ ngx_cms_api_check_sse2(const unsigned char *path, size_t n,
 
         while (slash) {
             i = base + __builtin_ctz(slash);
-            len = i - start;
 
-            if (len <= 2 && (len == 0 || path[start] == '.')) {
+            if (ngx_cms_api_keep(path, start, i, segs, &count) != 0) {
                 goto exact;
             }
 
-            if (count < NGX_CMS_API_MAX_SEGMENTS + 2) {
-                segs[count].data = path + start;
-                segs[count].len = len;
-            }
-
-            count++;
             start = i + 1;
             slash &= slash - 1;
         }
@@ -831,18 +853,11 @@ ngx_cms_api_check_sse2(const unsigned char *path, size_t n,
 
     /* the last segment */
 
-    len = n - start;
-
-    if (len <= 2 && (len == 0 || path[start] == '.')) {
+    if (ngx_cms_api_keep(path, start, n, segs, &count) != 0) {
         goto exact;
     }
 
-    if (count < NGX_CMS_API_MAX_SEGMENTS + 2) {
-        segs[count].data = path + start;
-        segs[count].len = len;
-    }
-
-    *nsegs = count + 1;
+    *nsegs = count;
 
     return NULL;
 
