@@ -14,7 +14,6 @@ use Cwd qw(abs_path);
 use File::Basename qw(basename dirname);
 use File::Find qw(find);
 use File::Temp qw(tempdir);
-use Fcntl qw(:flock);
 use IO::Socket::INET;
 use IO::Select;
 use POSIX qw(:sys_wait_h);
@@ -56,40 +55,15 @@ sub dir { $_[0]{dir} }
 
 # A free loopback port per name, stable for the life of the test.
 #
-# Ports come from a block of 100, below the kernel's ephemeral range
-# (32768+), so no outgoing connection can take a port between the moment
-# it is picked here and the moment a server binds it.  The block is the
-# first one from the test's pid on whose lock file (in /tmp, shared by
-# every test run on the machine) this process holds an flock() until it
-# exits: test files running in parallel then use disjoint blocks even
-# when their pids pick the same one, and a test that stops and restarts
-# a server (t/redis-outage.t) finds its port as it left it.
-sub port_block {
-    my ($self) = @_;
-
-    my $first = $$ % 220;
-
-    for my $i (0 .. 219) {
-        my $block = ($first + $i) % 220;
-
-        open(my $fh, '>>', "/tmp/ngx-cms-test-ports.$block.lock") or next;
-
-        if (flock($fh, LOCK_EX | LOCK_NB)) {
-            $self->{port_lock} = $fh;
-            return $block;
-        }
-
-        close $fh;
-    }
-
-    return $first;
-}
-
+# Ports come from a block of 100 chosen by the test's pid, below the
+# kernel's ephemeral range (32768+): test files running in parallel then
+# use disjoint blocks, and no outgoing connection can take a port between
+# the moment it is picked here and the moment a server binds it.
 sub port {
     my ($self, $name) = @_;
 
     return $self->{ports}{$name} //= do {
-        $self->{next_port} //= 10000 + $self->port_block * 100;
+        $self->{next_port} //= 10000 + ($$ % 220) * 100;
 
         my $p;
         for (1 .. 100) {
