@@ -62,6 +62,31 @@ ngx_cms_form_no_value(ngx_cms_form_param_t *prm)
 
 
 /*
+ * The component from pos to end, its first '=' at eq (none: at end or
+ * beyond), with its name and value the body's own bytes
+ */
+
+static inline void
+ngx_cms_form_own(ngx_cms_form_param_t *prm, const unsigned char *body,
+    size_t pos, size_t eq, size_t end)
+{
+    /* the caller's body, read only: the type is the decoded ones' */
+    prm->name = (unsigned char *) body + pos;
+
+    if (eq < end) {
+        prm->name_len = eq - pos;
+        prm->has_eq = 1;
+        prm->value = (unsigned char *) body + eq + 1;
+        prm->value_len = end - eq - 1;
+
+    } else {
+        prm->name_len = end - pos;
+        ngx_cms_form_no_value(prm);
+    }
+}
+
+
+/*
  * Names that contain a secret-looking word but carry a flag, a mode or a
  * number (APIARY): masking them would only hide useful audit detail,
  * such as TMS ending a meeting with regenerateSecret=true.
@@ -312,8 +337,6 @@ ngx_cms_form_end(const unsigned char *body, size_t pos, size_t eq,
     size_t end, ngx_cms_form_param_t *params, size_t max_params,
     size_t *nparams, ngx_cms_form_error_t *err)
 {
-    ngx_cms_form_param_t  *prm;
-
     if (end == pos) {
         return NGX_CMS_FORM_OK;
     }
@@ -330,21 +353,7 @@ ngx_cms_form_end(const unsigned char *body, size_t pos, size_t eq,
         return NGX_CMS_FORM_E_TOO_MANY;
     }
 
-    prm = &params[(*nparams)++];
-
-    /* the caller's body, read only here: the type is the decoded ones' */
-    prm->name = (unsigned char *) body + pos;
-
-    if (eq < end) {
-        prm->name_len = eq - pos;
-        prm->has_eq = 1;
-        prm->value = (unsigned char *) body + eq + 1;
-        prm->value_len = end - eq - 1;
-
-    } else {
-        prm->name_len = end - pos;
-        ngx_cms_form_no_value(prm);
-    }
+    ngx_cms_form_own(&params[(*nparams)++], body, pos, eq, end);
 
     return NGX_CMS_FORM_OK;
 }
@@ -403,19 +412,7 @@ ngx_cms_form_split(const unsigned char *body, size_t len,
         prm = &params[n];
 
         if (plain) {
-            /* the caller's body, read only: the type is the decoded ones' */
-            prm->name = (unsigned char *) body + pos;
-            prm->name_len = eq - pos;
-
-            if (eq < end) {
-                prm->has_eq = 1;
-                prm->value = (unsigned char *) body + eq + 1;
-                prm->value_len = end - eq - 1;
-
-            } else {
-                ngx_cms_form_no_value(prm);
-            }
-
+            ngx_cms_form_own(prm, body, pos, eq, end);
             *nparams = ++n;
             continue;
         }
